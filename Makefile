@@ -1,0 +1,34 @@
+# Two entry points (see README): `make demo` runs the main job on the lab, `make test` runs the suite.
+# Both install what they need on a fresh Debian machine (as root).
+PYTHON ?= python3
+VENV ?= .venv
+APT_PACKAGES = pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools
+
+.PHONY: system venv setup test demo bench clean
+
+system:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) ; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+setup: system venv
+
+test: setup
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/pytest -q -p no:cacheprovider
+
+demo: setup
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python scripts/demo.py
+
+bench: setup
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

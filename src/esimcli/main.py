@@ -1,0 +1,13 @@
+"""The ``esimflow`` command: one click group, each verb family in a module of its own."""
+import click
+
+from esimcli import commands
+
+
+@click.group()
+@click.version_option(package_name="esimflow")
+def main() -> None:
+    """esimflow: durable eSIM lifecycle engine (SGP.22)."""
+
+
+commands.register(main)
