@@ -1,0 +1,17 @@
+"""``esimflow lab``: the lab's own tools (test PKI, virtual eUICC, lab SM-DP+, whole lab)."""
+import importlib
+
+import click
+
+# module path, attribute: each a click command or group placed under `esimflow lab`
+LAB_FAMILIES: list[tuple[str, str]] = [
+]
+
+
+@click.group()
+def lab() -> None:
+    """Rehearse every operation without real cards or a commercial SM-DP+."""
+
+
+for _module, _attribute in LAB_FAMILIES:
+    lab.add_command(getattr(importlib.import_module(_module), _attribute))
