@@ -7,6 +7,7 @@ import click
 # module path, attribute: each attribute is a click.Command added under its own name
 FAMILIES = [
     ("esimcli.lab_cmd", "lab"),
+    ("esimcli.docs_cmd", "docs"),
 ]
 
 

@@ -5,6 +5,7 @@ import click
 
 # module path, attribute: each a click command or group placed under `esimflow lab`
 LAB_FAMILIES: list[tuple[str, str]] = [
+    ("esimcli.lab_pki", "pki"),
 ]
 
 

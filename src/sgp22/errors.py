@@ -182,3 +182,311 @@ class NotSupportedError(EsimError):
     """A capability esimflow does not implement (says so instead of pretending)."""
 
     kind = "not_supported"
+
+
+class Scp03tStructureError(MalformedDataError):
+    """A BSP segment whose shape is wrong (tag, length, padding): SGP.22 scp03tStructureError."""
+
+    kind = "crypto.scp03t_structure"
+    win_status = WinStatus.ProfileProcessingError
+
+
+# --- certificate verdicts: ``role`` names the certificate that failed (``"EUM"``, ``"EUICC"``,
+# ``"DPAUTH"`` ...), so an SM-DP+ can tell 8.1.2 (EUM) from 8.1.3 (eUICC) without parsing text.
+
+
+class _CertificateVerdict(CertificateError):
+    def __init__(self, message: str, *, role: str | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.role = role
+
+
+class CertificateFormatError(_CertificateVerdict):
+    """Bytes that are not an X.509 certificate or key, or lack an extension SGP.22 requires."""
+
+    kind = "crypto.certificate.format"
+
+
+class CertificateExpiredError(_CertificateVerdict):
+    kind = "crypto.certificate.expired"
+
+
+class CertificateNotYetValidError(_CertificateVerdict):
+    kind = "crypto.certificate.not_yet_valid"
+
+
+class CertificateSignatureError(_CertificateVerdict):
+    """The certificate was not issued by the certificate it must chain to (name, key id or signature)."""
+
+    kind = "crypto.certificate.bad_signature"
+
+
+class CertificateRoleError(_CertificateVerdict):
+    """The certificate policy says it is some other role (e.g. a DPtls cert offered as DPauth)."""
+
+    kind = "crypto.certificate.wrong_role"
+
+
+class UnknownCiError(_CertificateVerdict):
+    """The chain leads to a Certificate Issuer this party does not trust."""
+
+    kind = "crypto.certificate.unknown_ci"
+
+
+class EidOutsideEumRangeError(_CertificateVerdict):
+    """The eUICC certificate's EID is not inside the EINs its EUM is constrained to."""
+
+    kind = "crypto.certificate.eid_outside_eum"
+    oh_result = OhResultCode.RESULT_PROFILE_EID_INVALID
+    win_status = WinStatus.EidMismatch
+
+
+class UnsupportedCurveError(_CertificateVerdict):
+    """A key or certificate on a curve SGP.22 does not allow (only P-256 and brainpoolP256r1)."""
+
+    kind = "crypto.unsupported_curve"
+
+
+# --- bad input the user can fix -----------------------------------------------------------------
+
+
+class ActivationCodeInvalidError(BadInputError):
+    kind = "input.activation_code"
+    oh_result = OhResultCode.RESULT_ACTIVATION_CODE_INVALID
+
+
+class SmdpAddressInvalidError(BadInputError):
+    """An SM-DP+ address that is not a host name (with optional port)."""
+
+    kind = "input.smdp_address"
+    oh_result = OhResultCode.RESULT_SMDP_ADDRESS_INVALID
+
+
+# --- card -------------------------------------------------------------------------------------
+
+
+class EidUnavailableError(EsimError):
+    """The card answered GetEID without a usable EID."""
+
+    kind = "card.eid_unavailable"
+    oh_result = OhResultCode.RESULT_GET_EID_FAILED
+    win_status = WinStatus.CardGeneralFailure
+
+
+# --- network ----------------------------------------------------------------------------------
+
+
+class ServerAddressUnresolvableError(ServerUnreachableError):
+    """The SM-DP+ host name does not resolve."""
+
+    kind = "server.unresolvable"
+    oh_result = OhResultCode.RESULT_SERVER_ADDRESS_INVALID
+
+
+class ServerTimeoutError(ServerUnreachableError):
+    """The SM-DP+ accepted the connection but did not answer in time."""
+
+    kind = "server.timeout"
+    oh_result = OhResultCode.RESULT_DOWNLOAD_TIMEOUT
+
+
+class ServerAddressMismatchError(EsimError):
+    """serverSigned1 names another SM-DP+ address than the one the LPA contacted."""
+
+    kind = "server.address_mismatch"
+    oh_result = OhResultCode.RESULT_SMDP_ADDRESS_INCORRECT
+    win_status = WinStatus.ServerNotTrusted
+
+
+# --- outcomes decided by the engine, not by a card or a server -------------------------------
+
+
+class UserCancelledError(EsimError):
+    kind = "engine.user_cancelled"
+    oh_result = OhResultCode.RESULT_USER_CANCEL_DOWNLOAD
+    win_status = WinStatus.OperationAborted
+
+
+class ConsentTimeoutError(EsimError):
+    """The end user did not confirm the download within the consent timeout."""
+
+    kind = "engine.consent_timeout"
+    oh_result = OhResultCode.RESULT_DOWNLOAD_TIMEOUT
+    win_status = WinStatus.TimeoutWaitingForUserConsent
+
+
+class MustDisableProfileError(EsimError):
+    """Switching needs the enabled profile disabled first and the caller did not allow it (forceDisable)."""
+
+    kind = "engine.must_disable_profile"
+    oh_result = OhResultCode.RESULT_MUST_DISABLE_PROFILE
+    win_status = WinStatus.PolicyViolation
+
+
+class DownloadRetriesExceededError(EsimError):
+    """The engine gave up on a download after its configured number of attempts."""
+
+    kind = "engine.download_retries_exceeded"
+    oh_result = OhResultCode.RESULT_GET_BOUND_PROFILE_PACKAGE_FAILED
+    win_status = WinStatus.ProfileDownloadMaxRetriesExceeded
+
+
+# --- ES10 results, by meaning; ``sgp22.taxonomy`` picks the class and codes per function ------
+
+
+class ProfileNotFoundError(Es10ResultError):
+    win_status = WinStatus.ProfileNotPresent
+
+
+class ProfileStateError(Es10ResultError):
+    """The profile is not in the state the operation starts from (e.g. deleting an enabled one)."""
+
+
+class PolicyForbiddenError(Es10ResultError):
+    """A Profile Policy Rule (PPR1/PPR2) or the eUICC's policy forbids the operation."""
+
+    oh_result = OhResultCode.RESULT_PPR_FORBIDDEN
+    win_status = WinStatus.PolicyViolation
+
+
+class CardBusyError(Es10ResultError):
+    """catBusy: a proactive session or an RSP session holds the card; try again shortly."""
+
+    retryable = True
+    oh_result = OhResultCode.RESULT_CAT_BUSY
+    win_status = WinStatus.CardBusy
+
+
+class NothingToDeleteError(Es10ResultError):
+    oh_result = OhResultCode.RESULT_NOTHING_TO_DELETE
+    win_status = WinStatus.NotFound
+
+
+class ServerRejectedByEuiccError(Es10ResultError):
+    """The eUICC did not accept the SM-DP+'s certificate or signature."""
+
+    oh_result = OhResultCode.RESULT_ANALYZE_AUTHENTICATION_SERVER_RESPONSE_FAILED
+    win_status = WinStatus.ServerNotTrusted
+
+
+class SessionContextError(Es10ResultError):
+    """The eUICC holds no (or another) RSP session for this transaction; start a new download."""
+
+    retryable = True
+    oh_result = OhResultCode.RESULT_TRANSACTION_ID_INVALID
+    win_status = WinStatus.NoCorrespondingRequest
+
+
+class ProfileInstallError(Es10ResultError):
+    """LoadBoundProfilePackage failed; ``bpp_command_id`` says at which BPP command."""
+
+    win_status = WinStatus.ProfileProcessingError
+
+    def __init__(self, message: str, *, bpp_command_id: str | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.bpp_command_id = bpp_command_id
+
+
+class IccidAlreadyExistsError(ProfileInstallError):
+    win_status = WinStatus.IccidAlreadyExists
+
+
+class InsufficientMemoryError(ProfileInstallError):
+    oh_result = OhResultCode.RESULT_OUT_OF_MEMORY
+    win_status = WinStatus.InsufficientSpaceOnCard
+
+
+class ProfileClassNotAllowedError(ProfileInstallError):
+    oh_result = OhResultCode.RESULT_PROFILE_TYPE_ERROR_AUTHENTICATION_STOPPED
+    win_status = WinStatus.OperationProhibitedByProfileClass
+
+
+# --- ES9+ results, by meaning -------------------------------------------------------------------
+
+
+class SmdpAddressRefusedError(Es9FunctionError):
+    """The SM-DP+ says it is not the server the activation code names (8.8.1/3.8)."""
+
+    oh_result = OhResultCode.RESULT_SMDP_ADDRESS_INCORRECT
+
+
+class SmdpIncompatibleError(Es9FunctionError):
+    """The SM-DP+ shares no CI or specification version with this eUICC (8.8.2, 8.8.3, 8.8.4)."""
+
+    oh_result = OhResultCode.RESULT_EUICC_INFO_INVALID
+    win_status = WinStatus.ServerNotTrusted
+
+
+class TransactionUnknownError(Es9FunctionError):
+    retryable = True
+    oh_result = OhResultCode.RESULT_TRANSACTION_ID_INVALID
+    win_status = WinStatus.NoCorrespondingRequest
+
+
+class EuiccRejectedBySmdpError(Es9FunctionError):
+    """The SM-DP+ did not accept the eUICC's signature or certificates (8.1, 8.1.2, 8.1.3, 8.11.1)."""
+
+    oh_result = OhResultCode.RESULT_CERTIFICATE_INVALID
+    win_status = WinStatus.NotAuthorized
+
+
+class EidRefusedError(Es9FunctionError):
+    oh_result = OhResultCode.RESULT_PROFILE_EID_INVALID
+    win_status = WinStatus.EidMismatch
+
+
+class MatchingIdRefusedError(Es9FunctionError):
+    oh_result = OhResultCode.RESULT_ANALYZE_AUTHENTICATION_CLIENT_MATCHING_ID_REFUSED
+    win_status = WinStatus.InvalidMatchingId
+
+
+class NoEligibleProfileError(Es9FunctionError):
+    oh_result = OhResultCode.RESULT_PROFILE_TYPE_ERROR_AUTHENTICATION_STOPPED
+    win_status = WinStatus.NoEligibleProfileForThisDevice
+
+
+class ProfileNotReleasedError(Es9FunctionError):
+    oh_result = OhResultCode.RESULT_NO_PROFILE_ON_SERVER
+    win_status = WinStatus.ProfileNotReleasedByOperator
+
+
+class ProfileNotAvailableError(Es9FunctionError):
+    """The profile is bound to another session or eUICC key and cannot be bound again (8.2/3.7)."""
+
+    oh_result = OhResultCode.RESULT_GET_BOUND_PROFILE_PACKAGE_FAILED
+    win_status = WinStatus.ProfileNotAvailableForNewBinding
+
+
+class ConfirmationCodeMissingError(Es9FunctionError):
+    oh_result = OhResultCode.RESULT_SOLVABLE_ERRORS
+    win_status = WinStatus.ConfirmationCodeMissing
+
+
+class ConfirmationCodeIncorrectError(Es9FunctionError):
+    oh_result = OhResultCode.RESULT_CONFIRMATION_CODE_INCORRECT
+    win_status = WinStatus.IncorrectConfirmationCode
+
+
+class ConfirmationCodeRetriesExceededError(Es9FunctionError):
+    oh_result = OhResultCode.RESULT_EXCEEDED_CONFIRMATION_CODE_TRY_LIMIT
+    win_status = WinStatus.ConfirmationCodeMaxRetriesExceeded
+
+
+class SmdpRefusedError(Es9FunctionError):
+    """Any other refusal or failure the SM-DP+ reports; codes come from the reason-code family."""
+
+    win_status = WinStatus.ServerFailure
+
+
+def es10_error(function: str, result_name: str, result_code: int, **kwargs) -> Es10ResultError:
+    """The taxonomy's error for an ES10 result other than ok (see ``sgp22.taxonomy``)."""
+    from sgp22.taxonomy import es10_error as build
+
+    return build(function, result_name, result_code, **kwargs)
+
+
+def es9_error(function: str, subject: str, reason: str, message: str | None = None) -> Es9FunctionError:
+    """The taxonomy's error for an ES9+ ``Failed`` status (see ``sgp22.taxonomy``)."""
+    from sgp22.taxonomy import es9_error as build
+
+    return build(function, subject, reason, message)

@@ -1,0 +1,41 @@
+"""``esimflow docs``: documentation generated from the code, so it cannot drift from it."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from esimflow.machines import MACHINES
+from esimflow.machines.diagram import markdown
+
+
+@click.group()
+def docs() -> None:
+    """Write (or check) documentation generated from the code."""
+
+
+def stale_machine_pages(out: Path) -> list[Path]:
+    """Pages under ``out`` that are missing or differ from what the machines generate now."""
+    return [out / f"{name}.md" for name, model in MACHINES.items()
+            if not (out / f"{name}.md").is_file() or (out / f"{name}.md").read_text() != markdown(model)]
+
+
+@docs.command("machines")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/machines"),
+              show_default=True, help="Directory of the machine pages.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if a page is missing or out of date.")
+def machines(out: Path, check: bool) -> None:
+    """Mermaid state diagrams of the engine's state machines, one page per machine."""
+    stale = stale_machine_pages(out)
+    if check:
+        for page in stale:
+            click.echo(f"out of date: {page} (run `esimflow docs machines`)", err=True)
+        if stale:
+            sys.exit(1)
+        click.echo(f"{len(MACHINES)} machine pages up to date in {out}")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in MACHINES.items():
+        (out / f"{name}.md").write_text(markdown(model))
+    click.echo(f"wrote {len(MACHINES)} machine pages to {out} ({len(stale)} changed)")

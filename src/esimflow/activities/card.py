@@ -1,0 +1,276 @@
+"""Card steps: one activity per ES10 call, run on the task queue of the host owning the reader.
+
+Plain ``def`` activities: pyscard blocks, so the worker runs them on a thread pool. Each takes
+the reader's session from the :class:`CardPool` for exactly one ES10 call (LoadBoundProfilePackage
+counts as one), so steps of different workflows never interleave on a card.
+"""
+from __future__ import annotations
+
+import logging
+
+from temporalio import activity
+
+from esimflow.activities.card_access import CardPool
+from esimflow.activities.errors import esim_errors_as_application_errors
+from esimflow.activities.types import (
+    AuthenticateServerStepInput,
+    CardCancelSessionInput,
+    CardInput,
+    CardStep,
+    ConfiguredAddresses,
+    EnableProfileInput,
+    EuiccInfo2Data,
+    LoadBppResult,
+    LoadBppStepInput,
+    MemoryResetStepInput,
+    PendingNotificationData,
+    PrepareDownloadStepInput,
+    ProfileRefInput,
+    ProfilesInfoInput,
+    ProfilesOnCard,
+    RemoveNotificationStepInput,
+    RetrieveNotificationsStepInput,
+    SetDefaultDpAddressStepInput,
+    SetNicknameStepInput,
+)
+from esimflow.api import PolicyRules, ProfileInfo, ProfileState
+from sgp22 import crypto, es10
+from sgp22.es10_enums import PprIds
+
+log = logging.getLogger(__name__)
+
+
+def profile_info(profile: es10.ProfileInfo) -> ProfileInfo:
+    """The card's ProfileInfo in OpenHarmony terms (state, class and policy-rule numbering)."""
+    rules = PolicyRules(0)
+    if profile.ppr_ids is not None:
+        if profile.ppr_ids & PprIds.ppr1:
+            rules |= PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
+        if profile.ppr_ids & PprIds.ppr2:
+            rules |= PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED
+    owner = profile.profile_owner
+    return ProfileInfo(
+        iccid=profile.iccid or "",
+        state=int(ProfileState.PROFILE_STATE_UNSPECIFIED if profile.state is None else int(profile.state)),
+        nickname=profile.nickname or "",
+        service_provider_name=profile.service_provider_name or "",
+        profile_name=profile.profile_name or "",
+        profile_class=-1 if profile.profile_class is None else int(profile.profile_class),
+        policy_rules=int(rules),
+        isdp_aid=(profile.isdp_aid or b"").hex().upper(),
+        operator=None if owner is None else {
+            "mcc": owner.mcc, "mnc": owner.mnc,
+            "gid1": (owner.gid1 or b"").hex().upper(), "gid2": (owner.gid2 or b"").hex().upper(),
+        },
+    )
+
+
+def pending_notification(item: es10.PendingNotification) -> PendingNotificationData:
+    return PendingNotificationData(
+        seq=item.metadata.seq_number, event=item.metadata.event_name, address=item.metadata.address,
+        iccid=item.metadata.iccid, notification=item.raw.hex().upper(),
+    )
+
+
+class CardActivities:
+    """The card steps of one worker host, over the cards its :class:`CardPool` reaches."""
+
+    def __init__(self, pool: CardPool, device_info: es10.DeviceInfo | None = None) -> None:
+        self.pool = pool
+        self.device_info = device_info or es10.DeviceInfo()
+
+    def activities(self) -> list:
+        return [
+            self.get_eid, self.get_euicc_info1, self.get_euicc_info2, self.get_euicc_challenge,
+            self.authenticate_server, self.prepare_download, self.load_bound_profile_package,
+            self.cancel_session, self.retrieve_notifications, self.remove_notification,
+            self.get_profiles_info, self.enable_profile, self.disable_profile, self.delete_profile,
+            self.memory_reset, self.set_nickname, self.get_configured_addresses,
+            self.set_default_dp_address,
+        ]
+
+    # --- identity and information ----------------------------------------------------------
+
+    @activity.defn(name=CardStep.GET_EID)
+    @esim_errors_as_application_errors
+    def get_eid(self, step: CardInput) -> str:
+        with self.pool.session(step.card.reader) as isdr:
+            return es10.get_eid(isdr)
+
+    @activity.defn(name=CardStep.GET_EUICC_INFO1)
+    @esim_errors_as_application_errors
+    def get_euicc_info1(self, step: CardInput) -> str:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            return es10.get_euicc_info1(isdr).raw.hex().upper()
+
+    @activity.defn(name=CardStep.GET_EUICC_INFO2)
+    @esim_errors_as_application_errors
+    def get_euicc_info2(self, step: CardInput) -> EuiccInfo2Data:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            info = es10.get_euicc_info2(isdr)
+        return EuiccInfo2Data(
+            os_version=info.firmware_version, svn=info.svn, profile_version=info.profile_version,
+            free_nvm=info.ext_card_resource.free_nvm, free_ram=info.ext_card_resource.free_ram,
+            ci_pkids_for_verification=[pkid.hex().upper() for pkid in info.ci_pkids_for_verification],
+            ci_pkids_for_signing=[pkid.hex().upper() for pkid in info.ci_pkids_for_signing],
+            sas_accreditation_number=info.sas_accreditation_number,
+        )
+
+    @activity.defn(name=CardStep.GET_CONFIGURED_ADDRESSES)
+    @esim_errors_as_application_errors
+    def get_configured_addresses(self, step: CardInput) -> ConfiguredAddresses:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            addresses = es10.get_euicc_configured_addresses(isdr)
+        return ConfiguredAddresses(addresses.default_dp_address or None, addresses.root_ds_address or None)
+
+    @activity.defn(name=CardStep.SET_DEFAULT_DP_ADDRESS)
+    @esim_errors_as_application_errors
+    def set_default_dp_address(self, step: SetDefaultDpAddressStepInput) -> None:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            es10.set_default_dp_address(isdr, step.address)
+
+    # --- download session ------------------------------------------------------------------
+
+    @activity.defn(name=CardStep.GET_EUICC_CHALLENGE)
+    @esim_errors_as_application_errors
+    def get_euicc_challenge(self, step: CardInput) -> str:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            return es10.get_euicc_challenge(isdr).hex().upper()
+
+    @activity.defn(name=CardStep.AUTHENTICATE_SERVER)
+    @esim_errors_as_application_errors
+    def authenticate_server(self, step: AuthenticateServerStepInput) -> str:
+        request = es10.AuthenticateServerRequest(
+            server=es10.ServerAuthentication(
+                server_signed1=bytes.fromhex(step.server_signed1),
+                server_signature1=bytes.fromhex(step.server_signature1),
+                euicc_ci_pkid_to_be_used=bytes.fromhex(step.euicc_ci_pkid),
+                server_certificate=bytes.fromhex(step.server_certificate),
+            ),
+            matching_id=step.matching_id,
+            device_info=self.device_info,
+        )
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            return es10.authenticate_server(isdr, request).raw.hex().upper()
+
+    @activity.defn(name=CardStep.PREPARE_DOWNLOAD)
+    @esim_errors_as_application_errors
+    def prepare_download(self, step: PrepareDownloadStepInput) -> str:
+        hash_cc = None
+        if step.confirmation_code:
+            hash_cc = crypto.hash_confirmation_code(step.confirmation_code, bytes.fromhex(step.transaction_id))
+        request = es10.PrepareDownloadRequest(
+            smdp_signed2=bytes.fromhex(step.smdp_signed2), smdp_signature2=bytes.fromhex(step.smdp_signature2),
+            smdp_certificate=bytes.fromhex(step.smdp_certificate), hash_cc=hash_cc,
+        )
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            return es10.prepare_download(isdr, request).raw.hex().upper()
+
+    @activity.defn(name=CardStep.LOAD_BOUND_PROFILE_PACKAGE)
+    @esim_errors_as_application_errors
+    def load_bound_profile_package(self, step: LoadBppStepInput) -> LoadBppResult:
+        """Install once: a retry (the previous attempt's worker died or its answer was lost)
+        first looks for the profile and its installation result on the card."""
+        bpp = bytes.fromhex(step.bound_profile_package)
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            if activity.info().attempt > 1:
+                found = self._installed_earlier(isdr, step.iccid)
+                if found is not None:
+                    return found
+
+            def heartbeat(progress: es10.SegmentProgress) -> None:
+                activity.heartbeat(progress.done, progress.total)
+
+            pir = es10.load_bound_profile_package(isdr, bpp, on_segment=heartbeat)
+        error = es10.installation_error(pir)
+        return LoadBppResult(
+            installed=error is None, iccid=pir.iccid or step.iccid, pir=pir.raw.hex().upper(),
+            notification_seq=pir.notification.seq_number, notification_address=pir.notification.address,
+            error=error.to_dict() if error is not None and hasattr(error, "to_dict") else None,
+        )
+
+    def _installed_earlier(self, isdr, iccid: str) -> LoadBppResult | None:
+        if not es10.get_profiles_info(isdr, iccid=iccid):
+            return None
+        log.info("profile already on the card; not sending the bound profile package again")
+        pirs = [item for item in es10.retrieve_notifications_list(isdr, event=es10.NotificationEvent.install)
+                if item.metadata.iccid == iccid]
+        latest = max(pirs, key=lambda item: item.metadata.seq_number, default=None)
+        return LoadBppResult(
+            installed=True, iccid=iccid, already_installed=True,
+            pir=latest.raw.hex().upper() if latest else None,
+            notification_seq=latest.metadata.seq_number if latest else None,
+            notification_address=latest.metadata.address if latest else None,
+        )
+
+    @activity.defn(name=CardStep.CANCEL_SESSION)
+    @esim_errors_as_application_errors
+    def cancel_session(self, step: CardCancelSessionInput) -> str:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            signed = es10.cancel_session(isdr, bytes.fromhex(step.transaction_id),
+                                         es10.CancelSessionReason(step.reason))
+        return signed.hex().upper()
+
+    # --- notifications ---------------------------------------------------------------------
+
+    @activity.defn(name=CardStep.RETRIEVE_NOTIFICATIONS)
+    @esim_errors_as_application_errors
+    def retrieve_notifications(self, step: RetrieveNotificationsStepInput) -> list[PendingNotificationData]:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            if step.sequence_numbers is None:
+                items = es10.retrieve_notifications_list(isdr)
+            else:
+                items = [item for seq in step.sequence_numbers
+                         for item in es10.retrieve_notifications_list(isdr, seq_number=seq)]
+        return [pending_notification(item) for item in items]
+
+    @activity.defn(name=CardStep.REMOVE_NOTIFICATION)
+    @esim_errors_as_application_errors
+    def remove_notification(self, step: RemoveNotificationStepInput) -> None:
+        from sgp22.errors import Es10ResultError
+
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            try:
+                es10.remove_notification_from_list(isdr, step.seq)
+            except Es10ResultError as error:
+                if error.result_name != "nothingToDelete":  # removed by an attempt whose answer was lost
+                    raise
+
+    # --- profiles --------------------------------------------------------------------------
+
+    @activity.defn(name=CardStep.GET_PROFILES_INFO)
+    @esim_errors_as_application_errors
+    def get_profiles_info(self, step: ProfilesInfoInput) -> ProfilesOnCard:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            found = es10.get_profiles_info(isdr, iccid=step.iccid)
+        return ProfilesOnCard([profile_info(profile) for profile in found])
+
+    @activity.defn(name=CardStep.ENABLE_PROFILE)
+    @esim_errors_as_application_errors
+    def enable_profile(self, step: EnableProfileInput) -> None:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            es10.enable_profile(isdr, iccid=step.iccid, refresh=step.refresh)
+
+    @activity.defn(name=CardStep.DISABLE_PROFILE)
+    @esim_errors_as_application_errors
+    def disable_profile(self, step: ProfileRefInput) -> None:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            es10.disable_profile(isdr, iccid=step.iccid)
+
+    @activity.defn(name=CardStep.DELETE_PROFILE)
+    @esim_errors_as_application_errors
+    def delete_profile(self, step: ProfileRefInput) -> None:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            es10.delete_profile(isdr, iccid=step.iccid)
+
+    @activity.defn(name=CardStep.MEMORY_RESET)
+    @esim_errors_as_application_errors
+    def memory_reset(self, step: MemoryResetStepInput) -> None:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            es10.memory_reset(isdr, es10.ResetOption(step.options))
+
+    @activity.defn(name=CardStep.SET_NICKNAME)
+    @esim_errors_as_application_errors
+    def set_nickname(self, step: SetNicknameStepInput) -> None:
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            es10.set_nickname(isdr, step.iccid, step.nickname)

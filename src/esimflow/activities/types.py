@@ -1,0 +1,342 @@
+"""Inputs, results and names of every activity, shared by workflows and activity code.
+
+Pure dataclasses: workflows import this module (inside the sandbox) without pulling in pyscard
+or httpx, and call activities by name.
+
+Binary values travel as upper-case hex strings. A bound profile package is the largest value:
+a 100 KB profile becomes ~200 KB of hex, well inside Temporal's 2 MB payload limit (payloads
+are also encrypted by the codec, which adds a few dozen bytes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from esimflow.api import ProfileInfo, ProfileMetadata
+
+
+class CardStep:
+    """Card activities: one per ES10 call; run on the task queue of the host owning the reader."""
+
+    GET_EID = "card_get_eid"
+    GET_EUICC_INFO1 = "card_get_euicc_info1"
+    GET_EUICC_INFO2 = "card_get_euicc_info2"
+    GET_EUICC_CHALLENGE = "card_get_euicc_challenge"
+    AUTHENTICATE_SERVER = "card_authenticate_server"
+    PREPARE_DOWNLOAD = "card_prepare_download"
+    LOAD_BOUND_PROFILE_PACKAGE = "card_load_bound_profile_package"
+    CANCEL_SESSION = "card_cancel_session"
+    RETRIEVE_NOTIFICATIONS = "card_retrieve_notifications"
+    REMOVE_NOTIFICATION = "card_remove_notification"
+    GET_PROFILES_INFO = "card_get_profiles_info"
+    ENABLE_PROFILE = "card_enable_profile"
+    DISABLE_PROFILE = "card_disable_profile"
+    DELETE_PROFILE = "card_delete_profile"
+    MEMORY_RESET = "card_memory_reset"
+    SET_NICKNAME = "card_set_nickname"
+    GET_CONFIGURED_ADDRESSES = "card_get_configured_addresses"
+    SET_DEFAULT_DP_ADDRESS = "card_set_default_dp_address"
+    OS_UPDATE = "card_os_update"
+
+
+class NetStep:
+    """ES9+/ES11 activities on the shared ``esimflow-net`` queue."""
+
+    INITIATE_AUTHENTICATION = "es9_initiate_authentication"
+    AUTHENTICATE_CLIENT = "es9_authenticate_client"
+    GET_BOUND_PROFILE_PACKAGE = "es9_get_bound_profile_package"
+    HANDLE_NOTIFICATION = "es9_handle_notification"
+    CANCEL_SESSION = "es9_cancel_session"
+    SMDS_INITIATE_AUTHENTICATION = "es11_initiate_authentication"
+    SMDS_AUTHENTICATE_CLIENT = "es11_authenticate_client"
+
+
+class EngineStep:
+    """Local activities on the workflow worker (registry file, history store)."""
+
+    LOOKUP_DEVICE = "engine_lookup_device"
+    FIND_DEVICE = "engine_find_device"
+    LIST_DEVICES = "engine_list_devices"
+    RECORD_PROFILE_STATUS = "engine_record_profile_status"
+    LAST_PROFILE_STATUS = "engine_last_profile_status"
+
+
+# --- card ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CardRef:
+    """Which card a card step talks to; the worker resolves ``reader`` to an open ISD-R channel."""
+
+    eid: str
+    reader: str
+
+
+@dataclass
+class CardInput:
+    card: CardRef
+
+
+@dataclass
+class ProfileRefInput:
+    card: CardRef
+    iccid: str
+
+
+@dataclass
+class ProfilesInfoInput:
+    card: CardRef
+    iccid: str | None = None  # None: every profile
+
+
+@dataclass
+class EnableProfileInput:
+    card: CardRef
+    iccid: str
+    refresh: bool = True
+
+
+@dataclass
+class SetNicknameStepInput:
+    card: CardRef
+    iccid: str
+    nickname: str
+
+
+@dataclass
+class MemoryResetStepInput:
+    card: CardRef
+    options: int
+
+
+@dataclass
+class SetDefaultDpAddressStepInput:
+    card: CardRef
+    address: str
+
+
+@dataclass
+class ConfiguredAddresses:
+    default_dp_address: str | None
+    root_ds_address: str | None
+
+
+@dataclass
+class EuiccInfo2Data:
+    """The parts of EUICCInfo2 a user asks about (``os_version`` is OpenHarmony's osVersion)."""
+
+    os_version: str
+    svn: str
+    profile_version: str
+    free_nvm: int | None = None
+    free_ram: int | None = None
+    ci_pkids_for_verification: list[str] = field(default_factory=list)
+    ci_pkids_for_signing: list[str] = field(default_factory=list)
+    sas_accreditation_number: str = ""
+
+
+@dataclass
+class AuthenticateServerStepInput:
+    card: CardRef
+    transaction_id: str
+    server_signed1: str
+    server_signature1: str
+    euicc_ci_pkid: str
+    server_certificate: str
+    matching_id: str | None = None
+
+    def __repr__(self) -> str:  # the matching ID is a secret
+        return f"AuthenticateServerStepInput(card={self.card!r}, transaction_id={self.transaction_id!r})"
+
+
+@dataclass
+class PrepareDownloadStepInput:
+    card: CardRef
+    transaction_id: str
+    smdp_signed2: str
+    smdp_signature2: str
+    smdp_certificate: str
+    confirmation_code: str | None = None
+
+    def __repr__(self) -> str:
+        return f"PrepareDownloadStepInput(card={self.card!r}, transaction_id={self.transaction_id!r})"
+
+
+@dataclass
+class LoadBppStepInput:
+    card: CardRef
+    transaction_id: str
+    bound_profile_package: str
+    iccid: str
+
+
+@dataclass
+class LoadBppResult:
+    """What LoadBoundProfilePackage left on the card.
+
+    ``already_installed``: a retry found the profile installed by an earlier attempt (whose
+    answer was lost), so nothing was sent again. ``error``: the PIR's error as an
+    ``EsimError.to_dict()`` (the profile is not installed and the card ended the session).
+    """
+
+    installed: bool
+    iccid: str
+    already_installed: bool = False
+    pir: str | None = None
+    notification_seq: int | None = None
+    notification_address: str | None = None
+    error: dict | None = None
+
+
+@dataclass
+class CardCancelSessionInput:
+    card: CardRef
+    transaction_id: str
+    reason: int
+
+
+@dataclass
+class RetrieveNotificationsStepInput:
+    card: CardRef
+    sequence_numbers: list[int] | None = None
+
+
+@dataclass
+class PendingNotificationData:
+    seq: int
+    event: str  # install | enable | disable | delete
+    address: str
+    iccid: str | None
+    notification: str  # the whole PendingNotification DER, hex
+
+
+@dataclass
+class RemoveNotificationStepInput:
+    card: CardRef
+    seq: int
+
+
+@dataclass
+class OsUpdateStepInput:
+    card: CardRef
+    start: bool
+
+
+@dataclass
+class OsUpdateStepResult:
+    status: int  # api.OsuStatus
+    os_version: str = ""
+    detail: str = ""
+
+
+# --- network ---------------------------------------------------------------------------------
+
+
+@dataclass
+class InitiateAuthenticationStepInput:
+    server_address: str
+    euicc_challenge: str
+    euicc_info1: str
+
+
+@dataclass
+class InitiateAuthenticationResult:
+    transaction_id: str
+    server_signed1: str
+    server_signature1: str
+    euicc_ci_pkid: str
+    server_certificate: str
+
+
+@dataclass
+class AuthenticateClientStepInput:
+    server_address: str
+    transaction_id: str
+    authenticate_server_response: str
+
+
+@dataclass
+class AuthenticateClientResult:
+    transaction_id: str
+    metadata: ProfileMetadata
+    smdp_signed2: str
+    smdp_signature2: str
+    smdp_certificate: str
+
+
+@dataclass
+class SmdsEvent:
+    event_id: str
+    smdp_address: str
+
+
+@dataclass
+class SmdsAuthenticateClientResult:
+    transaction_id: str
+    events: list[SmdsEvent]
+
+
+@dataclass
+class GetBppStepInput:
+    server_address: str
+    transaction_id: str
+    prepare_download_response: str
+
+
+@dataclass
+class GetBppResult:
+    transaction_id: str
+    bound_profile_package: str
+    iccid: str  # from the BPP's readable StoreMetadata: checked against the previewed metadata
+    segments: int
+
+
+@dataclass
+class HandleNotificationStepInput:
+    address: str
+    notification: str
+
+
+@dataclass
+class NetCancelSessionInput:
+    server_address: str
+    transaction_id: str
+    cancel_session_response: str
+
+
+# --- engine ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LookupDeviceInput:
+    eid: str
+
+
+@dataclass
+class FindDeviceInput:
+    device: str
+
+
+@dataclass
+class RecordProfileStatusInput:
+    """One platform status change; ``sequence`` numbers this workflow's changes to the ICCID so
+    a retried write is recorded once and a genuinely repeated change is recorded again."""
+
+    iccid: str
+    eid: str
+    from_status: str | None
+    to_status: str
+    operation: str
+    workflow_id: str
+    at: str  # ISO 8601 with time zone (workflow time)
+    sequence: int = 0
+    error_reason: str | None = None
+
+
+@dataclass
+class LastProfileStatusInput:
+    iccid: str
+
+
+@dataclass
+class ProfilesOnCard:
+    profiles: list[ProfileInfo]

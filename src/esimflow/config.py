@@ -1,0 +1,163 @@
+"""Where the engine finds Temporal, its payload key and its device registry.
+
+One configuration drives a local dev server, a self-hosted cluster (mTLS) or Temporal Cloud
+(mTLS or API key): values come from explicit arguments first, then from the environment.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sgp22.errors import BadInputError
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+    from temporalio.converter import DataConverter
+    from temporalio.service import TLSConfig
+
+ENV_ADDRESS = "TEMPORAL_ADDRESS"
+ENV_NAMESPACE = "TEMPORAL_NAMESPACE"
+ENV_TLS_CERT = "TEMPORAL_TLS_CERT"
+ENV_TLS_KEY = "TEMPORAL_TLS_KEY"
+ENV_TLS_CA = "TEMPORAL_TLS_CA"
+ENV_TLS_SERVER_NAME = "TEMPORAL_TLS_SERVER_NAME"
+ENV_API_KEY = "TEMPORAL_API_KEY"
+ENV_CODEC_KEY = "ESIMFLOW_CODEC_KEY"
+ENV_CODEC_KEY_FILE = "ESIMFLOW_CODEC_KEY_FILE"
+ENV_DEVICE_REGISTRY = "ESIMFLOW_DEVICE_REGISTRY"
+ENV_HISTORY = "ESIMFLOW_HISTORY"
+
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Per-user state directory (XDG), shared by the registry and the history by default."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "esimflow"
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    address: str = DEFAULT_ADDRESS
+    namespace: str = DEFAULT_NAMESPACE
+    tls_cert: Path | None = None  # client certificate (mTLS)
+    tls_key: Path | None = None
+    tls_ca: Path | None = None  # server CA; None = system roots (when TLS is on)
+    tls_server_name: str | None = None  # SNI / name checked in the server certificate
+    api_key: str | None = None
+    codec_key: bytes | None = None  # active payload key; None: codec_key_file, else the codec's rule
+    codec_key_file: Path | None = None  # one key per line, first encrypts (esimflow.codec format)
+    device_registry: Path | None = None
+    history_path: Path | None = None
+
+    def __repr__(self) -> str:  # the API key and the codec key never show
+        return (
+            f"TemporalConfig(address={self.address!r}, namespace={self.namespace!r}, "
+            f"tls={self.tls_enabled}, api_key={'set' if self.api_key else None}, "
+            f"codec_key={'set' if self.codec_key else None})"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> TemporalConfig:
+        """Environment values, with any non-None keyword argument taking precedence."""
+        env = os.environ if env is None else env
+
+        def path(name: str) -> Path | None:
+            return Path(env[name]) if env.get(name) else None
+
+        config = cls(
+            address=env.get(ENV_ADDRESS) or DEFAULT_ADDRESS,
+            namespace=env.get(ENV_NAMESPACE) or DEFAULT_NAMESPACE,
+            tls_cert=path(ENV_TLS_CERT),
+            tls_key=path(ENV_TLS_KEY),
+            tls_ca=path(ENV_TLS_CA),
+            tls_server_name=env.get(ENV_TLS_SERVER_NAME) or None,
+            api_key=env.get(ENV_API_KEY) or None,
+            codec_key=_parse_key(env[ENV_CODEC_KEY], ENV_CODEC_KEY) if env.get(ENV_CODEC_KEY) else None,
+            codec_key_file=path(ENV_CODEC_KEY_FILE),
+            device_registry=path(ENV_DEVICE_REGISTRY) or state_dir(env) / "devices.sqlite3",
+            history_path=path(ENV_HISTORY),
+        )
+        config = config.with_overrides(**overrides)
+        config.validate()
+        return config
+
+    def with_overrides(self, **overrides) -> TemporalConfig:
+        given = {name: value for name, value in overrides.items() if value is not None}
+        for name in ("tls_cert", "tls_key", "tls_ca", "device_registry", "history_path", "codec_key_file"):
+            if name in given:
+                given[name] = Path(given[name])
+        if isinstance(given.get("codec_key"), str):
+            given["codec_key"] = _parse_key(given["codec_key"], "codec_key")
+        return replace(self, **given)
+
+    def validate(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise BadInputError("TLS client certificate and key must be given together")
+        for name in ("tls_cert", "tls_key", "tls_ca", "codec_key_file"):
+            value = getattr(self, name)
+            if value is not None and not value.is_file():
+                raise BadInputError(f"{name} file not found: {value}")
+
+    @property
+    def tls_enabled(self) -> bool:
+        return bool(self.tls_cert or self.tls_ca or self.tls_server_name or self.api_key)
+
+    def tls_config(self) -> TLSConfig | bool:
+        from temporalio.service import TLSConfig
+
+        if not self.tls_enabled:
+            return False
+        return TLSConfig(
+            server_root_ca_cert=self.tls_ca.read_bytes() if self.tls_ca else None,
+            domain=self.tls_server_name,
+            client_cert=self.tls_cert.read_bytes() if self.tls_cert else None,
+            client_private_key=self.tls_key.read_bytes() if self.tls_key else None,
+        )
+
+    def data_converter(self) -> DataConverter:
+        """Every payload (inputs, results, failure messages) encrypted with the configured key;
+        older keys from ``ESIMFLOW_CODEC_PREVIOUS_KEYS`` still decrypt."""
+        from esimflow.codec import Keyring, data_converter
+
+        if self.codec_key is not None:
+            return data_converter(self.codec_key)
+        if self.codec_key_file is not None:
+            return data_converter(Keyring.from_file(self.codec_key_file).with_previous(_previous_keys()))
+        return data_converter(None)
+
+
+def _previous_keys() -> list[bytes]:
+    from esimflow.codec import ENV_PREVIOUS_KEYS, parse_key
+
+    text = os.environ.get(ENV_PREVIOUS_KEYS, "")
+    return [parse_key(part, ENV_PREVIOUS_KEYS) for part in text.split(",") if part.strip()]
+
+
+def _parse_key(text: str, source: str) -> bytes:
+    """The codec's key format (64 hex digits or base64 of 32 bytes), as a BadInputError."""
+    from esimflow.codec import CodecKeyError, parse_key
+
+    try:
+        return parse_key(text, source)
+    except CodecKeyError as error:
+        raise BadInputError(error.message) from None
+
+
+async def connect(config: TemporalConfig | None = None) -> Client:
+    """A Temporal client with the engine's data converter."""
+    from temporalio.client import Client
+
+    config = config or TemporalConfig.from_env()
+    return await Client.connect(
+        config.address,
+        namespace=config.namespace,
+        tls=config.tls_config(),
+        api_key=config.api_key,
+        data_converter=config.data_converter(),
+    )

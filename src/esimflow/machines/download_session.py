@@ -1,0 +1,170 @@
+"""One RSP download session, from the first ES9+ call to the delivered install notification,
+and which CancelSessionReason each phase allows (reference notes, section 8).
+
+The eUICC holds a session from a successful AuthenticateServer until the PIR; CancelSession is
+accepted only then. Within it:
+- endUserRejection, postponed, timeout and pprNotAllowed answer the metadata of
+  authenticateClient: while it is reviewed, or while waiting for consent or a confirmation code;
+- metadataMismatch follows getBoundProfilePackage, when the readable StoreMetadata differs from
+  the metadata reviewed earlier;
+- loadBppExecutionError is for a LoadBoundProfilePackage that broke off before a PIR;
+- undefinedReason is legal anywhere the session is held.
+
+A confirmation code demanded by the activation code or by smdpSigned2 (``review_metadata(
+cc_required=True)``) must be asked for before PrepareDownload: ``prepare`` refuses otherwise.
+"""
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+from transitions.core import EventData
+
+from esimflow.machines.base import Change, StateModel, guard
+
+
+class CancelSessionReason(IntEnum):
+    """SGP.22 CancelSessionReason; the first four are OpenHarmony's ``CancelReason``."""
+
+    endUserRejection = 0
+    postponed = 1
+    timeout = 2
+    pprNotAllowed = 3
+    metadataMismatch = 4
+    loadBppExecutionError = 5
+    undefinedReason = 127
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    AUTHENTICATED = "authenticated"  # AuthenticateServer done: the eUICC holds the session
+    METADATA_REVIEWED = "metadata_reviewed"  # authenticateClient returned profileMetadata
+    AWAITING_CONSENT = "awaiting_consent"
+    AWAITING_CONFIRMATION_CODE = "awaiting_confirmation_code"
+    PREPARED = "prepared"  # PrepareDownload done
+    PACKAGE_RECEIVED = "package_received"  # getBoundProfilePackage done
+    INSTALLING = "installing"  # LoadBoundProfilePackage under way
+    INSTALLED = "installed"  # PIR (success) received from the eUICC
+    NOTIFIED = "notified"  # PIR delivered to the SM-DP+
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+P = Phase
+R = CancelSessionReason
+STATES = list(Phase)
+FINAL = [P.NOTIFIED, P.CANCELLED, P.FAILED]
+
+_ANSWERS_TO_METADATA = frozenset({R.endUserRejection, R.postponed, R.timeout, R.pprNotAllowed, R.undefinedReason})
+
+LEGAL_CANCEL_REASONS: dict[Phase, frozenset[CancelSessionReason]] = {
+    P.IDLE: frozenset(),
+    P.AUTHENTICATED: frozenset({R.undefinedReason}),
+    P.METADATA_REVIEWED: _ANSWERS_TO_METADATA,
+    P.AWAITING_CONSENT: _ANSWERS_TO_METADATA,
+    P.AWAITING_CONFIRMATION_CODE: _ANSWERS_TO_METADATA,
+    P.PREPARED: frozenset({R.undefinedReason}),
+    P.PACKAGE_RECEIVED: frozenset({R.metadataMismatch, R.undefinedReason}),
+    P.INSTALLING: frozenset({R.loadBppExecutionError, R.undefinedReason}),
+    P.INSTALLED: frozenset(),
+    P.NOTIFIED: frozenset(),
+    P.CANCELLED: frozenset(),
+    P.FAILED: frozenset(),
+}
+
+SESSION_HELD = [phase for phase, reasons in LEGAL_CANCEL_REASONS.items() if reasons]
+
+
+def legal_cancel_reasons(phase: Phase | str) -> frozenset[CancelSessionReason]:
+    """The reasons CancelSession may carry in ``phase`` (empty: no session to cancel)."""
+    return LEGAL_CANCEL_REASONS[Phase(phase)]
+
+
+TRANSITIONS = [
+    {"trigger": "authenticate", "source": P.IDLE, "dest": P.AUTHENTICATED},
+    {"trigger": "review_metadata", "source": P.AUTHENTICATED, "dest": P.METADATA_REVIEWED,
+     "before": "note_confirmation_code_requirement"},
+    {"trigger": "ask_consent", "source": P.METADATA_REVIEWED, "dest": P.AWAITING_CONSENT},
+    {"trigger": "ask_confirmation_code", "source": [P.METADATA_REVIEWED, P.AWAITING_CONSENT],
+     "dest": P.AWAITING_CONFIRMATION_CODE},
+    {"trigger": "prepare", "source": [P.METADATA_REVIEWED, P.AWAITING_CONSENT], "dest": P.PREPARED,
+     "conditions": ["confirmation_code_not_required"]},
+    {"trigger": "prepare", "source": P.AWAITING_CONFIRMATION_CODE, "dest": P.PREPARED},
+    {"trigger": "receive_package", "source": P.PREPARED, "dest": P.PACKAGE_RECEIVED},
+    {"trigger": "load", "source": P.PACKAGE_RECEIVED, "dest": P.INSTALLING},
+    {"trigger": "finish_install", "source": P.INSTALLING, "dest": P.INSTALLED},
+    {"trigger": "notify", "source": P.INSTALLED, "dest": P.NOTIFIED},
+    {"trigger": "cancel", "source": SESSION_HELD, "dest": P.CANCELLED, "conditions": ["reason_is_legal_here"]},
+    {"trigger": "fail", "source": [P.IDLE, *SESSION_HELD], "dest": P.FAILED},
+]
+
+
+def _illegal_reason(model: DownloadSession, event: EventData) -> str:
+    reason = event.kwargs.get("reason")
+    legal = ", ".join(f"{r.name} ({int(r)})" for r in sorted(legal_cancel_reasons(model.state)))
+    try:
+        shown = f"{CancelSessionReason(int(reason)).name} ({int(reason)})"
+    except (TypeError, ValueError):
+        shown = repr(reason)
+    return f"reason {shown} is not legal in {model.state} (legal here: {legal})"
+
+
+class DownloadSession(StateModel, label="DownloadSession", states=STATES, transitions=TRANSITIONS,
+                      initial=P.IDLE, final=FINAL):
+    """The phases of one profile download and the cancel reasons each allows."""
+
+    def __init__(self, transaction_id: str | None = None, *, state: Phase | str = P.IDLE,
+                 cc_required: bool = False) -> None:
+        super().__init__(state)
+        self.subject = transaction_id
+        self.cc_required = cc_required
+
+    @property
+    def phase(self) -> Phase:
+        return Phase(self.state)
+
+    @property
+    def holds_session(self) -> bool:
+        """Whether the eUICC holds an RSP session that must be cancelled if the download stops."""
+        return bool(LEGAL_CANCEL_REASONS[self.phase])
+
+    def cancel(self, reason: CancelSessionReason | int) -> Change:
+        """Cancel with ``reason``; raises IllegalTransition if this phase does not allow it.
+        The Change names the reason (``timeout``), as the history shows it."""
+        try:
+            reason = CancelSessionReason(int(reason))
+        except (TypeError, ValueError):
+            pass  # reason_is_legal_here refuses it with a message naming the bad value
+        return self.fire("cancel", reason=reason)
+
+    def note_confirmation_code_requirement(self, event: EventData) -> None:
+        if "cc_required" in event.kwargs:
+            self.cc_required = bool(event.kwargs["cc_required"])
+
+    @guard("a confirmation code is required: ask for it before PrepareDownload",
+           kind="machine.download_session.confirmation_code_missing",
+           oh_result_name="RESULT_SOLVABLE_ERRORS", win_status_name="ConfirmationCodeMissing")
+    def confirmation_code_not_required(self, event: EventData) -> bool:
+        """PrepareDownload without a confirmation code only when none is required."""
+        return not self.cc_required
+
+    @guard(_illegal_reason, kind="machine.download_session.illegal_cancel_reason")
+    def reason_is_legal_here(self, event: EventData) -> bool:
+        """Each phase allows only the CancelSessionReason values SGP.22 gives it."""
+        reason = event.kwargs.get("reason")
+        try:
+            return CancelSessionReason(int(reason)) in LEGAL_CANCEL_REASONS[self.phase]
+        except (TypeError, ValueError):
+            return False
+
+    @classmethod
+    def edge_label(cls, trigger: str, transition) -> str:
+        if trigger == "cancel":
+            reasons = sorted(LEGAL_CANCEL_REASONS[Phase(transition.source)])
+            return f"cancel({', '.join(reason.name for reason in reasons)})"
+        return super().edge_label(trigger, transition)
+
+    @classmethod
+    def diagram_notes(cls) -> str:
+        rows = [f"| {phase} | {', '.join(f'{r.name} ({int(r)})' for r in sorted(reasons)) or '- (no session held)'} |"
+                for phase, reasons in LEGAL_CANCEL_REASONS.items()]
+        return "\n".join(["## Legal CancelSessionReason per phase", "", "| phase | reasons |", "| --- | --- |", *rows])

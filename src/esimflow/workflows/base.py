@@ -1,0 +1,101 @@
+"""What every operation workflow shares: the progress query and profile bookkeeping helpers."""
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from esimflow.activities.types import (
+        CardStep,
+        EngineStep,
+        HandleNotificationStepInput,
+        LastProfileStatusInput,
+        NetStep,
+        PendingNotificationData,
+        ProfilesInfoInput,
+        ProfilesOnCard,
+        RemoveNotificationStepInput,
+        RetrieveNotificationsStepInput,
+    )
+    from esimflow.api import QUERY_PROGRESS, ProfileInfo, ProfileState, Progress
+    from esimflow.machines import EuiccContext, ProfileStatus, Status
+    from esimflow.machines.euicc_profile import Phase as ProfilePhase
+    from esimflow.workflows.steps import Card, StepFailed, engine_call, net_call, record_change
+
+
+class OperationWorkflow:
+    """Base of the operation workflows: ``progress`` tells a client what is happening."""
+
+    operation = ""
+
+    def __init__(self) -> None:
+        self._progress = Progress(operation=self.operation, phase="starting")
+
+    @workflow.query(name=QUERY_PROGRESS)
+    def progress(self) -> Progress:
+        return self._progress
+
+    def phase(self, phase: str, detail: str = "") -> None:
+        self._progress.phase = phase
+        self._progress.detail = detail
+
+
+async def profiles_on(card: Card, iccid: str | None = None) -> list[ProfileInfo]:
+    found = await card.call(CardStep.GET_PROFILES_INFO, ProfilesInfoInput(card.ref, iccid), ProfilesOnCard)
+    return found.profiles
+
+
+def context_of(profiles: list[ProfileInfo], port: int = 0) -> EuiccContext:
+    """The machines' view of the card, built from what the card just reported."""
+    context = EuiccContext()
+    for profile in profiles:
+        state = ProfilePhase.ENABLED if profile.state == ProfileState.PROFILE_STATE_ENABLED else ProfilePhase.DISABLED
+        profile_class = profile.profile_class if profile.profile_class >= 0 else 2
+        context.add(profile.iccid, profile_class=profile_class, policy_rules=profile.policy_rules,
+                    state=state, port=port)
+    return context
+
+
+async def platform_status(iccid: str, fallback: Status) -> ProfileStatus:
+    """The profile's platform status as last recorded, or ``fallback`` for a profile the engine
+    has not seen before (e.g. one installed by another LPA)."""
+    last = await engine_call(EngineStep.LAST_PROFILE_STATUS, LastProfileStatusInput(iccid), str)
+    try:
+        return ProfileStatus(Status(last)) if last else ProfileStatus(fallback)
+    except ValueError:
+        return ProfileStatus(fallback)
+
+
+async def record_status(iccid: str, eid: str, operation: str, trigger: str, *, fallback: Status,
+                        error_reason: str | None = None) -> None:
+    """Move the profile's platform status with ``trigger`` and record it; a change the platform
+    model does not allow from the recorded status (history written by someone else, or missing)
+    is recorded from ``fallback`` instead, so the card's truth always lands in the history."""
+    status = await platform_status(iccid, fallback)
+    if not status.can(trigger):
+        status = ProfileStatus(fallback)
+        if not status.can(trigger):
+            return
+    change = status.fire(trigger)
+    await record_change(change, iccid=iccid, eid=eid, operation=operation, error_reason=error_reason)
+
+
+async def deliver_notifications(card: Card, sequence_numbers: list[int] | None = None) -> dict:
+    """Send pending notifications to their SM-DP+ and remove each from the card once the SM-DP+
+    acknowledged it. Best effort: one that cannot be delivered stays on the card for later."""
+    pending = await card.call(
+        CardStep.RETRIEVE_NOTIFICATIONS, RetrieveNotificationsStepInput(card.ref, sequence_numbers),
+        list[PendingNotificationData],
+    )
+    delivered: list[int] = []
+    failed: list[dict] = []
+    for notification in sorted(pending, key=lambda n: n.seq):
+        try:
+            await net_call(NetStep.HANDLE_NOTIFICATION,
+                           HandleNotificationStepInput(notification.address, notification.notification))
+            await card.call(CardStep.REMOVE_NOTIFICATION, RemoveNotificationStepInput(card.ref, notification.seq))
+        except StepFailed as failure:
+            failed.append({"seq": notification.seq, "event": notification.event, "error_kind": failure.kind,
+                           "message": failure.message})
+            continue
+        delivered.append(notification.seq)
+    return {"delivered": delivered, "failed": failed}

@@ -1,0 +1,151 @@
+"""One entity workflow per eUICC (``euicc-<EID>``): the only place operations on a card start.
+
+Clients submit operations with update-with-start (``submit``); the entity runs them one at a
+time, in arrival order, as child workflows, and answers each update with the operation's
+result. Temporal guarantees one running workflow per id, so operations on one eUICC never
+interleave, across clients, workers and restarts.
+
+A CancelSession for the session of the download running now cannot wait its turn (the download
+may be waiting for the very user who cancels): it is forwarded to that download at once; when
+its turn comes it only reports what the download did.
+
+The entity continues as new when Temporal suggests it (history size) or after
+``CONTINUE_AFTER`` operations, only when idle so no caller waits across the boundary, and ends
+after ``IDLE_TIMEOUT`` without work (the next submit starts it again).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from esimflow.api import (
+        ENTITY_WORKFLOW,
+        INPUT_OF_OPERATION,
+        QUERY_QUEUE,
+        UNSERIALISED_OPERATIONS,
+        UPDATE_SUBMIT,
+        EntityInput,
+        EntityStatus,
+        Operation,
+        OperationRequest,
+        OperationResult,
+        operation_workflow_id,
+    )
+    from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
+    from sgp22.results import OhResultCode, WinStatus
+
+IDLE_TIMEOUT = timedelta(minutes=10)
+CONTINUE_AFTER = 500
+SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
+
+
+@workflow.defn(name=ENTITY_WORKFLOW)
+class EuiccEntityWorkflow:
+    def __init__(self) -> None:
+        self._eid = ""
+        self._queue: deque[OperationRequest] = deque()
+        self._results: dict[str, OperationResult] = {}
+        self._running: OperationRequest | None = None
+        self._completed = 0
+        self._cancelled_transactions: set[str] = set()
+
+    @workflow.run
+    async def run(self, state: EntityInput) -> None:
+        self._eid = state.eid
+        self._completed = state.completed
+        ran_this_run = 0
+        while True:
+            try:
+                await workflow.wait_condition(lambda: bool(self._queue), timeout=IDLE_TIMEOUT)
+            except TimeoutError:
+                if not self._queue and workflow.all_handlers_finished():
+                    return
+                continue
+            request = self._queue.popleft()
+            self._running = request
+            self._results[request.operation_id] = await self._run_one(request)
+            self._running = None
+            self._completed += 1
+            ran_this_run += 1
+            if (ran_this_run >= CONTINUE_AFTER or workflow.info().is_continue_as_new_suggested()) and not self._queue:
+                await workflow.wait_condition(lambda: not self._queue and workflow.all_handlers_finished())
+                if not self._queue:
+                    workflow.continue_as_new(EntityInput(self._eid, self._completed))
+
+    async def _run_one(self, request: OperationRequest) -> OperationResult:
+        workflow_id = operation_workflow_id(request.operation, self._eid, request.operation_id)
+        if (request.operation == Operation.CANCEL_SESSION
+                and request.input.get("transaction_id") in self._cancelled_transactions):
+            return OperationResult.success(request.operation, self._eid,
+                                           {"transaction_id": request.input["transaction_id"],
+                                            "cancelled_by": "the download that owned the session"},
+                                           workflow_id=workflow_id)
+        try:
+            result = await workflow.execute_child_workflow(
+                request.operation, request.input, id=workflow_id, result_type=OperationResult,
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"{request.operation} on {self._eid}",
+            )
+        except ChildWorkflowError as error:  # the operation itself broke (a bug, or terminated)
+            workflow.logger.warning("operation %s failed: %s", workflow_id, error.cause)
+            result = OperationResult.failure(
+                request.operation, self._eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER,
+                win_status=WinStatus.Other, error_kind="engine.operation_failed",
+                message=f"the operation ended abnormally: {error.cause}", workflow_id=workflow_id,
+            )
+        cancelled = result.data.get("cancelled_transaction_id") if result.data else None
+        if cancelled:
+            self._cancelled_transactions = {cancelled}
+        return result
+
+    @workflow.update(name=UPDATE_SUBMIT)
+    async def submit(self, request: OperationRequest) -> OperationResult:
+        if request.operation_id not in self._results and not self._is_queued(request.operation_id):
+            self._queue.append(request)
+            self._forward_cancel(request)
+        await workflow.wait_condition(lambda: request.operation_id in self._results)
+        return self._results.pop(request.operation_id)
+
+    @submit.validator
+    def _validate(self, request: OperationRequest) -> None:
+        if request.operation not in INPUT_OF_OPERATION or request.operation in UNSERIALISED_OPERATIONS:
+            raise ValueError(f"{request.operation!r} is not an operation an eUICC entity runs")
+        if request.input.get("eid") != self._eid:
+            raise ValueError(f"operation for eUICC {request.input.get('eid')} sent to the entity of {self._eid}")
+
+    def _is_queued(self, operation_id: str) -> bool:
+        return any(r.operation_id == operation_id for r in self._queue) or (
+            self._running is not None and self._running.operation_id == operation_id)
+
+    def _forward_cancel(self, request: OperationRequest) -> None:
+        running = self._running
+        if request.operation != Operation.CANCEL_SESSION or running is None:
+            return
+        if running.operation not in SESSION_OPERATIONS:
+            return
+        child = workflow.get_external_workflow_handle(
+            operation_workflow_id(running.operation, self._eid, running.operation_id))
+
+        async def forward() -> None:
+            try:
+                await child.signal(SIGNAL_CANCEL_SESSION, request.input)
+            except Exception as error:  # the download just ended: the queued cancel reports it
+                workflow.logger.info("cancel not forwarded: %s", error)
+
+        asyncio.get_running_loop().create_task(forward())
+
+    @workflow.query(name=QUERY_QUEUE)
+    def queue(self) -> EntityStatus:
+        running = self._running
+        return EntityStatus(
+            eid=self._eid,
+            running=operation_workflow_id(running.operation, self._eid, running.operation_id) if running else None,
+            queued=[operation_workflow_id(r.operation, self._eid, r.operation_id) for r in self._queue],
+            completed=self._completed,
+        )

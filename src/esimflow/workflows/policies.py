@@ -1,0 +1,77 @@
+"""Timeouts and retry policies per step.
+
+Activity-level retries absorb glitches (a transport hiccup, a card that answered 6F00, an
+SM-DP+ 5xx or a dropped connection) with backoff. Business answers (a profile that does not
+exist, a refused activation code, a wrong confirmation code, a policy rule that forbids the
+change) are never retried: the activities raise them as non-retryable ApplicationErrors typed
+with the error's ``kind``, and the per-step lists below say so explicitly too, so a reader of a
+step sees what it will not retry.
+
+A card removed in the middle of LoadBoundProfilePackage is not retried by the activity: the card
+may have finished the install, so only the workflow can decide (it checks the card first).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# kinds no step ever retries (bad input, undecodable data, unknown device, illegal change)
+NEVER_RETRIED = [
+    "input.invalid",
+    "data.malformed",
+    "device.not_found",
+    "machine.illegal_transition",
+    "not_supported",
+    "server.tls",
+    "crypto.certificate",
+    "crypto.invalid_signature",
+]
+
+CARD_START_TO_CLOSE = timedelta(seconds=60)
+CARD_SCHEDULE_TO_CLOSE = timedelta(minutes=5)
+LOAD_BPP_START_TO_CLOSE = timedelta(minutes=10)
+LOAD_BPP_HEARTBEAT = timedelta(seconds=30)
+NET_START_TO_CLOSE = timedelta(seconds=90)
+NET_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
+ENGINE_START_TO_CLOSE = timedelta(seconds=20)
+
+
+def card_retry(*business_kinds: str) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=5),
+        maximum_attempts=5,
+        non_retryable_error_types=[*NEVER_RETRIED, *business_kinds],
+    )
+
+
+def load_bpp_retry() -> RetryPolicy:
+    """Re-running LoadBPP is only safe because the activity first checks the card for the
+    profile; removal is left to the workflow."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=4,
+        non_retryable_error_types=[*NEVER_RETRIED, "card.removed"],
+    )
+
+
+def net_retry(*business_kinds: str) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=20),
+        maximum_attempts=6,
+        non_retryable_error_types=[*NEVER_RETRIED, *business_kinds],
+    )
+
+
+ENGINE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=10,
+    non_retryable_error_types=["device.not_found", "input.invalid"],
+)

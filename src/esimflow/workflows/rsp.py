@@ -1,0 +1,121 @@
+"""The common authentication of an RSP session (SGP.22 3.1.2/3.1.3) and its cancellation,
+shared by DownloadProfile, GetDownloadableProfileMetadata and GetDownloadableProfiles.
+
+The DownloadSession machine says which CancelSessionReason is legal in each phase; a cancel
+is sent to the card first (which signs it) and then, with that signature, to the SM-DP+.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from esimflow.activities.types import (
+        AuthenticateClientResult,
+        AuthenticateClientStepInput,
+        AuthenticateServerStepInput,
+        CardCancelSessionInput,
+        CardInput,
+        CardStep,
+        InitiateAuthenticationResult,
+        InitiateAuthenticationStepInput,
+        NetCancelSessionInput,
+        NetStep,
+    )
+    from esimflow.machines import CancelSessionReason, DownloadSession, legal_cancel_reasons
+    from esimflow.workflows import policies
+    from esimflow.workflows.steps import Card, StepFailed, net_call
+
+# ES9+ answers that end the attempt: the SM-DP+ said no, trying again cannot change that
+AUTHENTICATE_CLIENT_REFUSALS = ("es9.",)
+
+
+@dataclass
+class Authenticated:
+    server_address: str
+    init: InitiateAuthenticationResult
+    auth: AuthenticateClientResult
+
+    @property
+    def transaction_id(self) -> str:
+        return self.init.transaction_id
+
+
+async def mutual_authentication(card: Card, session: DownloadSession, server_address: str,
+                                matching_id: str | None, *, euicc_info1: str | None = None,
+                                on_transaction=None) -> Authenticated:
+    """GetEUICCChallenge, initiateAuthentication, AuthenticateServer, authenticateClient.
+
+    Leaves ``session`` in ``metadata_reviewed`` (or ``authenticated`` if authenticateClient
+    failed, so the caller can cancel the card's session with a legal reason).
+    """
+    challenge = await card.call(CardStep.GET_EUICC_CHALLENGE, CardInput(card.ref), str)
+    if euicc_info1 is None:
+        euicc_info1 = await card.call(CardStep.GET_EUICC_INFO1, CardInput(card.ref), str)
+    init = await net_call(
+        NetStep.INITIATE_AUTHENTICATION,
+        InitiateAuthenticationStepInput(server_address, challenge, euicc_info1),
+        InitiateAuthenticationResult,
+    )
+    if on_transaction is not None:
+        on_transaction(init.transaction_id)
+    session.subject = init.transaction_id
+    authenticate_server_response = await card.call(
+        CardStep.AUTHENTICATE_SERVER,
+        AuthenticateServerStepInput(
+            card.ref, init.transaction_id, init.server_signed1, init.server_signature1,
+            init.euicc_ci_pkid, init.server_certificate, matching_id,
+        ),
+        str,
+    )
+    session.authenticate()
+    auth = await net_call(
+        NetStep.AUTHENTICATE_CLIENT,
+        AuthenticateClientStepInput(server_address, init.transaction_id, authenticate_server_response),
+        AuthenticateClientResult,
+    )
+    session.review_metadata(cc_required=auth.metadata.confirmation_code_required)
+    return Authenticated(server_address, init, auth)
+
+
+def legal_reason(session: DownloadSession, wanted: CancelSessionReason | int) -> CancelSessionReason | None:
+    """``wanted`` if this phase allows it, else undefinedReason if allowed, else None (no session)."""
+    allowed = legal_cancel_reasons(session.phase)
+    wanted = CancelSessionReason(int(wanted))
+    if wanted in allowed:
+        return wanted
+    if CancelSessionReason.undefinedReason in allowed:
+        return CancelSessionReason.undefinedReason
+    return None
+
+
+async def cancel_session(card: Card, session: DownloadSession, server_address: str | None,
+                         transaction_id: str | None, wanted: CancelSessionReason | int) -> dict:
+    """Cancel on the card and then at the SM-DP+ with the most fitting legal reason.
+
+    Best effort after the decision: a card that already dropped the session (it answers
+    invalidTransactionId) has nothing to sign, and the SM-DP+ then ends the session on its own
+    timeout; the outcome says what happened.
+    """
+    reason = legal_reason(session, wanted)
+    if reason is None or transaction_id is None:
+        return {"cancelled": False, "reason": None, "detail": "no session held"}
+    session.cancel(reason)
+    outcome: dict = {"cancelled": True, "reason": reason.name, "transaction_id": transaction_id,
+                     "card": "ok", "smdp": "not sent"}
+    try:
+        signed = await card.call(CardStep.CANCEL_SESSION,
+                                 CardCancelSessionInput(card.ref, transaction_id, int(reason)), str,
+                                 retry=policies.card_retry())
+    except StepFailed as failure:
+        outcome["card"] = failure.kind
+        return outcome
+    if server_address:
+        try:
+            await net_call(NetStep.CANCEL_SESSION,
+                           NetCancelSessionInput(server_address, transaction_id, signed))
+            outcome["smdp"] = "ok"
+        except StepFailed as failure:
+            outcome["smdp"] = failure.kind
+    return outcome

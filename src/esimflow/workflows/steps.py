@@ -1,0 +1,177 @@
+"""How workflows call their steps and turn failures into an ``OperationResult``.
+
+Every step failure arrives as a :class:`StepFailed` carrying the error's ``kind`` and the
+OpenHarmony/Windows outcome the activity attached (``EsimError.to_dict()`` in the
+ApplicationError details), so a workflow can react to a kind (``card.removed``, a wrong
+confirmation code) and otherwise end with the outcome the protocol library chose.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput, RecordProfileStatusInput
+    from esimflow.api import DeviceInfo, OperationResult, card_task_queue, NET_TASK_QUEUE
+    from esimflow.machines.base import Change, IllegalTransition
+    from esimflow.workflows import policies
+    from sgp22.results import OhResultCode, WinStatus
+
+T = TypeVar("T")
+
+
+class OperationFailed(Exception):
+    """Ends the operation with this outcome (raised inside workflow code, caught by
+    :func:`conclude`)."""
+
+    def __init__(self, message: str, *, kind: str, oh_result: OhResultCode, win_status: WinStatus,
+                 retryable: bool = False, data: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.oh_result = OhResultCode(oh_result)
+        self.win_status = WinStatus(win_status)
+        self.retryable = retryable
+        self.data = data or {}
+
+
+class StepFailed(OperationFailed):
+    """An activity failed for good (after its retries)."""
+
+    @classmethod
+    def from_activity_error(cls, error: ActivityError, step: str) -> StepFailed:
+        cause = error.cause
+        if isinstance(cause, ApplicationError):
+            details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+            return cls(
+                cause.message,
+                kind=cause.type or "engine.step_failed",
+                oh_result=_enum(OhResultCode, details.get("oh_result_code"), OhResultCode.RESULT_SGP_22_OTHER),
+                win_status=_enum(WinStatus, details.get("win_status_code"), WinStatus.Other),
+                retryable=bool(details.get("retryable", not cause.non_retryable)),
+                data={"step": step},
+            )
+        if isinstance(cause, TimeoutError):
+            return cls(
+                f"{step} did not finish in time ({cause.type.name if cause.type else 'timeout'})",
+                kind="engine.step_timeout", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
+                win_status=WinStatus.TimeoutWaitingForResponse, retryable=True, data={"step": step},
+            )
+        return cls(f"{step} failed: {cause}", kind="engine.step_failed",
+                   oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
+                   data={"step": step})
+
+
+def _enum(enum_type, value, default):
+    try:
+        return enum_type(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class Card:
+    """The card steps of one eUICC, sent to the task queue of the host that owns its reader."""
+
+    def __init__(self, device: DeviceInfo) -> None:
+        self.device = device
+        self.ref = CardRef(device.eid, device.reader)
+        self.task_queue = card_task_queue(device.card_host)
+
+    async def call(self, step: str, arg: Any, result_type: type[T] | None = None, *,
+                   retry: RetryPolicy | None = None,
+                   start_to_close: timedelta = policies.CARD_START_TO_CLOSE,
+                   heartbeat: timedelta | None = None, summary: str | None = None) -> T:
+        try:
+            return await workflow.execute_activity(
+                step, arg, result_type=result_type, task_queue=self.task_queue,
+                start_to_close_timeout=start_to_close,
+                schedule_to_close_timeout=max(policies.CARD_SCHEDULE_TO_CLOSE, start_to_close * 3),
+                heartbeat_timeout=heartbeat,
+                retry_policy=retry or policies.card_retry(),
+                summary=summary,
+            )
+        except ActivityError as error:
+            raise StepFailed.from_activity_error(error, step) from error
+
+
+async def net_call(step: str, arg: Any, result_type: type[T] | None = None, *,
+                   retry: RetryPolicy | None = None) -> T:
+    try:
+        return await workflow.execute_activity(
+            step, arg, result_type=result_type, task_queue=NET_TASK_QUEUE,
+            start_to_close_timeout=policies.NET_START_TO_CLOSE,
+            schedule_to_close_timeout=policies.NET_SCHEDULE_TO_CLOSE,
+            retry_policy=retry or policies.net_retry(),
+        )
+    except ActivityError as error:
+        raise StepFailed.from_activity_error(error, step) from error
+
+
+async def engine_call(step: str, arg: Any, result_type: type[T] | None = None) -> T:
+    """Registry and history steps: local to the workflow worker (they read local files)."""
+    try:
+        return await workflow.execute_local_activity(
+            step, arg, result_type=result_type,
+            start_to_close_timeout=policies.ENGINE_START_TO_CLOSE,
+            retry_policy=policies.ENGINE_RETRY,
+        )
+    except ActivityError as error:
+        raise StepFailed.from_activity_error(error, step) from error
+
+
+async def card_of(eid: str) -> Card:
+    device = await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(eid), DeviceInfo)
+    return Card(device)
+
+
+async def record_change(change: Change, *, iccid: str, eid: str, operation: str,
+                        error_reason: str | None = None) -> None:
+    """Profile status history: every change a workflow makes to a profile's platform status."""
+    counters = _status_sequences()
+    sequence = counters.get(iccid, 0)
+    counters[iccid] = sequence + 1
+    await engine_call(
+        EngineStep.RECORD_PROFILE_STATUS,
+        RecordProfileStatusInput(
+            iccid=iccid, eid=eid, from_status=change.from_state, to_status=change.to_state,
+            operation=operation, workflow_id=workflow.info().workflow_id, at=workflow.now().isoformat(),
+            sequence=sequence, error_reason=error_reason,
+        ),
+    )
+
+
+def _status_sequences() -> dict[str, int]:
+    """Per-run counters of recorded changes per ICCID, kept on the workflow instance so they
+    replay identically."""
+    instance = workflow.instance()
+    counters = getattr(instance, "_esimflow_status_sequences", None)
+    if counters is None:
+        counters = {}
+        setattr(instance, "_esimflow_status_sequences", counters)
+    return counters
+
+
+async def conclude(operation: str, eid: str, body: Callable[[], Awaitable[OperationResult]]) -> OperationResult:
+    """Run an operation body and always end with an ``OperationResult``: a workflow that raised
+    would retry its task forever instead of telling the user what happened."""
+    workflow_id = workflow.info().workflow_id
+    try:
+        result = await body()
+    except OperationFailed as failure:
+        result = OperationResult.failure(
+            operation, eid, oh_result=failure.oh_result, win_status=failure.win_status,
+            error_kind=failure.kind, message=failure.message, data=failure.data,
+        )
+    except IllegalTransition as refusal:
+        result = OperationResult.failure(
+            operation, eid,
+            oh_result=OhResultCode[refusal.oh_result_name], win_status=WinStatus[refusal.win_status_name],
+            error_kind=refusal.kind, message=refusal.message,
+        )
+    result.workflow_id = workflow_id
+    return result

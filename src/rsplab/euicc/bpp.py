@@ -1,0 +1,413 @@
+"""ES10b.LoadBoundProfilePackage on the card side: the BPP as a byte stream, unwrapped and checked.
+
+An LPA may send the ``BF36`` in one STORE DATA sequence or, as lpac does, in many: the ``BF36``
+header with the whole ``BF23``, the ``A0``, the ``A1`` header, each ``88``, the ``A2``, the
+``A3`` header, each ``86``. The loader therefore treats whatever arrives as the continuation of
+one byte stream and acts on each element as soon as it is complete, so a bad signature or MAC
+stops the download at the element that carries it. Nothing here touches the durable state:
+the loader ends with a :class:`LoadedProfile` (or a :class:`BppError` naming the SGP.22
+bppCommandId and errorReason) and the caller commits.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sgp22 import codec
+from sgp22.crypto import BspSession, derive_session_keys, ecka, public_point, verify_plain
+from sgp22.errors import InvalidSignatureError, MalformedDataError, Scp03tSecurityError
+from sgp22.profile_package import ParsedProfile, ProfilePackageError, build_euicc_response, parse_upp, split_elements
+from sgp22.tlv import build, children, parse_one
+
+
+class BppCommand(enum.IntEnum):
+    INITIALISE_SECURE_CHANNEL = 0
+    CONFIGURE_ISDP = 1
+    STORE_METADATA = 2
+    STORE_METADATA2 = 3
+    REPLACE_SESSION_KEYS = 4
+    LOAD_PROFILE_ELEMENTS = 5
+
+
+class ErrorReason(enum.IntEnum):
+    INCORRECT_INPUT_VALUES = 1
+    INVALID_SIGNATURE = 2
+    INVALID_TRANSACTION_ID = 3
+    UNSUPPORTED_CRT_VALUES = 4
+    UNSUPPORTED_REMOTE_OPERATION_TYPE = 5
+    UNSUPPORTED_PROFILE_CLASS = 6
+    SCP03T_STRUCTURE_ERROR = 7
+    SCP03T_SECURITY_ERROR = 8
+    ICCID_ALREADY_EXISTS = 9
+    INSUFFICIENT_MEMORY = 10
+    INTERRUPTION = 11
+    PE_PROCESSING_ERROR = 12
+    DATA_MISMATCH = 13
+    TEST_PROFILE_INVALID_NAA_KEY = 14
+    PPR_NOT_ALLOWED = 15
+    UNKNOWN = 127
+
+
+class BppError(Exception):
+    """The download fails here; the PIR reports ``command`` and ``reason``."""
+
+    def __init__(self, command: BppCommand, reason: ErrorReason, detail: str, sima_response: bytes | None = None):
+        super().__init__(f"{command.name} failed: {reason.name} ({detail})")
+        self.command = command
+        self.reason = reason
+        self.sima_response = sima_response
+
+
+@dataclass(frozen=True)
+class BppContext:
+    """What the loader needs from the RSP session and the card."""
+
+    transaction_id: bytes
+    eid: bytes
+    dppb_cert: x509.Certificate
+    ot_key: ec.EllipticCurvePrivateKey
+    free_bytes: int
+    check_metadata: Callable[[dict], None]
+    """Card policy on the StoreMetadata (ICCID unique, class supported, PPRs allowed): raises BppError."""
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    metadata: dict
+    """The decoded StoreMetadataRequest."""
+    dp_oid: str | None
+    package: ParsedProfile
+    size: int
+
+
+class _Stage(enum.Enum):
+    BPP_HEADER = "BF36 header"
+    INITIALISE = "BF23"
+    CONFIGURE = "A0"
+    METADATA_HEADER = "A1 header"
+    METADATA = "88 segments"
+    REPLACE_OR_PROFILE = "A2 or A3 header"
+    PROFILE_HEADER = "A3 header"
+    PROFILE = "86 segments"
+    DONE = "end"
+
+
+_STAGE_COMMAND = {
+    _Stage.BPP_HEADER: BppCommand.INITIALISE_SECURE_CHANNEL,
+    _Stage.INITIALISE: BppCommand.INITIALISE_SECURE_CHANNEL,
+    _Stage.CONFIGURE: BppCommand.CONFIGURE_ISDP,
+    _Stage.METADATA_HEADER: BppCommand.STORE_METADATA,
+    _Stage.METADATA: BppCommand.STORE_METADATA,
+    _Stage.REPLACE_OR_PROFILE: BppCommand.REPLACE_SESSION_KEYS,
+    _Stage.PROFILE_HEADER: BppCommand.LOAD_PROFILE_ELEMENTS,
+    _Stage.PROFILE: BppCommand.LOAD_PROFILE_ELEMENTS,
+    _Stage.DONE: BppCommand.LOAD_PROFILE_ELEMENTS,
+}
+
+
+def peek_header(data: bytes | bytearray, offset: int = 0) -> tuple[int, int, int] | None:
+    """``(tag, header_size, length)`` of the TLV at ``offset`` once its tag and length have arrived."""
+    end = len(data)
+    position = offset
+    if position >= end:
+        return None
+    tag = data[position]
+    position += 1
+    if tag & 0x1F == 0x1F:
+        if position >= end:
+            return None
+        tag = (tag << 8) | data[position]
+        position += 1
+        if tag & 0x80:
+            raise MalformedDataError("BPP element with a tag longer than two bytes")
+    if position >= end:
+        return None
+    first = data[position]
+    position += 1
+    if first < 0x80:
+        return tag, position - offset, first
+    width = first & 0x7F
+    if not 1 <= width <= 3:
+        raise MalformedDataError(f"BPP element length form {first:02X}")
+    if position + width > end:
+        return None
+    return tag, position + width - offset, int.from_bytes(data[position : position + width], "big")
+
+
+class BppLoader:
+    """Consumes one bound profile package, piece by piece."""
+
+    def __init__(self, context: BppContext) -> None:
+        self.context = context
+        self._buffer = bytearray()
+        self._stage = _Stage.BPP_HEADER
+        self._bpp_left = 0
+        self._container_left = 0
+        self._session: BspSession | None = None
+        self._profile_keys: BspSession | None = None
+        self._metadata_bytes = bytearray()
+        self._package = bytearray()
+        self._header_checked = False
+        self.metadata: dict | None = None
+        self.dp_oid: str | None = None
+
+    @property
+    def command(self) -> BppCommand:
+        """The BPP command being worked on (what an interruption is reported against)."""
+        return _STAGE_COMMAND[self._stage]
+
+    @property
+    def iccid(self) -> bytes | None:
+        return self.metadata["iccid"] if self.metadata else None
+
+    @property
+    def at_boundary(self) -> bool:
+        """No partial element is buffered: the next piece starts a new element."""
+        return not self._buffer
+
+    def feed(self, data: bytes) -> LoadedProfile | None:
+        """Take the next bytes of the BPP; the profile once the last segment is in, else None."""
+        if self._stage is _Stage.DONE:
+            raise self._fail(ErrorReason.SCP03T_STRUCTURE_ERROR, "data after the end of the BPP")
+        self._buffer += data
+        try:
+            while self._step():
+                pass
+        except MalformedDataError as error:
+            raise self._fail(ErrorReason.SCP03T_STRUCTURE_ERROR, str(error)) from error
+        if self._stage is _Stage.DONE:
+            if self._buffer:
+                raise self._fail(ErrorReason.SCP03T_STRUCTURE_ERROR, "data after the end of the BPP")
+            return self._finish()
+        return None
+
+    # --- stream framing
+
+    def _fail(self, reason: ErrorReason, detail: str, command: BppCommand | None = None,
+              sima_response: bytes | None = None) -> BppError:
+        return BppError(command or self.command, reason, detail, sima_response)
+
+    def _take(self, size: int) -> bytes:
+        chunk = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        if self._stage is not _Stage.BPP_HEADER:
+            self._bpp_left -= size
+            if self._bpp_left < 0:
+                raise MalformedDataError("BPP elements run past the BF36 length")
+        return chunk
+
+    def _complete(self, expected: tuple[int, ...]) -> bytes | None:
+        header = peek_header(self._buffer)
+        if header is None:
+            return None
+        tag, header_size, length = header
+        if tag not in expected:
+            wanted = "/".join(f"{t:02X}" for t in expected)
+            raise MalformedDataError(f"BPP element {tag:02X} where {wanted} was expected")
+        if len(self._buffer) < header_size + length:
+            return None
+        return self._take(header_size + length)
+
+    def _container_header(self, tag: int) -> int | None:
+        header = peek_header(self._buffer)
+        if header is None:
+            return None
+        found, header_size, length = header
+        if found != tag:
+            raise MalformedDataError(f"BPP element {found:02X} where {tag:02X} was expected")
+        self._take(header_size)
+        return length
+
+    def _step(self) -> bool:
+        stage = self._stage
+        if stage is _Stage.BPP_HEADER:
+            header = peek_header(self._buffer)
+            if header is None:
+                return False
+            tag, header_size, length = header
+            if tag != 0xBF36:
+                raise MalformedDataError(f"a bound profile package starts with BF36, not {tag:02X}")
+            self._take(header_size)
+            self._bpp_left = length
+            self._stage = _Stage.INITIALISE
+            return True
+        if stage is _Stage.INITIALISE:
+            element = self._complete((0xBF23,))
+            if element is None:
+                return False
+            self._initialise_secure_channel(element)
+            self._stage = _Stage.CONFIGURE
+            return True
+        if stage is _Stage.CONFIGURE:
+            element = self._complete((0xA0,))
+            if element is None:
+                return False
+            self._configure_isdp(element)
+            self._stage = _Stage.METADATA_HEADER
+            return True
+        if stage is _Stage.METADATA_HEADER:
+            length = self._container_header(0xA1)
+            if length is None:
+                return False
+            self._container_left = length
+            self._stage = _Stage.METADATA
+            return True
+        if stage is _Stage.METADATA:
+            if self._container_left == 0:
+                self._store_metadata()
+                self._stage = _Stage.REPLACE_OR_PROFILE
+                return True
+            element = self._complete((0x88,))
+            if element is None:
+                return False
+            self._consume_in_container(element)
+            self._metadata_segment(element)
+            return True
+        if stage in (_Stage.REPLACE_OR_PROFILE, _Stage.PROFILE_HEADER):
+            header = peek_header(self._buffer)
+            if header is None:
+                return False
+            if header[0] == 0xA2 and stage is _Stage.REPLACE_OR_PROFILE:
+                element = self._complete((0xA2,))
+                if element is None:
+                    return False
+                self._replace_session_keys(element)
+                self._stage = _Stage.PROFILE_HEADER
+                return True
+            self._stage = _Stage.PROFILE_HEADER
+            length = self._container_header(0xA3)
+            if length is None:
+                return False
+            self._container_left = length
+            self._stage = _Stage.PROFILE
+            return True
+        if stage is _Stage.PROFILE:
+            if self._container_left == 0:
+                if self._bpp_left != 0:
+                    raise MalformedDataError(f"{self._bpp_left} BF36 bytes after the A3 sequence")
+                self._stage = _Stage.DONE
+                return True
+            element = self._complete((0x86,))
+            if element is None:
+                return False
+            self._consume_in_container(element)
+            self._profile_segment(element)
+            return True
+        return False
+
+    def _consume_in_container(self, element: bytes) -> None:
+        self._container_left -= len(element)
+        if self._container_left < 0:
+            raise MalformedDataError("segments run past their sequence's length")
+
+    # --- the BPP commands
+
+    def _initialise_secure_channel(self, element: bytes) -> None:
+        context = self.context
+        try:
+            request = codec.decode("InitialiseSecureChannelRequest", element)
+        except MalformedDataError as error:
+            raise self._fail(ErrorReason.INCORRECT_INPUT_VALUES, f"InitialiseSecureChannel: {error}") from error
+        if request["remoteOpId"] != 1:
+            raise self._fail(ErrorReason.UNSUPPORTED_REMOTE_OPERATION_TYPE, f"remoteOpId {request['remoteOpId']}")
+        if request["transactionId"] != context.transaction_id:
+            raise self._fail(ErrorReason.INVALID_TRANSACTION_ID, "BF23 names another transaction")
+        crt = request["controlRefTemplate"]
+        if crt["keyType"] != b"\x88" or crt["keyLen"] != b"\x10":
+            raise self._fail(ErrorReason.UNSUPPORTED_CRT_VALUES, "only AES-128 session keys (88/10)")
+        signed = b"".join(child.raw for child in children(parse_one(element).value) if child.tag != 0x5F37)
+        signed += build(0x5F49, public_point(context.ot_key))
+        try:
+            verify_plain(context.dppb_cert, request["smdpSign"], signed)
+        except InvalidSignatureError as error:
+            raise self._fail(ErrorReason.INVALID_SIGNATURE, "smdpSign does not verify with PK.DPpb") from error
+        try:
+            shared = ecka(context.ot_key, request["smdpOtpk"])
+        except MalformedDataError as error:
+            raise self._fail(ErrorReason.INCORRECT_INPUT_VALUES, "otPK.DP.ECKA is not a point on the curve") from error
+        self._session = BspSession.from_keys(derive_session_keys(shared, crt["hostId"], context.eid))
+
+    def _unwrap_all(self, session: BspSession, segments, tag: int) -> bytes:
+        plaintext = bytearray()
+        for segment in segments:
+            try:
+                if tag == 0x88:
+                    plaintext += session.unwrap_mac_only(segment, tag=0x88)
+                else:
+                    plaintext += session.unwrap_encrypted(segment, tag=tag)
+            except Scp03tSecurityError as error:
+                raise self._fail(ErrorReason.SCP03T_SECURITY_ERROR, str(error)) from error
+        return bytes(plaintext)
+
+    def _configure_isdp(self, element: bytes) -> None:
+        segments = [child.raw for child in children(parse_one(element).value)]
+        if not segments:
+            raise self._fail(ErrorReason.SCP03T_STRUCTURE_ERROR, "no ConfigureISDP segment")
+        plaintext = self._unwrap_all(self._session, segments, 0x87)
+        try:
+            request = codec.decode("ConfigureISDPRequest", plaintext)
+        except MalformedDataError as error:
+            raise self._fail(ErrorReason.INCORRECT_INPUT_VALUES, f"ConfigureISDP: {error}") from error
+        data = request.get("dpProprietaryData")
+        self.dp_oid = data["dpOid"] if data else None
+
+    def _metadata_segment(self, element: bytes) -> None:
+        self._metadata_bytes += self._unwrap_all(self._session, [element], 0x88)
+
+    def _store_metadata(self) -> None:
+        try:
+            self.metadata = codec.decode("StoreMetadataRequest", bytes(self._metadata_bytes))
+        except MalformedDataError as error:
+            raise self._fail(ErrorReason.INCORRECT_INPUT_VALUES, f"StoreMetadata: {error}") from error
+        self.context.check_metadata(self.metadata)
+
+    def _replace_session_keys(self, element: bytes) -> None:
+        segments = [child.raw for child in children(parse_one(element).value)]
+        plaintext = self._unwrap_all(self._session, segments, 0x87)
+        try:
+            request = codec.decode("ReplaceSessionKeysRequest", plaintext)
+            self._profile_keys = BspSession(request["ppkEnc"], request["ppkCmac"], request["initialMacChainingValue"])
+        except MalformedDataError as error:
+            raise self._fail(ErrorReason.INCORRECT_INPUT_VALUES, f"ReplaceSessionKeys: {error}") from error
+        except Exception as error:  # BadInputError for keys that are not 16 bytes
+            raise self._fail(ErrorReason.INCORRECT_INPUT_VALUES, "ReplaceSessionKeys carries keys of the wrong size") from error
+
+    def _profile_segment(self, element: bytes) -> None:
+        self._package += self._unwrap_all(self._profile_keys or self._session, [element], 0x86)
+        if len(self._package) > self.context.free_bytes:
+            raise self._fail(ErrorReason.INSUFFICIENT_MEMORY,
+                             f"profile needs more than the {self.context.free_bytes} bytes left",
+                             sima_response=build_euicc_response("not-enough-memory", aborted=True))
+        if not self._header_checked:
+            header = peek_header(self._package)
+            if header is not None and len(self._package) >= header[1] + header[2]:
+                self._check_header(bytes(self._package[: header[1] + header[2]]))
+
+    def _check_header(self, first_element: bytes) -> None:
+        self._header_checked = True
+        try:
+            element = split_elements(first_element)[0]
+        except ProfilePackageError as error:
+            raise self._pe_error(str(error)) from error
+        if element.kind != "header":
+            raise self._pe_error(f"the profile package starts with {element.kind}, not the ProfileHeader")
+        if element.value["iccid"] != self.iccid:
+            raise self._fail(ErrorReason.DATA_MISMATCH, "ICCID of the profile header differs from the metadata",
+                             sima_response=build_euicc_response("bad-values", identification=1, aborted=True))
+
+    def _pe_error(self, detail: str) -> BppError:
+        return self._fail(ErrorReason.PE_PROCESSING_ERROR, detail,
+                          sima_response=build_euicc_response("bad-values", aborted=True))
+
+    def _finish(self) -> LoadedProfile:
+        try:
+            package = parse_upp(bytes(self._package))
+        except ProfilePackageError as error:
+            raise self._pe_error(str(error)) from error
+        if not self._header_checked:
+            self._check_header(package.elements[0].der)
+        return LoadedProfile(self.metadata, self.dp_oid, package, len(self._package))

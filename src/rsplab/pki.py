@@ -1,0 +1,481 @@
+"""The lab's test PKI: generate one in the SGP.26 directory layout, or load any such directory.
+
+A generated directory and the SGP.26 reference set load the same way, so every lab component
+can run on either. The layout (file names per role and curve) is the one in docs/CONTRACTS.md;
+extra eUICCs for fleets live in ``eUICC/<EID>/``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sgp22 import certs
+from sgp22.certs import Role
+from sgp22.errors import BadInputError
+
+CURVES = {"NIST": ec.SECP256R1, "BRP": ec.BrainpoolP256R1}
+_CURVE_NAMES = {"nist": "NIST", "p-256": "NIST", "p256": "NIST", "secp256r1": "NIST",
+                "brp": "BRP", "brainpool": "BRP", "brainpoolp256r1": "BRP"}
+
+DEFAULT_EIN = "89049032"
+DEFAULT_SMDP_OID = "2.999.10"
+DEFAULT_TLS_NAMES = ("localhost", "testsmdpplus1.example.com")
+DEFAULT_TLS_IPS = ("127.0.0.1",)
+CI_OID = "2.999.1"
+EUM_OID = "2.999.5"
+LAB_ORG = "esimflow lab"
+EUM_ORG = "esimflow lab EUM"
+
+# RFC 5280 4.1.2.5: 99991231235959Z means "no well-defined expiration", as SGP.22 wants for eUICCs.
+_FOREVER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+_LIFETIME_YEARS = {Role.CI: 35, Role.EUM: 30, Role.DPAUTH: 10, Role.DPPB: 10, Role.DPTLS: 5}
+
+
+def _layout(curve: str) -> dict[Role, tuple[str, str]]:
+    """(certificate, private key) paths per role, relative to the directory."""
+    return {
+        Role.CI: (f"CertificateIssuer/CERT_CI_ECDSA_{curve}.der", f"CertificateIssuer/SK_CI_ECDSA_{curve}.pem"),
+        Role.EUM: (f"EUM/CERT_EUM_ECDSA_{curve}.der", f"EUM/SK_EUM_ECDSA_{curve}.pem"),
+        Role.EUICC: (f"eUICC/CERT_EUICC_ECDSA_{curve}.der", f"eUICC/SK_EUICC_ECDSA_{curve}.pem"),
+        Role.DPAUTH: (f"DPauth/CERT_S_SM_DPauth_ECDSA_{curve}.der", f"DPauth/SK_S_SM_DPauth_ECDSA_{curve}.pem"),
+        Role.DPPB: (f"DPpb/CERT_S_SM_DPpb_ECDSA_{curve}.der", f"DPpb/SK_S_SM_DPpb_ECDSA_{curve}.pem"),
+        Role.DPTLS: (f"DPtls/CERT_S_SM_DP_VARO_TLS_{curve}.der", f"DPtls/SK_S_SM_DP_TLS_{curve}.pem"),
+    }
+
+
+def _fleet_paths(curve: str, eid: str) -> tuple[str, str]:
+    return f"eUICC/{eid}/CERT_EUICC_ECDSA_{curve}.der", f"eUICC/{eid}/SK_EUICC_ECDSA_{curve}.pem"
+
+
+def curve_name(curve: str) -> str:
+    name = _CURVE_NAMES.get(str(curve).lower())
+    if name is None:
+        raise BadInputError(f"unknown curve {curve!r}: use NIST (P-256) or BRP (brainpoolP256r1)")
+    return name
+
+
+# --- EIDs --------------------------------------------------------------------------------------
+
+
+def eid_with_check_digits(first_30_digits: str) -> str:
+    """Append the ISO 7064 MOD 97-10 check digits of SGP.29 (N mod 97 == 1 for the whole EID)."""
+    return first_30_digits + f"{98 - int(first_30_digits + '00') % 97:02d}"
+
+
+def eid_is_valid(eid: str) -> bool:
+    return isinstance(eid, str) and len(eid) == 32 and eid.isdigit() and int(eid) % 97 == 1
+
+
+def eid_for(ein: str, number: int) -> str:
+    """The ``number``-th EID under an EIN: EIN, zero-padded serial, check digits."""
+    body = f"{ein}{number:0{30 - len(ein)}d}"
+    if len(body) != 30:
+        raise BadInputError(f"eUICC number {number} does not fit after EIN {ein}")
+    return eid_with_check_digits(body)
+
+
+def _check_eid(eid: str, ein: str) -> str:
+    if not eid_is_valid(eid):
+        raise BadInputError(f"EID {eid!r} is not 32 digits with valid check digits")
+    if not eid.startswith(ein):
+        raise BadInputError(f"EID {eid} is not under the EUM's EIN {ein}")
+    return eid
+
+
+# --- loaded identities -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One certificate and, when the directory holds it, its private key (never in the repr)."""
+
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey | None = field(repr=False)
+    cert_path: Path
+    key_path: Path | None
+
+    @property
+    def der(self) -> bytes:
+        return certs.certificate_der(self.certificate)
+
+    @property
+    def ski(self) -> bytes:
+        return certs.ski_of(self.certificate)
+
+    def __repr__(self) -> str:
+        key = "with key" if self.private_key is not None else "no key"
+        return f"Identity({self.certificate.subject.rfc4514_string()}, {self.cert_path}, {key})"
+
+
+@dataclass(frozen=True)
+class LabIdentities:
+    """Every identity the lab needs, from one directory in the SGP.26 layout."""
+
+    root: Path
+    curve: str
+    ci: Identity
+    eum: Identity
+    euicc: Identity
+    dpauth: Identity
+    dppb: Identity
+    dptls: Identity
+    trusted_cis: tuple[x509.Certificate, ...]
+    ca_file: Path | None
+
+    @property
+    def smdp_oid(self) -> str:
+        return certs.smdp_oid_of(self.dpauth.certificate)
+
+    @property
+    def ci_pkid(self) -> bytes:
+        """The CI SKI, i.e. the value in euiccCiPKIdListForVerification/Signing."""
+        return certs.ski_of(self.ci.certificate)
+
+    @property
+    def eid(self) -> str:
+        return certs.eid_of(self.euicc.certificate)
+
+    @property
+    def tls_names(self) -> list[str]:
+        return certs.dns_names_of(self.dptls.certificate)
+
+    def export_tls(self, dest: str | os.PathLike) -> tuple[Path, Path]:
+        """Write the DPtls certificate and key as PEM files for ``ssl.load_cert_chain``.
+
+        ``ssl`` reads only PEM files, and the SGP.26 set ships the DPtls certificate as DER in a
+        directory that may be read-only, hence a copy in ``dest``.
+        """
+        if self.dptls.private_key is None:
+            raise BadInputError(f"{self.root} has no DPtls private key")
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        cert_path, key_path = dest / "dptls-cert.pem", dest / "dptls-key.pem"
+        cert_path.write_bytes(self.dptls.certificate.public_bytes(serialization.Encoding.PEM))
+        _write_private_key(key_path, self.dptls.private_key)
+        return cert_path, key_path
+
+    def fleet_eids(self) -> list[str]:
+        """EIDs of the extra eUICCs under ``eUICC/<EID>/``, sorted."""
+        base = self.root / "eUICC"
+        cert_name = Path(_fleet_paths(self.curve, "x")[0]).name
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and (p / cert_name).is_file()) if base.is_dir() else []
+
+    def all_eids(self) -> list[str]:
+        return [self.eid, *[eid for eid in self.fleet_eids() if eid != self.eid]]
+
+    def euicc_identity(self, eid: str) -> Identity:
+        if eid == self.eid:
+            return self.euicc
+        cert_rel, key_rel = _fleet_paths(self.curve, eid)
+        if not (self.root / cert_rel).is_file():
+            raise BadInputError(f"no eUICC identity for EID {eid} in {self.root}")
+        return _load_identity(self.root, cert_rel, key_rel)
+
+
+def _load_identity(root: Path, cert_rel: str, key_rel: str, *, key_required: bool = True) -> Identity:
+    cert_path, key_path = root / cert_rel, root / key_rel
+    if not cert_path.is_file():
+        raise BadInputError(f"{root} is not a lab identities directory: {cert_rel} is missing")
+    certificate = certs.load_certificate(cert_path)
+    if not key_path.is_file():
+        if key_required:
+            raise BadInputError(f"{root}: private key {key_rel} is missing")
+        return Identity(certificate, None, cert_path, None)
+    return Identity(certificate, certs.load_private_key(key_path), cert_path, key_path)
+
+
+def detect_curve(root: str | os.PathLike) -> str:
+    """NIST if the directory has a NIST CI, else BRP; SGP.26 has both and NIST is the usual choice."""
+    root = Path(root)
+    for curve in ("NIST", "BRP"):
+        if (root / _layout(curve)[Role.CI][0]).is_file():
+            return curve
+    raise BadInputError(f"{root} holds no CertificateIssuer/CERT_CI_ECDSA_{{NIST,BRP}}.der")
+
+
+def exists(root: str | os.PathLike) -> bool:
+    try:
+        detect_curve(root)
+    except BadInputError:
+        return False
+    return True
+
+
+def load(root: str | os.PathLike, curve: str | None = None) -> LabIdentities:
+    """Load a generated directory or the SGP.26 set unchanged (CI key optional: trust needs only the cert)."""
+    root = Path(root)
+    curve = curve_name(curve) if curve else detect_curve(root)
+    layout = _layout(curve)
+    identities = {
+        role: _load_identity(root, *layout[role], key_required=role is not Role.CI) for role in layout
+    }
+    trusted = []
+    for other in ("NIST", "BRP"):
+        path = root / _layout(other)[Role.CI][0]
+        if path.is_file():
+            trusted.append(certs.load_certificate(path))
+    ca_file = next(
+        (p for p in (root / "ca.pem", root / f"CertificateIssuer/CERT_CI_ECDSA_{curve}.pem") if p.is_file()), None
+    )
+    return LabIdentities(
+        root=root,
+        curve=curve,
+        ci=identities[Role.CI],
+        eum=identities[Role.EUM],
+        euicc=identities[Role.EUICC],
+        dpauth=identities[Role.DPAUTH],
+        dppb=identities[Role.DPPB],
+        dptls=identities[Role.DPTLS],
+        trusted_cis=tuple(trusted),
+        ca_file=ca_file,
+    )
+
+
+# --- generation --------------------------------------------------------------------------------
+
+
+class _Issuer:
+    """A signing identity plus the fields every certificate it issues repeats."""
+
+    def __init__(self, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+        self.certificate = certificate
+        self.key = key
+        self.aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key())
+
+
+def _name(*attributes: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes])
+
+
+def _key_usage(*, digital_signature: bool = False, cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=crl_sign,
+        encipher_only=False, decipher_only=False,
+    )
+
+
+def _builder(subject: x509.Name, issuer_name: x509.Name, public_key, role: Role, now: dt.datetime) -> x509.CertificateBuilder:
+    years = _LIFETIME_YEARS.get(role, 0)
+    not_after = _FOREVER if role is Role.EUICC else now + dt.timedelta(days=365 * years + years // 4)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))  # tolerate clocks a little behind ours
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(role.oid, None)]), critical=True)
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _issue(builder: x509.CertificateBuilder, issuer: _Issuer) -> x509.Certificate:
+    return builder.add_extension(issuer.aki, critical=False).sign(issuer.key, hashes.SHA256())
+
+
+def _make_ci(curve: str, now: dt.datetime) -> _Issuer:
+    key = ec.generate_private_key(CURVES[curve]())
+    subject = _name((NameOID.COUNTRY_NAME, "XX"), (NameOID.ORGANIZATION_NAME, LAB_ORG),
+                    (NameOID.ORGANIZATIONAL_UNIT_NAME, "TESTCERT"), (NameOID.COMMON_NAME, f"{LAB_ORG} CI {curve}"))
+    certificate = (
+        _builder(subject, subject, key.public_key(), Role.CI, now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.RegisteredID(x509.ObjectIdentifier(CI_OID))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _Issuer(certificate, key)
+
+
+def _make_eum(ci: _Issuer, curve: str, ein: str, now: dt.datetime) -> _Issuer:
+    key = ec.generate_private_key(CURVES[curve]())
+    subject = _name((NameOID.COUNTRY_NAME, "XX"), (NameOID.ORGANIZATION_NAME, EUM_ORG), (NameOID.COMMON_NAME, f"{EUM_ORG} {ein}"))
+    permitted = x509.DirectoryName(_name((NameOID.ORGANIZATION_NAME, EUM_ORG), (NameOID.SERIAL_NUMBER, ein)))
+    builder = (
+        _builder(subject, ci.certificate.subject, key.public_key(), Role.EUM, now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.RegisteredID(x509.ObjectIdentifier(EUM_OID))]), critical=False)
+        .add_extension(x509.NameConstraints(permitted_subtrees=[permitted], excluded_subtrees=None), critical=True)
+    )
+    return _Issuer(_issue(builder, ci), key)
+
+
+def _make_euicc(eum: _Issuer, eid: str, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(eum.key.curve)
+    subject = _name((NameOID.COUNTRY_NAME, "XX"), (NameOID.ORGANIZATION_NAME, EUM_ORG),
+                    (NameOID.SERIAL_NUMBER, eid), (NameOID.COMMON_NAME, "esimflow lab eUICC"))
+    builder = _builder(subject, eum.certificate.subject, key.public_key(), Role.EUICC, now).add_extension(
+        _key_usage(digital_signature=True), critical=True
+    )
+    return _issue(builder, eum), key
+
+
+def _make_smdp(ci: _Issuer, curve: str, role: Role, smdp_oid: str, tls_names: Sequence[str],
+               tls_ips: Sequence[str], now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    # TLS stacks (OpenSSL's defaults, hence Python's ssl) offer no brainpool groups or signature
+    # schemes, so a brainpool DPtls key could not be served; the BRP CI still signs it.
+    key = ec.generate_private_key(ec.SECP256R1() if role is Role.DPTLS else CURVES[curve]())
+    common_name = tls_names[0] if role is Role.DPTLS and tls_names else f"{LAB_ORG} SM-DP+"
+    subject = _name((NameOID.ORGANIZATION_NAME, LAB_ORG), (NameOID.COMMON_NAME, common_name))
+    alt_names: list[x509.GeneralName] = []
+    if role is Role.DPTLS:
+        alt_names += [x509.DNSName(name) for name in tls_names]
+        alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in tls_ips]
+    alt_names.append(x509.RegisteredID(x509.ObjectIdentifier(smdp_oid)))
+    builder = (
+        _builder(subject, ci.certificate.subject, key.public_key(), role, now)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    )
+    if role is Role.DPTLS:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    return _issue(builder, ci), key
+
+
+def _write(root: Path, cert_rel: str, key_rel: str, certificate: x509.Certificate,
+           key: ec.EllipticCurvePrivateKey, *, pem_twin: bool = False) -> None:
+    cert_path, key_path = root / cert_rel, root / key_rel
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
+    if pem_twin:
+        cert_path.with_suffix(".pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_private_key(key_path, key)
+
+
+def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """SEC1 PEM (what SGP.26 ships, minus the redundant EC PARAMETERS block), readable by the owner only."""
+    key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption())
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key_bytes)
+
+
+def _validate_oid(oid: str) -> str:
+    try:
+        x509.ObjectIdentifier(oid)
+    except ValueError as exc:
+        raise BadInputError(f"{oid!r} is not a dotted object identifier") from exc
+    return oid
+
+
+def generate(
+    root: str | os.PathLike,
+    *,
+    curve: str = "NIST",
+    eids: Sequence[str] | None = None,
+    ein: str = DEFAULT_EIN,
+    smdp_oid: str = DEFAULT_SMDP_OID,
+    tls_names: Sequence[str] = DEFAULT_TLS_NAMES,
+    tls_ips: Sequence[str] = DEFAULT_TLS_IPS,
+    overwrite: bool = False,
+) -> LabIdentities:
+    """Write a complete PKI into ``root``. The first EID is the default eUICC; more go to ``eUICC/<EID>/``.
+
+    Refuses to replace an existing PKI unless ``overwrite``: a new CI would orphan every eUICC
+    and SM-DP+ state built on the old one.
+    """
+    root = Path(root)
+    curve = curve_name(curve)
+    if not (ein.isdigit() and 1 <= len(ein) <= 29):
+        raise BadInputError(f"EIN {ein!r} must be 1..29 digits")
+    _validate_oid(smdp_oid)
+    if not tls_names:
+        raise BadInputError("at least one TLS DNS name is needed for the SM-DP+")
+    try:
+        for ip in tls_ips:
+            ipaddress.ip_address(ip)
+    except ValueError as exc:
+        raise BadInputError(f"not an IP address: {exc}") from exc
+    eid_list = [_check_eid(eid, ein) for eid in eids] if eids else [eid_for(ein, 1)]
+    if len(set(eid_list)) != len(eid_list):
+        raise BadInputError("the same EID is listed twice")
+    if exists(root) and not overwrite:
+        raise BadInputError(f"{root} already holds a PKI; pass overwrite=True (--force) to replace it")
+
+    now = _now()
+    layout = _layout(curve)
+    ci = _make_ci(curve, now)
+    eum = _make_eum(ci, curve, ein, now)
+    _write(root, *layout[Role.CI], ci.certificate, ci.key, pem_twin=True)
+    _write(root, *layout[Role.EUM], eum.certificate, eum.key)
+    euicc_cert, euicc_key = _make_euicc(eum, eid_list[0], now)
+    _write(root, *layout[Role.EUICC], euicc_cert, euicc_key)
+    for role in (Role.DPAUTH, Role.DPPB, Role.DPTLS):
+        certificate, key = _make_smdp(ci, curve, role, smdp_oid, tls_names, tls_ips, now)
+        _write(root, *layout[role], certificate, key, pem_twin=role is Role.DPTLS)
+    (root / "ca.pem").write_bytes(ci.certificate.public_bytes(serialization.Encoding.PEM))
+    if len(eid_list) > 1:
+        _write_fleet(root, curve, eum, eid_list[1:], now)
+    return load(root, curve)
+
+
+def _write_fleet(root: Path, curve: str, eum: _Issuer, eids: Iterable[str], now: dt.datetime) -> list[str]:
+    written = []
+    for eid in eids:
+        certificate, key = _make_euicc(eum, eid, now)
+        _write(root, *_fleet_paths(curve, eid), certificate, key)
+        written.append(eid)
+    return written
+
+
+def _eum_issuer(identities: LabIdentities) -> tuple[_Issuer, str]:
+    if identities.eum.private_key is None:
+        raise BadInputError(f"{identities.root} has no EUM private key to issue eUICC certificates with")
+    prefixes = certs.permitted_eid_prefixes(identities.eum.certificate)
+    ein = prefixes[0][1] if prefixes else ""
+    return _Issuer(identities.eum.certificate, identities.eum.private_key), ein
+
+
+def add_euiccs(root: str | os.PathLike, eids: Sequence[str] | None = None, *, count: int = 0,
+               curve: str | None = None) -> list[str]:
+    """Issue more eUICCs under ``eUICC/<EID>/`` with the directory's EUM; returns their EIDs.
+
+    Either give the EIDs, or a ``count`` of new ones numbered after those already present.
+    """
+    identities = load(root, curve)
+    eum, ein = _eum_issuer(identities)
+    taken = set(identities.all_eids())
+    if eids:
+        wanted = [_check_eid(eid, ein) for eid in eids]
+        clashes = sorted(taken.intersection(wanted))
+        if clashes or len(set(wanted)) != len(wanted):
+            raise BadInputError(f"EID already issued or listed twice: {', '.join(clashes) or 'duplicate in list'}")
+    else:
+        if count < 1:
+            raise BadInputError("give EIDs or a positive count of eUICCs to add")
+        wanted, number = [], 1
+        while len(wanted) < count:
+            candidate = eid_for(ein or DEFAULT_EIN, number)
+            if candidate not in taken:
+                wanted.append(candidate)
+            number += 1
+    return _write_fleet(identities.root, identities.curve, eum, wanted, _now())
+
+
+def add_euicc(root: str | os.PathLike, eid: str | None = None, *, curve: str | None = None) -> Identity:
+    """One more eUICC (a given EID or the next free one); returns its identity."""
+    (issued,) = add_euiccs(root, [eid] if eid else None, count=1, curve=curve)
+    return load(root, curve).euicc_identity(issued)
+
+
+def ensure(root: str | os.PathLike, **generate_options) -> LabIdentities:
+    """The PKI in ``root``, generated on first use."""
+    return load(root) if exists(root) else generate(root, **generate_options)

@@ -1,0 +1,470 @@
+"""The lab SM-DP+'s profile inventory and status history, in one SQLite file.
+
+The server and the admin CLI open the same file (WAL mode, so a CLI command works while the
+server runs). Every status change goes through :func:`rsplab.smdp.status.next_status` inside
+one ``BEGIN IMMEDIATE`` transaction together with its history row, so concurrent sessions and
+admin commands never interleave a read and a write of the same profile.
+
+Confirmation codes are kept as SHA-256(code), the "hashed confirmation code" of SGP.22: the
+eUICC proves knowledge of the code with hashCc = SHA-256(SHA-256(code) || transactionId), so
+the SM-DP+ must hold exactly SHA-256(code) to check it; a salted slow hash of the code would
+make hashCc impossible to verify. The code itself is never stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from sgp22.errors import BadInputError, EsimError
+from sgp22.profile_package import encode_iccid
+
+from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
+
+SCHEMA_VERSION = 1
+PROFILE_CLASSES = ("test", "provisioning", "operational")
+DEFAULT_CC_RETRY_LIMIT = 3
+_MATCHING_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS profiles (
+    iccid TEXT PRIMARY KEY,
+    matching_id TEXT NOT NULL UNIQUE,
+    cc_hash BLOB,
+    cc_failures INTEGER NOT NULL DEFAULT 0,
+    cc_retry_limit INTEGER NOT NULL,
+    eid TEXT,
+    profile_class TEXT NOT NULL,
+    ppr1 INTEGER NOT NULL,
+    ppr2 INTEGER NOT NULL,
+    released INTEGER NOT NULL,
+    reusable INTEGER NOT NULL,
+    size INTEGER,
+    service_provider_name TEXT NOT NULL,
+    profile_name TEXT NOT NULL,
+    icon_type INTEGER,
+    icon BLOB,
+    status TEXT NOT NULL,
+    downloaded_eid TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profiles_by_eid ON profiles (eid, status);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    iccid TEXT NOT NULL,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT,
+    reason TEXT,
+    error TEXT,
+    eid TEXT
+);
+CREATE INDEX IF NOT EXISTS history_by_iccid ON history (iccid, id);
+CREATE TABLE IF NOT EXISTS euiccs (
+    eid TEXT PRIMARY KEY,
+    euicc_certificate BLOB NOT NULL,
+    eum_certificate BLOB NOT NULL,
+    last_seen TEXT NOT NULL
+);
+"""
+
+
+class InventoryError(EsimError):
+    kind = "lab.smdp.inventory"
+
+
+class ProfileNotFoundError(InventoryError):
+    kind = "lab.smdp.profile_not_found"
+
+
+def mask(secret: str | None) -> str:
+    """``AB12…(16)``: enough to tell two secrets apart, not enough to use one."""
+    if not secret:
+        return "-"
+    return f"{secret[:4]}…({len(secret)})"
+
+
+def hash_code(code: str) -> bytes:
+    return hashlib.sha256(code.encode("utf-8")).digest()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def generate_matching_id() -> str:
+    """Four groups of four from an alphabet without look-alike characters (0/O, 1/I)."""
+    return "-".join("".join(secrets.choice(_MATCHING_ID_ALPHABET) for _ in range(4)) for _ in range(4))
+
+
+def check_iccid(iccid: str) -> str:
+    iccid = str(iccid).strip()
+    encode_iccid(iccid)
+    total = 0
+    for position, digit in enumerate(int(d) for d in reversed(iccid)):
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    if total % 10:
+        raise BadInputError(f"ICCID {iccid} fails its Luhn check digit")
+    return iccid
+
+
+def check_eid(eid: str) -> str:
+    eid = str(eid).strip()
+    if len(eid) != 32 or not eid.isdigit() or int(eid) % 97 != 1:
+        raise BadInputError("EID must be 32 digits with valid check digits (ISO 7064 MOD 97-10)")
+    return eid
+
+
+def check_matching_id(matching_id: str) -> str:
+    if not matching_id or len(matching_id) > 255 or not matching_id.isprintable() or "$" in matching_id:
+        raise BadInputError("matching ID must be 1..255 printable characters without '$'")
+    return matching_id
+
+
+@dataclass(frozen=True)
+class Profile:
+    iccid: str
+    matching_id: str = field(repr=False)
+    cc_required: bool
+    cc_failures: int
+    cc_retry_limit: int
+    eid: str | None
+    profile_class: str
+    ppr1: bool
+    ppr2: bool
+    released: bool
+    reusable: bool
+    size: int | None
+    service_provider_name: str
+    profile_name: str
+    icon_type: int | None
+    icon: bytes | None = field(repr=False)
+    status: ProfileStatus
+    downloaded_eid: str | None
+    created_at: str
+    updated_at: str
+    cc_hash: bytes | None = field(repr=False, default=None)
+
+    @property
+    def masked_matching_id(self) -> str:
+        return mask(self.matching_id)
+
+    def summary(self) -> dict:
+        """What the admin API and CLI show: everything but the secrets."""
+        return {
+            "iccid": self.iccid,
+            "matchingId": self.masked_matching_id,
+            "status": str(self.status),
+            "released": self.released,
+            "ccRequired": self.cc_required,
+            "ccFailures": self.cc_failures,
+            "ccRetryLimit": self.cc_retry_limit,
+            "eid": self.eid,
+            "downloadedEid": self.downloaded_eid,
+            "profileClass": self.profile_class,
+            "ppr1": self.ppr1,
+            "ppr2": self.ppr2,
+            "reusable": self.reusable,
+            "size": self.size,
+            "serviceProviderName": self.service_provider_name,
+            "profileName": self.profile_name,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One history row: a status change, or an event that changed nothing (``error`` says why)."""
+
+    iccid: str
+    at: str
+    event: str
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+    error: str | None
+    eid: str | None
+
+    def as_dict(self) -> dict:
+        return {"iccid": self.iccid, "at": self.at, "event": self.event, "from": self.from_status,
+                "to": self.to_status, "reason": self.reason, "error": self.error, "eid": self.eid}
+
+
+@dataclass(frozen=True)
+class NewProfile:
+    """What an operator gives to add a profile; secrets stay out of the repr."""
+
+    iccid: str
+    matching_id: str | None = field(default=None, repr=False)
+    confirmation_code: str | None = field(default=None, repr=False)
+    eid: str | None = None
+    profile_class: str = "operational"
+    ppr1: bool = False
+    ppr2: bool = False
+    released: bool = True
+    reusable: bool = True
+    size: int | None = None
+    service_provider_name: str = "esimflow lab"
+    profile_name: str | None = None
+    icon_type: int | None = None
+    icon: bytes | None = field(default=None, repr=False)
+    cc_retry_limit: int = DEFAULT_CC_RETRY_LIMIT
+
+
+_PROFILE_COLUMNS = (
+    "iccid, matching_id, cc_hash, cc_failures, cc_retry_limit, eid, profile_class, ppr1, ppr2, released, "
+    "reusable, size, service_provider_name, profile_name, icon_type, icon, status, downloaded_eid, "
+    "created_at, updated_at"
+)
+
+
+def _profile(row: sqlite3.Row) -> Profile:
+    return Profile(
+        iccid=row["iccid"], matching_id=row["matching_id"], cc_required=row["cc_hash"] is not None,
+        cc_failures=row["cc_failures"], cc_retry_limit=row["cc_retry_limit"], eid=row["eid"],
+        profile_class=row["profile_class"], ppr1=bool(row["ppr1"]), ppr2=bool(row["ppr2"]),
+        released=bool(row["released"]), reusable=bool(row["reusable"]), size=row["size"],
+        service_provider_name=row["service_provider_name"], profile_name=row["profile_name"],
+        icon_type=row["icon_type"], icon=row["icon"], status=ProfileStatus(row["status"]),
+        downloaded_eid=row["downloaded_eid"], created_at=row["created_at"], updated_at=row["updated_at"],
+        cc_hash=row["cc_hash"],
+    )
+
+
+class Inventory:
+    """One SQLite inventory file; safe to share between the server's threads."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._create_schema()
+        except sqlite3.DatabaseError as exc:
+            raise InventoryError(f"cannot open inventory {self.path}: {exc}") from exc
+
+    def _create_schema(self) -> None:
+        with self._lock:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+            found = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if found is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(found["value"]) != SCHEMA_VERSION:
+                raise InventoryError(f"inventory {self.path} has schema {found['value']}, expected {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Inventory":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # --- profiles ------------------------------------------------------------------------------
+
+    def add_profile(self, new: NewProfile) -> Profile:
+        iccid = check_iccid(new.iccid)
+        matching_id = check_matching_id(new.matching_id) if new.matching_id else generate_matching_id()
+        if new.eid:
+            check_eid(new.eid)
+        if new.profile_class not in PROFILE_CLASSES:
+            raise BadInputError(f"profile class must be one of {', '.join(PROFILE_CLASSES)}")
+        if new.confirmation_code is not None and not new.confirmation_code:
+            raise BadInputError("confirmation code must not be empty")
+        if new.size is not None and (new.size < 0 or new.size > 4 * 1024 * 1024):
+            raise BadInputError("profile size must be 0..4 MiB")
+        if not 1 <= new.cc_retry_limit <= 100:
+            raise BadInputError("confirmation code retry limit must be 1..100")
+        if new.icon is not None and (new.icon_type not in (0, 1) or len(new.icon) > 1024):
+            raise BadInputError("icon must be at most 1024 bytes with icon type 0 (JPG) or 1 (PNG)")
+        if len(new.service_provider_name.encode()) > 32:
+            raise BadInputError("service provider name is at most 32 bytes")
+        profile_name = new.profile_name or f"Lab profile {iccid[-4:]}"
+        if len(profile_name.encode()) > 64:
+            raise BadInputError("profile name is at most 64 bytes")
+        stamp = now_iso()
+        with self._write() as db:
+            clash = db.execute("SELECT iccid, matching_id FROM profiles WHERE iccid=? OR matching_id=?",
+                               (iccid, matching_id)).fetchone()
+            if clash is not None:
+                what = f"ICCID {iccid}" if clash["iccid"] == iccid else f"matching ID {mask(matching_id)}"
+                raise InventoryError(f"{what} is already in the inventory")
+            db.execute(
+                f"INSERT INTO profiles ({_PROFILE_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                (iccid, matching_id, hash_code(new.confirmation_code) if new.confirmation_code else None, 0,
+                 new.cc_retry_limit, new.eid, new.profile_class, int(new.ppr1), int(new.ppr2), int(new.released),
+                 int(new.reusable), new.size, new.service_provider_name, profile_name, new.icon_type, new.icon,
+                 ProfileStatus.AVAILABLE.value, None, stamp, stamp),
+            )
+            self._history(db, iccid, "add", None, ProfileStatus.AVAILABLE, reason="activation code generated",
+                          eid=new.eid)
+        return self.get(iccid)
+
+    def get(self, iccid: str) -> Profile:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE iccid=?", (str(iccid),)).fetchone()
+        if row is None:
+            raise ProfileNotFoundError(f"no profile with ICCID {iccid} in the inventory")
+        return _profile(row)
+
+    def find_by_matching_id(self, matching_id: str) -> Profile | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE matching_id=?",
+                                   (matching_id,)).fetchone()
+        return _profile(row) if row is not None else None
+
+    def waiting_for(self, eid: str) -> list[Profile]:
+        """Released AVAILABLE profiles bound to ``eid``: what the default SM-DP+ flow and SM-DS offer."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE eid=? AND status=? AND released=1 ORDER BY created_at",
+                (eid, ProfileStatus.AVAILABLE.value)).fetchall()
+        return [_profile(row) for row in rows]
+
+    def profiles(self, status: ProfileStatus | str | None = None) -> list[Profile]:
+        query = f"SELECT {_PROFILE_COLUMNS} FROM profiles"
+        args: tuple = ()
+        if status is not None:
+            query += " WHERE status=?"
+            args = (ProfileStatus(status).value,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created_at, iccid", args).fetchall()
+        return [_profile(row) for row in rows]
+
+    # --- status changes --------------------------------------------------------------------------
+
+    def apply(self, iccid: str, event: str, *, reason: str | None = None, eid: str | None = None,
+              expect: ProfileStatus | None = None) -> ProfileStatus:
+        """Move a profile by ``event`` and record it; raises ``IllegalStatusChange`` (nothing recorded).
+
+        ``expect`` refuses the change unless the profile is still in that status (a session that
+        read the profile earlier must not act on a profile an admin changed meanwhile).
+        """
+        with self._write() as db:
+            current = self._status(db, iccid)
+            if expect is not None and current != expect:
+                raise IllegalStatusChange(f"profile {iccid} is {current} now, not {expect}", current=current,
+                                          event=event)
+            target = next_status(current, event)
+            extra = ""
+            args: list = [target.value, now_iso()]
+            if event == "deliver":
+                extra, args = ", downloaded_eid=?", [target.value, now_iso(), eid]
+            elif target == ProfileStatus.AVAILABLE and event in ("reuse", "reissue", "install_failed", "abandon"):
+                extra = ", downloaded_eid=NULL"
+            db.execute(f"UPDATE profiles SET status=?, updated_at=?{extra} WHERE iccid=?", (*args, iccid))
+            self._history(db, iccid, event, current, target, reason=reason, eid=eid)
+        return target
+
+    def note(self, iccid: str, event: str, *, error: str | None = None, reason: str | None = None,
+             eid: str | None = None) -> None:
+        """Record an event that changed no status (a refused notification, a wrong code, ...)."""
+        with self._write() as db:
+            current = self._status(db, iccid)
+            self._history(db, iccid, event, current, current, reason=reason, error=error, eid=eid)
+
+    def _status(self, db: sqlite3.Connection, iccid: str) -> ProfileStatus:
+        row = db.execute("SELECT status FROM profiles WHERE iccid=?", (iccid,)).fetchone()
+        if row is None:
+            raise ProfileNotFoundError(f"no profile with ICCID {iccid} in the inventory")
+        return ProfileStatus(row["status"])
+
+    @staticmethod
+    def _history(db: sqlite3.Connection, iccid: str, event: str, from_status, to_status, *, reason=None,
+                 error=None, eid=None) -> None:
+        db.execute(
+            "INSERT INTO history (iccid, at, event, from_status, to_status, reason, error, eid) VALUES (?,?,?,?,?,?,?,?)",
+            (iccid, now_iso(), event, from_status and str(from_status), to_status and str(to_status), reason, error,
+             eid),
+        )
+
+    def history(self, iccid: str) -> list[StatusChange]:
+        self.get(iccid)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT iccid, at, event, from_status, to_status, reason, error, eid FROM history "
+                "WHERE iccid=? ORDER BY id", (iccid,)).fetchall()
+        return [StatusChange(**dict(row)) for row in rows]
+
+    # --- operator actions that are not status changes ------------------------------------------------
+
+    def set_released(self, iccid: str, released: bool = True) -> Profile:
+        with self._write() as db:
+            current = self._status(db, iccid)
+            db.execute("UPDATE profiles SET released=?, updated_at=? WHERE iccid=?", (int(released), now_iso(), iccid))
+            self._history(db, iccid, "release" if released else "hold", current, current,
+                          reason="released for download" if released else "held back from download")
+        return self.get(iccid)
+
+    def reissue(self, iccid: str, *, matching_id: str | None = None, confirmation_code: str | None = None) -> Profile:
+        """A new activation code for an EXPIRED or CANCELED profile (new matching ID, counter reset)."""
+        matching_id = check_matching_id(matching_id) if matching_id else generate_matching_id()
+        with self._write() as db:
+            current = self._status(db, iccid)
+            target = next_status(current, "reissue")
+            if db.execute("SELECT 1 FROM profiles WHERE matching_id=? AND iccid<>?", (matching_id, iccid)).fetchone():
+                raise InventoryError(f"matching ID {mask(matching_id)} is already in the inventory")
+            db.execute(
+                "UPDATE profiles SET status=?, matching_id=?, cc_hash=?, cc_failures=0, downloaded_eid=NULL, "
+                "updated_at=? WHERE iccid=?",
+                (target.value, matching_id, hash_code(confirmation_code) if confirmation_code else None, now_iso(),
+                 iccid))
+            self._history(db, iccid, "reissue", current, target, reason="activation code regenerated")
+        return self.get(iccid)
+
+    def record_cc_failure(self, iccid: str, *, eid: str | None = None) -> tuple[int, int]:
+        """Count one wrong confirmation code; returns (failures so far, limit)."""
+        with self._write() as db:
+            current = self._status(db, iccid)
+            db.execute("UPDATE profiles SET cc_failures=cc_failures+1, updated_at=? WHERE iccid=?", (now_iso(), iccid))
+            row = db.execute("SELECT cc_failures, cc_retry_limit FROM profiles WHERE iccid=?", (iccid,)).fetchone()
+            self._history(db, iccid, "confirmation_code", current, current, eid=eid,
+                          error=f"wrong confirmation code ({row['cc_failures']} of {row['cc_retry_limit']} attempts)")
+        return row["cc_failures"], row["cc_retry_limit"]
+
+    # --- eUICCs seen -----------------------------------------------------------------------------
+
+    def remember_euicc(self, eid: str, euicc_certificate: bytes, eum_certificate: bytes) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO euiccs VALUES (?,?,?,?) ON CONFLICT(eid) DO UPDATE SET "
+                "euicc_certificate=excluded.euicc_certificate, eum_certificate=excluded.eum_certificate, "
+                "last_seen=excluded.last_seen", (eid, euicc_certificate, eum_certificate, now_iso()))
+
+    def euicc_certificates(self, eid: str) -> tuple[bytes, bytes] | None:
+        with self._lock:
+            row = self._db.execute("SELECT euicc_certificate, eum_certificate FROM euiccs WHERE eid=?",
+                                   (eid,)).fetchone()
+        return (row[0], row[1]) if row is not None else None

@@ -1,0 +1,412 @@
+"""ES10 over ISO 7816-4: status words, STORE DATA segmentation, GET RESPONSE, logical
+channels and the ISD-R session (`IsdrChannel`).
+
+Every reader, modem or virtual card sits behind `CardTransport`; this module is the only place
+that knows APDU framing, so the ES10 functions deal in whole DER TLVs only.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from sgp22.errors import (
+    BadInputError,
+    EsimError,
+    MalformedDataError,
+    StatusWordError,
+    TransportError,
+)
+from sgp22.results import OhResultCode, WinStatus
+
+ISDR_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
+TERMINAL_CAPABILITY = bytes.fromhex("80AA00000AA9088100820101830107")
+DEFAULT_BLOCK_SIZE = 120
+MIN_BLOCK_SIZE = 6
+MAX_BLOCK_SIZE = 255
+MAX_CHANNEL = 19
+
+INS_STORE_DATA = 0xE2
+INS_GET_RESPONSE = 0xC0
+INS_MANAGE_CHANNEL = 0x70
+INS_SELECT = 0xA4
+P1_MORE_BLOCKS = 0x11
+P1_LAST_BLOCK = 0x91
+
+# Requests whose bytes carry a matching ID (ctxParams1 of AuthenticateServer, echoed in
+# euiccSigned1 of the answer): the APDU trace logs only their lengths.
+_SECRET_BEARING_TAGS = (bytes.fromhex("BF38"),)
+
+trace_log = logging.getLogger("sgp22.apdu.trace")
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class CardTransport(Protocol):
+    """A card: ``transmit`` takes one command APDU and returns response data || SW1 SW2."""
+
+    def transmit(self, apdu: bytes) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Response:
+    data: bytes
+    sw: int
+
+    @property
+    def sw1(self) -> int:
+        return self.sw >> 8
+
+    @property
+    def sw2(self) -> int:
+        return self.sw & 0xFF
+
+    @property
+    def ok(self) -> bool:
+        return is_success(self.sw)
+
+
+def split_response(raw: bytes) -> Response:
+    if not isinstance(raw, (bytes, bytearray)):
+        raise TransportError(f"card answered with {type(raw).__name__}, not bytes", kind="card.bad_response")
+    if len(raw) < 2:
+        raise TransportError(
+            f"card answer of {len(raw)} byte(s) has no status word", kind="card.truncated_response"
+        )
+    return Response(bytes(raw[:-2]), int.from_bytes(raw[-2:], "big"))
+
+
+def is_success(sw: int) -> bool:
+    """90xx, and 91xx/92xx (done, with a proactive command pending or after internal retries)."""
+    return sw >> 8 in (0x90, 0x91, 0x92)
+
+
+# --- Status words -> typed errors -------------------------------------------------------------
+
+
+class StatusNotFoundError(StatusWordError):
+    kind = "card.sw.not_found"
+    win_status = WinStatus.NotFound
+
+
+class StatusConditionsNotSatisfiedError(StatusWordError):
+    kind = "card.sw.conditions_not_satisfied"
+
+
+class StatusNotSupportedError(StatusWordError):
+    kind = "card.sw.not_supported"
+
+
+class StatusMemoryError(StatusWordError):
+    kind = "card.sw.memory"
+    oh_result = OhResultCode.RESULT_OUT_OF_MEMORY
+    win_status = WinStatus.InsufficientSpaceOnCard
+
+
+class StatusCardBusyError(StatusWordError):
+    kind = "card.sw.busy"
+    retryable = True
+    oh_result = OhResultCode.RESULT_CAT_BUSY
+    win_status = WinStatus.CardBusy
+
+
+class StatusTechnicalError(StatusWordError):
+    """The card failed without saying why (6F00, 64xx): a fresh attempt often succeeds."""
+
+    kind = "card.sw.technical"
+    retryable = True
+
+
+class StatusWrongParametersError(StatusWordError):
+    """The card refused the command's shape (length, P1/P2, data): a bug on one side."""
+
+    kind = "card.sw.wrong_parameters"
+
+
+# Exact status words first, then by SW1; each entry (error class, meaning).
+_EXACT_SW: dict[int, tuple[type[StatusWordError], str]] = {
+    0x6A82: (StatusNotFoundError, "file or application not found"),
+    0x6A88: (StatusNotFoundError, "referenced data not found"),
+    0x6985: (StatusConditionsNotSatisfiedError, "conditions of use not satisfied"),
+    0x6982: (StatusConditionsNotSatisfiedError, "security status not satisfied"),
+    0x6986: (StatusConditionsNotSatisfiedError, "command not allowed"),
+    0x6D00: (StatusNotSupportedError, "instruction not supported"),
+    0x6E00: (StatusNotSupportedError, "class not supported"),
+    0x6A81: (StatusNotSupportedError, "function not supported"),
+    0x6881: (StatusNotSupportedError, "logical channel not supported"),
+    0x6882: (StatusNotSupportedError, "secure messaging not supported"),
+    0x6A84: (StatusMemoryError, "not enough memory space"),
+    0x6581: (StatusMemoryError, "memory failure"),
+    0x6F00: (StatusTechnicalError, "no precise diagnosis"),
+    0x6A80: (StatusWrongParametersError, "incorrect data field"),
+    0x6A86: (StatusWrongParametersError, "incorrect P1/P2"),
+    0x6700: (StatusWrongParametersError, "wrong length"),
+    0x9300: (StatusCardBusyError, "SIM toolkit busy"),
+}
+_BY_SW1: dict[int, tuple[type[StatusWordError], str]] = {
+    0x62: (StatusWordError, "warning, state unchanged"),
+    0x63: (StatusWordError, "warning, state changed"),
+    0x64: (StatusTechnicalError, "execution error, state unchanged"),
+    0x65: (StatusMemoryError, "execution error, state changed"),
+    0x66: (StatusWordError, "security-related issue"),
+    0x67: (StatusWrongParametersError, "wrong length"),
+    0x68: (StatusNotSupportedError, "function in CLA not supported"),
+    0x69: (StatusConditionsNotSatisfiedError, "command not allowed"),
+    0x6A: (StatusWrongParametersError, "wrong parameters"),
+    0x6B: (StatusWrongParametersError, "wrong P1/P2"),
+    0x6D: (StatusNotSupportedError, "instruction not supported"),
+    0x6E: (StatusNotSupportedError, "class not supported"),
+    0x6F: (StatusTechnicalError, "no precise diagnosis"),
+    0x93: (StatusCardBusyError, "SIM toolkit busy"),
+}
+
+
+def status_word_error(sw: int, command: str, hint: str = "") -> StatusWordError:
+    error_class, meaning = _EXACT_SW.get(sw) or _BY_SW1.get(sw >> 8) or (StatusWordError, "unexpected status word")
+    return error_class(f"{command}: card answered {sw:04X} ({meaning}){hint}", sw=sw)
+
+
+def check_status(response: Response, command: str) -> Response:
+    if not response.ok:
+        raise status_word_error(response.sw, command)
+    return response
+
+
+# --- Command building --------------------------------------------------------------------------
+
+
+def cla_for_channel(channel: int, *, proprietary: bool = True) -> int:
+    """CLA byte for a logical channel: 0-3 in the first interindustry form, 4-19 in the further
+    form (ISO 7816-4 5.4.1); ``proprietary`` sets b8 as GlobalPlatform commands need."""
+    if not 0 <= channel <= MAX_CHANNEL:
+        raise BadInputError(f"logical channel {channel} outside 0..{MAX_CHANNEL}")
+    if channel <= 3:
+        return (0x80 if proprietary else 0x00) | channel
+    return (0xC0 if proprietary else 0x40) | (channel - 4)
+
+
+def check_block_size(block_size: int) -> int:
+    if not isinstance(block_size, int) or not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE:
+        raise BadInputError(
+            f"STORE DATA block size must be {MIN_BLOCK_SIZE}..{MAX_BLOCK_SIZE}, got {block_size!r}"
+        )
+    return block_size
+
+
+def store_data_commands(cla: int, data: bytes, block_size: int = DEFAULT_BLOCK_SIZE) -> list[bytes]:
+    """One STORE DATA sequence: ``CLA E2 P1 P2 Lc data 00`` per block, P1 0x11 for more and
+    0x91 for the last block, P2 counting blocks from 00."""
+    check_block_size(block_size)
+    if not data:
+        raise BadInputError("STORE DATA needs at least one data byte")
+    blocks = [data[i : i + block_size] for i in range(0, len(data), block_size)]
+    if len(blocks) > 256:
+        raise BadInputError(
+            f"{len(data)} bytes need {len(blocks)} STORE DATA blocks of {block_size}; P2 counts only 256"
+        )
+    commands = []
+    for number, block in enumerate(blocks):
+        p1 = P1_LAST_BLOCK if number == len(blocks) - 1 else P1_MORE_BLOCKS
+        commands.append(bytes([cla, INS_STORE_DATA, p1, number, len(block)]) + block + b"\x00")
+    return commands
+
+
+def get_response_command(cla: int, length: int) -> bytes:
+    return bytes([cla, INS_GET_RESPONSE, 0x00, 0x00, length])
+
+
+def manage_channel_open_command() -> bytes:
+    return bytes([0x00, INS_MANAGE_CHANNEL, 0x00, 0x00, 0x01])
+
+
+def manage_channel_close_command(channel: int) -> bytes:
+    return bytes([0x00, INS_MANAGE_CHANNEL, 0x80, channel, 0x00])
+
+
+def select_by_aid_command(channel: int, aid: bytes) -> bytes:
+    if not 5 <= len(aid) <= 16:
+        raise BadInputError(f"AID of {len(aid)} bytes (5..16 allowed)")
+    return bytes([cla_for_channel(channel, proprietary=False), INS_SELECT, 0x04, 0x00, len(aid)]) + aid
+
+
+# --- Exchanges ---------------------------------------------------------------------------------
+
+
+class ApduLink:
+    """One card transport plus the chaining rules every command needs (61xx, 6Cxx) and the
+    optional hex trace."""
+
+    def __init__(self, transport: CardTransport, *, trace: bool = False) -> None:
+        self.transport = transport
+        self.trace = trace
+
+    def _log(self, direction: str, shown: bytes, withheld: bytes = b"", label: str | None = None) -> None:
+        if not self.trace:
+            return
+        if label and withheld:
+            trace_log.debug("%s %s [%d bytes of %s withheld]", direction, shown.hex().upper(), len(withheld), label)
+        else:
+            trace_log.debug("%s %s", direction, (shown + withheld).hex().upper())
+
+    def transmit(self, apdu: bytes, *, withheld: str | None = None) -> Response:
+        """Send one APDU, log it, split the answer. ``withheld`` names what the trace hides:
+        the header and status word are logged, the data only by length."""
+        self._log(">>", apdu[:5], apdu[5:], withheld)
+        try:
+            raw = self.transport.transmit(apdu)
+        except EsimError:
+            raise
+        except Exception as exc:  # a transport that breaks its contract is still a transport failure
+            raise TransportError(f"card transport failed: {type(exc).__name__}", kind="card.transport") from exc
+        response = split_response(raw)
+        if withheld:
+            self._log("<<", bytes(raw[-2:]), response.data, withheld)
+        else:
+            self._log("<<", bytes(raw))
+        return response
+
+    def exchange(self, apdu: bytes, *, get_response_cla: int, withheld: str | None = None) -> Response:
+        """Send a command and collect its whole answer: GET RESPONSE while the card says 61xx,
+        one repeat with the corrected Le on 6Cxx."""
+        response = self.transmit(apdu, withheld=withheld)
+        if response.sw1 == 0x6C:
+            apdu = _with_le(apdu, response.sw2)
+            response = self.transmit(apdu, withheld=withheld)
+        data = bytearray(response.data)
+        rounds = 0
+        while response.sw1 == 0x61:
+            rounds += 1
+            if rounds > 256:  # 64 KiB of answer: no ES10 response is that long
+                raise TransportError("card keeps answering 61xx", kind="card.get_response_loop")
+            response = self.transmit(get_response_command(get_response_cla, response.sw2), withheld=withheld)
+            data += response.data
+        return Response(bytes(data), response.sw)
+
+
+def _with_le(apdu: bytes, le: int) -> bytes:
+    """The same command with Le replaced (case 2/4) or added (case 1/3)."""
+    has_le = len(apdu) == 5 or (len(apdu) > 5 and len(apdu) == 6 + apdu[4])
+    return (apdu[:-1] if has_le else apdu) + bytes([le])
+
+
+def _withheld_label(request: bytes) -> str | None:
+    for tag in _SECRET_BEARING_TAGS:
+        if request.startswith(tag):
+            return f"{tag.hex().upper()} (carries a matching ID)"
+    return None
+
+
+_ISDR_HINT = {0x6A82: "; the card has no ISD-R: is it an eUICC?"}
+
+
+class IsdrChannel:
+    """A session with the ISD-R: opens a logical channel, selects the ISD-R, sends ES10
+    requests as STORE DATA sequences and closes the channel again.
+
+    A logical channel leaves the basic channel (and the modem's USIM session on it) alone;
+    ``logical_channel=False`` is for readers whose card has only the basic channel.
+    """
+
+    def __init__(
+        self,
+        transport: CardTransport,
+        *,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        logical_channel: bool = True,
+        terminal_capability: bool = True,
+        trace: bool = False,
+        aid: bytes = ISDR_AID,
+    ) -> None:
+        self.link = ApduLink(transport, trace=trace)
+        self.block_size = check_block_size(block_size)
+        self.use_logical_channel = logical_channel
+        self.send_terminal_capability = terminal_capability
+        self.aid = aid
+        self.channel: int | None = None
+        self.select_response = b""
+
+    @property
+    def transport(self) -> CardTransport:
+        return self.link.transport
+
+    @property
+    def is_open(self) -> bool:
+        return self.channel is not None
+
+    @property
+    def cla(self) -> int:
+        if self.channel is None:
+            raise TransportError("ISD-R channel is not open", kind="card.channel_closed", retryable=False)
+        return cla_for_channel(self.channel)
+
+    def __enter__(self) -> IsdrChannel:
+        return self.open()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def open(self) -> IsdrChannel:
+        if self.channel is not None:
+            return self
+        if self.send_terminal_capability:
+            self._terminal_capability()
+        channel = self._open_channel() if self.use_logical_channel else 0
+        try:
+            response = self.link.exchange(
+                select_by_aid_command(channel, self.aid), get_response_cla=cla_for_channel(channel)
+            )
+            if not response.ok:
+                raise status_word_error(response.sw, "SELECT ISD-R", hint=_ISDR_HINT.get(response.sw, ""))
+        except BaseException:
+            if channel:
+                self._close_channel(channel)
+            raise
+        self.channel = channel
+        self.select_response = response.data
+        return self
+
+    def _terminal_capability(self) -> None:
+        """Tells the eUICC the device has an LPA (SGP.22 5.7.x); older cards refuse it, which is harmless."""
+        response = self.link.exchange(TERMINAL_CAPABILITY, get_response_cla=0x80)
+        if not response.ok:
+            log.debug("TERMINAL CAPABILITY refused with %04X; continuing", response.sw)
+
+    def _open_channel(self) -> int:
+        response = check_status(
+            self.link.exchange(manage_channel_open_command(), get_response_cla=0x00), "MANAGE CHANNEL open"
+        )
+        if len(response.data) != 1 or not 1 <= response.data[0] <= MAX_CHANNEL:
+            raise MalformedDataError(
+                f"MANAGE CHANNEL open answered {response.data.hex().upper() or 'no data'}, expected one channel number"
+            )
+        return response.data[0]
+
+    def _close_channel(self, channel: int) -> None:
+        try:
+            response = self.link.exchange(manage_channel_close_command(channel), get_response_cla=0x00)
+        except EsimError as exc:  # the card may be gone; the channel dies with the session then
+            log.warning("closing logical channel %d failed: %s", channel, exc.message)
+            return
+        if not response.ok:
+            log.warning("closing logical channel %d: card answered %04X", channel, response.sw)
+
+    def close(self) -> None:
+        channel, self.channel = self.channel, None
+        if channel:
+            self._close_channel(channel)
+
+    def store_data(self, request: bytes) -> bytes:
+        """Send one DER request as a STORE DATA sequence and return the eUICC's answer (may be
+        empty, e.g. for all but the last segment of a bound profile package)."""
+        cla = self.cla
+        withheld = _withheld_label(request)
+        *leading, last = store_data_commands(cla, request, self.block_size)
+        for command in leading:
+            response = check_status(self.link.exchange(command, get_response_cla=cla, withheld=withheld), "STORE DATA")
+            if response.data:
+                # an eUICC may answer before the last block when it gives up early (e.g. a PIR
+                # with an error in the middle of a bound profile package)
+                return response.data
+        return check_status(self.link.exchange(last, get_response_cla=cla, withheld=withheld), "STORE DATA").data

@@ -1,0 +1,375 @@
+"""DER encoding and decoding of every SGP.22 structure, through asn1tools.
+
+The module in ``asn1/rsp.asn`` is compiled once, on first use. Callers only ever see
+``sgp22.errors`` exceptions: bytes that do not decode raise ``MalformedDataError`` (they come
+from a card or a server), values that do not encode raise ``BadInputError`` (they come from our
+own caller). Messages name the type and show at most a short prefix of the bytes, because the
+payload may carry a matching ID.
+
+asn1tools 0.169 decodes OBJECT IDENTIFIERs whose second arc is 40 or more wrongly (2.999.10,
+the SGP.26 SM-DP+ OID, comes back as "26.39.10"). The compiled specification therefore uses its
+own OBJECT IDENTIFIER type; the rest of asn1tools is left untouched.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import asn1tools
+import asn1tools.codecs.der as _der
+
+from sgp22.errors import BadInputError, MalformedDataError
+
+SPEC_PATH = Path(__file__).parent / "asn1" / "rsp.asn"
+
+_PREFIX_BYTES = 8
+_compile_lock = threading.Lock()
+_spec: asn1tools.compiler.Specification | None = None
+
+
+# --- OBJECT IDENTIFIER content octets (X.690 section 8.19) ---------------------------------
+
+
+def encode_oid_content(dotted: str) -> bytes:
+    """Content octets of an OBJECT IDENTIFIER given as a dotted string."""
+    try:
+        arcs = [int(part) for part in dotted.split(".")]
+    except (AttributeError, ValueError):
+        raise ValueError(f"object identifier must be dotted decimal, got {_short(dotted)}") from None
+    if len(arcs) < 2 or any(arc < 0 for arc in arcs):
+        raise ValueError(f"object identifier needs at least two non-negative arcs: {_short(dotted)}")
+    if arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
+        raise ValueError(f"object identifier {_short(dotted)} has an impossible first or second arc")
+    content = bytearray()
+    for subidentifier in [40 * arcs[0] + arcs[1], *arcs[2:]]:
+        content += _base128(subidentifier)
+    return bytes(content)
+
+
+def decode_oid_content(content: bytes) -> str:
+    """Dotted string of OBJECT IDENTIFIER content octets; the first subidentifier carries two arcs
+    (0 and 1 take values below 40 and 80, everything above 80 belongs to arc 2)."""
+    if not content:
+        raise ValueError("empty object identifier")
+    subidentifiers: list[int] = []
+    value = 0
+    fresh = True
+    for byte in content:
+        if fresh and byte == 0x80:
+            raise ValueError("object identifier subidentifier with a leading 0x80 byte")
+        value = (value << 7) | (byte & 0x7F)
+        fresh = not byte & 0x80
+        if fresh:
+            subidentifiers.append(value)
+            value = 0
+    if not fresh:
+        raise ValueError("object identifier ends inside a subidentifier")
+    first = subidentifiers[0]
+    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
+    return ".".join(str(arc) for arc in head + subidentifiers[1:])
+
+
+def _base128(value: int) -> bytes:
+    groups = [value & 0x7F]
+    value >>= 7
+    while value:
+        groups.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(groups))
+
+
+class _ObjectIdentifier(_der.ObjectIdentifier):
+    def encode_content(self, data, values=None):
+        return encode_oid_content(data)
+
+    def decode_content(self, data, offset, length):
+        end_offset = offset + length
+        if end_offset > len(data):
+            raise ValueError("object identifier runs past the end of the data")
+        return decode_oid_content(bytes(data[offset:end_offset])), end_offset
+
+
+# --- The compiled specification ---------------------------------------------------------------
+
+
+def specification() -> asn1tools.compiler.Specification:
+    """The compiled rsp.asn (compiled on first call, then shared)."""
+    global _spec
+    if _spec is None:
+        with _compile_lock:
+            if _spec is None:
+                _spec = _compile()
+    return _spec
+
+
+def _compile() -> asn1tools.compiler.Specification:
+    # The DER compiler looks the class up in its module namespace while it builds the types,
+    # so swapping it for the duration of our compile affects only this specification.
+    original = _der.ObjectIdentifier
+    _der.ObjectIdentifier = _ObjectIdentifier
+    try:
+        compiled = asn1tools.compile_files(str(SPEC_PATH), "der")
+    finally:
+        _der.ObjectIdentifier = original
+    probe = {"dpOid": "2.999.10"}
+    if compiled.decode("DpProprietaryData", compiled.encode("DpProprietaryData", probe)) != probe:
+        raise RuntimeError("asn1tools internals changed: the OBJECT IDENTIFIER fix is not in effect")
+    return compiled
+
+
+def type_names() -> list[str]:
+    return sorted(specification().types)
+
+
+def _require_type(type_name: str) -> None:
+    if type_name not in specification().types:
+        raise BadInputError(f"unknown SGP.22 type {_short(type_name)}", kind="asn1.unknown_type")
+
+
+# --- encode / decode -------------------------------------------------------------------------
+
+
+def encode(type_name: str, value: Any) -> bytes:
+    _require_type(type_name)
+    try:
+        return specification().encode(type_name, value, check_constraints=True)
+    except Exception as error:  # asn1tools raises many unrelated classes for bad values
+        raise BadInputError(
+            f"cannot encode {type_name}: {_reason(error)}", kind="asn1.encode"
+        ) from None
+
+
+def decode(type_name: str, data: bytes, *, check_constraints: bool = True) -> Any:
+    """Decode exactly one DER value of ``type_name``; trailing bytes are an error.
+
+    Unknown fields of a SEQUENCE are skipped (extensibility), but a CHOICE alternative this
+    module does not know is an error: no caller can act on it.
+    """
+    _require_type(type_name)
+    data = _as_bytes(type_name, data)
+    _check_outer_tlv(type_name, data)
+    outcome = _attempt(type_name, data, check_constraints)
+    if isinstance(outcome, _Failure):
+        raise MalformedDataError(
+            f"{type_name}: cannot decode {_describe(data)}: {outcome.reason}", kind=outcome.kind
+        )
+    return outcome
+
+
+class _Failure:
+    """Why one candidate type did not fit; ``offset`` says how far asn1tools got."""
+
+    def __init__(self, reason: str, kind: str, offset: int) -> None:
+        self.reason, self.kind, self.offset = reason, kind, offset
+
+
+_OFFSET = re.compile(r"\(At offset: (\d+)\)")
+
+
+def _attempt(type_name: str, data: bytes, check_constraints: bool = True) -> Any:
+    try:
+        value, length = specification().decode_with_length(
+            type_name, data, check_constraints=check_constraints
+        )
+    except Exception as error:  # asn1tools and its helpers raise IndexError, ValueError, ...
+        if isinstance(error, asn1tools.ConstraintsError):  # the structure parsed completely
+            return _Failure(_reason(error), "asn1.constraint", len(data))
+        found = _OFFSET.search(str(error))
+        return _Failure(_reason(error), "asn1.decode", int(found.group(1)) if found else 0)
+    if length != len(data):  # cannot happen after _check_outer_tlv, kept as a guard
+        return _Failure(f"{len(data) - length} unexpected byte(s) after the value", "asn1.trailing_data", length)
+    if _has_unknown_choice(value):
+        return _Failure("unknown CHOICE alternative", "asn1.unknown_alternative", len(data))
+    return value
+
+
+def _as_bytes(type_name: str, data: Any) -> bytes:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BadInputError(f"{type_name}: expected bytes, got {type(data).__name__}", kind="asn1.decode_input")
+    if not data:
+        raise MalformedDataError(f"{type_name}: no data", kind="asn1.empty")
+    return bytes(data)
+
+
+def _check_outer_tlv(what: str, data: bytes) -> None:
+    """The outer TLV must span the data exactly: shorter data was cut off, longer has garbage."""
+    tag_end = len(_outer_tag(data))
+    if tag_end >= len(data):
+        raise MalformedDataError(f"{what}: {_describe(data)} ends before the length", kind="asn1.truncated")
+    first = data[tag_end]
+    if first < 0x80:
+        header, length = tag_end + 1, first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4:
+            raise MalformedDataError(
+                f"{what}: {_describe(data)} has an unsupported length form", kind="asn1.bad_length"
+            )
+        if tag_end + 1 + count > len(data):
+            raise MalformedDataError(f"{what}: {_describe(data)} ends inside the length", kind="asn1.truncated")
+        header = tag_end + 1 + count
+        length = int.from_bytes(data[tag_end + 1 : header], "big")
+    if header + length > len(data):
+        raise MalformedDataError(
+            f"{what}: {_describe(data)} is truncated ({header + length - len(data)} byte(s) missing)",
+            kind="asn1.truncated",
+        )
+    if header + length < len(data):
+        raise MalformedDataError(
+            f"{what}: {len(data) - header - length} unexpected byte(s) after the value in {_describe(data)}",
+            kind="asn1.trailing_data",
+        )
+
+
+def _has_unknown_choice(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_unknown_choice(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_unknown_choice(item) for item in value)
+    if isinstance(value, tuple) and len(value) == 2:
+        if value == (None, None):
+            return True
+        if isinstance(value[0], str):
+            return _has_unknown_choice(value[1])
+    return False
+
+
+# --- Which type is this? -------------------------------------------------------------------------
+
+# Outer tag -> candidate types, requests first. SEQUENCE ('30') is ambiguous by nature: a pending
+# notification is the one a user most often holds, the signed parts come next.
+_CANDIDATES: dict[bytes, tuple[str, ...]] = {
+    bytes.fromhex(tag): names
+    for tag, names in {
+        "BF20": ("GetEuiccInfo1Request", "EUICCInfo1"),
+        "BF21": ("PrepareDownloadRequest", "PrepareDownloadResponse"),
+        "BF22": ("GetEuiccInfo2Request", "EUICCInfo2"),
+        "BF23": ("InitialiseSecureChannelRequest",),
+        "BF24": ("ConfigureISDPRequest",),
+        "BF25": ("StoreMetadataRequest",),
+        "BF26": ("ReplaceSessionKeysRequest",),
+        "BF27": ("ProfileInstallationResultData",),
+        "BF28": ("ListNotificationRequest", "ListNotificationResponse"),
+        "BF29": ("SetNicknameRequest", "SetNicknameResponse"),
+        "BF2A": ("UpdateMetadataRequest",),
+        "BF2B": ("RetrieveNotificationsListRequest", "RetrieveNotificationsListResponse"),
+        "BF2D": ("ProfileInfoListRequest", "ProfileInfoListResponse"),
+        "BF2E": ("GetEuiccChallengeRequest", "GetEuiccChallengeResponse"),
+        "BF2F": ("NotificationMetadata",),
+        "BF30": ("NotificationSentRequest", "NotificationSentResponse"),
+        "BF31": ("EnableProfileRequest", "EnableProfileResponse"),
+        "BF32": ("DisableProfileRequest", "DisableProfileResponse"),
+        "BF33": ("DeleteProfileRequest", "DeleteProfileResponse"),
+        "BF34": ("EuiccMemoryResetRequest", "EuiccMemoryResetResponse"),
+        "BF35": ("LoadCRLRequest", "LoadCRLResponse"),
+        "BF36": ("BoundProfilePackage",),
+        "BF37": ("ProfileInstallationResult",),
+        "BF38": ("AuthenticateServerRequest", "AuthenticateServerResponse"),
+        "BF39": ("InitiateAuthenticationRequest", "InitiateAuthenticationResponse"),
+        "BF3A": ("GetBoundProfilePackageRequest", "GetBoundProfilePackageResponse"),
+        "BF3B": ("AuthenticateClientRequest", "AuthenticateClientResponseEs9"),
+        "BF3C": ("EuiccConfiguredAddressesRequest", "EuiccConfiguredAddressesResponse"),
+        "BF3D": ("HandleNotification",),
+        "BF3E": ("GetEuiccDataRequest", "GetEuiccDataResponse"),
+        "BF3F": ("SetDefaultDpAddressRequest", "SetDefaultDpAddressResponse"),
+        "BF40": ("AuthenticateClientResponseEs11",),
+        "BF41": (
+            "CancelSessionRequest",
+            "CancelSessionResponse",
+            "CancelSessionRequestEs9",
+            "CancelSessionResponseEs9",
+        ),
+        "BF42": ("LpaeActivationRequest", "LpaeActivationResponse"),
+        "BF43": ("GetRatRequest", "GetRatResponse"),
+        "A2": ("RemoteProfileProvisioningRequest", "RemoteProfileProvisioningResponse"),
+        "E0": ("ISDRProprietaryApplicationTemplate",),
+        "E3": ("ProfileInfo",),
+        "30": (
+            "OtherSignedNotification",
+            "ServerSigned1",
+            "EuiccSigned1",
+            "EUICCSigned2",
+            "SmdpSigned2",
+            "EuiccCancelSessionSigned",
+        ),
+    }.items()
+}
+
+
+def identify(data: bytes) -> str:
+    """Type name of a DER message, from its outer tag.
+
+    Where one tag serves several types (request and response share it), the candidate whose
+    re-encoding reproduces the bytes wins; when none does (a newer card sends fields this module
+    skips), the one that understood the most wins. Ties go to the earlier candidate, requests
+    first.
+    """
+    return _identify(data)[0]
+
+
+def decode_any(data: bytes) -> tuple[str, Any]:
+    return _identify(data)
+
+
+def _identify(data: bytes) -> tuple[str, Any]:
+    data = _as_bytes("message", data)
+    candidates = _CANDIDATES.get(_outer_tag(data))
+    if candidates is None:
+        raise MalformedDataError(f"no SGP.22 type starts with {_describe(data)}", kind="asn1.unknown_tag")
+    _check_outer_tlv(" or ".join(candidates), data)
+    best: tuple[tuple[bool, int], str, Any] | None = None
+    furthest: _Failure | None = None
+    for name in candidates:
+        outcome = _attempt(name, data)
+        if isinstance(outcome, _Failure):
+            if furthest is None or outcome.offset > furthest.offset:
+                furthest = outcome
+            continue
+        try:
+            reencoded = specification().encode(name, outcome)
+        except Exception:  # a decoded value that does not re-encode understood nothing useful
+            reencoded = b""
+        score = (reencoded == data, len(reencoded))
+        if best is None or score > best[0]:
+            best = (score, name, outcome)
+    if best is None:
+        assert furthest is not None
+        raise MalformedDataError(
+            f"{' or '.join(candidates)}: cannot decode {_describe(data)}: {furthest.reason}", kind=furthest.kind
+        )
+    return best[1], best[2]
+
+
+def _outer_tag(data: bytes) -> bytes:
+    if not data:
+        return b""
+    if data[0] & 0x1F != 0x1F:
+        return data[:1]
+    end = 1
+    while end < len(data) and data[end] & 0x80:
+        end += 1
+    return data[: end + 1]
+
+
+# --- Messages without secrets ---------------------------------------------------------------------
+
+_QUOTED = re.compile(r"'([^']{13,})'|\"([^\"]{13,})\"|b'[^']{13,}'")
+
+
+def _describe(data: bytes) -> str:
+    prefix = data[:_PREFIX_BYTES].hex().upper()
+    return f"{len(data)} byte(s) {prefix}{'…' if len(data) > _PREFIX_BYTES else ''}"
+
+
+def _short(text: object) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 40 else f"{shown[:37]}…"
+
+
+def _reason(error: Exception) -> str:
+    """asn1tools' explanation with long quoted values (possibly secrets) cut out."""
+    text = str(error) or type(error).__name__
+    text = _QUOTED.sub(lambda match: f"<{len(match.group(0)) - 2} chars>", text)
+    return text if len(text) <= 200 else f"{text[:197]}…"

@@ -1,0 +1,463 @@
+"""Typed values of ES10 requests and responses, built from (and to) the asn1tools values of
+`sgp22.codec`. Raw DER is kept wherever it is signed or forwarded to an SM-DP+, since
+re-encoding may change bytes a signature covers."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+from sgp22 import tlv
+from sgp22.errors import BadInputError, MalformedDataError
+from sgp22.es10_enums import (
+    BppCommandId,
+    ErrorReason,
+    EuiccCategory,
+    IconType,
+    NotificationEvent,
+    PprFlags,
+    PprIds,
+    ProfileClass,
+    ProfileState,
+    RspCapability,
+    bits_to_flags,
+    enum_value,
+    value_name,
+)
+
+
+def version_text(version: bytes) -> str:
+    """VersionType: three binary bytes major.minor.revision."""
+    return ".".join(str(part) for part in version)
+
+
+def iccid_digits(coded: bytes) -> str:
+    """ICCID from its EF.ICCID coding (nibble-swapped BCD, F padding)."""
+    digits = []
+    for byte in coded:
+        for nibble in (byte & 0x0F, byte >> 4):
+            if nibble == 0xF:
+                continue
+            if nibble > 9:
+                raise MalformedDataError(f"ICCID coding contains nibble {nibble:X}")
+            digits.append(str(nibble))
+    return "".join(digits)
+
+
+def iccid_coded(iccid: str) -> bytes:
+    """EF.ICCID coding of an ICCID given as 19 or 20 digits."""
+    if not (isinstance(iccid, str) and iccid.isdigit() and 18 <= len(iccid) <= 20):
+        raise BadInputError(f"ICCID must be 18 to 20 digits, got {len(iccid) if isinstance(iccid, str) else iccid!r}")
+    padded = iccid.ljust(20, "F")
+    return bytes(int(padded[i + 1], 16) << 4 | int(padded[i], 16) for i in range(0, 20, 2))
+
+
+def _mask(secret: str | None) -> str:
+    if secret is None:
+        return "None"
+    return f"'{secret[:4]}…({len(secret)})'" if len(secret) > 4 else f"'…({len(secret)})'"
+
+
+# --- eUICC information -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EuiccInfo1:
+    raw: bytes = field(repr=False)
+    svn: str
+    ci_pkids_for_verification: list[bytes]
+    ci_pkids_for_signing: list[bytes]
+
+    @classmethod
+    def from_asn1(cls, raw: bytes, value: dict) -> EuiccInfo1:
+        return cls(
+            raw=raw,
+            svn=version_text(value["svn"]),
+            ci_pkids_for_verification=list(value["euiccCiPKIdListForVerification"]),
+            ci_pkids_for_signing=list(value["euiccCiPKIdListForSigning"]),
+        )
+
+
+@dataclass(frozen=True)
+class ExtCardResource:
+    """ETSI TS 102 226 extended card resource information (tags 81, 82, 83)."""
+
+    installed_applications: int | None = None
+    free_nvm: int | None = None
+    free_ram: int | None = None
+
+    @classmethod
+    def parse(cls, data: bytes) -> ExtCardResource:
+        values: dict[int, int] = {}
+        try:
+            for item in tlv.children(data):
+                values[item.tag] = int.from_bytes(item.value, "big") if item.value else 0
+        except MalformedDataError:
+            return cls()  # a vendor format we cannot read: the figures stay unknown
+        return cls(values.get(0x81), values.get(0x82), values.get(0x83))
+
+
+@dataclass(frozen=True)
+class EuiccInfo2:
+    raw: bytes = field(repr=False)
+    profile_version: str
+    svn: str
+    firmware_version: str
+    ext_card_resource: ExtCardResource
+    uicc_capability: bytes
+    rsp_capability: RspCapability
+    ci_pkids_for_verification: list[bytes]
+    ci_pkids_for_signing: list[bytes]
+    pp_version: str
+    sas_accreditation_number: str
+    ts102241_version: str | None = None
+    globalplatform_version: str | None = None
+    euicc_category: EuiccCategory | int | None = None
+    forbidden_profile_policy_rules: PprIds | None = None
+
+    @classmethod
+    def from_asn1(cls, raw: bytes, value: dict) -> EuiccInfo2:
+        optional_version = {k: version_text(value[k]) if k in value else None
+                            for k in ("ts102241Version", "globalplatformVersion")}
+        return cls(
+            raw=raw,
+            profile_version=version_text(value["profileVersion"]),
+            svn=version_text(value["svn"]),
+            firmware_version=version_text(value["euiccFirmwareVer"]),
+            ext_card_resource=ExtCardResource.parse(value["extCardResource"]),
+            uicc_capability=value["uiccCapability"][0],
+            rsp_capability=bits_to_flags(RspCapability, value["rspCapability"]),
+            ci_pkids_for_verification=list(value["euiccCiPKIdListForVerification"]),
+            ci_pkids_for_signing=list(value["euiccCiPKIdListForSigning"]),
+            pp_version=version_text(value["ppVersion"]),
+            sas_accreditation_number=value["sasAcreditationNumber"],
+            ts102241_version=optional_version["ts102241Version"],
+            globalplatform_version=optional_version["globalplatformVersion"],
+            euicc_category=enum_value(EuiccCategory, value["euiccCategory"]) if "euiccCategory" in value else None,
+            forbidden_profile_policy_rules=(
+                bits_to_flags(PprIds, value["forbiddenProfilePolicyRules"])
+                if "forbiddenProfilePolicyRules" in value else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ConfiguredAddresses:
+    default_dp_address: str | None
+    root_ds_address: str
+
+
+# --- Profiles --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OperatorId:
+    mcc_mnc: bytes  # 3GPP TS 24.008 coding
+    gid1: bytes | None = None
+    gid2: bytes | None = None
+
+    @property
+    def mcc(self) -> str:
+        b = self.mcc_mnc
+        return f"{b[0] & 0x0F:X}{b[0] >> 4:X}{b[1] & 0x0F:X}"
+
+    @property
+    def mnc(self) -> str:
+        b = self.mcc_mnc
+        third = b[1] >> 4
+        return f"{b[2] & 0x0F:X}{b[2] >> 4:X}" + ("" if third == 0xF else f"{third:X}")
+
+    @classmethod
+    def from_asn1(cls, value: dict) -> OperatorId:
+        return cls(value["mccMnc"], value.get("gid1"), value.get("gid2"))
+
+    def to_asn1(self) -> dict:
+        value: dict = {"mccMnc": self.mcc_mnc}
+        if self.gid1 is not None:
+            value["gid1"] = self.gid1
+        if self.gid2 is not None:
+            value["gid2"] = self.gid2
+        return value
+
+
+@dataclass(frozen=True)
+class NotificationConfiguration:
+    """Which events of a profile are reported, and where (NotificationConfigurationInformation)."""
+
+    events: NotificationEvent
+    address: str
+
+    @classmethod
+    def from_asn1(cls, value: dict) -> NotificationConfiguration:
+        return cls(bits_to_flags(NotificationEvent, value["profileManagementOperation"]), value["notificationAddress"])
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """One entry of GetProfilesInfo; fields the eUICC did not report are None."""
+
+    iccid: str | None = None
+    isdp_aid: bytes | None = None
+    state: ProfileState | int | None = None
+    nickname: str | None = None
+    service_provider_name: str | None = None
+    profile_name: str | None = None
+    icon_type: IconType | int | None = None
+    icon: bytes | None = field(default=None, repr=False)
+    profile_class: ProfileClass | int | None = None
+    notification_configuration_info: list[NotificationConfiguration] = field(default_factory=list)
+    profile_owner: OperatorId | None = None
+    ppr_ids: PprIds | None = None
+
+    @classmethod
+    def from_asn1(cls, value: dict) -> ProfileInfo:
+        return cls(
+            iccid=iccid_digits(value["iccid"]) if "iccid" in value else None,
+            isdp_aid=value.get("isdpAid"),
+            state=enum_value(ProfileState, value["profileState"]) if "profileState" in value else None,
+            nickname=value.get("profileNickname"),
+            service_provider_name=value.get("serviceProviderName"),
+            profile_name=value.get("profileName"),
+            icon_type=enum_value(IconType, value["iconType"]) if "iconType" in value else None,
+            icon=value.get("icon"),
+            profile_class=enum_value(ProfileClass, value["profileClass"]) if "profileClass" in value else None,
+            notification_configuration_info=[
+                NotificationConfiguration.from_asn1(item) for item in value.get("notificationConfigurationInfo", [])
+            ],
+            profile_owner=OperatorId.from_asn1(value["profileOwner"]) if "profileOwner" in value else None,
+            ppr_ids=bits_to_flags(PprIds, value["profilePolicyRules"]) if "profilePolicyRules" in value else None,
+        )
+
+
+@dataclass(frozen=True)
+class ProfileMetadata:
+    """StoreMetadataRequest as the SM-DP+ announces it (authenticateClient) and as the BPP carries it."""
+
+    raw: bytes = field(repr=False)
+    iccid: str
+    service_provider_name: str
+    profile_name: str
+    profile_class: ProfileClass | int = ProfileClass.operational
+    icon_type: IconType | int | None = None
+    icon: bytes | None = field(default=None, repr=False)
+    notification_configuration_info: list[NotificationConfiguration] = field(default_factory=list)
+    profile_owner: OperatorId | None = None
+    ppr_ids: PprIds = PprIds(0)
+
+    @classmethod
+    def from_asn1(cls, raw: bytes, value: dict) -> ProfileMetadata:
+        return cls(
+            raw=raw,
+            iccid=iccid_digits(value["iccid"]),
+            service_provider_name=value["serviceProviderName"],
+            profile_name=value["profileName"],
+            profile_class=enum_value(ProfileClass, value.get("profileClass", ProfileClass.operational)),
+            icon_type=enum_value(IconType, value["iconType"]) if "iconType" in value else None,
+            icon=value.get("icon"),
+            notification_configuration_info=[
+                NotificationConfiguration.from_asn1(item) for item in value.get("notificationConfigurationInfo", [])
+            ],
+            profile_owner=OperatorId.from_asn1(value["profileOwner"]) if "profileOwner" in value else None,
+            ppr_ids=bits_to_flags(PprIds, value["profilePolicyRules"]) if "profilePolicyRules" in value else PprIds(0),
+        )
+
+    def same_content(self, other: ProfileMetadata) -> bool:
+        """Equal as values (the two copies may be encoded differently)."""
+        return {k: v for k, v in vars(self).items() if k != "raw"} == {k: v for k, v in vars(other).items() if k != "raw"}
+
+
+@dataclass(frozen=True)
+class RatRule:
+    """One ProfilePolicyAuthorisationRule of the eUICC's Rules Authorisation Table."""
+
+    ppr_ids: PprIds
+    allowed_operators: list[OperatorId]
+    ppr_flags: PprFlags
+
+    @classmethod
+    def from_asn1(cls, value: dict) -> RatRule:
+        return cls(
+            bits_to_flags(PprIds, value["pprIds"]),
+            [OperatorId.from_asn1(item) for item in value["allowedOperators"]],
+            bits_to_flags(PprFlags, value["pprFlags"]),
+        )
+
+
+# --- Download session ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the LPA tells the SM-DP+ about the device (ctxParams1.deviceInfo).
+
+    ``tac``: the 8-digit type allocation code (first 8 digits of the IMEI); ``capabilities``:
+    DeviceCapabilities field name -> release as "major.minor.revision".
+    """
+
+    tac: str = "35290611"
+    capabilities: dict[str, str] = field(default_factory=dict)
+    imei: str | None = None
+
+    def to_asn1(self) -> dict:
+        if not (len(self.tac) == 8 and self.tac.isdigit()):
+            raise BadInputError(f"TAC must be 8 digits, got {self.tac!r}")
+        caps = {}
+        for name, release in self.capabilities.items():
+            try:
+                parts = [int(part) for part in release.split(".")]
+            except ValueError:
+                raise BadInputError(f"device capability {name}: release {release!r} is not x.y.z") from None
+            if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
+                raise BadInputError(f"device capability {name}: release {release!r} is not x.y.z")
+            caps[name] = bytes(parts)
+        value: dict = {"tac": bytes.fromhex(self.tac), "deviceCapabilities": caps}
+        if self.imei is not None:
+            value["imei"] = _imei_coded(self.imei)
+        return value
+
+
+def _imei_coded(imei: str) -> bytes:
+    """IMEI as 8 bytes of nibble-swapped BCD (TS 24.008 mobile identity digits, F padding)."""
+    if not (imei.isdigit() and len(imei) in (15, 16)):
+        raise BadInputError("IMEI must be 15 or 16 digits")
+    padded = imei.ljust(16, "F")
+    return bytes(int(padded[i + 1], 16) << 4 | int(padded[i], 16) for i in range(0, 16, 2))
+
+
+@dataclass(frozen=True)
+class ServerAuthentication:
+    """initiateAuthentication's answer as the eUICC needs it: raw TLVs, kept byte for byte."""
+
+    server_signed1: bytes
+    server_signature1: bytes  # the whole 5F37 TLV
+    euicc_ci_pkid_to_be_used: bytes  # the whole 04 TLV
+    server_certificate: bytes
+
+
+@dataclass(frozen=True)
+class AuthenticateServerRequest:
+    server: ServerAuthentication
+    matching_id: str | None
+    device_info: DeviceInfo = field(default_factory=DeviceInfo)
+
+    def __repr__(self) -> str:
+        return f"AuthenticateServerRequest(matching_id={_mask(self.matching_id)}, device_info={self.device_info!r})"
+
+
+@dataclass(frozen=True)
+class AuthenticateServerResult:
+    """The eUICC's signed answer, forwarded as is to authenticateClient."""
+
+    raw: bytes = field(repr=False)
+    transaction_id: bytes
+    server_address: str
+    euicc_info2: EuiccInfo2 | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class PrepareDownloadRequest:
+    smdp_signed2: bytes
+    smdp_signature2: bytes  # the whole 5F37 TLV
+    smdp_certificate: bytes
+    hash_cc: bytes | None = None
+
+
+@dataclass(frozen=True)
+class PrepareDownloadResult:
+    raw: bytes = field(repr=False)
+    transaction_id: bytes
+    euicc_otpk: bytes
+    hash_cc: bytes | None = None
+
+
+# --- Notifications and the installation result ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotificationMetadata:
+    seq_number: int
+    event: NotificationEvent
+    address: str
+    iccid: str | None = None
+
+    @classmethod
+    def from_asn1(cls, value: dict) -> NotificationMetadata:
+        return cls(
+            seq_number=value["seqNumber"],
+            event=bits_to_flags(NotificationEvent, value["profileManagementOperation"]),
+            address=value["notificationAddress"],
+            iccid=iccid_digits(value["iccid"]) if "iccid" in value else None,
+        )
+
+    @property
+    def event_name(self) -> str:
+        return self.event.name or f"unknown({int(self.event)})"
+
+
+@dataclass(frozen=True)
+class PendingNotification:
+    """A notification waiting on the eUICC: a PIR (BF37) or an OtherSignedNotification (30)."""
+
+    raw: bytes = field(repr=False)
+    metadata: NotificationMetadata
+
+    @property
+    def base64(self) -> str:
+        return base64.b64encode(self.raw).decode("ascii")
+
+
+@dataclass(frozen=True)
+class InstallError:
+    command: BppCommandId | int
+    reason: ErrorReason | int
+
+    @property
+    def reason_name(self) -> str:
+        return value_name(self.reason)
+
+    @property
+    def command_name(self) -> str:
+        return value_name(self.command)
+
+
+@dataclass(frozen=True)
+class ProfileInstallationResult:
+    """The PIR (BF37): signed by the eUICC, it must reach the SM-DP+ even when it reports an error."""
+
+    raw: bytes = field(repr=False)
+    transaction_id: bytes
+    notification: NotificationMetadata
+    smdp_oid: str
+    isdp_aid: bytes | None = None
+    error: InstallError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def iccid(self) -> str | None:
+        return self.notification.iccid
+
+    @classmethod
+    def from_asn1(cls, raw: bytes, value: dict) -> ProfileInstallationResult:
+        data = value["profileInstallationResultData"]
+        outcome, detail = data["finalResult"]
+        error = None
+        aid = None
+        if outcome == "successResult":
+            aid = detail["aid"]
+        else:
+            error = InstallError(
+                enum_value(BppCommandId, detail["bppCommandId"]), enum_value(ErrorReason, detail["errorReason"])
+            )
+        return cls(
+            raw=raw,
+            transaction_id=data["transactionId"],
+            notification=NotificationMetadata.from_asn1(data["notificationMetadata"]),
+            smdp_oid=data["smdpOid"],
+            isdp_aid=aid,
+            error=error,
+        )
+
+    def as_pending(self) -> PendingNotification:
+        return PendingNotification(self.raw, self.notification)

@@ -1,0 +1,182 @@
+"""The profile status history answers an operator: where each profile stands, what happened to
+it, which operations failed; retried writes land once, concurrent writers lose nothing."""
+import multiprocessing
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from esimflow.history import (
+    HistoryStore,
+    HistoryUnavailableError,
+    SqliteHistoryStore,
+    StatusChange,
+    open_history,
+)
+from esimflow.machines import ProfileStatus, Status
+from sgp22.errors import BadInputError, NotSupportedError
+
+EID_A = "89049032123451234512345678901235"
+EID_B = "89049032123451234512345678901236"
+ICCID_1 = "8949000000000000001"
+ICCID_2 = "8949000000000000002"
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def change(iccid=ICCID_1, to=Status.DOWNLOADED, *, minutes=0, workflow_id="DownloadProfile-1", **more):
+    more.setdefault("eid", EID_A)
+    return StatusChange(iccid=iccid, to_status=to, operation=more.pop("operation", "DownloadProfile"),
+                        at=T0 + timedelta(minutes=minutes), workflow_id=workflow_id, **more)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with SqliteHistoryStore(tmp_path / "history.sqlite3") as opened:
+        yield opened
+
+
+def test_store_satisfies_the_protocol(store):
+    assert isinstance(store, HistoryStore)
+
+
+def test_profile_history_in_time_order_with_every_field(store):
+    profile = ProfileStatus()
+    for minute, trigger in enumerate(["download", "install", "enable"]):
+        store.record(StatusChange.from_machine(getattr(profile, trigger)(), iccid=ICCID_1, operation="DownloadProfile",
+                                               at=T0 + timedelta(minutes=minute), eid=EID_A,
+                                               workflow_id="DownloadProfile-1"))
+    store.record(change(ICCID_2))
+    history = store.history(ICCID_1)
+    assert [(c.from_status, c.to_status) for c in history] == [
+        (Status.AVAILABLE, Status.DOWNLOADED), (Status.DOWNLOADED, Status.INSTALLED),
+        (Status.INSTALLED, Status.ENABLED)]
+    first = history[0]
+    assert (first.at, first.iccid, first.eid, first.operation, first.workflow_id, first.error_reason) == (
+        T0, ICCID_1, EID_A, "DownloadProfile", "DownloadProfile-1", None)
+    assert store.history("8949000000000000099") == []
+
+
+def test_a_retried_write_is_recorded_once(store):
+    assert store.record(change()) is True
+    assert store.record(change()) is False  # the same activity, retried
+    assert store.record(change(sequence=1)) is True  # the same workflow changing it again
+    assert store.record(change(workflow_id=None, idempotency_key="lab-import-42")) is True
+    assert store.record(change(workflow_id=None, idempotency_key="lab-import-42")) is False
+    assert len(store.history(ICCID_1)) == 3
+
+
+def test_profiles_show_the_latest_status_by_time_filtered_by_status_and_eid(store):
+    store.record(change(ICCID_1, Status.ENABLED, minutes=5))
+    store.record(change(ICCID_1, Status.DOWNLOADED, minutes=1, sequence=1))  # a late write of an older change
+    store.record(change(ICCID_2, Status.DISABLED, eid=EID_B, workflow_id="SwitchProfile-7", operation="SwitchProfile"))
+    store.record(change(ICCID_2, Status.DELETED, minutes=9, eid=None, workflow_id="DeleteProfile-8",
+                        operation="DeleteProfile"))
+    latest = {p.iccid: p for p in store.profiles()}
+    assert latest[ICCID_1].status == Status.ENABLED and latest[ICCID_1].at == T0 + timedelta(minutes=5)
+    assert (latest[ICCID_2].status, latest[ICCID_2].eid, latest[ICCID_2].operation) == (
+        Status.DELETED, EID_B, "DeleteProfile")  # the EID stays known when a later change omits it
+    assert [p.iccid for p in store.profiles(status="ENABLED")] == [ICCID_1]
+    assert [p.iccid for p in store.profiles(eid=EID_B)] == [ICCID_2]
+    assert store.profiles(status=Status.DISABLED) == []
+    with pytest.raises(BadInputError, match="not a profile status"):
+        store.profiles(status="ACTIVE")
+
+
+def test_logs_newest_first_and_errors_only(store):
+    store.record(change(minutes=0))
+    store.record(change(to=Status.AVAILABLE, minutes=1, from_status=Status.DOWNLOADED, operation="DownloadProfile",
+                        error_reason="es10.loadBoundProfilePackage.insufficientMemory"))
+    store.record(change(ICCID_2, minutes=2))
+    logs = store.logs()
+    assert [(c.iccid, c.at.minute) for c in logs] == [(ICCID_2, 2), (ICCID_1, 1), (ICCID_1, 0)]
+    assert [c.error_reason for c in store.logs(errors_only=True)] == ["es10.loadBoundProfilePackage.insufficientMemory"]
+    assert len(store.logs(limit=1)) == 1
+    with pytest.raises(BadInputError):
+        store.logs(limit=0)
+
+
+def test_times_are_kept_in_utc_with_microseconds(store):
+    local = datetime(2026, 11, 21, 14, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    store.record(StatusChange(iccid=ICCID_1, to_status="ENABLED", operation="SwitchProfile", at=local,
+                              workflow_id="SwitchProfile-1"))
+    (stored,) = store.history(ICCID_1)
+    assert stored.at == local and stored.at.tzinfo == UTC and stored.at.microsecond == 123456
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"iccid": "89-49"}, "ICCID must be 18 to 20 digits"),
+    ({"eid": "123"}, "EID must be 32 digits"),
+    ({"to_status": "ACTIVE"}, "to_status 'ACTIVE' is not a profile status"),
+    ({"from_status": "GONE"}, "from_status 'GONE' is not a profile status"),
+    ({"at": datetime(2026, 1, 1)}, "time zone"),
+    ({"workflow_id": None}, "workflow id or an idempotency key"),
+    ({"operation": ""}, "needs the operation"),
+])
+def test_bad_changes_are_refused_with_a_clear_error(fields, message):
+    base = {"iccid": ICCID_1, "to_status": Status.ENABLED, "operation": "SwitchProfile", "at": T0,
+            "workflow_id": "SwitchProfile-1"}
+    with pytest.raises(BadInputError, match=message):
+        StatusChange(**{**base, **fields})
+
+
+def _write_from_process(path: str, worker: int, count: int) -> None:
+    store = SqliteHistoryStore(path)
+    for i in range(count):
+        for _ in range(2):  # every write retried once
+            store.record(change(f"89490000000{worker:02d}{i:06d}", workflow_id=f"proc-{worker}", minutes=i))
+    store.close()
+
+
+def test_concurrent_threads_and_processes_lose_nothing_and_duplicate_nothing(tmp_path):
+    path = tmp_path / "shared" / "history.sqlite3"
+    SqliteHistoryStore(path).close()
+    count = 100
+    spawn = multiprocessing.get_context("spawn")
+    processes = [spawn.Process(target=_write_from_process, args=(str(path), worker, count)) for worker in (1, 2)]
+    for process in processes:
+        process.start()
+    store = SqliteHistoryStore(path)
+    errors = []
+
+    def write_from_thread(worker: int) -> None:
+        try:
+            for i in range(count):
+                for _ in range(2):
+                    store.record(change(f"89490000000{worker:02d}{i:06d}", workflow_id=f"thread-{worker}", minutes=i))
+        except Exception as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write_from_thread, args=(worker,)) for worker in (3, 4, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for process in processes:
+        process.join(timeout=120)
+    assert errors == [] and [p.exitcode for p in processes] == [0, 0]
+    assert len(store.logs(limit=10_000)) == 5 * count
+    assert len(store.profiles()) == 5 * count
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_open_history_by_location(tmp_path):
+    with open_history(tmp_path / "a.sqlite3") as store:
+        assert store.path == tmp_path / "a.sqlite3"
+    with open_history(f"sqlite://{tmp_path}/b.sqlite3") as store:
+        assert store.path == tmp_path / "b.sqlite3"
+    with open_history(env={"ESIMFLOW_HISTORY": str(tmp_path / "c.sqlite3")}) as store:
+        assert store.path == tmp_path / "c.sqlite3"
+    with open_history(env={"XDG_STATE_HOME": str(tmp_path / "state")}) as store:
+        assert store.path == tmp_path / "state" / "esimflow" / "history.sqlite3"
+    with pytest.raises(NotSupportedError, match="PostgreSQL history store is not implemented"):
+        open_history("postgresql://db.example/esim")
+
+
+def test_an_unusable_file_is_a_typed_error(tmp_path):
+    not_a_database = tmp_path / "history.sqlite3"
+    not_a_database.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(HistoryUnavailableError, match="cannot open the history database"):
+        SqliteHistoryStore(not_a_database)
