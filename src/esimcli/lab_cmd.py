@@ -6,6 +6,8 @@ import click
 # module path, attribute: each a click command or group placed under `esimflow lab`
 LAB_FAMILIES: list[tuple[str, str]] = [
     ("esimcli.lab_pki", "pki"),
+    ("esimcli.lab_euicc", "euicc"),
+    ("esimcli.lab_smdp", "smdp"),
 ]
 
 

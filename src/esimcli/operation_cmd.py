@@ -11,6 +11,7 @@ A verb is a function from its own options to an ``esimflow.api`` input::
 from __future__ import annotations
 
 import functools
+import sys
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0,
                 op_input = build(call, **options)
                 responder = Responder(interactive=_stdin_is_terminal(), redactor=call.redactor,
                                       confirmation_code=call.confirmation_code)
-                stderr = click.get_text_stream("stderr")
+                stderr = sys.stderr
                 display = ProgressDisplay(stderr, is_tty=stderr.isatty(), redact=call.redactor, label=operation,
                                           enabled=watch and not quiet)
                 driver = OperationDriver(connection, display=display, responder=responder, timeout=timeout)
@@ -125,4 +126,4 @@ def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0,
 
 
 def _stdin_is_terminal() -> bool:
-    return click.get_text_stream("stdin").isatty()
+    return sys.stdin.isatty()

@@ -8,6 +8,8 @@ import click
 from sgp22.errors import EsimError
 from sgp22.identifiers import ActivationCode, Eid, Iccid
 
+from esimcli.failures import bad_input
+
 
 def eid_param(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None or value == "":
@@ -32,4 +34,4 @@ def activation_code(text: str) -> ActivationCode:
     try:
         return ActivationCode.parse(text.strip())
     except EsimError as error:
-        raise click.BadParameter(error.message, param_hint="'ACTIVATION_CODE'") from None
+        raise bad_input(f"activation code: {error.message}") from None

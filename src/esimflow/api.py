@@ -30,6 +30,12 @@ WORKFLOW_TASK_QUEUE = "esimflow"
 NET_TASK_QUEUE = "esimflow-net"
 """ES9+/ES11 steps: need only the network and the CA file, so any host can run them."""
 
+
+def net_task_queue(workflow_task_queue: str = WORKFLOW_TASK_QUEUE) -> str:
+    """The network queue that goes with a workflow queue (``esimflow`` -> ``esimflow-net``), so
+    a second deployment (or a test) on its own workflow queue gets its own network workers."""
+    return f"{workflow_task_queue}-net"
+
 CARD_TASK_QUEUE_PREFIX = "esimflow-card-"
 
 

@@ -6,9 +6,12 @@ from a card or a server), values that do not encode raise ``BadInputError`` (the
 own caller). Messages name the type and show at most a short prefix of the bytes, because the
 payload may carry a matching ID.
 
-asn1tools 0.169 decodes OBJECT IDENTIFIERs whose second arc is 40 or more wrongly (2.999.10,
-the SGP.26 SM-DP+ OID, comes back as "26.39.10"). The compiled specification therefore uses its
-own OBJECT IDENTIFIER type; the rest of asn1tools is left untouched.
+Two asn1tools 0.169 DER defects are corrected for this specification only (the classes are
+swapped while it compiles; the rest of asn1tools is left untouched):
+- OBJECT IDENTIFIERs whose second arc is 40 or more decode wrongly (2.999.10, the SGP.26 SM-DP+
+  OID, comes back as "26.39.10");
+- a SEQUENCE OF whose content holds an element with an unexpected tag loops forever (a card or
+  server could hang the process with a handful of bytes).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import asn1tools
+import asn1tools.codecs.ber as _ber
 import asn1tools.codecs.der as _der
 
 from sgp22.errors import BadInputError, MalformedDataError
@@ -91,6 +95,38 @@ class _ObjectIdentifier(_der.ObjectIdentifier):
         return decode_oid_content(bytes(data[offset:end_offset])), end_offset
 
 
+def _decode_elements(array_type, data, offset, length):
+    decoded = []
+    end_offset = offset + length
+    while offset < end_offset:
+        element, next_offset = array_type.element_type.decode(data, offset)
+        _ber.check_decode_error(array_type.element_type, element, data, offset)
+        if next_offset <= offset or next_offset > end_offset:
+            raise _ber.DecodeError(f"{array_type.name}: element overruns its list", offset=offset)
+        decoded.append(element)
+        offset = next_offset
+    return decoded, end_offset
+
+
+# asn1tools' own __init__ calls super() through the module-level name we swap, hence the
+# direct ArrayType.__init__ calls.
+class _SequenceOf(_der.SequenceOf):
+    def __init__(self, name, element_type):
+        _der.ArrayType.__init__(self, name, "SEQUENCE OF", _ber.Tag.SEQUENCE, element_type)
+
+    decode_content = _decode_elements
+
+
+class _SetOf(_der.SetOf):
+    def __init__(self, name, element_type):
+        _der.ArrayType.__init__(self, name, "SET OF", _ber.Tag.SET, element_type)
+
+    decode_content = _decode_elements
+
+
+_CORRECTED_TYPES = {"ObjectIdentifier": _ObjectIdentifier, "SequenceOf": _SequenceOf, "SetOf": _SetOf}
+
+
 # --- The compiled specification ---------------------------------------------------------------
 
 
@@ -105,14 +141,16 @@ def specification() -> asn1tools.compiler.Specification:
 
 
 def _compile() -> asn1tools.compiler.Specification:
-    # The DER compiler looks the class up in its module namespace while it builds the types,
-    # so swapping it for the duration of our compile affects only this specification.
-    original = _der.ObjectIdentifier
-    _der.ObjectIdentifier = _ObjectIdentifier
+    # The DER compiler looks the classes up in its module namespace while it builds the types,
+    # so swapping them for the duration of our compile affects only this specification.
+    originals = {name: getattr(_der, name) for name in _CORRECTED_TYPES}
+    for name, corrected in _CORRECTED_TYPES.items():
+        setattr(_der, name, corrected)
     try:
         compiled = asn1tools.compile_files(str(SPEC_PATH), "der")
     finally:
-        _der.ObjectIdentifier = original
+        for name, original in originals.items():
+            setattr(_der, name, original)
     probe = {"dpOid": "2.999.10"}
     if compiled.decode("DpProprietaryData", compiled.encode("DpProprietaryData", probe)) != probe:
         raise RuntimeError("asn1tools internals changed: the OBJECT IDENTIFIER fix is not in effect")
@@ -180,9 +218,10 @@ def _attempt(type_name: str, data: bytes, check_constraints: bool = True) -> Any
         return _Failure(_reason(error), "asn1.decode", int(found.group(1)) if found else 0)
     if length != len(data):  # cannot happen after _check_outer_tlv, kept as a guard
         return _Failure(f"{len(data) - length} unexpected byte(s) after the value", "asn1.trailing_data", length)
-    if _has_unknown_choice(value):
+    try:
+        return _normalised(value)
+    except _UnknownAlternative:
         return _Failure("unknown CHOICE alternative", "asn1.unknown_alternative", len(data))
-    return value
 
 
 def _as_bytes(type_name: str, data: Any) -> bytes:
@@ -223,17 +262,25 @@ def _check_outer_tlv(what: str, data: bytes) -> None:
         )
 
 
-def _has_unknown_choice(value: Any) -> bool:
+class _UnknownAlternative(Exception):
+    pass
+
+
+def _normalised(value: Any) -> Any:
+    """The decoded value with ANY contents as ``bytes`` (asn1tools gives ``bytearray``), after
+    checking that no CHOICE came back as an alternative this module does not know."""
     if isinstance(value, dict):
-        return any(_has_unknown_choice(item) for item in value.values())
+        return {key: _normalised(item) for key, item in value.items()}
     if isinstance(value, list):
-        return any(_has_unknown_choice(item) for item in value)
+        return [_normalised(item) for item in value]
+    if isinstance(value, bytearray):
+        return bytes(value)
     if isinstance(value, tuple) and len(value) == 2:
         if value == (None, None):
-            return True
+            raise _UnknownAlternative
         if isinstance(value[0], str):
-            return _has_unknown_choice(value[1])
-    return False
+            return (value[0], _normalised(value[1]))
+    return value
 
 
 # --- Which type is this? -------------------------------------------------------------------------
@@ -298,6 +345,18 @@ _CANDIDATES: dict[bytes, tuple[str, ...]] = {
 }
 
 
+def _is_fqdn_like(text: str) -> bool:
+    return bool(text) and text.isprintable() and " " not in text
+
+
+# Requests whose bytes can also read as the response sharing their tag; these checks settle it.
+# NotificationSentRequest/Response stay ambiguous (both one [0] INTEGER): the request wins.
+_PLAUSIBLE = {
+    "SetDefaultDpAddressRequest": lambda value: _is_fqdn_like(value["defaultDpAddress"]),
+    "LoadCRLRequest": lambda value: value["crl"][:1] == b"\x30",
+}
+
+
 def identify(data: bytes) -> str:
     """Type name of a DER message, from its outer tag.
 
@@ -331,7 +390,8 @@ def _identify(data: bytes) -> tuple[str, Any]:
             reencoded = specification().encode(name, outcome)
         except Exception:  # a decoded value that does not re-encode understood nothing useful
             reencoded = b""
-        score = (reencoded == data, len(reencoded))
+        plausible = _PLAUSIBLE.get(name, lambda value: True)(outcome)
+        score = (plausible and reencoded == data, len(reencoded) if plausible else 0)
         if best is None or score > best[0]:
             best = (score, name, outcome)
     if best is None:
@@ -368,8 +428,15 @@ def _short(text: object) -> str:
     return shown if len(shown) <= 40 else f"{shown[:37]}…"
 
 
+_GOT_VALUE = re.compile(r"(but got )(.+?)(\.?)$", re.DOTALL)
+
+
 def _reason(error: Exception) -> str:
-    """asn1tools' explanation with long quoted values (possibly secrets) cut out."""
+    """asn1tools' explanation with the offending value (possibly a secret) cut out."""
     text = str(error) or type(error).__name__
+    text = _GOT_VALUE.sub(
+        lambda match: match.group(0) if len(match.group(2)) <= 6 else f"{match.group(1)}<{len(match.group(2))} chars>{match.group(3)}",
+        text,
+    )
     text = _QUOTED.sub(lambda match: f"<{len(match.group(0)) - 2} chars>", text)
     return text if len(text) <= 200 else f"{text[:197]}…"

@@ -167,9 +167,16 @@ class InvalidSignatureError(EsimError):
 
 
 class CertificateError(EsimError):
+    """A certificate or key refused; ``role`` names the certificate that failed (``"EUM"``,
+    ``"EUICC"``, ``"DPAUTH"`` ...), so an SM-DP+ can tell 8.1.2 (EUM) from 8.1.3 (eUICC)."""
+
     kind = "crypto.certificate"
     oh_result = OhResultCode.RESULT_CERTIFICATE_INVALID
     win_status = WinStatus.ServerNotTrusted
+
+    def __init__(self, message: str, *, role: str | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.role = role
 
 
 class Scp03tSecurityError(EsimError):
@@ -191,49 +198,42 @@ class Scp03tStructureError(MalformedDataError):
     win_status = WinStatus.ProfileProcessingError
 
 
-# --- certificate verdicts: ``role`` names the certificate that failed (``"EUM"``, ``"EUICC"``,
-# ``"DPAUTH"`` ...), so an SM-DP+ can tell 8.1.2 (EUM) from 8.1.3 (eUICC) without parsing text.
+# --- certificate verdicts ------------------------------------------------------------------------
 
 
-class _CertificateVerdict(CertificateError):
-    def __init__(self, message: str, *, role: str | None = None, **kwargs) -> None:
-        super().__init__(message, **kwargs)
-        self.role = role
-
-
-class CertificateFormatError(_CertificateVerdict):
+class CertificateFormatError(CertificateError):
     """Bytes that are not an X.509 certificate or key, or lack an extension SGP.22 requires."""
 
     kind = "crypto.certificate.format"
 
 
-class CertificateExpiredError(_CertificateVerdict):
+class CertificateExpiredError(CertificateError):
     kind = "crypto.certificate.expired"
 
 
-class CertificateNotYetValidError(_CertificateVerdict):
+class CertificateNotYetValidError(CertificateError):
     kind = "crypto.certificate.not_yet_valid"
 
 
-class CertificateSignatureError(_CertificateVerdict):
+class CertificateSignatureError(CertificateError):
     """The certificate was not issued by the certificate it must chain to (name, key id or signature)."""
 
     kind = "crypto.certificate.bad_signature"
 
 
-class CertificateRoleError(_CertificateVerdict):
+class CertificateRoleError(CertificateError):
     """The certificate policy says it is some other role (e.g. a DPtls cert offered as DPauth)."""
 
     kind = "crypto.certificate.wrong_role"
 
 
-class UnknownCiError(_CertificateVerdict):
+class UnknownCiError(CertificateError):
     """The chain leads to a Certificate Issuer this party does not trust."""
 
     kind = "crypto.certificate.unknown_ci"
 
 
-class EidOutsideEumRangeError(_CertificateVerdict):
+class EidOutsideEumRangeError(CertificateError):
     """The eUICC certificate's EID is not inside the EINs its EUM is constrained to."""
 
     kind = "crypto.certificate.eid_outside_eum"
@@ -241,7 +241,7 @@ class EidOutsideEumRangeError(_CertificateVerdict):
     win_status = WinStatus.EidMismatch
 
 
-class UnsupportedCurveError(_CertificateVerdict):
+class UnsupportedCurveError(CertificateError):
     """A key or certificate on a curve SGP.22 does not allow (only P-256 and brainpoolP256r1)."""
 
     kind = "crypto.unsupported_curve"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any, Protocol
 
-from sgp22 import codec, errors
-from sgp22.errors import Es10ResultError
+from sgp22 import codec
+from sgp22.errors import Es10ResultError, es10_error
 from sgp22.es10_enums import enum_value, value_name
 
 
@@ -26,15 +26,9 @@ def call(isdr: Es10Channel, request_type: str, request_value: Any, response_type
     return exchange(isdr, codec.encode(request_type, request_value), response_type)[1]
 
 
-def result_error(function: str, result: IntEnum | int) -> Es10ResultError:
+def result_error(function: str, result: IntEnum | int, **details: Any) -> Es10ResultError:
     """The taxonomy's error for an ES10 result other than ok."""
-    name = value_name(result)
-    factory = getattr(errors, "es10_error", None)
-    if factory is not None:
-        return factory(function, name, int(result))
-    return Es10ResultError(
-        f"ES10 {function} failed: {name} ({int(result)})", function=function, result_name=name, result_code=int(result)
-    )
+    return es10_error(function, value_name(result), int(result), **details)
 
 
 def check_result(function: str, enum_class: type[IntEnum], code: int) -> None:

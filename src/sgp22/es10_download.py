@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sgp22 import codec, tlv
-from sgp22.errors import MalformedDataError
+from sgp22.errors import Es10ResultError, MalformedDataError
 from sgp22.es10_base import Es10Channel, call, exchange, result_error
 from sgp22.es10_enums import AuthenticateErrorCode, CancelSessionError, CancelSessionReason, DownloadErrorCode, enum_value
 from sgp22.es10_types import (
@@ -195,8 +195,8 @@ def load_bound_profile_package(
     )
 
 
-def installation_error(result: ProfileInstallationResult) -> Exception | None:
+def installation_error(result: ProfileInstallationResult) -> Es10ResultError | None:
     """The taxonomy's error for a PIR that reports a failure (None for success)."""
     if result.error is None:
         return None
-    return result_error("loadBoundProfilePackage", result.error.reason)
+    return result_error("loadBoundProfilePackage", result.error.reason, bpp_command_id=result.error.command_name)

@@ -28,7 +28,11 @@ class ScriptedCard:
         return len(self.sent) == len(self.script)
 
 
-Answer = Callable[[bytes], bytes]
+class Sw(int):
+    """Returned by an answer function: the applet replies with this status word and no data."""
+
+
+Answer = Callable[[bytes], "bytes | Sw"]
 
 
 class Es10Applet:
@@ -36,6 +40,7 @@ class Es10Applet:
     (hex), or is a function from request bytes to response bytes."""
 
     ISDR_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
+    atr = bytes.fromhex("3B9F96803FC7828031E073FE211F574543753130136542")
 
     def __init__(self, answers: dict[str, str] | Answer, *, chunk: int = 256) -> None:
         if isinstance(answers, dict):
@@ -49,6 +54,13 @@ class Es10Applet:
         self.open_channels: set[int] = set()
         self.selected: set[int] = set()
         self._blocks: dict[int, tuple[int, bytearray]] = {}
+        self._pending = b""
+
+    def reset(self) -> None:
+        """Power cycle (what a reader does on insertion): every logical channel closes."""
+        self.open_channels.clear()
+        self.selected.clear()
+        self._blocks.clear()
         self._pending = b""
 
     @staticmethod
@@ -102,7 +114,10 @@ class Es10Applet:
         self._blocks.pop(channel, None)
         request = bytes(data)
         self.requests.append(request)
-        self._pending = self.answer(request)
+        answer = self.answer(request)
+        if isinstance(answer, Sw):
+            return int(answer).to_bytes(2, "big")
+        self._pending = answer
         return self._next_chunk(self.chunk)
 
     def _next_chunk(self, size: int) -> bytes:

@@ -12,6 +12,7 @@ from temporalio import activity
 
 from esimflow.activities.card_access import CardPool
 from esimflow.activities.errors import esim_errors_as_application_errors
+from esimflow.activities.osu_images import OsImageSource
 from esimflow.activities.types import (
     AuthenticateServerStepInput,
     CardCancelSessionInput,
@@ -23,6 +24,8 @@ from esimflow.activities.types import (
     LoadBppResult,
     LoadBppStepInput,
     MemoryResetStepInput,
+    OsUpdateStepInput,
+    OsUpdateStepResult,
     PendingNotificationData,
     PrepareDownloadStepInput,
     ProfileRefInput,
@@ -33,8 +36,8 @@ from esimflow.activities.types import (
     SetDefaultDpAddressStepInput,
     SetNicknameStepInput,
 )
-from esimflow.api import PolicyRules, ProfileInfo, ProfileState
-from sgp22 import crypto, es10
+from esimflow.api import OsuStatus, PolicyRules, ProfileInfo, ProfileState
+from sgp22 import crypto, es10, osu
 from sgp22.es10_enums import PprIds
 
 log = logging.getLogger(__name__)
@@ -75,9 +78,11 @@ def pending_notification(item: es10.PendingNotification) -> PendingNotificationD
 class CardActivities:
     """The card steps of one worker host, over the cards its :class:`CardPool` reaches."""
 
-    def __init__(self, pool: CardPool, device_info: es10.DeviceInfo | None = None) -> None:
+    def __init__(self, pool: CardPool, device_info: es10.DeviceInfo | None = None,
+                 os_images: OsImageSource | None = None) -> None:
         self.pool = pool
         self.device_info = device_info or es10.DeviceInfo()
+        self.os_images = os_images
 
     def activities(self) -> list:
         return [
@@ -86,7 +91,7 @@ class CardActivities:
             self.cancel_session, self.retrieve_notifications, self.remove_notification,
             self.get_profiles_info, self.enable_profile, self.disable_profile, self.delete_profile,
             self.memory_reset, self.set_nickname, self.get_configured_addresses,
-            self.set_default_dp_address,
+            self.set_default_dp_address, self.os_update,
         ]
 
     # --- identity and information ----------------------------------------------------------
@@ -274,3 +279,39 @@ class CardActivities:
     def set_nickname(self, step: SetNicknameStepInput) -> None:
         with self.pool.session(step.card.reader, step.card.eid) as isdr:
             es10.set_nickname(isdr, step.iccid, step.nickname)
+
+    # --- OS update (vendor commands, docs/osu.md) ------------------------------------------
+
+    @activity.defn(name=CardStep.OS_UPDATE)
+    @esim_errors_as_application_errors
+    def os_update(self, step: OsUpdateStepInput) -> OsUpdateStepResult:
+        """Report the OS update status, or update to the newest image the host offers.
+
+        No image source configured is the OpenHarmony "service unavailable"; an offered image
+        no newer than the card's OS is "already latest". A retry first asks the card: an
+        attempt that finished but whose answer was lost is not loaded again.
+        """
+        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+            updater = osu.OsUpdater(isdr.transport, channel=0)
+            info = updater.info()
+            if not step.start:
+                status = info.status or OsuStatus.EUICC_UPGRADE_ALREADY_LATEST
+                return OsUpdateStepResult(int(status), info.version_text, "last update outcome"
+                                          if info.status else "no update attempted")
+            image = self.os_images.newest() if self.os_images is not None else None
+            if image is None:
+                return OsUpdateStepResult(int(OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE), info.version_text,
+                                          "this host offers no OS image")
+            if image.version <= info.version:
+                status = (OsuStatus.EUICC_UPGRADE_SUCCESSFUL
+                          if activity.info().attempt > 1 and image.version == info.version
+                          else OsuStatus.EUICC_UPGRADE_ALREADY_LATEST)
+                return OsUpdateStepResult(int(status), info.version_text, f"offered {_version(image.version)}")
+            activity.heartbeat("loading", _version(image.version))
+            status = updater.load(image)
+            after = updater.info()
+        return OsUpdateStepResult(int(status), after.version_text, f"offered {_version(image.version)}")
+
+
+def _version(version: tuple[int, int, int]) -> str:
+    return ".".join(str(part) for part in version)

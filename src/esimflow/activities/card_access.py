@@ -94,6 +94,11 @@ class CardPool:
                 self._drop(reader)  # a fresh connection for the next attempt
                 raise
 
+    def eid_of(self, reader: str) -> str:
+        """The EID of the card in ``reader`` (opens the session if needed)."""
+        with self.session(reader):
+            return self._eids[reader]
+
     def _drop(self, reader: str) -> None:
         channel = self._channels.pop(reader, None)
         self._eids.pop(reader, None)

@@ -51,6 +51,11 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.profiles import switch_to
     from esimflow.workflows.rsp import Authenticated, cancel_session, mutual_authentication
     from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude, net_call
+    from sgp22.errors import (
+        ConsentTimeoutError,
+        DownloadRetriesExceededError,
+        UserCancelledError,
+    )
     from sgp22.identifiers import ActivationCode
     from sgp22.results import OhResultCode, WinStatus
 
@@ -62,7 +67,12 @@ R = CancelSessionReason
 
 
 class _NewSession(Exception):
-    """This session ended without an install; a fresh one may succeed."""
+    """This session ended without an install; a fresh one may succeed. ``failure``: what ended
+    it, reported if no session is left to try."""
+
+    def __init__(self, reason: str, failure: OperationFailed | None = None) -> None:
+        super().__init__(reason)
+        self.failure = failure
 
 
 @dataclasses.dataclass
@@ -82,16 +92,17 @@ class RspSessionWorkflow(OperationWorkflow):
         self._consent: ConsentInput | None = None
         self._declined: int | None = None
         self._cancel_requested: int | None = None
+        self._waiting_for: str | None = None
         self.session = DownloadSession()
 
     @workflow.update(name=UPDATE_PROVIDE_CONFIRMATION_CODE)
     async def provide_confirmation_code(self, answer: ConfirmationCodeInput) -> Progress:
         self._confirmation_code = answer.code
-        return self._progress
+        return self._answered_with("confirmation code received")
 
     @provide_confirmation_code.validator
     def _validate_code(self, answer: ConfirmationCodeInput) -> None:
-        if self._progress.awaiting != "confirmation_code":
+        if self._progress.awaiting != "confirmation_code" or self._confirmation_code is not None:
             raise ValueError("this download is not waiting for a confirmation code")
         if not answer.code:
             raise ValueError("the confirmation code is empty")
@@ -99,17 +110,17 @@ class RspSessionWorkflow(OperationWorkflow):
     @workflow.update(name=UPDATE_GIVE_CONSENT)
     async def give_consent(self, answer: ConsentInput) -> Progress:
         self._consent = answer
-        return self._progress
+        return self._answered_with("consent received")
 
     @give_consent.validator
     def _validate_consent(self, answer: ConsentInput) -> None:
-        if self._progress.awaiting != "consent":
+        if self._progress.awaiting != "consent" or self._consent is not None:
             raise ValueError("this download is not waiting for consent")
 
     @workflow.update(name=UPDATE_DECLINE)
     async def decline(self, answer: DeclineInput) -> Progress:
         self._declined = answer.reason
-        return self._progress
+        return self._answered_with("declined")
 
     @decline.validator
     def _validate_decline(self, answer: DeclineInput) -> None:
@@ -123,24 +134,30 @@ class RspSessionWorkflow(OperationWorkflow):
         if request.transaction_id == self._progress.transaction_id:
             self._cancel_requested = request.reason
 
+    def _answered_with(self, phase: str) -> Progress:
+        """The progress as the answer leaves it (the wait ends at the workflow's next step)."""
+        self._progress.awaiting = None
+        self.phase(phase)
+        return self._progress
+
     def _answered(self) -> bool:
         return (self._declined is not None or self._cancel_requested is not None
-                or (self._progress.awaiting == "consent" and self._consent is not None)
-                or (self._progress.awaiting == "confirmation_code" and self._confirmation_code is not None))
+                or (self._waiting_for == "consent" and self._consent is not None)
+                or (self._waiting_for == "confirmation_code" and self._confirmation_code is not None))
 
     def _on_transaction(self, transaction_id: str) -> None:
         self._progress.transaction_id = transaction_id
 
     async def _await_user(self, awaiting: str, timeout_seconds: float) -> str:
         """Wait for an answer: ``answered``, ``declined`` or ``timeout``."""
-        self._progress.awaiting = awaiting
+        self._progress.awaiting = self._waiting_for = awaiting
         self.phase(f"awaiting {awaiting.replace('_', ' ')}")
         try:
             await workflow.wait_condition(self._answered, timeout=timedelta(seconds=timeout_seconds))
         except TimeoutError:
             return "timeout"
         finally:
-            self._progress.awaiting = None
+            self._progress.awaiting = self._waiting_for = None
         if self._declined is not None or self._cancel_requested is not None:
             return "declined"
         return "answered"
@@ -192,16 +209,20 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         target = await resolve_target(card, request.activation_code, request.smdp_address)
         self._confirmation_code = request.confirmation_code
         self._iccids_before = {profile.iccid for profile in await profiles_on(card)}
+        last: _NewSession | None = None
         for attempt in range(1, MAX_SESSIONS + 1):
             self._progress.session_attempt = attempt
             try:
                 return await self._one_session(card, request, target)
-            except _NewSession as reason:
-                workflow.logger.info("download session %d ended (%s); starting a new one", attempt, reason)
-                await workflow.sleep(timedelta(seconds=2 * attempt))
-        raise OperationFailed(f"no session succeeded in {MAX_SESSIONS} attempts", kind="download.attempts_exhausted",
-                              oh_result=OhResultCode.RESULT_SGP_22_OTHER,
-                              win_status=WinStatus.ProfileDownloadMaxRetriesExceeded)
+            except _NewSession as ended:
+                last = ended
+                workflow.logger.info("download session %d ended (%s)", attempt, ended)
+                if attempt < MAX_SESSIONS:
+                    await workflow.sleep(timedelta(seconds=2 * attempt))
+        if last is not None and last.failure is not None:
+            last.failure.data["session_attempts"] = MAX_SESSIONS
+            raise last.failure
+        raise OperationFailed.of(DownloadRetriesExceededError(f"no download session succeeded in {MAX_SESSIONS} attempts"))
 
     async def _installed_now(self, card: Card) -> bool:
         if self._iccid is None or self._iccid in (self._iccids_before or set()):
@@ -209,6 +230,20 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         return bool(await profiles_on(card, self._iccid))
 
     async def _one_session(self, card: Card, request: DownloadProfileInput, target: _Target) -> OperationResult:
+        """One RSP session; a step that failed for a reason another session may not meet (a
+        lost RSP session, a server or card that stayed unreachable past the step's retries)
+        ends it with a legal cancel and asks for a new one."""
+        try:
+            return await self._session_steps(card, request, target)
+        except StepFailed as failure:
+            if self.session.holds_session:
+                await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
+                                     R.undefinedReason)
+            if failure.retryable:
+                raise _NewSession(f"{failure.kind} in {failure.data.get('step')}", failure) from None
+            raise
+
+    async def _session_steps(self, card: Card, request: DownloadProfileInput, target: _Target) -> OperationResult:
         if await self._installed_now(card):  # an earlier session installed it; its answer was lost
             return await self._finish(card, request, target, None, already_installed=True)
         self.session = session = DownloadSession()
@@ -279,7 +314,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 self._confirmation_code = None
                 if self._code_attempts < MAX_CONFIRMATION_CODE_ATTEMPTS:
                     self._progress.detail = "confirmation code incorrect"
-                    raise _NewSession("confirmation code incorrect") from None
+                    raise _NewSession("confirmation code incorrect", failure) from None
             raise
         session.receive_package()
         await record_status(metadata.iccid, request.eid, self.operation, "download", fallback=Status.AVAILABLE)
@@ -309,7 +344,8 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason=failure.kind)
             if failure.retryable or failure.kind == "card.removed":
-                raise _NewSession(f"{failure.kind} during LoadBoundProfilePackage; cancel: {outcome}") from None
+                raise _NewSession(f"{failure.kind} during LoadBoundProfilePackage; cancel: {outcome}",
+                                  failure) from None
             raise
         if loaded.error is not None:
             session.fail()
@@ -363,26 +399,22 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         if self._cancel_requested is None:
             return
         outcome = await self._cancel(card, authenticated, R(int(self._cancel_requested)))
-        raise OperationFailed("the download was cancelled", kind="download.cancelled",
-                              oh_result=OhResultCode.RESULT_USER_CANCEL_DOWNLOAD, win_status=WinStatus.OperationAborted,
-                              data={"cancel": outcome, "cancelled_transaction_id": authenticated.transaction_id})
+        raise OperationFailed.of(UserCancelledError("the download was cancelled"),
+                                 data={"cancel": outcome, "cancelled_transaction_id": authenticated.transaction_id})
 
     async def _user_ended(self, card: Card, authenticated: Authenticated, answer: str, *,
                           waiting_for_code: bool = False) -> OperationResult:
         if answer == "timeout":
             outcome = await self._cancel(card, authenticated, R.timeout)
-            raise OperationFailed(
-                "no answer from the user in time; the session was cancelled (timeout)",
-                kind="download.consent_timeout", oh_result=OhResultCode.RESULT_DOWNLOAD_TIMEOUT,
-                win_status=WinStatus.TimeoutWaitingForUserConsent,
+            raise OperationFailed.of(
+                ConsentTimeoutError("no answer from the user in time; the session was cancelled (timeout)"),
                 data={"cancel": outcome, "cancelled_transaction_id": authenticated.transaction_id,
                       "solvable_errors": self._progress.metadata.solvable_errors},
             )
         reason = self._user_reason()
         outcome = await self._cancel(card, authenticated, reason)
-        raise OperationFailed(
-            f"the user declined the download ({reason.name})", kind="download.declined",
-            oh_result=OhResultCode.RESULT_USER_CANCEL_DOWNLOAD, win_status=WinStatus.OperationAborted,
+        raise OperationFailed.of(
+            UserCancelledError(f"the user declined the download ({reason.name})"),
             data={"cancel": outcome, "cancelled_transaction_id": authenticated.transaction_id},
         )
 

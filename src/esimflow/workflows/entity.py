@@ -47,18 +47,18 @@ SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PRO
 
 @workflow.defn(name=ENTITY_WORKFLOW)
 class EuiccEntityWorkflow:
-    def __init__(self) -> None:
-        self._eid = ""
+    @workflow.init
+    def __init__(self, state: EntityInput) -> None:
+        # set here, not in run(): with update-with-start the first update is validated first
+        self._eid = state.eid
         self._queue: deque[OperationRequest] = deque()
         self._results: dict[str, OperationResult] = {}
         self._running: OperationRequest | None = None
-        self._completed = 0
+        self._completed = state.completed
         self._cancelled_transactions: set[str] = set()
 
     @workflow.run
     async def run(self, state: EntityInput) -> None:
-        self._eid = state.eid
-        self._completed = state.completed
         ran_this_run = 0
         while True:
             try:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         record_status,
     )
     from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude
+    from sgp22.errors import MustDisableProfileError
     from sgp22.results import OhResultCode, WinStatus
 
 
@@ -54,11 +55,9 @@ async def switch_to(workflow_self: OperationWorkflow, card: Card, iccid: str, *,
                                        message=f"{iccid} is already enabled")
     holder = context.enabled_on(port)
     if holder is not None and not force_disable:
-        raise OperationFailed(
-            f"profile {holder.iccid} is enabled; switching disables it: confirm with force_disable_profile",
-            kind="profile.must_disable", oh_result=OhResultCode.RESULT_MUST_DISABLE_PROFILE,
-            win_status=WinStatus.NotAuthorized, data={"enabled_iccid": holder.iccid},
-        )
+        raise OperationFailed.of(MustDisableProfileError(
+            f"profile {holder.iccid} is enabled; switching disables it: confirm with force_disable_profile"),
+            data={"enabled_iccid": holder.iccid})
     target.enable(reason=f"switch from {holder.iccid}" if holder else "switch")  # PPR/class guards
 
     workflow_self.phase("enabling", iccid)

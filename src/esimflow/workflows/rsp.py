@@ -27,9 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows import policies
     from esimflow.workflows.steps import Card, StepFailed, net_call
 
-# ES9+ answers that end the attempt: the SM-DP+ said no, trying again cannot change that
-AUTHENTICATE_CLIENT_REFUSALS = ("es9.",)
-
 
 @dataclass
 class Authenticated:

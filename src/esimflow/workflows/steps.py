@@ -17,9 +17,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput, RecordProfileStatusInput
-    from esimflow.api import DeviceInfo, OperationResult, card_task_queue, NET_TASK_QUEUE
+    from esimflow.api import DeviceInfo, OperationResult, card_task_queue, net_task_queue
     from esimflow.machines.base import Change, IllegalTransition
     from esimflow.workflows import policies
+    from sgp22.errors import EsimError
     from sgp22.results import OhResultCode, WinStatus
 
 T = TypeVar("T")
@@ -40,12 +41,20 @@ class OperationFailed(Exception):
         self.data = data or {}
 
 
+    @classmethod
+    def of(cls, error: EsimError, data: dict | None = None) -> OperationFailed:
+        """From one of the taxonomy's errors (the engine's own outcomes are there too)."""
+        return cls(error.message, kind=error.kind, oh_result=error.oh_result, win_status=error.win_status,
+                   retryable=error.retryable, data=data)
+
+
 class StepFailed(OperationFailed):
     """An activity failed for good (after its retries)."""
 
     @classmethod
-    def from_activity_error(cls, error: ActivityError, step: str) -> StepFailed:
-        cause = error.cause
+    def from_activity_error(cls, error: ActivityError | ApplicationError, step: str) -> StepFailed:
+        # a local activity's own ApplicationError may arrive unwrapped
+        cause = error if isinstance(error, ApplicationError) else error.cause
         if isinstance(cause, ApplicationError):
             details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
             return cls(
@@ -103,7 +112,7 @@ async def net_call(step: str, arg: Any, result_type: type[T] | None = None, *,
                    retry: RetryPolicy | None = None) -> T:
     try:
         return await workflow.execute_activity(
-            step, arg, result_type=result_type, task_queue=NET_TASK_QUEUE,
+            step, arg, result_type=result_type, task_queue=net_task_queue(workflow.info().task_queue),
             start_to_close_timeout=policies.NET_START_TO_CLOSE,
             schedule_to_close_timeout=policies.NET_SCHEDULE_TO_CLOSE,
             retry_policy=retry or policies.net_retry(),
@@ -120,7 +129,7 @@ async def engine_call(step: str, arg: Any, result_type: type[T] | None = None) -
             start_to_close_timeout=policies.ENGINE_START_TO_CLOSE,
             retry_policy=policies.ENGINE_RETRY,
         )
-    except ActivityError as error:
+    except (ActivityError, ApplicationError) as error:
         raise StepFailed.from_activity_error(error, step) from error
 
 

@@ -141,6 +141,11 @@ class VirtualEuicc:
     def removed(self) -> bool:
         return self._injector.removed
 
+    @property
+    def apdu_count(self) -> int:
+        """APDUs answered since the last power-on (what ``remove_after`` and ``corrupt_apdus`` count)."""
+        return self._injector.apdu_count
+
     def close(self) -> None:
         """Release the state file lock (the state itself is always committed)."""
         self.store.close()

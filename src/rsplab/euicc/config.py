@@ -22,9 +22,17 @@ class OperatorId:
     gid1: bytes | None = None
     gid2: bytes | None = None
 
+    @property
+    def any_operator(self) -> bool:
+        return self.mcc_mnc == b"\xEE\xEE\xEE" and self.gid1 is None and self.gid2 is None
+
     def matches(self, owner: dict | None) -> bool:
+        """Whether a profile owned by ``owner`` (None: metadata names no owner) is covered.
+
+        Only the all-wildcard operator covers a profile without profileOwner.
+        """
         if owner is None:
-            return False
+            return self.any_operator
         owned = bytes.fromhex(owner["mccMnc"])
         for rule_byte, owned_byte in zip(self.mcc_mnc, owned):
             for shift in (4, 0):

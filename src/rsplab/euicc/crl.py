@@ -43,7 +43,7 @@ def _issuer_of(crl: x509.CertificateRevocationList, identity: EuiccIdentity) -> 
 
 def load_crl(identity: EuiccIdentity, store: StateStore, request: dict) -> bytes:
     try:
-        crl = x509.load_der_x509_crl(request["crl"])
+        crl = x509.load_der_x509_crl(bytes(request["crl"]))
         revoked = [format(entry.serial_number, "X") for entry in crl]
         number = _number(crl)
     except (ValueError, TypeError):

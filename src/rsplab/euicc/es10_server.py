@@ -68,15 +68,20 @@ class Es10Server:
 
     def handle(self, request: bytes) -> bytes | None:
         """Answer one ES10 request (None: accepted, nothing to say yet, as for BPP segments)."""
+        loading = self.download.loading
+        if loading and not self.download.loader_at_boundary:
+            return self.download.load_bound_profile_package(request)
         try:
             header = peek_header(request)
         except MalformedDataError as error:
+            if loading:
+                return self.download.load_bound_profile_package(request)
             raise ApduStatus(SW_WRONG_DATA, str(error)) from error
+        tag = header[0] if header is not None else None
+        if loading and (tag == 0xBF36 or tag not in self._functions):
+            return self.download.load_bound_profile_package(request)
         if header is None:
             raise ApduStatus(SW_WRONG_DATA, "ES10 request shorter than its tag and length")
-        tag = header[0]
-        if self.download.loading and (tag == 0xBF36 or tag not in self._functions or not self.download.loader_at_boundary):
-            return self.download.load_bound_profile_package(request)
         entry = self._functions.get(tag)
         if entry is None:
             raise ApduStatus(SW_DATA_NOT_FOUND, f"no ES10 function with tag {tag:X}")

@@ -82,7 +82,8 @@ class EuiccIdentity:
                                                    load_certificate(eum_path)))
         if not credentials:
             raise BadInputError(f"no eUICC certificate, key and EUM certificate under {root}")
-        cis = tuple(load_certificate(path) for path in sorted((root / "CertificateIssuer").glob("CERT_CI_ECDSA_*.der")))
+        ci_paths = sorted((root / "CertificateIssuer").glob("CERT_CI_ECDSA_*.der"), key=_nist_first)
+        cis = tuple(load_certificate(path) for path in ci_paths)
         found = eid_of(credentials[0].euicc_cert)
         if eid is not None and eid != found:
             raise BadInputError(f"identities in {root} are for EID {found}, not {eid}")
@@ -119,6 +120,12 @@ class EuiccIdentity:
 
     def ci_for(self, ci_pkid: bytes) -> x509.Certificate | None:
         return next((ci for ci in self.ci_certs if ski_of(ci) == ci_pkid), None)
+
+
+def _nist_first(path: Path) -> tuple[int, str]:
+    """NIST before brainpool: SM-DP+s that take the first CI PKID we list then pick P-256."""
+    suffix = path.stem.rsplit("_", 1)[-1]
+    return (CURVE_SUFFIXES.index(suffix) if suffix in CURVE_SUFFIXES else len(CURVE_SUFFIXES), path.name)
 
 
 def _cert(source) -> x509.Certificate:

@@ -253,13 +253,18 @@ class Inventory:
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        except sqlite3.Error as exc:
+            raise InventoryError(f"cannot open inventory {self.path}: {exc}") from None
+        try:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
             self._create_schema()
-        except sqlite3.DatabaseError as exc:
-            raise InventoryError(f"cannot open inventory {self.path}: {exc}") from exc
+        except (sqlite3.Error, InventoryError) as exc:
+            self._db.close()
+            if isinstance(exc, InventoryError):
+                raise
+            raise InventoryError(f"cannot open inventory {self.path}: {exc}") from None
 
     def _create_schema(self) -> None:
         with self._lock:
@@ -444,15 +449,26 @@ class Inventory:
             self._history(db, iccid, "reissue", current, target, reason="activation code regenerated")
         return self.get(iccid)
 
-    def record_cc_failure(self, iccid: str, *, eid: str | None = None) -> tuple[int, int]:
-        """Count one wrong confirmation code; returns (failures so far, limit)."""
+    def record_cc_failure(self, iccid: str) -> tuple[int, int]:
+        """Count one wrong confirmation code; returns (failures so far, limit). The caller records
+        the refusal in the history with the answer it gives."""
         with self._write() as db:
-            current = self._status(db, iccid)
+            self._status(db, iccid)
             db.execute("UPDATE profiles SET cc_failures=cc_failures+1, updated_at=? WHERE iccid=?", (now_iso(), iccid))
             row = db.execute("SELECT cc_failures, cc_retry_limit FROM profiles WHERE iccid=?", (iccid,)).fetchone()
-            self._history(db, iccid, "confirmation_code", current, current, eid=eid,
-                          error=f"wrong confirmation code ({row['cc_failures']} of {row['cc_retry_limit']} attempts)")
         return row["cc_failures"], row["cc_retry_limit"]
+
+    # --- server facts the admin CLI needs (address for activation codes) ----------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                       (key, value))
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row["value"] if row is not None else None
 
     # --- eUICCs seen -----------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class Session:
     euicc_challenge: bytes
     server_challenge: bytes
     signing_set: SigningSet
+    euicc_ci_pkid: bytes
     expires_at: float
     # set by authenticateClient
     eid: str | None = None

@@ -1,0 +1,135 @@
+"""Verbs that talk to an SM-DP+: ``download``, ``metadata``, ``available``, ``cancel-session``.
+
+An activation code carries a matching ID, and a confirmation code is a password: both are
+registered with the invocation's redactor before anything runs. Either can come from stdin or
+the environment so neither has to sit on a command line (visible in ``ps`` and shell history).
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from esimflow import api
+
+from esimcli import params
+from esimcli.failures import bad_input
+from esimcli.operation_cmd import Call, operation_command
+from esimcli.questions import CONFIRMATION_CODE_ENV
+
+ACTIVATION_CODE_ENV = "ESIMFLOW_ACTIVATION_CODE"
+
+_port = click.option("--port", "port_index", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Port of a multi-port eUICC.")
+_force_disable = click.option(
+    "--force-disable", is_flag=True,
+    help="Disable the enabled profile without asking when switching (forceDisableProfile).")
+_activation_code = click.argument("activation_code", required=False, envvar=ACTIVATION_CODE_ENV)
+_confirmation_code = click.option(
+    "--confirmation-code", envvar=CONFIRMATION_CODE_ENV, show_envvar=True, metavar="CODE",
+    help="Confirmation code, if the operator gave one. Prefer the environment variable or the "
+         "prompt: on a terminal the CLI asks (without echo) when the SM-DP+ wants one.")
+_smdp = click.option("--smdp", "smdp_address", metavar="HOST[:PORT]",
+                     help="SM-DP+ to use instead of the activation code's or the eUICC's default.")
+
+
+def _read_activation_code(call: Call, text: str | None) -> str | None:
+    """``-`` reads it from stdin (a QR scanner, a password manager)."""
+    if text == "-":
+        text = sys.stdin.readline()
+    if not text or not text.strip():
+        return None
+    code = params.activation_code(text)
+    call.redactor.add(text.strip())
+    call.redactor.add(code.matching_id)
+    return text.strip()
+
+
+def _take_confirmation_code(call: Call, code: str | None) -> str | None:
+    if code:
+        call.redactor.add(code)
+        call.confirmation_code = code
+    return code or None
+
+
+@operation_command("download", watch=True, timeout=900.0)
+@_activation_code
+@_confirmation_code
+@_smdp
+@click.option("--switch", "switch_after_download", is_flag=True,
+              help="Enable the profile once installed (switchAfterDownload).")
+@_force_disable
+@click.option("--ppr-allowed", is_flag=True,
+              help="The user already accepted the profile's policy rules (isPprAllowed).")
+@click.option("--review", is_flag=True,
+              help="Show the profile metadata and ask before installing (on a terminal).")
+@click.option("--consent-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Seconds the download waits for a confirmation code or consent before it "
+                   "cancels the session.")
+@_port
+def download(call: Call, activation_code: str | None, confirmation_code: str | None, smdp_address: str | None,
+             switch_after_download: bool, force_disable: bool, ppr_allowed: bool, review: bool,
+             consent_timeout: float, port_index: int) -> api.DownloadProfileInput:
+    """Download a profile (OpenHarmony downloadProfile).
+
+    ACTIVATION_CODE is LPA:1$<SM-DP+>$<matching ID>[...]; "-" reads it from stdin; without one
+    the eUICC's default SM-DP+ is asked."""
+    return api.DownloadProfileInput(
+        eid=call.require_eid(),
+        activation_code=_read_activation_code(call, activation_code),
+        confirmation_code=_take_confirmation_code(call, confirmation_code),
+        smdp_address=smdp_address,
+        port_index=port_index,
+        switch_after_download=switch_after_download,
+        force_disable_profile=force_disable,
+        is_ppr_allowed=ppr_allowed,
+        require_user_consent=review,
+        consent_timeout_seconds=consent_timeout,
+    )
+
+
+@operation_command("metadata", watch=True, timeout=300.0)
+@_activation_code
+@_confirmation_code
+@_force_disable
+@_port
+def metadata(call: Call, activation_code: str | None, confirmation_code: str | None, force_disable: bool,
+             port_index: int) -> api.GetDownloadableProfileMetadataInput:
+    """Preview what a download would install, without installing it
+    (OpenHarmony getDownloadableProfileMetadata)."""
+    return api.GetDownloadableProfileMetadataInput(
+        eid=call.require_eid(),
+        activation_code=_read_activation_code(call, activation_code),
+        confirmation_code=_take_confirmation_code(call, confirmation_code),
+        port_index=port_index,
+        force_disable_profile=force_disable,
+    )
+
+
+@operation_command("available", watch=True, timeout=300.0)
+@_force_disable
+@_port
+def available(call: Call, force_disable: bool, port_index: int) -> api.GetDownloadableProfilesInput:
+    """Profiles waiting for this eUICC at its default SM-DP+ and the SM-DS
+    (OpenHarmony getDownloadableProfiles)."""
+    return api.GetDownloadableProfilesInput(eid=call.require_eid(), port_index=port_index,
+                                            force_disable_profile=force_disable)
+
+
+_REASONS = {reason.name.lower().replace("_", "-"): reason for reason in api.CancelReason}
+
+
+@operation_command("cancel-session", timeout=120.0)
+@click.argument("transaction_id")
+@click.option("--reason", type=click.Choice(list(_REASONS)), default="end-user-rejection", show_default=True,
+              help="SGP.22 CancelSessionReason.")
+@_smdp
+def cancel_session(call: Call, transaction_id: str, reason: str, smdp_address: str | None) -> api.CancelSessionInput:
+    """Cancel the RSP session TRANSACTION_ID (hex) on the card and at the SM-DP+
+    (OpenHarmony cancelSession)."""
+    try:
+        bytes.fromhex(transaction_id)
+    except ValueError:
+        raise bad_input("the transaction ID is hex (as `download` progress and results show it)") from None
+    return api.CancelSessionInput(eid=call.require_eid(), transaction_id=transaction_id,
+                                  reason=int(_REASONS[reason]), smdp_address=smdp_address)

@@ -1,0 +1,99 @@
+"""``esimflow lab up``: the lab (``rsplab.up``), and with ``--with-temporal`` also a Temporal dev
+server and a worker serving the lab's eUICCs, so every ``esimflow`` verb works at once.
+
+The dev server keeps its database in the lab state directory, so workflow histories survive a
+restart of the lab like the eUICCs and the SM-DP+ do.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import click
+
+from esimflow.config import TemporalConfig
+from esimflow.workers.devstack import DevServer, start_dev_server
+from esimflow.workers.run import EsimflowWorker, WorkerOptions, serve
+from rsplab.up import DEFAULT_SMDP_PORT, DEFAULT_STATE_DIR, Lab, LabOptions, format_summary, wait_for_stop
+from sgp22.errors import EsimError
+
+from esimcli.exit_codes import ExitCode
+
+DEFAULT_TEMPORAL_PORT = 7233
+DEFAULT_UI_PORT = 8233
+
+
+@click.command("up")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_STATE_DIR,
+              show_default=True, help="Directory for the PKI, the eUICC states and the SM-DP+ inventory.")
+@click.option("--vpcd", "vpcd_cards", type=click.IntRange(0, 2), default=1, show_default=True,
+              help="eUICCs placed in the vpcd readers (pcscd is started if it is not running).")
+@click.option("--local", "local_cards", type=click.IntRange(min=0), default=0, show_default=True,
+              help="In-process eUICCs (reachable through the worker of --with-temporal).")
+@click.option("--profiles", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Profiles kept available on the SM-DP+.")
+@click.option("--smdp-port", type=click.IntRange(0, 65535), default=DEFAULT_SMDP_PORT, show_default=True,
+              help="SM-DP+ HTTPS port on 127.0.0.1 (0: any free port).")
+@click.option("--with-temporal", is_flag=True, help="Also run the Temporal dev server and a worker for the lab.")
+@click.option("--temporal-port", type=click.IntRange(0, 65535), default=DEFAULT_TEMPORAL_PORT, show_default=True,
+              help="Dev server gRPC port (0: any free port).")
+@click.option("--ui-port", type=click.IntRange(0, 65535), default=DEFAULT_UI_PORT, show_default=True,
+              help="Temporal UI port (0: any free port).")
+@click.option("--reader-wait", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds to wait for a vpcd reader that another lab or test holds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the lab as one JSON object.")
+def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_port: int, with_temporal: bool,
+       temporal_port: int, ui_port: int, reader_wait: float, as_json: bool) -> None:
+    """Start the lab SM-DP+ and virtual eUICCs; Ctrl-C stops everything it started."""
+    options = LabOptions(state_dir=state_dir, vpcd_cards=vpcd_cards, local_cards=local_cards, profiles=profiles,
+                         smdp_port=smdp_port, reader_wait=reader_wait)
+    try:
+        with Lab(options) as lab:
+            if not with_temporal:
+                _print(lab.summary(), None, as_json)
+                wait_for_stop()
+            else:
+                with start_dev_server(port=temporal_port or None, ui_port=ui_port or None,
+                                      db_file=Path(state_dir) / "temporal.sqlite") as server:
+                    asyncio.run(_serve_lab(lab, server, as_json))
+    except EsimError as error:
+        click.echo(f"error: {error.message}", err=True)
+        raise SystemExit(int(ExitCode.USAGE)) from None
+    click.echo("lab stopped", err=True)
+
+
+async def _serve_lab(lab: Lab, server: DevServer, as_json: bool) -> None:
+    """Run a worker for the lab's cards until SIGINT/SIGTERM (``serve`` handles both)."""
+    options = WorkerOptions(
+        config=TemporalConfig.from_env(address=server.address),
+        net=True,
+        card_host=f"lab-{socket.gethostname()}",
+        readers=[card.reader for card in lab.cards if card.reader],
+        local_cards={f"lab-{index}": card.card for index, card in enumerate(lab.cards) if not card.reader},
+        ca_file=lab.smdp.ca_file,
+        connect_overrides=lab.smdp.connect_overrides,
+    )
+
+    def ready(worker: EsimflowWorker) -> None:
+        temporal = {"address": server.address, "namespace": "default", "ui": server.ui_url,
+                    "served_eids": [device.eid for device in worker.devices]}
+        _print(lab.summary(), temporal, as_json)
+
+    await serve(options, on_ready=ready)
+
+
+def _print(summary: dict, temporal: dict | None, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({**summary, "temporal": temporal}, indent=2))
+    else:
+        lines = format_summary(summary)
+        if temporal:
+            lines += [f"Temporal      {temporal['address']} (namespace {temporal['namespace']})",
+                      f"Temporal UI   {temporal['ui'] or '-'}",
+                      f"worker        serves {len(temporal['served_eids'])} eUICC(s)",
+                      f"try           esimflow profiles --address {temporal['address']} "
+                      f"--eid {summary['euiccs'][0]['eid']}"]
+        click.echo("\n".join(lines))
+    click.echo("lab up; Ctrl-C stops it", err=True)

@@ -1,0 +1,330 @@
+"""DeviceMigration: one eUICC from its current profile to the target, or back.
+
+Every step is an engine operation submitted to the eUICC's entity workflow (so it never
+interleaves with another operation on the same card): read the profiles, download the target,
+switch to it, read the profiles again to verify, run the optional connectivity-check hook,
+deliver leftover notifications, delete the old profile if the policy says so.
+
+A failure after the download rolls back: the old profile is enabled again and verified. The
+device ends in exactly one outcome (``model.Outcome``): migrated, rolled_back (verified back on
+the old profile), failed (not attempted, or the old state could not be verified) or skipped
+(already on the target; a dry run). The outcome is written to the migration store first and then
+signalled to the migration, which may have continued as new meanwhile (signals go to the
+workflow id, not the run).
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from esimflow import search_attributes
+    from esimflow.api import (
+        DeleteProfileInput,
+        DownloadProfileInput,
+        GetDownloadableProfileMetadataInput,
+        ListProfilesInput,
+        OperationResult,
+        ProcessNotificationsInput,
+        ProfileState,
+        SwitchProfileInput,
+        operation_name,
+    )
+    from esimflow.migration.activities import MigrationStep
+    from esimflow.migration.model import (
+        DEVICE_MIGRATION_WORKFLOW,
+        SIGNAL_DEVICE_FINISHED,
+        SIGNAL_STOP_DEVICE,
+        ConnectivityCheckInput,
+        DeviceMigrationInput,
+        DeviceOutcome,
+        LookupQueueInput,
+        Outcome,
+        RunOperationInput,
+    )
+    from sgp22.results import OhResultCode, WinStatus
+
+OPERATION_TIMEOUT = timedelta(hours=2)  # one attempt: the operation may queue behind others on the card
+OPERATION_GIVE_UP = timedelta(hours=6)  # an engine unreachable this long fails the step
+OPERATION_HEARTBEAT = timedelta(seconds=20)
+OPERATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
+                              non_retryable_error_types=["input.invalid", "migration.operation_refused"])
+LOCAL_TIMEOUT = timedelta(seconds=30)
+LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5),
+                          maximum_attempts=20,
+                          non_retryable_error_types=["device.not_found", "migration.device_mismatch",
+                                                     "input.invalid", "migration.unknown"])
+CONSENT_TIMEOUT_SECONDS = 30.0  # nobody answers questions during a fleet migration
+ROLLBACK_ATTEMPTS = 5
+ROLLBACK_BACKOFF = timedelta(seconds=2)
+CONNECTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
+
+
+class _Ended(Exception):
+    def __init__(self, outcome: str, reason: str, error_kind: str | None = None) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+        self.error_kind = error_kind
+
+
+def _profiles(result: OperationResult) -> dict[str, dict[str, Any]]:
+    return {p["iccid"]: p for p in (result.data or {}).get("profiles", []) if p.get("iccid")}
+
+
+def _enabled(profiles: dict[str, dict[str, Any]]) -> list[str]:
+    return [iccid for iccid, p in profiles.items() if p.get("state") == int(ProfileState.PROFILE_STATE_ENABLED)]
+
+
+def _undelivered(result: OperationResult) -> bool:
+    notifications = (result.data or {}).get("notifications") or {}
+    return bool(notifications.get("failed"))
+
+
+@workflow.defn(name=DEVICE_MIGRATION_WORKFLOW)
+class DeviceMigrationWorkflow:
+    def __init__(self) -> None:
+        self._stop = False
+        self._phase = "starting"
+        self._operations = 0
+        self._request: DeviceMigrationInput | None = None
+        self._target: str | None = None
+        self._enabled: str | None = None
+        self._old_deleted = False
+        self._notifications_pending = False
+
+    @workflow.signal(name=SIGNAL_STOP_DEVICE)
+    def stop(self) -> None:
+        """The migration was cancelled with rollback: stop before the switch."""
+        self._stop = True
+
+    @workflow.query(name="phase")
+    def phase(self) -> str:
+        return self._phase
+
+    @workflow.run
+    async def run(self, request: DeviceMigrationInput) -> DeviceOutcome:
+        self._request = request
+        started = workflow.now()
+        try:
+            await self._migrate(request)
+            raise AssertionError("a device migration always ends with an outcome")  # pragma: no cover
+        except _Ended as ended:
+            outcome = DeviceOutcome(
+                migration_id=request.migration_id, index=request.entry.index, eid=request.entry.eid,
+                outcome=ended.outcome, reason=ended.reason, old_iccid=request.entry.current_iccid,
+                target_iccid=self._target, enabled_iccid=self._enabled, old_deleted=self._old_deleted,
+                dry_run=request.policy.dry_run, error_kind=ended.error_kind,
+                workflow_id=workflow.info().workflow_id, started_at=started.isoformat(),
+                finished_at=workflow.now().isoformat(),
+            )
+        self._phase = outcome.outcome
+        await workflow.execute_local_activity(MigrationStep.RECORD_OUTCOME, outcome,
+                                              start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY)
+        if request.search_attributes:
+            search_attributes.upsert(iccids=[request.entry.current_iccid, self._target], outcome=outcome.outcome)
+        try:
+            await workflow.get_external_workflow_handle(request.parent_workflow_id).signal(
+                SIGNAL_DEVICE_FINISHED, outcome)
+        except ApplicationError as error:  # the migration is gone; the store has the outcome
+            workflow.logger.info("outcome of device %d not signalled: %s", request.entry.index, error)
+        return outcome
+
+    # --- the migration of one device
+
+    async def _migrate(self, request: DeviceMigrationInput) -> None:
+        entry, policy = request.entry, request.policy
+        eid, old = entry.eid, entry.current_iccid
+        self._phase = "locating the card"
+        try:
+            card_queue = await workflow.execute_local_activity(
+                MigrationStep.CARD_QUEUE, LookupQueueInput(eid, entry.device), result_type=str,
+                start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY)
+        except ActivityError as error:
+            raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
+
+        profiles = await self._read_profiles(eid)
+        target = entry.target_iccid or request.known_target_iccid
+        self._target = target
+        if target is not None and target in _enabled(profiles):
+            if policy.delete_old and not policy.dry_run and old in profiles:
+                await self._delete_old(eid, old)
+            raise _Ended(Outcome.SKIPPED, "already on the target profile")
+        if old not in profiles:
+            raise _Ended(Outcome.FAILED, f"the current profile {old} is not on the card "
+                                         f"(enabled: {', '.join(_enabled(profiles)) or 'none'})",
+                         "migration.current_profile_missing")
+        if old not in _enabled(profiles):
+            raise _Ended(Outcome.FAILED, f"the current profile {old} is not the enabled one "
+                                         f"(enabled: {', '.join(_enabled(profiles)) or 'none'})",
+                         "migration.current_profile_not_enabled")
+        installed = target is not None and target in profiles
+        if policy.dry_run:
+            await self._dry_run(request, installed)
+        if self._stop:
+            raise _Ended(Outcome.ROLLED_BACK, "the migration was cancelled before any change", "migration.cancelled")
+
+        if not installed:
+            self._phase = "downloading"
+            result = await self._operation(DownloadProfileInput(
+                eid=eid, activation_code=entry.activation_code, is_ppr_allowed=policy.accept_policy_rules,
+                consent_timeout_seconds=CONSENT_TIMEOUT_SECONDS))
+            if not result.ok:
+                await self._roll_back(f"download failed: {result.message}", result.error_kind)
+            downloaded = (result.data or {}).get("iccid")
+            self._notifications_pending |= _undelivered(result)
+            if target is not None and downloaded != target:
+                self._target = downloaded
+                await self._roll_back(f"the activation code delivered {downloaded}, the fleet expects {target}",
+                                      "migration.target_mismatch")
+            target = self._target = downloaded
+        if self._stop:
+            await self._roll_back("the migration was cancelled before the switch (target kept, disabled)",
+                                  "migration.cancelled")
+
+        self._phase = "switching"
+        result = await self._operation(SwitchProfileInput(eid=eid, iccid=target, force_disable_profile=True))
+        if not result.ok:
+            await self._roll_back(f"switch failed: {result.message}", result.error_kind)
+        self._notifications_pending |= _undelivered(result)
+
+        self._phase = "verifying"
+        profiles = await self._read_profiles(eid, final=False)
+        enabled = _enabled(profiles) if profiles is not None else None
+        if enabled != [target]:
+            await self._roll_back(f"verification failed: the card reports {', '.join(enabled or []) or 'nothing'} "
+                                  f"enabled, not {target}" if enabled is not None else
+                                  "verification failed: the profile list could not be read",
+                                  "migration.verification_failed")
+        if policy.connectivity_check:
+            self._phase = "checking connectivity"
+            problem = await self._connectivity(request, card_queue, target)
+            if problem is not None:
+                await self._roll_back(f"connectivity check failed: {problem}", "migration.connectivity")
+
+        if self._notifications_pending:
+            self._phase = "delivering notifications"
+            await self._operation(ProcessNotificationsInput(eid=eid))
+        reason = ""
+        if policy.delete_old:
+            reason = await self._delete_old(eid, old)
+        raise _Ended(Outcome.MIGRATED, reason)
+
+    async def _dry_run(self, request: DeviceMigrationInput, installed: bool) -> None:
+        """Preconditions held; preview the target without installing it (the SM-DP+ session is
+        cancelled with ``postponed``, so the profile stays available)."""
+        entry, old = request.entry, request.entry.current_iccid
+        then = f", then delete {old}" if request.policy.delete_old else ""
+        if installed:
+            raise _Ended(Outcome.SKIPPED, f"dry run: would switch to the installed {self._target}{then}")
+        self._phase = "previewing the target"
+        result = await self._operation(GetDownloadableProfileMetadataInput(
+            eid=entry.eid, activation_code=entry.activation_code))
+        if not result.ok:
+            raise _Ended(Outcome.FAILED, f"dry run: the target cannot be previewed: {result.message}",
+                         result.error_kind)
+        iccid = ((result.data or {}).get("metadata") or {}).get("iccid")
+        if self._target is not None and iccid != self._target:
+            raise _Ended(Outcome.FAILED, f"dry run: the activation code leads to {iccid}, "
+                                         f"the fleet expects {self._target}", "migration.target_mismatch")
+        self._target = iccid
+        raise _Ended(Outcome.SKIPPED, f"dry run: would download {iccid} and switch from {old}{then}")
+
+    async def _roll_back(self, reason: str, error_kind: str | None) -> None:
+        """Back to the old profile, verified; always ends the migration of this device."""
+        request = self._request
+        eid, old = request.entry.eid, request.entry.current_iccid
+        if not request.policy.rollback:
+            await self._read_profiles(eid, final=False)
+            raise _Ended(Outcome.FAILED, f"{reason}; left as is (rollback is off)", error_kind)
+        self._phase = "rolling back"
+        problem = ""
+        for attempt in range(ROLLBACK_ATTEMPTS):
+            if attempt:
+                await workflow.sleep(ROLLBACK_BACKOFF * (2 ** (attempt - 1)))
+            profiles = await self._read_profiles(eid, final=False)
+            if profiles is None:
+                problem = "the profile list could not be read"
+                continue
+            if old in _enabled(profiles):
+                raise _Ended(Outcome.ROLLED_BACK, reason, error_kind)
+            if old not in profiles:
+                raise _Ended(Outcome.FAILED, f"{reason}; the old profile {old} is no longer on the card",
+                             error_kind)
+            result = await self._operation(SwitchProfileInput(eid=eid, iccid=old, force_disable_profile=True))
+            if not result.ok:
+                problem = result.message
+        raise _Ended(Outcome.FAILED, f"{reason}; the old profile could not be re-enabled: {problem}", error_kind)
+
+    async def _delete_old(self, eid: str, old: str) -> str:
+        self._phase = "deleting the old profile"
+        result = await self._operation(DeleteProfileInput(eid=eid, iccid=old))
+        if result.ok:
+            self._old_deleted = True
+            return ""
+        return f"the old profile was kept: delete failed: {result.message}"
+
+    async def _connectivity(self, request: DeviceMigrationInput, card_queue: str, iccid: str) -> str | None:
+        policy = request.policy
+        try:
+            await workflow.execute_activity(
+                policy.connectivity_check, ConnectivityCheckInput(request.entry.eid, iccid, request.migration_id),
+                task_queue=policy.connectivity_task_queue or card_queue,
+                start_to_close_timeout=timedelta(seconds=policy.connectivity_timeout_seconds),
+                retry_policy=CONNECTIVITY_RETRY)
+        except ActivityError as error:
+            return _message(error)
+        return None
+
+    # --- engine operations
+
+    async def _read_profiles(self, eid: str, *, final: bool = True) -> dict[str, dict[str, Any]] | None:
+        """The card's profiles; a read failure ends the device as failed (``final``) or is
+        returned as None for the caller to judge."""
+        result = await self._operation(ListProfilesInput(eid=eid))
+        if not result.ok:
+            if final:
+                raise _Ended(Outcome.FAILED, f"the profiles could not be read: {result.message}", result.error_kind)
+            return None
+        profiles = _profiles(result)
+        enabled = _enabled(profiles)
+        self._enabled = enabled[0] if len(enabled) == 1 else None
+        return profiles
+
+    async def _operation(self, op_input: Any) -> OperationResult:
+        """Run one engine operation through the eUICC's entity; an engine that stays unreachable
+        past the retries is reported as a failed operation, like any other."""
+        self._operations += 1
+        operation = operation_name(op_input)
+        # unique per run of this device workflow, identical on replay and on activity retries
+        operation_id = f"m{workflow.info().run_id.replace('-', '')[:12]}-{self._operations}"
+        try:
+            return await workflow.execute_activity(
+                MigrationStep.RUN_OPERATION,
+                RunOperationInput(operation, operation_id, dataclasses.asdict(op_input),
+                                  self._request.engine_task_queue),
+                result_type=OperationResult, start_to_close_timeout=OPERATION_TIMEOUT,
+                schedule_to_close_timeout=OPERATION_GIVE_UP,
+                heartbeat_timeout=OPERATION_HEARTBEAT, retry_policy=OPERATION_RETRY,
+                summary=f"{operation} ({self._phase})",
+            )
+        except ActivityError as error:
+            return OperationResult.failure(
+                operation, op_input.eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
+                error_kind=_kind(error) or "migration.engine_unreachable",
+                message=f"the engine did not run {operation}: {_message(error)}")
+
+
+def _message(error: ActivityError) -> str:
+    cause = error.cause
+    return getattr(cause, "message", None) or str(cause or error)
+
+
+def _kind(error: ActivityError) -> str | None:
+    cause = error.cause
+    return getattr(cause, "type", None) if isinstance(cause, ApplicationError) else None

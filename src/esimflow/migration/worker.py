@@ -1,0 +1,38 @@
+"""The migration worker: the migration workflows and their activities on their own task queue.
+
+It runs next to the engine's workers (in the same process or not); it needs the migration
+store and the device registry as files on its host, and a client whose data converter carries
+the payload codec (it submits engine operations that hold activation codes).
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from esimflow.devices import DeviceRegistry
+from esimflow.migration.activities import MigrationActivities
+from esimflow.migration.bulk import BulkMigrationWorkflow
+from esimflow.migration.device import DeviceMigrationWorkflow
+from esimflow.migration.model import MIGRATION_TASK_QUEUE
+from esimflow.migration.store import MigrationStore
+
+WORKFLOWS = [BulkMigrationWorkflow, DeviceMigrationWorkflow]
+
+
+def migration_worker(client: Client, store: MigrationStore, registry: DeviceRegistry, *,
+                     task_queue: str = MIGRATION_TASK_QUEUE, executor: ThreadPoolExecutor | None = None,
+                     max_concurrent_activities: int = 200,
+                     graceful_shutdown: timedelta = timedelta(seconds=10), **worker_options) -> Worker:
+    """``executor`` runs the store's (sync) activities; the caller owns and shuts it down.
+    ``max_concurrent_activities`` bounds the engine operations waited on at once (each one is a
+    coroutine waiting for an update result, not a thread)."""
+    activities = MigrationActivities(store, registry)
+    return Worker(
+        client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.activities(),
+        activity_executor=executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="esimflow-migration"),
+        max_concurrent_activities=max_concurrent_activities,
+        graceful_shutdown_timeout=graceful_shutdown, **worker_options,
+    )

@@ -1,0 +1,193 @@
+"""The ``esimflow worker`` process: card host mode, net mode, or both in one process.
+
+- **net** mode polls the workflow queue (workflows, plus the registry and history as local
+  activities) and its network queue (ES9+/ES11 steps). Any number of hosts may run it.
+- **card host** mode serves the cards one host can reach: PC/SC readers and in-process virtual
+  eUICCs. At start it reads each card's EID and registers EID -> (its queue, reader) in the
+  device registry, so workflows send that card's steps here; at shutdown it unregisters them.
+
+Shutdown is graceful: on SIGINT/SIGTERM the workers stop polling and let running activities
+finish (up to ``graceful_shutdown``); anything cut off is retried by Temporal elsewhere or on
+restart.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from esimflow.activities.card import CardActivities
+from esimflow.activities.card_access import CardPool
+from esimflow.activities.engine import EngineActivities
+from esimflow.activities.osu_images import OsImageSource
+from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
+from esimflow.config import TemporalConfig, connect
+from esimflow.devices import DeviceRegistry
+from sgp22.errors import BadInputError, EsimError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerOptions:
+    """What one worker process serves.
+
+    ``readers``: reader specs (``pcsc:<name>``) or plain PC/SC reader names; ``local_cards``:
+    in-process cards by name (anything with ``transmit``, e.g. ``rsplab.euicc.VirtualEuicc``).
+    ``ca_file``: the CA that SM-DP+ TLS certificates must chain to (None: the system store);
+    ``connect_overrides``: ``{"fqdn[:port]": "127.0.0.1:port"}`` for lab servers whose names do
+    not resolve (TLS still checks the FQDN).
+    """
+
+    config: TemporalConfig = field(default_factory=TemporalConfig.from_env)
+    net: bool = True
+    card_host: str | None = None
+    readers: list[str] = field(default_factory=list)
+    local_cards: dict[str, object] = field(default_factory=dict)
+    task_queue: str = WORKFLOW_TASK_QUEUE
+    ca_file: Path | None = None
+    connect_overrides: dict[str, str] = field(default_factory=dict)
+    card_threads: int = 8
+    os_image_dir: Path | None = None  # eUICC OS images this card host offers (docs/osu.md)
+    graceful_shutdown: timedelta = timedelta(seconds=30)
+
+    def validate(self) -> None:
+        if not self.net and not self.card_host:
+            raise BadInputError("a worker needs net mode, a card host name, or both")
+        if (self.readers or self.local_cards) and not self.card_host:
+            raise BadInputError("serving readers or in-process cards needs a card host name (--card-host)")
+        if self.card_host and not (self.readers or self.local_cards):
+            raise BadInputError(f"card host {self.card_host!r} serves no reader and no in-process card")
+
+
+def reader_spec(reader: str) -> str:
+    return reader if reader.startswith(("pcsc:", "local:")) else f"pcsc:{reader}"
+
+
+def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, specs: list[str]) -> list[DeviceInfo]:
+    """Read each card's EID and claim it for this host. A reader without a usable card is
+    reported and skipped, so one empty reader does not keep the others from being served."""
+    served = []
+    for spec in specs:
+        try:
+            eid = pool.eid_of(spec)
+        except EsimError as error:
+            log.warning("not serving %s: %s", spec, error.message)
+            continue
+        device = DeviceInfo(eid=eid, card_host=card_host, reader=spec, name=spec.split(":", 1)[1])
+        registry.register(device)
+        served.append(device)
+        log.info("serving eUICC %s in %s on %s", eid, spec, card_task_queue(card_host))
+    return served
+
+
+class EsimflowWorker:
+    """The Temporal workers of one process, started and stopped together."""
+
+    def __init__(self, client: Client, options: WorkerOptions) -> None:
+        options.validate()
+        self.client = client
+        self.options = options
+        self.registry = DeviceRegistry(options.config.device_registry)
+        self.devices: list[DeviceInfo] = []
+        self._workers: list[Worker] = []
+        self._executors: list[ThreadPoolExecutor] = []
+        self._pool: CardPool | None = None
+        self._net = None
+        self._history = None
+
+    def _executor(self, size: int, name: str) -> ThreadPoolExecutor:
+        executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self._executors.append(executor)
+        return executor
+
+    def build(self) -> None:
+        options = self.options
+        if options.net:
+            from esimflow.activities.net import NetActivities
+            from esimflow.history import open_history
+            from esimflow.workflows.catalog import WORKFLOWS
+
+            self._history = open_history(options.config.history_path)
+            engine = EngineActivities(self.registry, self._history)
+            self._workers.append(Worker(
+                self.client, task_queue=options.task_queue, workflows=WORKFLOWS,
+                activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
+                graceful_shutdown_timeout=options.graceful_shutdown,
+            ))
+            self._net = NetActivities(ca_file=options.ca_file, connect_overrides=options.connect_overrides)
+            self._workers.append(Worker(
+                self.client, task_queue=net_task_queue(options.task_queue), activities=self._net.activities(),
+                graceful_shutdown_timeout=options.graceful_shutdown,
+            ))
+        if options.card_host:
+            self._pool = CardPool()
+            specs = [reader_spec(reader) for reader in options.readers]
+            specs += [self._pool.add_local(name, card) for name, card in options.local_cards.items()]
+            self.devices = register_cards(self._pool, self.registry, options.card_host, specs)
+            images = OsImageSource(options.os_image_dir) if options.os_image_dir else None
+            cards = CardActivities(self._pool, os_images=images)
+            self._workers.append(Worker(
+                self.client, task_queue=card_task_queue(options.card_host), activities=cards.activities(),
+                activity_executor=self._executor(options.card_threads, "esimflow-card"),
+                max_concurrent_activities=options.card_threads,
+                graceful_shutdown_timeout=options.graceful_shutdown,
+            ))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down gracefully."""
+        if not self._workers:
+            self.build()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for worker in self._workers:
+                    await stack.enter_async_context(worker)
+                await stop.wait()
+        finally:
+            if self._net is not None:
+                await self._net.aclose()
+            self.close()
+
+    def close(self) -> None:
+        for device in self.devices:
+            self.registry.unregister(device.eid, device.card_host)
+        self.devices = []
+        if self._pool is not None:
+            self._pool.close()
+        for executor in self._executors:
+            executor.shutdown(wait=False, cancel_futures=True)
+        if self._history is not None:
+            self._history.close()
+
+
+async def serve(options: WorkerOptions, *, client: Client | None = None, stop: asyncio.Event | None = None,
+                on_ready: Callable[[EsimflowWorker], Awaitable[None] | None] | None = None) -> None:
+    """Connect, start the workers and run until SIGINT/SIGTERM (or ``stop``)."""
+    client = client or await connect(options.config)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    worker = EsimflowWorker(client, options)
+    try:
+        worker.build()
+        if on_ready is not None:
+            ready = on_ready(worker)
+            if asyncio.iscoroutine(ready):
+                await ready
+        await worker.run(stop)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,176 @@
+"""The lab SM-DP+ as an ASGI application: ES9+, the lab SM-DS (ES11), and the admin API.
+
+Requests must be POSTs with a JSON content type (``application/json`` prefix, any charset)
+and an ``X-Admin-Protocol`` of ``gsma/rsp/v2.*``; anything else is an HTTP 400 with a Failed
+header. Function work (signatures, key agreement, SQLite) runs in worker threads so a slow
+request does not hold up the others. Faults wrap the whole application so that they can also
+drop the connection.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from rsplab.smdp.admin import SmdpAdmin, admin_routes
+from rsplab.smdp.config import SmdpConfig
+from rsplab.smdp.es9 import Es9Service
+from rsplab.smdp.es11 import Es11Service
+from rsplab.smdp.faults import FaultPlan, endpoint_of
+from rsplab.smdp.inventory import Inventory
+from rsplab.smdp.sessions import SessionStore
+from rsplab.smdp.wire import (
+    ADMIN_PROTOCOL,
+    ADMIN_PROTOCOL_PREFIX,
+    JSON_CONTENT_TYPE,
+    FunctionFailed,
+    failed_header,
+    success_header,
+)
+
+log = logging.getLogger(__name__)
+
+_RESPONSE_HEADERS = {"X-Admin-Protocol": ADMIN_PROTOCOL}
+
+
+def json_response(document: dict, status_code: int = 200) -> Response:
+    return Response(json.dumps(document), status_code=status_code,
+                    headers={**_RESPONSE_HEADERS, "Content-Type": JSON_CONTENT_TYPE})
+
+
+async def _request_body(request: Request) -> dict | Response:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("application/json"):
+        return json_response({"header": failed_header("1.1", "2.1", "Content-Type must be application/json")}, 400)
+    protocol = request.headers.get("x-admin-protocol", "")
+    if not protocol.startswith(ADMIN_PROTOCOL_PREFIX):
+        return json_response({"header": failed_header("1.1", "2.1", "X-Admin-Protocol must be gsma/rsp/v2.x.y")},
+                             400)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return json_response({"header": failed_header("1.1", "2.1", "the body is not JSON")}, 400)
+    if not isinstance(body, dict):
+        return json_response({"header": failed_header("1.1", "2.1", "the body is not a JSON object")}, 400)
+    return body
+
+
+def _function_endpoint(handlers: dict, no_content: frozenset = frozenset()):
+    async def endpoint(request: Request) -> Response:
+        name = request.path_params["function"]
+        handler = handlers.get(name)
+        if handler is None:
+            return Response(status_code=404)
+        body = await _request_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            payload = await anyio.to_thread.run_sync(handler, body)
+        except FunctionFailed as failure:
+            log.info("%s failed: %s", name, failure.message)
+            return json_response({"header": failure.header()})
+        if name in no_content:
+            return Response(status_code=204, headers=_RESPONSE_HEADERS)
+        return json_response({"header": success_header(), **payload})
+    return endpoint
+
+
+class FaultInjection:
+    """ASGI wrapper applying the fault plan to ES9+/ES11 calls."""
+
+    def __init__(self, app, plan: FaultPlan) -> None:
+        self.app = app
+        self.plan = plan
+
+    async def __call__(self, scope, receive, send) -> None:
+        endpoint = endpoint_of(scope.get("path", "")) if scope["type"] == "http" else None
+        if endpoint is None:
+            return await self.app(scope, receive, send)
+        decision = self.plan.decide(endpoint)
+        if decision.delay:
+            await anyio.sleep(decision.delay)
+        fault = decision.fault
+        if fault is None:
+            return await self.app(scope, receive, send)
+        log.info("fault %s on %s", fault.kind, endpoint)
+        if fault.kind in ("http_error", "drop") and not fault.after_processing:
+            if fault.kind == "drop":
+                return await _drop(receive, send)
+            return await _send(send, fault.status, b"injected fault", "text/plain")
+        await _run_capturing(self.app, scope, receive)
+        if fault.kind == "drop":
+            return await _drop(receive, send)
+        if fault.kind == "http_error":
+            return await _send(send, fault.status, b"injected fault", "text/plain")
+        if fault.kind == "wrong_shape":
+            return await _send(send, 200, json.dumps({"header": success_header()}).encode(), JSON_CONTENT_TYPE)
+        return await _send(send, 200, b"\x00<not json>" + os.urandom(16), JSON_CONTENT_TYPE)
+
+
+async def _run_capturing(app, scope, receive) -> tuple[int, bytes]:
+    """Run the function for its effects; the answer goes nowhere (a fault replaces it)."""
+    captured = {"status": 500, "body": bytearray()}
+
+    async def capture(message) -> None:
+        if message["type"] == "http.response.start":
+            captured["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            captured["body"] += message.get("body", b"")
+
+    await app(scope, receive, capture)
+    return captured["status"], bytes(captured["body"])
+
+
+async def _send(send, status: int, body: bytes, content_type: str) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
+               (b"x-admin-protocol", ADMIN_PROTOCOL.encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drop(receive, send) -> None:
+    """Close the connection without a byte of answer (uvicorn's transport, aborted)."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("cannot drop the connection: the server does not expose its transport")
+    transport.abort()
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | None = None,
+              sessions: SessionStore | None = None):
+    sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
+    faults = faults if faults is not None else FaultPlan()
+    es9 = Es9Service(config, inventory, sessions)
+    es11 = Es11Service(config, inventory, sessions)
+    admin = SmdpAdmin(inventory, config.address)
+    es9_handlers = {
+        "initiateAuthentication": es9.initiate_authentication,
+        "authenticateClient": es9.authenticate_client,
+        "getBoundProfilePackage": es9.get_bound_profile_package,
+        "handleNotification": es9.handle_notification,
+        "cancelSession": es9.cancel_session,
+    }
+    es11_handlers = {
+        "initiateAuthentication": es11.initiate_authentication,
+        "authenticateClient": es11.authenticate_client,
+    }
+
+    def describe() -> dict:
+        return {"address": config.address, "oid": config.oid, "sessions": len(sessions),
+                "curves": [s.curve for s in config.signing_sets]}
+
+    app = Starlette(routes=[
+        Route("/gsma/rsp2/es9plus/{function}", _function_endpoint(es9_handlers, frozenset({"handleNotification"})),
+              methods=["POST"]),
+        Route("/gsma/rsp2/es11/{function}", _function_endpoint(es11_handlers), methods=["POST"]),
+        *admin_routes(admin, faults, describe),
+    ])
+    return FaultInjection(app, faults)

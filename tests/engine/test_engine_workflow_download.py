@@ -1,0 +1,171 @@
+"""DownloadProfile's decisions on the time-skipping server, with real workers, an in-process
+virtual eUICC and the lab SM-DP+: consent and confirmation-code questions answered through
+Temporal Updates, their timeout, declines, a CancelSession from another client, and SM-DP+
+server errors retried by the activity."""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+
+from esimflow import api
+from tests.engine.engine_stack import new_iccid, running_engine
+
+pytestmark = [pytest.mark.temporal]
+
+
+@pytest.fixture(scope="module")
+def smdp(lab_pki):
+    from rsplab.smdp.server import LabSmdp
+
+    with LabSmdp(lab_pki.root) as server:
+        yield server
+
+
+@pytest.fixture
+def card(lab_pki, fresh_eid, tmp_path):
+    from rsplab.euicc.card import VirtualEuicc
+
+    with VirtualEuicc(lab_pki.root, tmp_path / "euicc.json", eid=fresh_eid) as euicc:
+        yield euicc
+
+
+@pytest.fixture
+async def engine(time_skipping_env, tmp_path, unique_task_queue, smdp, card):
+    async with running_engine(time_skipping_env.client, tmp_path, unique_task_queue, smdp=smdp,
+                              cards={"card": card}) as stack:
+        yield stack
+
+
+async def until_awaiting(handle: api.OperationHandle, question: str, timeout: float = 30.0) -> api.Progress:
+    """The download's progress once it asks the user ``question``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = await handle.progress()
+        if progress.awaiting == question:
+            return progress
+        assert time.monotonic() < deadline, f"the download never asked for {question}; it is at {progress}"
+        await asyncio.sleep(0.05)
+
+
+async def iccids_on(engine, eid: str) -> list[str]:
+    listed = await engine.run(api.ListProfilesInput(eid))
+    return [profile["iccid"] for profile in listed.data["profiles"]]
+
+
+async def test_consent_timeout_cancels_the_session_with_reason_timeout(engine, smdp, card, time_skipping_env):
+    iccid = new_iccid()
+    code = smdp.add_profile(iccid, ppr1=True)
+    handle = await engine.start(api.DownloadProfileInput(card.eid, code, consent_timeout_seconds=120))
+    progress = await until_awaiting(handle, "consent")
+    assert progress.metadata.iccid == iccid
+    assert progress.metadata.policy_rules == api.PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
+    assert progress.metadata.solvable_errors & api.SolvableErrors.SOLVABLE_ERROR_NEED_POLICY_RULE
+
+    await time_skipping_env.sleep(timedelta(seconds=121))
+    result = await handle.result()
+
+    assert not result.ok
+    assert (result.oh_result_name, result.win_status_name) == ("RESULT_DOWNLOAD_TIMEOUT",
+                                                               "TimeoutWaitingForUserConsent")
+    assert result.data["cancel"] == {"cancelled": True, "reason": "timeout", "transaction_id": progress.transaction_id,
+                                     "card": "ok", "smdp": "ok"}
+    assert iccid not in await iccids_on(engine, card.eid)
+    assert any(change.reason and "timeout" in change.reason for change in smdp.history(iccid))
+    assert str(smdp.status(iccid)) == "AVAILABLE"  # the activation code can be used again
+
+
+async def test_policy_rules_need_consent_and_install_once_given(engine, smdp, card):
+    iccid = new_iccid()
+    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid, ppr2=True)))
+    await until_awaiting(handle, "consent")
+    answered = await handle.give_consent()
+    assert answered.awaiting is None
+    result = await handle.result()
+    assert result.ok, result
+    assert iccid in await iccids_on(engine, card.eid)
+
+
+async def test_declined_policy_rules_cancel_with_ppr_not_allowed(engine, smdp, card):
+    iccid = new_iccid()
+    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid, ppr1=True)))
+    await until_awaiting(handle, "consent")
+    await handle.give_consent(accept_policy_rules=False)
+    result = await handle.result()
+    assert (result.oh_result_name, result.win_status_name) == ("RESULT_PPR_FORBIDDEN", "PolicyViolation")
+    assert result.data["cancel"]["reason"] == "pprNotAllowed"
+    assert iccid not in await iccids_on(engine, card.eid)
+
+
+async def test_user_postpones(engine, smdp, card):
+    iccid = new_iccid()
+    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
+                                                         require_user_consent=True))
+    await until_awaiting(handle, "consent")
+    await handle.decline(api.CancelReason.POSTPONED)
+    result = await handle.result()
+    assert (result.oh_result_name, result.win_status_name) == ("RESULT_USER_CANCEL_DOWNLOAD", "OperationAborted")
+    assert result.data["cancel"]["reason"] == "postponed"
+
+
+async def test_a_wrong_confirmation_code_is_asked_again(engine, smdp, card):
+    iccid = new_iccid()
+    code = smdp.add_profile(iccid, confirmation_code="4711")
+    handle = await engine.start(api.DownloadProfileInput(card.eid, code))
+    first = await until_awaiting(handle, "confirmation_code")
+    assert first.metadata.confirmation_code_required
+    await handle.provide_confirmation_code("1234")
+    second = await until_awaiting(handle, "confirmation_code")
+    assert second.session_attempt == 2 and second.transaction_id != first.transaction_id
+    await handle.provide_confirmation_code("4711")
+    result = await handle.result()
+    assert result.ok, result
+    assert result.data["session_attempts"] == 2
+    assert iccid in await iccids_on(engine, card.eid)
+
+
+async def test_an_update_the_download_does_not_expect_is_rejected(engine, smdp, card):
+    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid()),
+                                                         require_user_consent=True))
+    await until_awaiting(handle, "consent")
+    with pytest.raises(Exception, match="not waiting for a confirmation code"):
+        await handle.provide_confirmation_code("0000")
+    await handle.give_consent()
+    assert (await handle.result()).ok
+
+
+async def test_cancel_session_from_another_client_reaches_the_waiting_download(engine, smdp, card):
+    iccid = new_iccid()
+    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
+                                                         require_user_consent=True))
+    waiting = await until_awaiting(handle, "consent")
+    cancelled = await engine.run(api.CancelSessionInput(card.eid, waiting.transaction_id,
+                                                        int(api.CancelReason.END_USER_REJECTION)))
+    result = await handle.result()
+    assert cancelled.ok, cancelled
+    assert (result.oh_result_name, result.data["cancel"]["reason"]) == ("RESULT_USER_CANCEL_DOWNLOAD",
+                                                                        "endUserRejection")
+    assert iccid not in await iccids_on(engine, card.eid)
+
+
+async def test_smdp_server_errors_are_retried_by_the_step(engine, smdp, card):
+    iccid = new_iccid()
+    code = smdp.add_profile(iccid)
+    rule = smdp.add_fault("getBoundProfilePackage", "http_error", status=503, count=2)
+    try:
+        result = await engine.run(api.DownloadProfileInput(card.eid, code))
+    finally:
+        smdp.faults.remove(rule)
+    assert result.ok, result
+    assert result.data["session_attempts"] == 1
+    assert str(smdp.status(iccid)) == "INSTALLED"
+
+
+async def test_an_smdp_refusal_is_final_and_typed(engine, smdp, card):
+    result = await engine.run(api.DownloadProfileInput(card.eid, f"LPA:1${smdp.address}$NOSUCHMATCHINGID"))
+    assert not result.ok
+    assert result.error_kind.startswith("es9.")
+    assert result.win_status_name == "InvalidMatchingId"
+    assert "NOSUCHMATCHINGID" not in result.message
