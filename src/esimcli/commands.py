@@ -8,6 +8,25 @@ import click
 FAMILIES = [
     ("esimcli.lab_cmd", "lab"),
     ("esimcli.docs_cmd", "docs"),
+    ("esimcli.asn1_cmd", "asn1"),
+    ("esimcli.ac_cmd", "ac"),
+    ("esimcli.device_cmd", "eid"),
+    ("esimcli.device_cmd", "euicc_info"),
+    ("esimcli.device_cmd", "devices"),
+    ("esimcli.profile_cmd", "profiles"),
+    ("esimcli.profile_cmd", "switch"),
+    ("esimcli.profile_cmd", "delete"),
+    ("esimcli.profile_cmd", "nickname"),
+    ("esimcli.download_cmd", "available"),
+    ("esimcli.download_cmd", "metadata"),
+    ("esimcli.download_cmd", "download"),
+    ("esimcli.download_cmd", "cancel_session"),
+    ("esimcli.euicc_cmd", "reset"),
+    ("esimcli.euicc_cmd", "reserve_for_factory_restore"),
+    ("esimcli.euicc_cmd", "notifications"),
+    ("esimcli.euicc_cmd", "osu"),
+    ("esimcli.euicc_cmd", "smdp"),
+    ("esimcli.worker_cmd", "worker"),
 ]
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+from temporalio.client import Client
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
@@ -86,11 +88,32 @@ class ConnectionFlags:
             raise CliFailure(ExitCode.USAGE, error.kind, error.message) from None
 
 
-async def connect(flags: ConnectionFlags):
-    """A client, or a :class:`CliFailure` with exit code 3 that says which address failed."""
-    config = flags.config()
+def owned_runtime() -> Runtime:
+    """A Temporal core runtime for this command alone.
+
+    With the SDK's shared default runtime, a short-lived client process crashes at interpreter
+    exit about one time in three (temporalio/sdk-python#300: its Tokio threads touch the GIL
+    while Python finalizes). A runtime the command owns is dropped, threads and all, when the
+    command lets go of it and its clients, before Python starts finalizing.
+    """
+    return Runtime(telemetry=TelemetryConfig())
+
+
+async def connect(flags: ConnectionFlags, runtime: Runtime) -> Client:
+    return await connect_config(flags.config(), runtime)
+
+
+async def connect_config(config: engine_config.TemporalConfig, runtime: Runtime) -> Client:
+    """A client, or a :class:`CliFailure` with exit code 3 that says which address failed.
+
+    Same client as ``esimflow.config.connect`` (address, namespace, TLS, API key, the engine's
+    encrypting data converter), on the command's own ``runtime``.
+    """
     try:
-        return await engine_config.connect(config)
+        return await Client.connect(
+            config.address, namespace=config.namespace, tls=config.tls_config(), api_key=config.api_key,
+            data_converter=config.data_converter(), runtime=runtime,
+        )
     except RuntimeError as error:
         # The SDK reports every connect failure (refused, TLS, DNS, auth) as RuntimeError.
         raise CliFailure(

@@ -7,6 +7,7 @@ it leaves the durable operation running and says so.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow import api
 
-from esimcli.connection import ConnectionFlags, connect
+from esimcli.connection import ConnectionFlags, connect, owned_runtime
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
 from esimcli.progress import ProgressDisplay
@@ -43,10 +44,18 @@ class OperationDriver:
         self._workflow_id = ""
 
     def run(self, op_input: Any) -> api.OperationResult:
+        try:
+            return self._run(op_input, owned_runtime())
+        finally:
+            # The client and its runtime are unreachable now; collect them (and any cycle
+            # through a finished task) while Python can still shut their threads down.
+            gc.collect()
+
+    def _run(self, op_input: Any, runtime) -> api.OperationResult:
         deadline = time.monotonic() + self._timeout
         with asyncio.Runner() as runner:
             try:
-                client = runner.run(connect(self._connection))
+                client = runner.run(connect(self._connection, runtime))
                 handle = runner.run(self._submit(client, op_input, deadline))
                 self._workflow_id = handle.workflow_id
                 return self._follow(runner, handle, deadline)

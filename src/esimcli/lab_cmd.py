@@ -8,6 +8,7 @@ LAB_FAMILIES: list[tuple[str, str]] = [
     ("esimcli.lab_pki", "pki"),
     ("esimcli.lab_euicc", "euicc"),
     ("esimcli.lab_smdp", "smdp"),
+    ("esimcli.lab_up", "up"),
 ]
 
 

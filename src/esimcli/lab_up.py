@@ -7,19 +7,23 @@ restart of the lab like the eUICCs and the SM-DP+ do.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 from pathlib import Path
 
 import click
+from temporalio.runtime import Runtime
 
 from esimflow.config import TemporalConfig
 from esimflow.workers.devstack import DevServer, start_dev_server
 from esimflow.workers.run import EsimflowWorker, WorkerOptions, serve
-from rsplab.up import DEFAULT_SMDP_PORT, DEFAULT_STATE_DIR, Lab, LabOptions, format_summary, wait_for_stop
+from rsplab.up import DEFAULT_SMDP_PORT, DEFAULT_STATE_DIR, Lab, LabOptions, StopSignals, format_summary
 from sgp22.errors import EsimError
 
+from esimcli.connection import connect_config, owned_runtime
 from esimcli.exit_codes import ExitCode
+from esimcli.failures import CliFailure
 
 DEFAULT_TEMPORAL_PORT = 7233
 DEFAULT_UI_PORT = 8233
@@ -52,19 +56,24 @@ def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_p
     try:
         with Lab(options) as lab:
             if not with_temporal:
-                _print(lab.summary(), None, as_json)
-                wait_for_stop()
+                with StopSignals() as stop:
+                    _print(lab.summary(), None, as_json)
+                    stop.wait()
             else:
                 with start_dev_server(port=temporal_port or None, ui_port=ui_port or None,
                                       db_file=Path(state_dir) / "temporal.sqlite") as server:
-                    asyncio.run(_serve_lab(lab, server, as_json))
+                    asyncio.run(_serve_lab(lab, server, as_json, owned_runtime()))
+                    gc.collect()  # the worker's client and runtime, before Python finalizes
+    except CliFailure as failure:
+        click.echo(f"error: {failure.message}", err=True)
+        raise SystemExit(int(failure.exit_code)) from None
     except EsimError as error:
         click.echo(f"error: {error.message}", err=True)
         raise SystemExit(int(ExitCode.USAGE)) from None
     click.echo("lab stopped", err=True)
 
 
-async def _serve_lab(lab: Lab, server: DevServer, as_json: bool) -> None:
+async def _serve_lab(lab: Lab, server: DevServer, as_json: bool, runtime: Runtime) -> None:
     """Run a worker for the lab's cards until SIGINT/SIGTERM (``serve`` handles both)."""
     options = WorkerOptions(
         config=TemporalConfig.from_env(address=server.address),
@@ -81,7 +90,8 @@ async def _serve_lab(lab: Lab, server: DevServer, as_json: bool) -> None:
                     "served_eids": [device.eid for device in worker.devices]}
         _print(lab.summary(), temporal, as_json)
 
-    await serve(options, on_ready=ready)
+    client = await connect_config(options.config, runtime)
+    await serve(options, client=client, on_ready=ready)
 
 
 def _print(summary: dict, temporal: dict | None, as_json: bool) -> None:

@@ -8,7 +8,8 @@ import click
 from sgp22.errors import EsimError
 from sgp22.identifiers import ActivationCode, Eid, Iccid
 
-from esimcli.failures import bad_input
+from esimcli.exit_codes import ExitCode
+from esimcli.failures import CliFailure
 
 
 def eid_param(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -33,5 +34,5 @@ def activation_code(text: str) -> ActivationCode:
     """Parsed, so its matching ID can be registered as a secret before anything is printed."""
     try:
         return ActivationCode.parse(text.strip())
-    except EsimError as error:
-        raise bad_input(f"activation code: {error.message}") from None
+    except EsimError as error:  # the parser's messages never quote the matching ID
+        raise CliFailure(ExitCode.USAGE, error.kind, error.message) from None

@@ -6,14 +6,11 @@ server, a result field) still never reaches the terminal or a log collector.
 """
 from __future__ import annotations
 
+from sgp22.identifiers import mask_secret
+
 # Shorter values are too likely to collide with ordinary text (a nickname, a count), and a
 # secret that short offers no protection worth the false positives.
 _MIN_REDACTED_LENGTH = 4
-
-
-def mask(secret: str) -> str:
-    """``AB12…(16)``: enough to tell two secrets apart, not enough to use one."""
-    return f"{secret[:4]}…({len(secret)})" if len(secret) > 8 else f"…({len(secret)})"
 
 
 class Redactor:
@@ -28,5 +25,5 @@ class Redactor:
         # Longest first, so a secret containing another is masked as a whole.
         for secret in sorted(self._secrets, key=len, reverse=True):
             if secret in text:
-                text = text.replace(secret, mask(secret))
+                text = text.replace(secret, mask_secret(secret))
         return text

@@ -6,16 +6,18 @@ host. Both in one process is the single-machine setup.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from pathlib import Path
 
 import click
+from temporalio.runtime import Runtime
 
 from esimflow.workers.run import EsimflowWorker, WorkerOptions, serve
 from sgp22.errors import EsimError
 
-from esimcli.connection import ConnectionFlags, connect, temporal_options
+from esimcli.connection import ConnectionFlags, connect_config, owned_runtime, temporal_options
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
 
@@ -33,13 +35,13 @@ def _overrides(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _all_pcsc_readers() -> list[str]:
+    from smartcard.pcsc.PCSCExceptions import BaseSCardException
     from smartcard.System import readers
-    from smartcard.Exceptions import CardServiceException
 
     try:
         return [str(reader) for reader in readers()]
-    except CardServiceException as error:
-        raise CliFailure(ExitCode.USAGE, "card.pcsc", f"cannot list PC/SC readers: {error}") from None
+    except BaseSCardException as error:
+        raise CliFailure(ExitCode.USAGE, "card.pcsc", f"cannot list PC/SC readers (is pcscd running?): {error}") from None
 
 
 @click.command("worker")
@@ -64,8 +66,8 @@ def worker(connection: ConnectionFlags, net: bool, readers: tuple[str, ...], all
            log_level: str) -> None:
     """Run esimflow workers: workflows, SM-DP+ steps and/or this host's card readers."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    served = list(readers) + (_all_pcsc_readers() if all_readers else [])
     try:
+        served = list(readers) + (_all_pcsc_readers() if all_readers else [])
         options = WorkerOptions(
             config=connection.config(), net=net,
             card_host=card_host or (socket.gethostname() if served else None),
@@ -73,7 +75,8 @@ def worker(connection: ConnectionFlags, net: bool, readers: tuple[str, ...], all
             card_threads=card_threads,
         )
         options.validate()
-        asyncio.run(_serve(connection, options))
+        asyncio.run(_serve(options, owned_runtime()))
+        gc.collect()  # the client and its runtime, before Python finalizes
     except CliFailure as failure:
         click.echo(f"error: {failure.message}", err=True)
         raise SystemExit(int(failure.exit_code)) from None
@@ -82,8 +85,8 @@ def worker(connection: ConnectionFlags, net: bool, readers: tuple[str, ...], all
         raise SystemExit(int(ExitCode.USAGE)) from None
 
 
-async def _serve(connection: ConnectionFlags, options: WorkerOptions) -> None:
-    client = await connect(connection)
+async def _serve(options: WorkerOptions, runtime: Runtime) -> None:
+    client = await connect_config(options.config, runtime)
     await serve(options, client=client, on_ready=_announce)
 
 

@@ -17,6 +17,7 @@ from enum import IntEnum, IntFlag
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from sgp22.errors import EsimError
 from sgp22.results import OhResultCode, WinStatus
 
 if TYPE_CHECKING:  # the client is only needed by the helpers, never inside a workflow
@@ -556,8 +557,20 @@ class OperationHandle:
         return await self._update(UPDATE_DECLINE, DeclineInput(int(reason)))
 
     async def _update(self, name: str, arg: Any) -> Progress:
+        from temporalio.client import WorkflowUpdateFailedError
+
         handle = self.client.get_workflow_handle(self.workflow_id)
-        return await handle.execute_update(name, arg, result_type=Progress)
+        try:
+            return await handle.execute_update(name, arg, result_type=Progress)
+        except WorkflowUpdateFailedError as error:
+            cause = getattr(error.cause, "message", None) or str(error.cause)
+            raise AnswerRefusedError(f"{self.operation} refused {name}: {cause}") from None
+
+
+class AnswerRefusedError(EsimError):
+    """The operation was not waiting for that answer (already answered, or never asked)."""
+
+    kind = "engine.answer_refused"
 
 
 async def start_operation(client: Client, op_input: Any, *, operation_id: str | None = None,

@@ -19,6 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from smartcard.scard import (
+    SCARD_S_SUCCESS,
+    SCARD_SCOPE_USER,
+    SCARD_STATE_PRESENT,
+    SCARD_STATE_UNAWARE,
+    SCardEstablishContext,
+    SCardGetStatusChange,
+    SCardReleaseContext,
+)
+from smartcard.System import readers
+
 from sgp22.errors import EsimError
 
 log = logging.getLogger(__name__)
@@ -108,8 +119,6 @@ def ensure_pcscd(timeout: float = 15.0, ports: tuple[int, ...] = VPCD_PORTS) -> 
 
 
 def wait_for_readers(names: list[str], timeout: float) -> None:
-    from smartcard.System import readers
-
     deadline = time.monotonic() + max(timeout, 0.0)
     while True:
         try:
@@ -153,16 +162,6 @@ def vpcd_slot(port: int = VPCD_PORTS[0], timeout: float = 300.0) -> Iterator[str
 
 def card_atr(name: str) -> bytes | None:
     """The ATR of the card in reader ``name``, or None when the slot is empty."""
-    from smartcard.scard import (
-        SCARD_S_SUCCESS,
-        SCARD_SCOPE_USER,
-        SCARD_STATE_PRESENT,
-        SCARD_STATE_UNAWARE,
-        SCardEstablishContext,
-        SCardGetStatusChange,
-        SCardReleaseContext,
-    )
-
     result, context = SCardEstablishContext(SCARD_SCOPE_USER)
     if result != SCARD_S_SUCCESS:
         raise PcscdError(f"cannot talk to pcscd (SCardEstablishContext {result:#x})")

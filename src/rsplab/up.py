@@ -9,6 +9,7 @@ nothing of the engine: the lab must be usable by any LPA.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import logging
@@ -18,7 +19,12 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sgp22 import es10, lpa
+from sgp22.apdu import IsdrChannel
 from sgp22.errors import BadInputError, EsimError
+from sgp22.es9 import Es9Client, Es9Config
+from sgp22.identifiers import ActivationCode, Iccid
+from sgp22.transport_local import LocalTransport
 
 from rsplab import pcscd, pki
 from rsplab.euicc import EuiccConfig, VirtualEuicc
@@ -141,13 +147,12 @@ class Lab:
             card.reader, card.bridge = reader, bridge
 
     def _install_first_profile(self, card: VirtualEuicc) -> None:
-        from rsplab.firstprofile import install_and_enable
-
+        """Download it over real ES9+ and enable it, as a factory or a first-boot LPA would."""
         if card.store.state.profiles:
             return  # the state file already holds it from an earlier run
-        iccid = self._next_iccid()
-        code = self.smdp.add_profile(iccid, profile_name="Lab first profile", reusable=False)
-        install_and_enable(card, code, ca_file=self.smdp.ca_file, connect_overrides=self.smdp.connect_overrides)
+        code = self.smdp.add_profile(self._next_iccid(), profile_name="Lab first profile")
+        config = Es9Config(ca_file=self.smdp.ca_file, connect_overrides=self.smdp.connect_overrides)
+        iccid = asyncio.run(install_and_enable(card, code, config))
         log.info("installed and enabled %s on eUICC %s", iccid, card.eid)
 
     def _top_up_profiles(self, wanted: int) -> None:
@@ -181,19 +186,20 @@ class Lab:
         }
 
 
+async def install_and_enable(card: VirtualEuicc, activation_code: str, config: Es9Config) -> str:
+    """Install the profile behind ``activation_code`` on ``card``, enable it and deliver the
+    notifications, so the SM-DP+ sees it ENABLED too. Returns the ICCID."""
+    address = ActivationCode.parse(activation_code).smdp_address
+    with IsdrChannel(LocalTransport(card)) as isdr:
+        async with Es9Client(address, config) as es9:
+            installed = await lpa.download(isdr, es9, activation_code)
+        es10.enable_profile(isdr, iccid=installed.iccid)
+        await lpa.process_notifications(isdr, lambda notification_address: Es9Client(notification_address, config))
+    return installed.iccid
+
+
 def lab_iccid(serial: int) -> str:
-    body = f"{LAB_ICCID_PREFIX}{serial:0{_ICCID_SERIAL_DIGITS}d}"
-    return body + luhn_digit(body)
-
-
-def luhn_digit(body: str) -> str:
-    """The ICCID check digit (ITU-T E.118: Luhn over the other digits)."""
-    total = 0
-    for position, digit in enumerate(int(d) for d in reversed(body)):
-        if position % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return str(-total % 10)
+    return str(Iccid.with_check_digit(f"{LAB_ICCID_PREFIX}{serial:0{_ICCID_SERIAL_DIGITS}d}"))
 
 
 def format_summary(summary: dict) -> list[str]:
@@ -215,15 +221,26 @@ def format_summary(summary: dict) -> list[str]:
     return lines
 
 
-def wait_for_stop() -> None:
-    """Block until SIGINT or SIGTERM: the lab runs in threads, the main thread only waits."""
-    stop = threading.Event()
-    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        stop.wait()
-    finally:
-        for signum, handler in previous.items():
+class StopSignals:
+    """SIGINT and SIGTERM set an event instead of raising: the lab runs in threads, the main
+    thread only waits. Enter it before announcing the lab, so a Ctrl-C that follows the
+    announcement at once still finds the handlers in place."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._previous: dict = {}
+
+    def __enter__(self) -> StopSignals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, lambda *_: self.requested.set())
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+
+    def wait(self) -> None:
+        self.requested.wait()
 
 
 def options_parser() -> argparse.ArgumentParser:
@@ -245,11 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     options = LabOptions(state_dir=args.state, vpcd_cards=args.vpcd, local_cards=args.local,
                          profiles=args.profiles, smdp_port=args.smdp_port, reader_wait=args.reader_wait)
     try:
-        with Lab(options) as lab:
+        with Lab(options) as lab, StopSignals() as stop:
             summary = lab.summary()
             print(json.dumps(summary, indent=2) if args.json else "\n".join(format_summary(summary)), flush=True)
             print("lab up; Ctrl-C stops it", file=sys.stderr, flush=True)
-            wait_for_stop()
+            stop.wait()
     except EsimError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ swapped while it compiles; the rest of asn1tools is left untouched):
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from pathlib import Path
@@ -159,6 +160,12 @@ def _compile() -> asn1tools.compiler.Specification:
 
 def type_names() -> list[str]:
     return sorted(specification().types)
+
+
+@functools.cache
+def type_descriptors() -> dict[str, dict]:
+    """asn1tools' parse tree of rsp.asn by type name: named bits and numbers for readable output."""
+    return asn1tools.parse_files(str(SPEC_PATH))["RSPDefinitions"]["types"]
 
 
 def _require_type(type_name: str) -> None:
@@ -378,28 +385,34 @@ def _identify(data: bytes) -> tuple[str, Any]:
     if candidates is None:
         raise MalformedDataError(f"no SGP.22 type starts with {_describe(data)}", kind="asn1.unknown_tag")
     _check_outer_tlv(" or ".join(candidates), data)
-    best: tuple[tuple[bool, int], str, Any] | None = None
+    decoded: list[tuple[str, Any]] = []
     furthest: _Failure | None = None
     for name in candidates:
         outcome = _attempt(name, data)
-        if isinstance(outcome, _Failure):
-            if furthest is None or outcome.offset > furthest.offset:
-                furthest = outcome
-            continue
-        try:
-            reencoded = specification().encode(name, outcome)
-        except Exception:  # a decoded value that does not re-encode understood nothing useful
-            reencoded = b""
-        plausible = _PLAUSIBLE.get(name, lambda value: True)(outcome)
-        score = (plausible and reencoded == data, len(reencoded) if plausible else 0)
-        if best is None or score > best[0]:
-            best = (score, name, outcome)
-    if best is None:
+        if not isinstance(outcome, _Failure):
+            decoded.append((name, outcome))
+        elif furthest is None or outcome.offset > furthest.offset:
+            furthest = outcome
+    if not decoded:
         assert furthest is not None
         raise MalformedDataError(
             f"{' or '.join(candidates)}: cannot decode {_describe(data)}: {furthest.reason}", kind=furthest.kind
         )
-    return best[1], best[2]
+    if len(decoded) == 1:
+        return decoded[0]
+    return max(decoded, key=lambda candidate: _fit(data, *candidate))  # ties: the first listed
+
+
+def _fit(data: bytes, name: str, value: Any) -> tuple[bool, int]:
+    """How well a decoded candidate explains ``data``: exact re-encoding first, then how many
+    bytes it understood; implausible requests score nothing."""
+    if not _PLAUSIBLE.get(name, lambda _: True)(value):
+        return (False, 0)
+    try:
+        reencoded = specification().encode(name, value)
+    except Exception:  # a decoded value that does not re-encode understood nothing useful
+        return (False, 0)
+    return (reencoded == data, len(reencoded))
 
 
 def _outer_tag(data: bytes) -> bytes:

@@ -23,6 +23,7 @@ from sgp22.es10_enums import (
     enum_value,
     value_name,
 )
+from sgp22.identifiers import Iccid, mask_secret
 
 
 def version_text(version: bytes) -> str:
@@ -31,30 +32,16 @@ def version_text(version: bytes) -> str:
 
 
 def iccid_digits(coded: bytes) -> str:
-    """ICCID from its EF.ICCID coding (nibble-swapped BCD, F padding)."""
-    digits = []
-    for byte in coded:
-        for nibble in (byte & 0x0F, byte >> 4):
-            if nibble == 0xF:
-                continue
-            if nibble > 9:
-                raise MalformedDataError(f"ICCID coding contains nibble {nibble:X}")
-            digits.append(str(nibble))
-    return "".join(digits)
+    """ICCID from its EF.ICCID coding as the card holds it (the Luhn digit is not judged)."""
+    return Iccid.from_bytes(coded).digits
 
 
 def iccid_coded(iccid: str) -> bytes:
-    """EF.ICCID coding of an ICCID given as 19 or 20 digits."""
-    if not (isinstance(iccid, str) and iccid.isdigit() and 18 <= len(iccid) <= 20):
-        raise BadInputError(f"ICCID must be 18 to 20 digits, got {len(iccid) if isinstance(iccid, str) else iccid!r}")
-    padded = iccid.ljust(20, "F")
-    return bytes(int(padded[i + 1], 16) << 4 | int(padded[i], 16) for i in range(0, 20, 2))
-
-
-def _mask(secret: str | None) -> str:
-    if secret is None:
-        return "None"
-    return f"'{secret[:4]}…({len(secret)})'" if len(secret) > 4 else f"'…({len(secret)})'"
+    """EF.ICCID coding of a 19- or 20-digit ICCID; the card, not the LPA, decides whether a
+    profile with that ICCID exists, so the Luhn digit is not enforced here."""
+    if not isinstance(iccid, str):
+        raise BadInputError(f"an ICCID is text, got {type(iccid).__name__}", kind="input.iccid.type")
+    return Iccid(iccid).to_bytes()
 
 
 # --- eUICC information -----------------------------------------------------------------------
@@ -340,7 +327,8 @@ class AuthenticateServerRequest:
     device_info: DeviceInfo = field(default_factory=DeviceInfo)
 
     def __repr__(self) -> str:
-        return f"AuthenticateServerRequest(matching_id={_mask(self.matching_id)}, device_info={self.device_info!r})"
+        shown = None if self.matching_id is None else mask_secret(self.matching_id)
+        return f"AuthenticateServerRequest(matching_id={shown!r}, device_info={self.device_info!r})"
 
 
 @dataclass(frozen=True)

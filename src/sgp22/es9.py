@@ -15,7 +15,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 import socket
 import ssl
 from collections.abc import Iterable, Mapping
@@ -41,6 +40,7 @@ from sgp22.errors import (
     es9_error,
 )
 from sgp22.es10_types import ServerAuthentication
+from sgp22.identifiers import check_smdp_address, mask_secret
 from sgp22.results import OhResultCode
 
 log = logging.getLogger(__name__)
@@ -93,28 +93,13 @@ class ServerAddress:
         return host if self.port == 443 else f"{host}:{self.port}"
 
 
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
 def parse_server_address(address: str) -> ServerAddress:
-    if not isinstance(address, str) or not address or address != address.strip():
-        raise SmdpAddressInvalidError(f"server address {address!r} is empty or padded")
-    if any(c in address for c in "/?#@\\ ") or "://" in address:
-        raise SmdpAddressInvalidError(f"server address {address!r} must be host or host:port, not a URL")
-    try:
-        parts = urlsplit(f"https://{address}")
-        host, port = parts.hostname, parts.port or 443
-    except ValueError as exc:
-        raise SmdpAddressInvalidError(f"server address {address!r}: {exc}") from None
-    if not host:
-        raise SmdpAddressInvalidError(f"server address {address!r} has no host")
-    if not address.startswith("[") and not all(_HOST_LABEL.match(label) for label in host.rstrip(".").split(".")):
-        raise SmdpAddressInvalidError(f"server address {address!r} is not a valid host name")
-    return ServerAddress(address, host, port)
-
-
-def _mask(secret: str) -> str:
-    return f"{secret[:4]}…({len(secret)})" if len(secret) > 4 else f"…({len(secret)})"
+    """``host[:port]`` as activation codes and ES11 events carry it (IPv6 in brackets)."""
+    if not isinstance(address, str):
+        raise SmdpAddressInvalidError(f"a server address is text, got {type(address).__name__}")
+    check_smdp_address(address)
+    parts = urlsplit(f"https://{address}")
+    return ServerAddress(address, parts.hostname, parts.port or 443)
 
 
 def _b64(data: bytes) -> str:
@@ -161,7 +146,7 @@ class EventEntry:
     rsp_server_address: str
 
     def __repr__(self) -> str:
-        return f"EventEntry(event_id={_mask(self.event_id)!r}, rsp_server_address={self.rsp_server_address!r})"
+        return f"EventEntry(event_id={mask_secret(self.event_id)!r}, rsp_server_address={self.rsp_server_address!r})"
 
 
 @dataclass(frozen=True)
@@ -227,7 +212,7 @@ class RspServerClient:
     def _clean(self, text: str) -> str:
         text = "".join(c if c.isprintable() else " " for c in str(text))[:300]
         for secret in self._secrets:
-            text = text.replace(secret, _mask(secret))
+            text = text.replace(secret, mask_secret(secret))
         return text
 
     async def call(self, function: str, body: dict[str, Any], *, empty_answer: bool = False) -> dict[str, Any]:

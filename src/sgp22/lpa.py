@@ -25,6 +25,7 @@ from sgp22.es9 import Es9Client, Es11Client, EventEntry, TransactionMismatchErro
 from sgp22.es10_base import Es10Channel
 from sgp22.es10_enums import CancelSessionReason, PprFlags, PprIds
 from sgp22.es10_types import DeviceInfo, OperatorId, ProfileMetadata, RatRule
+from sgp22.identifiers import ActivationCode
 from sgp22.results import OhResultCode, WinStatus
 
 log = logging.getLogger(__name__)
@@ -475,12 +476,6 @@ async def process_notifications(
 # --- The whole download ------------------------------------------------------------------------------------
 
 
-def _activation_code(text: str):
-    from sgp22.identifiers import ActivationCode
-
-    return ActivationCode.parse(text)
-
-
 async def download(
     isdr: Es10Channel,
     es9: Es9Client,
@@ -500,7 +495,7 @@ async def download(
     delivery fails, it stays pending for `process_notifications`. A PIR reporting failure is
     raised as its ES10 error after delivery.
     """
-    code = _activation_code(activation_code)
+    code = ActivationCode.parse(activation_code)
     if parse_server_address(code.smdp_address).text.lower() != es9.address.text.lower():
         raise BadInputError(f"the activation code names {code.smdp_address!r}, the client talks to {es9.address.text!r}")
     es9.add_secret(code.matching_id)
@@ -512,8 +507,8 @@ async def download(
 
     progress("authenticating")
     euicc = read_euicc_auth_data(isdr)
-    challenge = await initiate_authentication(es9, euicc, expected_oid=code.smdp_oid)
-    auth = authenticate_server(isdr, challenge, code.matching_id, device_info)
+    challenge = await initiate_authentication(es9, euicc, expected_oid=code.smdp_oid or None)
+    auth = authenticate_server(isdr, challenge, code.matching_id or None, device_info)
     transaction_id = auth.transaction_id
     try:
         offer = await authenticate_client(es9, auth)

@@ -20,6 +20,7 @@ from importlib import resources
 import asn1tools
 
 from sgp22.errors import BadInputError, MalformedDataError
+from sgp22.identifiers import Iccid
 
 SAIP_VERSION = (2, 3)
 """ProfileHeader major/minor version the lab writes (SAIP 2.3, as TS.48 test profiles)."""
@@ -82,23 +83,19 @@ class ParsedProfile:
 
 
 def encode_iccid(iccid: str) -> bytes:
-    """19 or 20 digits -> 10 bytes of nibble-swapped BCD, F padded (``8949..`` -> ``98 94 ..``)."""
-    digits = str(iccid)
-    if not digits.isdigit() or not 18 <= len(digits) <= 20 or not digits.isascii():
-        raise BadInputError(f"ICCID must be 18..20 decimal digits, got {len(digits)} characters")
-    padded = digits.ljust(20, "F")
-    return bytes.fromhex("".join(padded[i + 1] + padded[i] for i in range(0, 20, 2)))
+    """19 or 20 digits -> 10 bytes of nibble-swapped BCD, F padded (``8949..`` -> ``98 94 ..``).
+
+    The Luhn digit is not checked here: a package carries whatever ICCID its issuer gave it.
+    """
+    return Iccid(str(iccid)).to_bytes()
 
 
 def decode_iccid(coded: bytes) -> str:
     """Inverse of :func:`encode_iccid`; refuses non-digit nibbles and F padding inside digits."""
-    if len(coded) != 10:
-        raise ProfilePackageError(f"ICCID must be 10 bytes, got {len(coded)}")
-    swapped = "".join(f"{b & 0x0F:X}{b >> 4:X}" for b in coded)
-    digits = swapped.rstrip("F")
-    if not digits.isdigit() or len(digits) < 18:
-        raise ProfilePackageError("ICCID in the profile header is not BCD digits with F padding")
-    return digits
+    try:
+        return Iccid.from_bytes(bytes(coded)).digits
+    except MalformedDataError as error:
+        raise ProfilePackageError(f"ICCID in the profile header: {error.message}") from None
 
 
 # --- building ------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from esimcli.progress import ProgressDisplay
 from esimcli.questions import Responder
-from esimcli.secrets import Redactor, mask
+from esimcli.secrets import Redactor
+from sgp22.identifiers import mask_secret
 from esimflow import api
 
 
@@ -48,7 +49,7 @@ def test_progress_details_are_redacted():
     ProgressDisplay(stream, is_tty=False, redact=redactor, label="download").show(
         progress("authenticating", detail="matching ID MATCH-SECRET-ID"))
     assert "MATCH-SECRET-ID" not in stream.getvalue()
-    assert mask("MATCH-SECRET-ID") in stream.getvalue()
+    assert mask_secret("MATCH-SECRET-ID") in stream.getvalue()
 
 
 class RecordingHandle:

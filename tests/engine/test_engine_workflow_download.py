@@ -130,7 +130,7 @@ async def test_an_update_the_download_does_not_expect_is_rejected(engine, smdp, 
     handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid()),
                                                          require_user_consent=True))
     await until_awaiting(handle, "consent")
-    with pytest.raises(Exception, match="not waiting for a confirmation code"):
+    with pytest.raises(api.AnswerRefusedError, match="not waiting for a confirmation code"):
         await handle.provide_confirmation_code("0000")
     await handle.give_consent()
     assert (await handle.result()).ok

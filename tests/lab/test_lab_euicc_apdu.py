@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 
 from sgp22 import codec
+from sgp22.errors import BadInputError
 from sgp22.tlv import children, parse_one
 
-from rsplab.euicc import ISDR_AID, VirtualEuicc
+from rsplab import pki
+from rsplab.euicc import ISDR_AID, EuiccIdentity, VirtualEuicc
 from tests.lab.euicc_kit import SGP26, Lpa, Smdp, iccid_for
 
 GET_EID = bytes.fromhex("BF3E035C015A")
@@ -15,8 +17,6 @@ EID = "89049032123451234512345678901235"
 
 @pytest.fixture(scope="module")
 def identity():
-    from rsplab.euicc import EuiccIdentity
-
     return EuiccIdentity.from_directory(SGP26)
 
 
@@ -197,3 +197,17 @@ def test_reset_closes_channels_and_drops_partial_commands(card):
     assert card.transmit(bytes([cla_of(channel), 0xE2, 0x11, 0x00, 3]) + GET_EID[:3]) == b"\x90\x00"
     assert card.reset() == card.atr
     assert sw(card.transmit(bytes([cla_of(channel), 0xE2, 0x91, 0x01, 3]) + GET_EID[3:])) == 0x6881
+
+
+def test_identities_from_a_lab_pki_fleet_or_explicit_certificates(tmp_path):
+    lab = pki.generate(tmp_path / "pki", eids=[pki.eid_for("89049032", 1), pki.eid_for("89049032", 2)])
+    assert VirtualEuicc(lab).eid == lab.eid
+    fleet_member = pki.eid_for("89049032", 2)
+    card = VirtualEuicc(lab, eid=fleet_member)
+    channel = open_isdr(card)
+    assert store_data(card, channel, GET_EID)[5:21].hex() == fleet_member
+    explicit = EuiccIdentity.build(lab.euicc.certificate, lab.euicc.private_key, lab.eum.certificate,
+                                   [lab.ci.certificate])
+    assert VirtualEuicc(explicit).eid == lab.eid
+    with pytest.raises(BadInputError):
+        VirtualEuicc(lab, eid="89049032123451234512345678901235")

@@ -11,7 +11,6 @@ from sgp22.tlv import build, children, parse_one
 
 from rsplab import pki
 from rsplab.euicc import EuiccConfig, EuiccIdentity, RatRule, VirtualEuicc
-from rsplab.smdp.bpp import store_metadata_request
 from tests.lab.euicc_kit import SGP26, Lpa, Smdp, bpp_without_replace_keys, iccid_for, lpac_pieces, pir_result
 
 

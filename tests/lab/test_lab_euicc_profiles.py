@@ -169,7 +169,11 @@ def test_sequence_numbers_never_repeat_after_removal(lpa, smdp):
 
 
 def test_profiles_info_by_tag_list_and_search_criteria(lpa, smdp):
-    a, b = install(lpa, smdp, 1), install(lpa, smdp, 2, profile_class="test")
+    icon = bytes.fromhex("89504E470D0A1A0A") + b"lab icon"
+    a, b = install(lpa, smdp, 1, icon_type=1, icon=icon), install(lpa, smdp, 2, profile_class="test")
+    full = call(lpa, "ProfileInfoListRequest", {"searchCriteria": ("iccid", a)}, "ProfileInfoListResponse")[1][0]
+    assert (full["iconType"], full["icon"], full["profileName"]) == (1, icon, "Profile " + iccid_for(1)[-4:])
+    assert full["dpProprietaryData"] == {"dpOid": "2.999.10"}
     only = call(lpa, "ProfileInfoListRequest", {"tagList": bytes.fromhex("5A9F70")}, "ProfileInfoListResponse")[1]
     assert only == [{"iccid": a, "profileState": 0}, {"iccid": b, "profileState": 0}]
     by_class = call(lpa, "ProfileInfoListRequest", {"searchCriteria": ("profileClass", 0)}, "ProfileInfoListResponse")[1]

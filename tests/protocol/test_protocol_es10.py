@@ -6,7 +6,7 @@ import pytest
 
 from sgp22 import codec, es10
 from sgp22.apdu import IsdrChannel
-from sgp22.errors import BadInputError, Es10ResultError, MalformedDataError
+from sgp22.errors import BadInputError, EidUnavailableError, Es10ResultError, MalformedDataError
 from sgp22.es10_enums import (
     DeleteResult,
     DisableResult,
@@ -84,8 +84,15 @@ def test_get_eid_request_and_answer():
     assert applet.requests == [bytes.fromhex("BF3E035C015A")]
 
 
-def test_eid_that_is_not_decimal_is_malformed():
+def test_eid_that_is_not_decimal_is_unavailable():
     isdr, _ = session({"BF3E035C015A": "BF3E125A10" + "AB" * 16})
+    with pytest.raises(EidUnavailableError):
+        es10.get_eid(isdr)
+
+
+@pytest.mark.parametrize("answer", ["BF3E115A0F" + "89" * 15, "BF3E0100", "BF3E035A0189", "BF2E125A10" + "89" * 16])
+def test_eid_answer_of_the_wrong_shape_is_malformed(answer):
+    isdr, _ = session({"BF3E035C015A": answer})
     with pytest.raises(MalformedDataError):
         es10.get_eid(isdr)
 

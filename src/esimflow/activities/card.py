@@ -6,12 +6,14 @@ counts as one), so steps of different workflows never interleave on a card.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from temporalio import activity
 
 from esimflow.activities.card_access import CardPool
 from esimflow.activities.errors import esim_errors_as_application_errors
+from esimflow.activities.liveness import heartbeating_thread
 from esimflow.activities.osu_images import OsImageSource
 from esimflow.activities.types import (
     AuthenticateServerStepInput,
@@ -84,6 +86,12 @@ class CardActivities:
         self.device_info = device_info or es10.DeviceInfo()
         self.os_images = os_images
 
+    @contextlib.contextmanager
+    def _session(self, step, *, check_eid: bool = True):
+        """The card's ISD-R session for one step, heartbeating while the step runs."""
+        with heartbeating_thread(), self.pool.session(step.card.reader, step.card.eid if check_eid else None) as isdr:
+            yield isdr
+
     def activities(self) -> list:
         return [
             self.get_eid, self.get_euicc_info1, self.get_euicc_info2, self.get_euicc_challenge,
@@ -99,19 +107,19 @@ class CardActivities:
     @activity.defn(name=CardStep.GET_EID)
     @esim_errors_as_application_errors
     def get_eid(self, step: CardInput) -> str:
-        with self.pool.session(step.card.reader) as isdr:
+        with self._session(step, check_eid=False) as isdr:
             return es10.get_eid(isdr)
 
     @activity.defn(name=CardStep.GET_EUICC_INFO1)
     @esim_errors_as_application_errors
     def get_euicc_info1(self, step: CardInput) -> str:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             return es10.get_euicc_info1(isdr).raw.hex().upper()
 
     @activity.defn(name=CardStep.GET_EUICC_INFO2)
     @esim_errors_as_application_errors
     def get_euicc_info2(self, step: CardInput) -> EuiccInfo2Data:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             info = es10.get_euicc_info2(isdr)
         return EuiccInfo2Data(
             os_version=info.firmware_version, svn=info.svn, profile_version=info.profile_version,
@@ -124,14 +132,14 @@ class CardActivities:
     @activity.defn(name=CardStep.GET_CONFIGURED_ADDRESSES)
     @esim_errors_as_application_errors
     def get_configured_addresses(self, step: CardInput) -> ConfiguredAddresses:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             addresses = es10.get_euicc_configured_addresses(isdr)
         return ConfiguredAddresses(addresses.default_dp_address or None, addresses.root_ds_address or None)
 
     @activity.defn(name=CardStep.SET_DEFAULT_DP_ADDRESS)
     @esim_errors_as_application_errors
     def set_default_dp_address(self, step: SetDefaultDpAddressStepInput) -> None:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             es10.set_default_dp_address(isdr, step.address)
 
     # --- download session ------------------------------------------------------------------
@@ -139,7 +147,7 @@ class CardActivities:
     @activity.defn(name=CardStep.GET_EUICC_CHALLENGE)
     @esim_errors_as_application_errors
     def get_euicc_challenge(self, step: CardInput) -> str:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             return es10.get_euicc_challenge(isdr).hex().upper()
 
     @activity.defn(name=CardStep.AUTHENTICATE_SERVER)
@@ -155,7 +163,7 @@ class CardActivities:
             matching_id=step.matching_id,
             device_info=self.device_info,
         )
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             return es10.authenticate_server(isdr, request).raw.hex().upper()
 
     @activity.defn(name=CardStep.PREPARE_DOWNLOAD)
@@ -168,7 +176,7 @@ class CardActivities:
             smdp_signed2=bytes.fromhex(step.smdp_signed2), smdp_signature2=bytes.fromhex(step.smdp_signature2),
             smdp_certificate=bytes.fromhex(step.smdp_certificate), hash_cc=hash_cc,
         )
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             return es10.prepare_download(isdr, request).raw.hex().upper()
 
     @activity.defn(name=CardStep.LOAD_BOUND_PROFILE_PACKAGE)
@@ -177,16 +185,16 @@ class CardActivities:
         """Install once: a retry (the previous attempt's worker died or its answer was lost)
         first looks for the profile and its installation result on the card."""
         bpp = bytes.fromhex(step.bound_profile_package)
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with heartbeating_thread() as heartbeat, self.pool.session(step.card.reader, step.card.eid) as isdr:
             if activity.info().attempt > 1:
                 found = self._installed_earlier(isdr, step.iccid)
                 if found is not None:
                     return found
 
-            def heartbeat(progress: es10.SegmentProgress) -> None:
-                activity.heartbeat(progress.done, progress.total)
+            def segment_done(progress: es10.SegmentProgress) -> None:
+                heartbeat(progress.done, progress.total)
 
-            pir = es10.load_bound_profile_package(isdr, bpp, on_segment=heartbeat)
+            pir = es10.load_bound_profile_package(isdr, bpp, on_segment=segment_done)
         error = es10.installation_error(pir)
         return LoadBppResult(
             installed=error is None, iccid=pir.iccid or step.iccid, pir=pir.raw.hex().upper(),
@@ -211,7 +219,7 @@ class CardActivities:
     @activity.defn(name=CardStep.CANCEL_SESSION)
     @esim_errors_as_application_errors
     def cancel_session(self, step: CardCancelSessionInput) -> str:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             signed = es10.cancel_session(isdr, bytes.fromhex(step.transaction_id),
                                          es10.CancelSessionReason(step.reason))
         return signed.hex().upper()
@@ -221,7 +229,7 @@ class CardActivities:
     @activity.defn(name=CardStep.RETRIEVE_NOTIFICATIONS)
     @esim_errors_as_application_errors
     def retrieve_notifications(self, step: RetrieveNotificationsStepInput) -> list[PendingNotificationData]:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             if step.sequence_numbers is None:
                 items = es10.retrieve_notifications_list(isdr)
             else:
@@ -234,7 +242,7 @@ class CardActivities:
     def remove_notification(self, step: RemoveNotificationStepInput) -> None:
         from sgp22.errors import Es10ResultError
 
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             try:
                 es10.remove_notification_from_list(isdr, step.seq)
             except Es10ResultError as error:
@@ -246,38 +254,38 @@ class CardActivities:
     @activity.defn(name=CardStep.GET_PROFILES_INFO)
     @esim_errors_as_application_errors
     def get_profiles_info(self, step: ProfilesInfoInput) -> ProfilesOnCard:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             found = es10.get_profiles_info(isdr, iccid=step.iccid)
         return ProfilesOnCard([profile_info(profile) for profile in found])
 
     @activity.defn(name=CardStep.ENABLE_PROFILE)
     @esim_errors_as_application_errors
     def enable_profile(self, step: EnableProfileInput) -> None:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             es10.enable_profile(isdr, iccid=step.iccid, refresh=step.refresh)
 
     @activity.defn(name=CardStep.DISABLE_PROFILE)
     @esim_errors_as_application_errors
     def disable_profile(self, step: ProfileRefInput) -> None:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             es10.disable_profile(isdr, iccid=step.iccid)
 
     @activity.defn(name=CardStep.DELETE_PROFILE)
     @esim_errors_as_application_errors
     def delete_profile(self, step: ProfileRefInput) -> None:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             es10.delete_profile(isdr, iccid=step.iccid)
 
     @activity.defn(name=CardStep.MEMORY_RESET)
     @esim_errors_as_application_errors
     def memory_reset(self, step: MemoryResetStepInput) -> None:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             es10.memory_reset(isdr, es10.ResetOption(step.options))
 
     @activity.defn(name=CardStep.SET_NICKNAME)
     @esim_errors_as_application_errors
     def set_nickname(self, step: SetNicknameStepInput) -> None:
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with self._session(step) as isdr:
             es10.set_nickname(isdr, step.iccid, step.nickname)
 
     # --- OS update (vendor commands, docs/osu.md) ------------------------------------------
@@ -291,7 +299,7 @@ class CardActivities:
         no newer than the card's OS is "already latest". A retry first asks the card: an
         attempt that finished but whose answer was lost is not loaded again.
         """
-        with self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with heartbeating_thread() as heartbeat, self.pool.session(step.card.reader, step.card.eid) as isdr:
             updater = osu.OsUpdater(isdr.transport, channel=0)
             info = updater.info()
             if not step.start:
@@ -307,7 +315,7 @@ class CardActivities:
                           if activity.info().attempt > 1 and image.version == info.version
                           else OsuStatus.EUICC_UPGRADE_ALREADY_LATEST)
                 return OsUpdateStepResult(int(status), info.version_text, f"offered {_version(image.version)}")
-            activity.heartbeat("loading", _version(image.version))
+            heartbeat("loading", _version(image.version))
             status = updater.load(image)
             after = updater.info()
         return OsUpdateStepResult(int(status), after.version_text, f"offered {_version(image.version)}")

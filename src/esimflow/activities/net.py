@@ -10,6 +10,7 @@ from pathlib import Path
 from temporalio import activity
 
 from esimflow.activities.errors import esim_errors_as_application_errors
+from esimflow.activities.liveness import heartbeating
 from esimflow.activities.types import (
     AuthenticateClientResult,
     AuthenticateClientStepInput,
@@ -79,8 +80,8 @@ class NetActivities:
 
     async def _initiate(self, kind: type[RspServerClient], step: InitiateAuthenticationStepInput
                         ) -> InitiateAuthenticationResult:
-        answer = await self._client(kind, step.server_address).initiate_authentication(
-            bytes.fromhex(step.euicc_challenge), bytes.fromhex(step.euicc_info1))
+        answer = await heartbeating(self._client(kind, step.server_address).initiate_authentication(
+            bytes.fromhex(step.euicc_challenge), bytes.fromhex(step.euicc_info1)))
         return InitiateAuthenticationResult(
             transaction_id=answer.transaction_id, server_signed1=_hex(answer.server_signed1),
             server_signature1=_hex(answer.server_signature1), euicc_ci_pkid=_hex(answer.euicc_ci_pkid_to_be_used),
@@ -91,7 +92,8 @@ class NetActivities:
     @esim_errors_as_application_errors
     async def authenticate_client(self, step: AuthenticateClientStepInput) -> AuthenticateClientResult:
         client = self._client(Es9Client, step.server_address)
-        answer = await client.authenticate_client(step.transaction_id, bytes.fromhex(step.authenticate_server_response))
+        answer = await heartbeating(
+            client.authenticate_client(step.transaction_id, bytes.fromhex(step.authenticate_server_response)))
         metadata = es10.ProfileMetadata.from_asn1(
             answer.profile_metadata, codec.decode("StoreMetadataRequest", answer.profile_metadata))
         signed2 = codec.decode("SmdpSigned2", answer.smdp_signed2)
@@ -106,8 +108,8 @@ class NetActivities:
     @esim_errors_as_application_errors
     async def get_bound_profile_package(self, step: GetBppStepInput) -> GetBppResult:
         client = self._client(Es9Client, step.server_address)
-        answer = await client.get_bound_profile_package(step.transaction_id,
-                                                        bytes.fromhex(step.prepare_download_response))
+        answer = await heartbeating(client.get_bound_profile_package(
+            step.transaction_id, bytes.fromhex(step.prepare_download_response)))
         package = answer.bound_profile_package
         return GetBppResult(
             transaction_id=answer.transaction_id, bound_profile_package=_hex(package),
@@ -117,13 +119,13 @@ class NetActivities:
     @activity.defn(name=NetStep.HANDLE_NOTIFICATION)
     @esim_errors_as_application_errors
     async def handle_notification(self, step: HandleNotificationStepInput) -> None:
-        await self._client(Es9Client, step.address).handle_notification(bytes.fromhex(step.notification))
+        await heartbeating(self._client(Es9Client, step.address).handle_notification(bytes.fromhex(step.notification)))
 
     @activity.defn(name=NetStep.CANCEL_SESSION)
     @esim_errors_as_application_errors
     async def cancel_session(self, step: NetCancelSessionInput) -> None:
-        await self._client(Es9Client, step.server_address).cancel_session(
-            step.transaction_id, bytes.fromhex(step.cancel_session_response))
+        await heartbeating(self._client(Es9Client, step.server_address).cancel_session(
+            step.transaction_id, bytes.fromhex(step.cancel_session_response)))
 
     # --- ES11 ------------------------------------------------------------------------------
 
@@ -136,7 +138,8 @@ class NetActivities:
     @esim_errors_as_application_errors
     async def smds_authenticate_client(self, step: AuthenticateClientStepInput) -> SmdsAuthenticateClientResult:
         client = self._client(Es11Client, step.server_address)
-        answer = await client.authenticate_client(step.transaction_id, bytes.fromhex(step.authenticate_server_response))
+        answer = await heartbeating(
+            client.authenticate_client(step.transaction_id, bytes.fromhex(step.authenticate_server_response)))
         return SmdsAuthenticateClientResult(
             transaction_id=answer.transaction_id or step.transaction_id,
             events=[SmdsEvent(event.event_id, event.rsp_server_address) for event in answer.events],

@@ -3,7 +3,7 @@
 The first run imports the fleet file into the migration store (validated again on the worker);
 from then on the workflow holds only a cursor, counters and the devices in flight, reading the
 fleet in pages, so its history stays small for fleets of any size: it continues as new every
-``CONTINUE_AFTER_STARTS`` devices (or when Temporal suggests it) with that state.
+``continue_after_starts`` devices (or when Temporal suggests it) with that state.
 
 Each device runs as a ``DeviceMigration`` child that outlives the run that started it
 (``ParentClosePolicy.ABANDON``) and reports its outcome with a signal to the migration's
@@ -63,7 +63,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PAGE_SIZE = 100
-CONTINUE_AFTER_STARTS = 500
 RECONCILE_AFTER = timedelta(minutes=10)
 """Nothing finished for this long while devices are in flight: ask the store and Temporal whether
 some of them ended without their signal reaching us."""
@@ -117,12 +116,17 @@ class BulkMigrationWorkflow:
         return self.status()
 
     async def _import(self, request: BulkMigrationInput) -> ImportResult | None:
-        imported = await self._store(
-            MigrationStep.IMPORT_FLEET,
-            ImportFleetInput(request.migration_id, request.fleet_path, request.fleet_sha256, request.policy),
-            ImportResult)
-        self._errors = imported.errors
         policy = request.policy
+        refusal = None
+        try:
+            imported = await self._store(
+                MigrationStep.IMPORT_FLEET,
+                ImportFleetInput(request.migration_id, request.fleet_path, request.fleet_sha256, policy),
+                ImportResult)
+        except ActivityError as error:  # unreadable, changed since validated, another fleet under this id
+            refusal = getattr(error.cause, "message", None) or str(error.cause)
+            imported = ImportResult(total=0, invalid=0, created=False, rejected=True)
+        self._errors = imported.errors
         self._s = CarriedState(
             total=imported.total, cursor=0, counters=Counters(), in_flight={},
             concurrency=policy.max_concurrency, paused=False, cancelling=False, cancel_rollback=False,
@@ -131,9 +135,8 @@ class BulkMigrationWorkflow:
             first_start_time=None, tokens=0.0, tokens_at=None, runs=1, invalid_lines=imported.invalid)
         if imported.rejected:
             self._state = MigrationState.REJECTED
-            self._s.abort_reason = f"the fleet file has {imported.invalid} invalid line(s)"
-            await self._store(MigrationStep.FINISH, FinishMigrationInput(
-                request.migration_id, self._state, self._s.abort_reason, self._s.counters))
+            self._s.abort_reason = refusal or f"the fleet file has {imported.invalid} invalid line(s)"
+            # nothing of this fleet is in the store (and a row there may belong to another fleet)
             if request.search_attributes:
                 search_attributes.upsert(outcome=self._state)
             return None
@@ -275,7 +278,7 @@ class BulkMigrationWorkflow:
         return self._s.cancelling or self._s.abort_reason is not None
 
     def _should_continue_as_new(self) -> bool:
-        return (self._starts_this_run >= CONTINUE_AFTER_STARTS
+        return (self._starts_this_run >= self._input.continue_after_starts
                 or workflow.info().is_continue_as_new_suggested())
 
     def _carry(self) -> BulkMigrationInput:
@@ -283,7 +286,8 @@ class BulkMigrationWorkflow:
         return BulkMigrationInput(migration_id=request.migration_id, fleet_path=request.fleet_path,
                                   fleet_sha256=request.fleet_sha256, policy=request.policy,
                                   engine_task_queue=request.engine_task_queue,
-                                  search_attributes=request.search_attributes, carried=self._s)
+                                  search_attributes=request.search_attributes,
+                                  continue_after_starts=request.continue_after_starts, carried=self._s)
 
     async def _store(self, step: str, arg, result_type=None):
         return await workflow.execute_local_activity(step, arg, result_type=result_type,

@@ -224,6 +224,7 @@ class BulkMigrationInput:
     policy: MigrationPolicy = field(default_factory=MigrationPolicy)
     engine_task_queue: str = "esimflow"
     search_attributes: bool = False  # the EsimEid/... attributes are registered: upsert them
+    continue_after_starts: int = 500  # devices started per run before continuing as new
     carried: CarriedState | None = None
 
 

@@ -28,10 +28,13 @@ NEVER_RETRIED = [
     "crypto.invalid_signature",
 ]
 
+# Every card and network step heartbeats while it waits (esimflow.activities.liveness), so a
+# worker that dies mid-step is noticed after STEP_HEARTBEAT, not after the start-to-close bound.
+STEP_HEARTBEAT = timedelta(seconds=10)
 CARD_START_TO_CLOSE = timedelta(seconds=60)
 CARD_SCHEDULE_TO_CLOSE = timedelta(minutes=5)
 LOAD_BPP_START_TO_CLOSE = timedelta(minutes=10)
-LOAD_BPP_HEARTBEAT = timedelta(seconds=30)
+LOAD_BPP_HEARTBEAT = STEP_HEARTBEAT
 NET_START_TO_CLOSE = timedelta(seconds=90)
 NET_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 ENGINE_START_TO_CLOSE = timedelta(seconds=20)

@@ -100,7 +100,7 @@ class Card:
                 step, arg, result_type=result_type, task_queue=self.task_queue,
                 start_to_close_timeout=start_to_close,
                 schedule_to_close_timeout=max(policies.CARD_SCHEDULE_TO_CLOSE, start_to_close * 3),
-                heartbeat_timeout=heartbeat,
+                heartbeat_timeout=heartbeat or policies.STEP_HEARTBEAT,
                 retry_policy=retry or policies.card_retry(),
                 summary=summary,
             )
@@ -115,6 +115,7 @@ async def net_call(step: str, arg: Any, result_type: type[T] | None = None, *,
             step, arg, result_type=result_type, task_queue=net_task_queue(workflow.info().task_queue),
             start_to_close_timeout=policies.NET_START_TO_CLOSE,
             schedule_to_close_timeout=policies.NET_SCHEDULE_TO_CLOSE,
+            heartbeat_timeout=policies.STEP_HEARTBEAT,
             retry_policy=retry or policies.net_retry(),
         )
     except ActivityError as error:

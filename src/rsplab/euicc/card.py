@@ -7,6 +7,7 @@ the ISD-R live in :mod:`rsplab.euicc.es10_server`; nothing here knows what they 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -92,7 +93,7 @@ class VirtualEuicc:
         self.identity = EuiccIdentity.coerce(identity, eid=eid)
         self.config = config or EuiccConfig()
         if capacity is not None:
-            self.config.capacity = capacity
+            self.config = dataclasses.replace(self.config, capacity=capacity)
         self.atr = bytes(atr)
         self._injector = FaultInjector(faults)
         self.store = StateStore(state_path, self.identity.eid, initial=self.config.initial_state(self.identity.eid))

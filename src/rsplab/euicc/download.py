@@ -9,6 +9,7 @@ half a profile behind.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -36,6 +37,8 @@ from rsplab.euicc.euicc_info import euicc_info2, free_bytes
 from rsplab.euicc.identity import EuiccCredential, EuiccIdentity
 from rsplab.euicc.notifications import NOTIFICATION_EVENTS, metadata, record_event
 from rsplab.euicc.state import EuiccState, Notification, NotificationTarget, Profile, StateStore
+
+log = logging.getLogger(__name__)
 
 ISDP_AID_PREFIX = bytes.fromhex("A0000005591010FFFFFFFF89")
 RETAINED_OT_KEYS = 4
@@ -275,6 +278,9 @@ class DownloadFunctions:
             loaded = session.loader.feed(piece)
         except BppError as error:
             return self._fail_load(error)
+        except Exception as error:  # a card ends the download with a PIR, whatever went wrong inside
+            log.exception("virtual eUICC failed while loading a bound profile package")
+            return self._fail_load(BppError(session.loader.command, ErrorReason.UNKNOWN, type(error).__name__))
         if loaded is None:
             return None
         return self._install(loaded)

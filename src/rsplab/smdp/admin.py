@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sgp22.errors import BadInputError, EsimError
+from sgp22.identifiers import ActivationCode
 
 from rsplab.smdp.faults import FaultPlan
 from rsplab.smdp.inventory import Inventory, InventoryError, NewProfile, Profile, ProfileNotFoundError
@@ -33,8 +34,7 @@ _PROFILE_FIELDS = {
 
 def activation_code(address: str, matching_id: str, cc_required: bool) -> str:
     """``LPA:1$address$matchingId``, with ``$$1`` (empty OID field, CC flag) when a code is needed."""
-    code = f"LPA:1${address}${matching_id}"
-    return code + "$$1" if cc_required else code
+    return ActivationCode(address, matching_id, confirmation_code_required=cc_required).to_text()
 
 
 class SmdpAdmin:

@@ -161,16 +161,17 @@ class FaultPlan:
             return [r.as_dict() for r in self._rules]
 
     def decide(self, endpoint: str) -> Decision:
+        """Count the call against every matching rule; the first rule that fires changes the answer."""
         delay = 0.0
         chosen: FaultRule | None = None
         with self._lock:
             for rule in self._rules:
                 if rule.endpoint not in (endpoint, "*") or rule.exhausted:
                     continue
-                if rule.kind != "delay" and chosen is not None:
-                    continue
                 rule.seen += 1
-                if rule.seen <= rule.after or self._random.random() >= rule.probability:
+                if rule.seen <= rule.after or (rule.kind != "delay" and chosen is not None):
+                    continue
+                if self._random.random() >= rule.probability:
                     continue
                 rule.applied += 1
                 if rule.kind == "delay":

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sgp22.errors import BadInputError, EsimError
-from sgp22.profile_package import encode_iccid
+from sgp22.identifiers import Eid, Iccid, mask_secret
 
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
 
@@ -89,9 +89,7 @@ class ProfileNotFoundError(InventoryError):
 
 def mask(secret: str | None) -> str:
     """``AB12…(16)``: enough to tell two secrets apart, not enough to use one."""
-    if not secret:
-        return "-"
-    return f"{secret[:4]}…({len(secret)})"
+    return mask_secret(secret) if secret else "-"
 
 
 def hash_code(code: str) -> bytes:
@@ -108,23 +106,11 @@ def generate_matching_id() -> str:
 
 
 def check_iccid(iccid: str) -> str:
-    iccid = str(iccid).strip()
-    encode_iccid(iccid)
-    total = 0
-    for position, digit in enumerate(int(d) for d in reversed(iccid)):
-        if position % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    if total % 10:
-        raise BadInputError(f"ICCID {iccid} fails its Luhn check digit")
-    return iccid
+    return Iccid.parse(str(iccid)).digits
 
 
 def check_eid(eid: str) -> str:
-    eid = str(eid).strip()
-    if len(eid) != 32 or not eid.isdigit() or int(eid) % 97 != 1:
-        raise BadInputError("EID must be 32 digits with valid check digits (ISO 7064 MOD 97-10)")
-    return eid
+    return Eid.parse(str(eid)).digits
 
 
 def check_matching_id(matching_id: str) -> str:
@@ -473,6 +459,9 @@ class Inventory:
     # --- eUICCs seen -----------------------------------------------------------------------------
 
     def remember_euicc(self, eid: str, euicc_certificate: bytes, eum_certificate: bytes) -> None:
+        """Keep the certificates an eUICC authenticated with (notifications may come after a restart)."""
+        if self.euicc_certificates(eid) == (euicc_certificate, eum_certificate):
+            return  # nothing new: spare the disk a synchronous write
         with self._write() as db:
             db.execute(
                 "INSERT INTO euiccs VALUES (?,?,?,?) ON CONFLICT(eid) DO UPDATE SET "

@@ -2,8 +2,8 @@
 
 TLS uses the DPtls certificate and key of the identities directory, TLS 1.2 or newer. Python's
 ``ssl`` only loads keys from files, so the key is written to a private temporary directory
-for the moment it takes to load it, then removed. The listening socket is bound before the
-server starts, so ``port=0`` yields a free port that is known at once.
+for the moment it takes to load it, then removed. The listening socket is opened before the
+server starts, so ``port=0`` yields a free port that is known, and connectable, at once.
 """
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ class LabSmdp:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._socket.bind(("127.0.0.1", port))
+            self._socket.listen(128)  # connections queue until uvicorn accepts them
         except OSError as exc:
             self._cleanup()
             raise LabSmdpError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
@@ -189,6 +190,8 @@ class LabSmdp:
         self._server = self._uvicorn()
         try:
             self._server.run(sockets=[self._socket])
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown is complete
         finally:
             self.close()
 

@@ -1,0 +1,374 @@
+"""``esimflow migrate``: start, watch, steer and report bulk fleet migrations.
+
+Every subcommand prints one JSON object with ``--json``::
+
+    {"ok": true, "command": "migrate status", "migration_id": "mig-…", "status": {...}, "error": null}
+
+``status`` is the migration's ``status`` query (counts per outcome, in flight, rate, ETA);
+``start`` adds ``line_errors`` when the fleet file does not validate. Exit codes as every
+esimflow command (docs/cli.md): 0 ok; 1 the migration refused the request or (with ``--watch``)
+ended aborted, cancelled or rejected; 2 bad usage or an invalid fleet file; 3 Temporal
+unreachable; 5 the engine failed; 130 interrupted (the migration keeps running).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from esimflow.api import WORKFLOW_TASK_QUEUE
+from esimflow.migration.client import FleetInvalidError, MigrationControl, start_migration
+from esimflow.migration.model import MIGRATION_TASK_QUEUE, MigrationPolicy, MigrationState, MigrationStatus
+from sgp22.errors import BadInputError, EsimError
+
+from esimcli.connection import ConnectionFlags, connect, temporal_options
+from esimcli.exit_codes import ExitCode
+from esimcli.failures import CliFailure
+
+WATCH_SECONDS = 1.0
+BAR_WIDTH = 30
+_ENDED_BADLY = (MigrationState.ABORTED, MigrationState.CANCELLED, MigrationState.REJECTED)
+
+
+@click.group()
+def migrate() -> None:
+    """Migrate a fleet of eUICCs from their current profile to a target profile.
+
+    The fleet file is CSV (with a header) or JSON lines with the columns eid, device,
+    current_iccid, and activation_code and/or target_iccid (docs/migration.md)."""
+
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+_id_argument = click.argument("migration_id")
+
+
+def _policy_options(command):
+    options = [
+        click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+                     help="Devices migrated at the same time."),
+        click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+                     help="At most this many device migrations started per second."),
+        click.option("--canary", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Migrate this many devices first, then wait for `migrate approve`."),
+        click.option("--no-canary-approval", is_flag=True,
+                     help="Go on after the canary batch without approval unless its failure rate "
+                          "passes the threshold."),
+        click.option("--failure-window", type=click.IntRange(min=1), default=20, show_default=True,
+                     help="Devices the failure rate is measured over."),
+        click.option("--failure-threshold", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+                     help="Abort when more than this share of the window failed or rolled back."),
+        click.option("--no-rollback", is_flag=True,
+                     help="Leave a device as it is on failure instead of re-enabling the old profile."),
+        click.option("--delete-old/--keep-old", default=False, show_default=True,
+                     help="Delete the old profile once the target is enabled and verified."),
+        click.option("--dry-run", is_flag=True,
+                     help="Check every device and preview every target; change nothing."),
+        click.option("--accept-policy-rules", is_flag=True,
+                     help="The targets' profile policy rules are accepted in advance (isPprAllowed)."),
+        click.option("--connectivity-check", metavar="ACTIVITY",
+                     help="Activity to call after the switch; its failure rolls the device back."),
+        click.option("--connectivity-queue", metavar="QUEUE",
+                     help="Task queue of the connectivity check (default: the card host's)."),
+        click.option("--skip-invalid", is_flag=True, help="Start with the valid lines when some are invalid."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@migrate.command("start")
+@click.argument("fleet_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id", "migration_id", help="Migration id (default: derived from the fleet file, so starting "
+                                           "the same file again resumes it).")
+@_policy_options
+@click.option("--watch", is_flag=True, help="Follow the progress until the migration ends.")
+@click.option("--task-queue", default=MIGRATION_TASK_QUEUE, show_default=True, help="Migration worker queue.")
+@click.option("--engine-task-queue", default=WORKFLOW_TASK_QUEUE, show_default=True,
+              help="Engine workflow queue the operations run on.")
+@_json_option
+@temporal_options
+def start(fleet_file: Path, migration_id: str | None, concurrency: int, rate: float, canary: int,
+          no_canary_approval: bool, failure_window: int, failure_threshold: float, no_rollback: bool,
+          delete_old: bool, dry_run: bool, accept_policy_rules: bool, connectivity_check: str | None,
+          connectivity_queue: str | None, skip_invalid: bool, watch: bool, task_queue: str,
+          engine_task_queue: str, as_json: bool, connection: ConnectionFlags) -> None:
+    """Validate FLEET_FILE (every bad line is reported) and start its migration."""
+    policy = MigrationPolicy(
+        max_concurrency=concurrency, max_starts_per_second=rate, canary_size=canary,
+        canary_approval=not no_canary_approval, failure_window=failure_window,
+        failure_threshold=failure_threshold, rollback=not no_rollback, delete_old=delete_old, dry_run=dry_run,
+        accept_policy_rules=accept_policy_rules, connectivity_check=connectivity_check,
+        connectivity_task_queue=connectivity_queue, skip_invalid_lines=skip_invalid)
+    out = _Output("migrate start", as_json)
+
+    async def body() -> ExitCode:
+        client = await connect(connection)
+        started = await _engine(start_migration(client, fleet_file, policy, migration_id=migration_id,
+                                                task_queue=task_queue, engine_task_queue=engine_task_queue))
+        skipped = len(started.fleet.errors)
+        if not as_json:
+            click.echo(f"migration {started.migration_id} started: {len(started.fleet.entries)} devices"
+                       + (f" ({skipped} invalid lines skipped)" if skipped else "")
+                       + (" [dry run]" if dry_run else ""))
+            click.echo(f"  follow it:  esimflow migrate status {started.migration_id} --watch", err=True)
+        if not watch:
+            out.document(started.migration_id, None, extra={"devices": len(started.fleet.entries),
+                                                             "search_attributes": started.search_attributes})
+            return ExitCode.OK
+        status = await _watch(MigrationControl(client, started.migration_id), as_json)
+        out.document(started.migration_id, status)
+        return _watch_exit(status)
+
+    out.run(body, line_errors=True)
+
+
+@migrate.command("status")
+@_id_argument
+@click.option("--watch", is_flag=True, help="Show a live progress bar until the migration ends.")
+@_json_option
+@temporal_options
+def status(migration_id: str, watch: bool, as_json: bool, connection: ConnectionFlags) -> None:
+    """Counts per outcome, devices in flight, rate and ETA of migration MIGRATION_ID."""
+    out = _Output("migrate status", as_json)
+
+    async def body() -> ExitCode:
+        control = MigrationControl(await connect(connection), migration_id)
+        if watch:
+            current = await _watch(control, as_json)
+            out.document(migration_id, current)
+            return _watch_exit(current)
+        current = await _engine(control.status(), migration_id)
+        if not as_json:
+            for line in status_lines(current):
+                click.echo(line)
+        out.document(migration_id, current)
+        return ExitCode.OK
+
+    out.run(body)
+
+
+def _control_command(name: str, help_text: str, action):
+    @migrate.command(name, help=help_text)
+    @_id_argument
+    @_json_option
+    @temporal_options
+    def command(migration_id: str, as_json: bool, connection: ConnectionFlags, **options: Any) -> None:
+        out = _Output(f"migrate {name}", as_json)
+
+        async def body() -> ExitCode:
+            control = MigrationControl(await connect(connection), migration_id)
+            current = await _engine(action(control, **options), migration_id)
+            if not as_json:
+                click.echo(f"{migration_id}: {name} accepted")
+                for line in status_lines(current):
+                    click.echo(line)
+            out.document(migration_id, current)
+            return ExitCode.OK
+
+        out.run(body)
+
+    return command
+
+
+_control_command("pause", "Start no more devices (those in flight finish).", lambda c: c.pause())
+_control_command("resume", "Start devices again after a pause.", lambda c: c.resume())
+click.option("--rollback", is_flag=True, help="Devices in flight that have not switched yet stop and stay "
+                                               "on their old profile (default: they finish).")(
+    _control_command("cancel", "Cancel gracefully: start no more devices; those in flight finish.",
+                     lambda c, rollback: c.cancel(rollback)))
+click.option("--reject", is_flag=True, help="Reject the canary batch: the migration ends aborted.")(
+    _control_command("approve", "Approve the canary batch so the rest of the fleet starts.",
+                     lambda c, reject: c.approve(not reject)))
+click.argument("max_concurrency", type=click.IntRange(min=1))(
+    _control_command("concurrency", "Change how many devices are migrated at the same time.",
+                     lambda c, max_concurrency: c.set_concurrency(max_concurrency)))
+
+
+@migrate.command("report")
+@_id_argument
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
+              help="Where to write the report (.csv or .json).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="Default: from the file extension.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), envvar="ESIMFLOW_MIGRATIONS",
+              show_envvar=True, help="Migration store (default: migrations.sqlite3 in the esimflow state dir).")
+@_json_option
+def report_command(migration_id: str, out_file: Path, fmt: str | None, store_path: Path | None,
+                   as_json: bool) -> None:
+    """Write every device's outcome and reason (never an activation code) to --out."""
+    from esimflow.migration.report import write_report
+    from esimflow.migration.store import default_location, open_store
+
+    out = _Output("migrate report", as_json)
+
+    async def body() -> ExitCode:
+        path = store_path or default_location()
+        if not path.is_file():
+            raise CliFailure(ExitCode.USAGE, "migration.store",
+                             f"no migration store at {path}: give --store (the migration worker's file)")
+        store = open_store(path)
+        try:
+            document = write_report(store, migration_id, out_file, fmt)
+        finally:
+            store.close()
+        summary = document["migration"]["outcomes"]
+        if not as_json:
+            click.echo(f"{len(document['devices'])} devices written to {out_file}: "
+                       + ", ".join(f"{name} {count}" for name, count in sorted(summary.items())))
+        out.document(migration_id, None, extra={"out": str(out_file), "outcomes": summary,
+                                                "state": document["migration"]["state"]})
+        return ExitCode.OK
+
+    out.run(body)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def progress_line(current: MigrationStatus, width: int = BAR_WIDTH) -> str:
+    """``[#######.......] 140/200 70%  migrated 120 rolled_back 6 failed 2 skipped 12 | in flight 10 | 4.2/s | ETA 14s``"""
+    total = max(current.total, 1)
+    done = current.finished
+    filled = min(width, int(width * done / total))
+    bar = "#" * filled + "." * (width - filled)
+    counts = " ".join(f"{name} {count}" for name, count in current.counts.items() if count or name != "already_done")
+    return (f"[{bar}] {done}/{current.total} {100 * done // total}%  {counts} | in flight {current.in_flight}"
+            f" | {current.rate_per_second:.1f}/s | ETA {_duration(current.eta_seconds)} | {current.state}")
+
+
+def status_lines(current: MigrationStatus) -> list[str]:
+    lines = [
+        f"migration: {current.migration_id}" + (" (dry run)" if current.dry_run else ""),
+        f"state: {current.state}",
+        f"devices: {current.total}" + (f" (+{current.invalid_lines} invalid lines)" if current.invalid_lines else ""),
+        "outcomes: " + ", ".join(f"{name} {count}" for name, count in current.counts.items()),
+        f"in flight: {current.in_flight} (concurrency {current.concurrency}), not started: {current.pending}",
+        f"rate: {current.rate_per_second:.2f} devices/s, ETA {_duration(current.eta_seconds)}",
+        f"failure rate (window): {current.failure_rate:.0%}",
+    ]
+    if current.canary_size:
+        lines.append(f"canary: {current.canary_size} devices, "
+                     + ("finished" if current.canary_finished else "in progress"))
+    if current.state == MigrationState.AWAITING_APPROVAL:
+        lines.append(f"waiting for approval: esimflow migrate approve {current.migration_id} (or --reject)")
+    if current.abort_reason:
+        lines.append(f"reason: {current.abort_reason}")
+    lines += [f"  {error}" for error in current.errors]
+    return lines
+
+
+async def _watch(control: MigrationControl, as_json: bool) -> MigrationStatus:
+    stream = click.get_text_stream("stderr")
+    tty = stream.isatty() and not as_json
+    last = ""
+    while True:
+        current = await _engine(control.status(), control.migration_id)
+        line = progress_line(current)
+        if line != last:
+            if tty:
+                stream.write("\r" + line.ljust(len(last)))
+            elif not as_json:
+                stream.write(line + "\n")
+            stream.flush()
+            last = line
+        if current.is_final:
+            if tty:
+                stream.write("\n")
+            if not as_json:
+                for text in status_lines(current):
+                    click.echo(text)
+            return current
+        await asyncio.sleep(WATCH_SECONDS)
+
+
+def _watch_exit(current: MigrationStatus) -> ExitCode:
+    return ExitCode.OPERATION_FAILED if current.state in _ENDED_BADLY else ExitCode.OK
+
+
+async def _engine(awaitable, migration_id: str | None = None):
+    """Temporal's answers as exit codes: a refused update is the migration saying no (1)."""
+    try:
+        return await awaitable
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        raise CliFailure(ExitCode.OPERATION_FAILED, "migration.refused",
+                         getattr(cause, "message", None) or str(cause or error)) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND and migration_id and "namespace" not in error.message.lower():
+            raise CliFailure(ExitCode.USAGE, "migration.unknown", f"no migration {migration_id}") from None
+        if error.status == RPCStatusCode.ALREADY_EXISTS:
+            raise CliFailure(ExitCode.OPERATION_FAILED, "migration.running",
+                             "this migration is already running: follow it with `migrate status`") from None
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
+            raise CliFailure(ExitCode.TEMPORAL_UNREACHABLE, "temporal.unreachable",
+                             f"Temporal refused the call: {error.message}", retryable=True) from None
+        raise CliFailure(ExitCode.ENGINE_FAILURE, "temporal.rpc", f"Temporal call failed: {error.message}") from None
+    except Exception as error:
+        from temporalio.exceptions import WorkflowAlreadyStartedError
+
+        if isinstance(error, WorkflowAlreadyStartedError):
+            raise CliFailure(ExitCode.OPERATION_FAILED, "migration.running",
+                             "this migration is already running: follow it with `migrate status`") from None
+        raise
+
+
+class _Output:
+    """One JSON document per invocation (``--json``), the exit code, and failures on stderr."""
+
+    def __init__(self, command: str, as_json: bool) -> None:
+        self.command = command
+        self.as_json = as_json
+        self._printed = False
+
+    def document(self, migration_id: str | None, current: MigrationStatus | None, *, ok: bool = True,
+                 error: dict | None = None, extra: dict | None = None) -> None:
+        if not self.as_json or self._printed:
+            return
+        body = {"ok": ok, "command": self.command, "migration_id": migration_id,
+                "status": dataclasses.asdict(current) if current is not None else None, "error": error}
+        body.update(extra or {})
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        self._printed = True
+
+    def run(self, body, *, line_errors: bool = False) -> None:
+        ctx = click.get_current_context()
+        try:
+            code = asyncio.run(body())
+        except KeyboardInterrupt:
+            code = self._fail(CliFailure(ExitCode.INTERRUPTED, "cli.interrupted",
+                                         "interrupted: the migration keeps running in Temporal"))
+        except FleetInvalidError as invalid:
+            if not self.as_json:
+                for line_error in invalid.errors:
+                    click.echo(f"  {line_error}", err=True)
+            code = self._fail(CliFailure(ExitCode.USAGE, invalid.kind, invalid.message),
+                              extra={"line_errors": [dataclasses.asdict(e) for e in invalid.errors]})
+        except CliFailure as failure:
+            code = self._fail(failure)
+        except EsimError as error:
+            exit_code = ExitCode.USAGE if isinstance(error, BadInputError) else ExitCode.ENGINE_FAILURE
+            code = self._fail(CliFailure(exit_code, error.kind, error.message, retryable=error.retryable))
+        ctx.exit(int(code))
+
+    def _fail(self, failure: CliFailure, extra: dict | None = None) -> ExitCode:
+        if self.as_json:
+            self.document(None, None, ok=False, extra=extra,
+                          error={"kind": failure.kind, "message": failure.message, "retryable": failure.retryable})
+        else:
+            click.echo(f"error: {failure.message}", err=True)
+        return failure.exit_code
+

@@ -1,0 +1,72 @@
+"""Heartbeats while a step waits on a card or a server, so a worker that dies mid-step is noticed
+within the step's heartbeat timeout (seconds) instead of its start-to-close timeout (minutes):
+Temporal then retries the step on another worker, or on this one once it is restarted."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+from collections.abc import Awaitable, Iterator
+from typing import TypeVar
+
+from temporalio import activity
+
+T = TypeVar("T")
+
+INTERVAL_SECONDS = 2.0
+
+
+class Heartbeat:
+    """Heartbeat now with progress details; the side thread repeats the latest details."""
+
+    def __init__(self) -> None:
+        self.details: tuple = ()
+
+    def __call__(self, *details) -> None:
+        self.details = details
+        if activity.in_activity():
+            activity.heartbeat(*details)
+
+
+@contextlib.contextmanager
+def heartbeating_thread() -> Iterator[Heartbeat]:
+    """For sync activities: a side thread heartbeats (with the activity's context) until the
+    block ends. Outside an activity (a test calling the code directly) it does nothing."""
+    heartbeat = Heartbeat()
+    if not activity.in_activity():
+        yield heartbeat
+        return
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def beat() -> None:
+        while not done.wait(INTERVAL_SECONDS):
+            context.run(activity.heartbeat, *heartbeat.details)
+
+    ticker = threading.Thread(target=beat, name="esimflow-heartbeat", daemon=True)
+    ticker.start()
+    try:
+        yield heartbeat
+    finally:
+        done.set()
+        ticker.join()
+
+
+async def heartbeating(awaitable: Awaitable[T]) -> T:
+    """For async activities: await ``awaitable`` while heartbeating."""
+    if not activity.in_activity():
+        return await awaitable
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(INTERVAL_SECONDS)
+            activity.heartbeat()
+
+    ticker = asyncio.create_task(beat())
+    try:
+        return await awaitable
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker

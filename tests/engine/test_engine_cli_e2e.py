@@ -1,0 +1,111 @@
+"""The CLI against a real Temporal dev server: `esimflow lab up --with-temporal` (dev server, lab
+SM-DP+, an in-process virtual eUICC and a worker), then `esimflow` verbs as separate processes,
+as an operator would type them."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from esimflow.workers.devstack import start_dev_server
+from sgp22.identifiers import ActivationCode
+
+pytestmark = [pytest.mark.temporal, pytest.mark.slow]
+
+ESIMFLOW = str(Path(sys.executable).parent / "esimflow")
+CODEC_KEY = "5a" * 32
+
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("cli-e2e")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("TEMPORAL_", "ESIMFLOW_"))}
+    env.update(ESIMFLOW_CODEC_KEY=CODEC_KEY, XDG_STATE_HOME=str(home / "xdg"), PYTHONUNBUFFERED="1",
+               ESIMFLOW_DEVICE_REGISTRY=str(home / "devices.sqlite3"))
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, environment):
+    state = tmp_path_factory.mktemp("lab")
+    process = subprocess.Popen(
+        [ESIMFLOW, "lab", "up", "--state", str(state), "--vpcd", "0", "--local", "1", "--smdp-port", "0",
+         "--with-temporal", "--temporal-port", "0", "--ui-port", "0", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    text = ""
+    for line in process.stdout:
+        text += line
+        if line.startswith("}"):
+            break
+    else:
+        raise AssertionError(f"lab up printed no summary: {process.stderr.read()}")
+    summary = json.loads(text)
+    yield summary, process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+
+
+def esimflow(environment: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([ESIMFLOW, *args], env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+def test_lab_up_reports_temporal_and_serves_its_euicc(lab):
+    summary, _ = lab
+    temporal = summary["temporal"]
+    assert temporal["ui"].startswith("http://127.0.0.1:")
+    assert temporal["served_eids"] == [summary["euiccs"][0]["eid"]]
+
+
+def test_download_list_and_a_refused_delete_through_the_cli(lab, environment):
+    summary, lab_process = lab
+    address, eid = summary["temporal"]["address"], summary["euiccs"][0]["eid"]
+    code = summary["profiles"][0]["activation_code"]
+    matching_id = ActivationCode.parse(code).matching_id
+    common = ["--address", address, "--eid", eid, "--json"]
+
+    listed = esimflow(environment, "profiles", *common)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["data"]["profiles"] == []
+
+    downloaded = esimflow(environment, "download", *common, "--switch", code)
+    assert downloaded.returncode == 0, downloaded.stderr
+    result = json.loads(downloaded.stdout)
+    assert result["ok"] and result["result_code"]["openharmony"]["name"] == "RESULT_OK"
+    iccid = result["data"]["iccid"]
+    assert iccid == summary["profiles"][0]["iccid"]
+    assert matching_id not in downloaded.stdout + downloaded.stderr
+    assert "download:" in downloaded.stderr  # progress lines, on stderr only
+
+    profiles = json.loads(esimflow(environment, "profiles", *common).stdout)["data"]["profiles"]
+    assert [(p["iccid"], p["state"]) for p in profiles] == [(iccid, 1)]
+
+    refused = esimflow(environment, "delete", *common, iccid)
+    assert refused.returncode == 1
+    refusal = json.loads(refused.stdout)
+    assert refusal["ok"] is False and refusal["error"]["kind"]
+    assert refusal["result_code"]["openharmony"]["value"] != 0
+
+    human = esimflow(environment, "profiles", "--address", address, "--eid", eid)
+    assert iccid in human.stdout and "enabled" in human.stdout
+
+    lab_process.send_signal(signal.SIGINT)
+    _, lab_stderr = lab_process.communicate(timeout=60)
+    assert lab_process.returncode == 0, lab_stderr
+    assert "lab stopped" in lab_stderr
+    assert matching_id not in lab_stderr  # the worker's logs
+
+
+def test_without_a_worker_the_cli_gives_up_with_exit_code_4(environment):
+    with start_dev_server(ui=False) as server:
+        outcome = esimflow(environment, "profiles", "--address", server.address, "--json", "--timeout", "2",
+                           "--eid", "89049032000000000000000000000163")
+    assert outcome.returncode == 4, outcome.stderr
+    document = json.loads(outcome.stdout)
+    assert document["error"]["kind"] == "cli.timeout"
+    assert document["error"]["retryable"] is True
