@@ -267,9 +267,14 @@ class ApduLink:
             self._log("<<", bytes(raw))
         return response
 
-    def exchange(self, apdu: bytes, *, get_response_cla: int, withheld: str | None = None) -> Response:
+    def exchange(self, apdu: bytes, *, get_response_cla: int | None = None, withheld: str | None = None) -> Response:
         """Send a command and collect its whole answer: GET RESPONSE while the card says 61xx,
-        one repeat with the corrected Le on 6Cxx."""
+        one repeat with the corrected Le on 6Cxx.
+
+        GET RESPONSE reuses the command's CLA: 0x80|channel for every ES10 STORE DATA (as lpac
+        sends it), the interindustry CLA after a SELECT (as ISO 7816-4 and UICCs expect), unless
+        ``get_response_cla`` says otherwise."""
+        get_response_cla = apdu[0] if get_response_cla is None else get_response_cla
         response = self.transmit(apdu, withheld=withheld)
         if response.sw1 == 0x6C:
             apdu = _with_le(apdu, response.sw2)
@@ -354,9 +359,7 @@ class IsdrChannel:
             self._terminal_capability()
         channel = self._open_channel() if self.use_logical_channel else 0
         try:
-            response = self.link.exchange(
-                select_by_aid_command(channel, self.aid), get_response_cla=cla_for_channel(channel)
-            )
+            response = self.link.exchange(select_by_aid_command(channel, self.aid))
             if not response.ok:
                 raise status_word_error(response.sw, "SELECT ISD-R", hint=_ISDR_HINT.get(response.sw, ""))
         except BaseException:
@@ -368,14 +371,15 @@ class IsdrChannel:
         return self
 
     def _terminal_capability(self) -> None:
-        """Tells the eUICC the device has an LPA (SGP.22 5.7.x); older cards refuse it, which is harmless."""
-        response = self.link.exchange(TERMINAL_CAPABILITY, get_response_cla=0x80)
+        """Tells the eUICC which LPA features the device has (as lpac does on PC/SC); cards that
+        do not know the command refuse it, which is harmless."""
+        response = self.link.exchange(TERMINAL_CAPABILITY)
         if not response.ok:
             log.debug("TERMINAL CAPABILITY refused with %04X; continuing", response.sw)
 
     def _open_channel(self) -> int:
         response = check_status(
-            self.link.exchange(manage_channel_open_command(), get_response_cla=0x00), "MANAGE CHANNEL open"
+            self.link.exchange(manage_channel_open_command()), "MANAGE CHANNEL open"
         )
         if len(response.data) != 1 or not 1 <= response.data[0] <= MAX_CHANNEL:
             raise MalformedDataError(
@@ -385,7 +389,7 @@ class IsdrChannel:
 
     def _close_channel(self, channel: int) -> None:
         try:
-            response = self.link.exchange(manage_channel_close_command(channel), get_response_cla=0x00)
+            response = self.link.exchange(manage_channel_close_command(channel))
         except EsimError as exc:  # the card may be gone; the channel dies with the session then
             log.warning("closing logical channel %d failed: %s", channel, exc.message)
             return
@@ -404,9 +408,9 @@ class IsdrChannel:
         withheld = _withheld_label(request)
         *leading, last = store_data_commands(cla, request, self.block_size)
         for command in leading:
-            response = check_status(self.link.exchange(command, get_response_cla=cla, withheld=withheld), "STORE DATA")
+            response = check_status(self.link.exchange(command, withheld=withheld), "STORE DATA")
             if response.data:
                 # an eUICC may answer before the last block when it gives up early (e.g. a PIR
                 # with an error in the middle of a bound profile package)
                 return response.data
-        return check_status(self.link.exchange(last, get_response_cla=cla, withheld=withheld), "STORE DATA").data
+        return check_status(self.link.exchange(last, withheld=withheld), "STORE DATA").data

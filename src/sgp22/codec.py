@@ -30,6 +30,7 @@ from sgp22.errors import BadInputError, MalformedDataError
 SPEC_PATH = Path(__file__).parent / "asn1" / "rsp.asn"
 
 _PREFIX_BYTES = 8
+_spec_lock = threading.Lock()
 _compile_lock = threading.Lock()
 _spec: asn1tools.compiler.Specification | None = None
 
@@ -135,27 +136,34 @@ def specification() -> asn1tools.compiler.Specification:
     """The compiled rsp.asn (compiled on first call, then shared)."""
     global _spec
     if _spec is None:
-        with _compile_lock:
+        with _spec_lock:
             if _spec is None:
                 _spec = _compile()
     return _spec
 
 
 def _compile() -> asn1tools.compiler.Specification:
-    # The DER compiler looks the classes up in its module namespace while it builds the types,
-    # so swapping them for the duration of our compile affects only this specification.
-    originals = {name: getattr(_der, name) for name in _CORRECTED_TYPES}
-    for name, corrected in _CORRECTED_TYPES.items():
-        setattr(_der, name, corrected)
-    try:
-        compiled = asn1tools.compile_files(str(SPEC_PATH), "der")
-    finally:
-        for name, original in originals.items():
-            setattr(_der, name, original)
+    compiled = compile_der_string(SPEC_PATH.read_text())
     probe = {"dpOid": "2.999.10"}
     if compiled.decode("DpProprietaryData", compiled.encode("DpProprietaryData", probe)) != probe:
         raise RuntimeError("asn1tools internals changed: the OBJECT IDENTIFIER fix is not in effect")
     return compiled
+
+
+def compile_der_string(source: str) -> asn1tools.compiler.Specification:
+    """asn1tools DER compile with the two corrections of this module; for any other ASN.1
+    module the project compiles (the profile package subset), so it cannot hang either."""
+    # The DER compiler looks the classes up in its module namespace while it builds the types,
+    # so swapping them for the duration of the compile affects only this specification.
+    with _compile_lock:
+        originals = {name: getattr(_der, name) for name in _CORRECTED_TYPES}
+        for name, corrected in _CORRECTED_TYPES.items():
+            setattr(_der, name, corrected)
+        try:
+            return asn1tools.compile_string(source, "der")
+        finally:
+            for name, original in originals.items():
+                setattr(_der, name, original)
 
 
 def type_names() -> list[str]:
@@ -214,17 +222,13 @@ _OFFSET = re.compile(r"\(At offset: (\d+)\)")
 
 
 def _attempt(type_name: str, data: bytes, check_constraints: bool = True) -> Any:
-    try:
-        value, length = specification().decode_with_length(
-            type_name, data, check_constraints=check_constraints
-        )
+    try:  # _check_outer_tlv has run: the value spans exactly the data
+        value = specification().decode(type_name, data, check_constraints=check_constraints)
     except Exception as error:  # asn1tools and its helpers raise IndexError, ValueError, ...
         if isinstance(error, asn1tools.ConstraintsError):  # the structure parsed completely
             return _Failure(_reason(error), "asn1.constraint", len(data))
         found = _OFFSET.search(str(error))
         return _Failure(_reason(error), "asn1.decode", int(found.group(1)) if found else 0)
-    if length != len(data):  # cannot happen after _check_outer_tlv, kept as a guard
-        return _Failure(f"{len(data) - length} unexpected byte(s) after the value", "asn1.trailing_data", length)
     try:
         return _normalised(value)
     except _UnknownAlternative:

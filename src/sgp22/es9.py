@@ -177,7 +177,6 @@ class RspServerClient:
         config: Es9Config,
         *,
         secrets: Iterable[str] = (),
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.address = parse_server_address(address)
         self.config = config
@@ -189,7 +188,6 @@ class RspServerClient:
             trust_env=False,  # proxies and CA bundles from the environment must not apply
             timeout=httpx.Timeout(config.timeout),
             follow_redirects=False,
-            transport=transport,
         )
 
     def add_secret(self, secret: str | None) -> None:
@@ -238,6 +236,7 @@ class RspServerClient:
         if response.status_code == 204 and empty_answer:
             return {}
         if response.status_code != 200:
+            self._raise_reported_failure(function, response, where)
             raise HttpStatusError(f"{where}: HTTP {response.status_code}", status_code=response.status_code)
         if empty_answer and not response.content.strip():
             return {}
@@ -267,6 +266,17 @@ class RspServerClient:
         if isinstance(exc, httpx.ConnectError):
             return ServerUnreachableError(f"{where}: cannot connect to {self._connect_to.netloc}")
         return ServerUnreachableError(f"{where}: {type(exc).__name__}")
+
+    def _raise_reported_failure(self, function: str, response: httpx.Response, where: str) -> None:
+        """Some servers send their Failed status with an HTTP error code instead of 200; the
+        subject and reason codes say more than the HTTP status, so they win."""
+        try:
+            answer = json.loads(response.content)
+            status = answer["header"]["functionExecutionStatus"]["status"]
+        except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+            return
+        if status in FAILURE_STATUSES:
+            self._check_status(function, answer, where)
 
     def _json(self, response: httpx.Response, where: str) -> dict[str, Any]:
         try:

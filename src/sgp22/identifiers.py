@@ -30,8 +30,8 @@ class Eid:
     digits: str
 
     def __post_init__(self) -> None:
-        digits = self.digits
-        if not isinstance(digits, str) or not digits:
+        digits = _require_text(self.digits)
+        if not digits:
             raise BadInputError("the EID is empty", kind="input.eid.empty")
         if not _is_ascii_decimal(digits):
             raise BadInputError(
@@ -63,7 +63,7 @@ class Eid:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Eid:
-        """The 16-byte plain BCD EID of GetEuiccDataResponse (tag '5A'), as a card sends it."""
+        """The 16-byte plain BCD EID of GetEuiccDataResponse (tag '5A'), check digits judged."""
         if len(data) != EID_DIGITS // 2:
             raise MalformedDataError(f"an EID is {EID_DIGITS // 2} bytes, the card sent {len(data)}", kind="data.eid")
         digits = bytes(data).hex()
@@ -105,8 +105,8 @@ class Iccid:
     digits: str
 
     def __post_init__(self) -> None:
-        digits = self.digits
-        if not isinstance(digits, str) or not digits:
+        digits = _require_text(self.digits)
+        if not digits:
             raise BadInputError("the ICCID is empty", kind="input.iccid.empty")
         if not _is_ascii_decimal(digits):
             raise BadInputError(
@@ -165,8 +165,8 @@ MAX_AC_LENGTH = 512          # SGP.22 bounds each field; this only stops absurd 
 MAX_MATCHING_ID_LENGTH = 255
 _DELIMITER = "$"
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_OID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_OID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+")
 
 
 def _invalid(message: str, defect: str) -> ActivationCodeInvalidError:
@@ -188,23 +188,23 @@ def check_smdp_address(address: str) -> str:
     if address.startswith("["):
         end = address.find("]")
         if end < 0:
-            raise _bad_address(f"SM-DP+ address {address!r} opens '[' without closing it", "invalid")
+            raise _bad_address(f"SM-DP+ address {address[:80]!r} opens '[' without closing it", "invalid")
         host, rest = address[: end + 1], address[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise _bad_address(f"SM-DP+ address {address!r} has text after ']'", "invalid")
+                raise _bad_address(f"SM-DP+ address {address[:80]!r} has text after ']'", "invalid")
             port = rest[1:]
         if not re.fullmatch(r"\[[0-9A-Fa-f:.]+\]", host) or host.count(":") < 2:
-            raise _bad_address(f"SM-DP+ address {address!r} is not an IPv6 literal", "invalid")
+            raise _bad_address(f"SM-DP+ address {address[:80]!r} is not an IPv6 literal", "invalid")
     elif ":" in address:
         host, port = address.rsplit(":", 1)
     if port is not None and not (port.isdecimal() and port.isascii() and 0 < int(port) < 65536):
-        raise _bad_address(f"SM-DP+ address {address!r} has an invalid port {port!r}", "port")
+        raise _bad_address(f"SM-DP+ address {address[:80]!r} has an invalid port {port[:10]!r}", "port")
     if not host.startswith("["):
         if len(host) > 253:
             raise _bad_address(f"SM-DP+ host name has {len(host)} characters, at most 253 are allowed", "invalid")
         for label in host.split("."):
-            if not _LABEL.match(label):
+            if not _LABEL.fullmatch(label):
                 shown = label if len(label) <= 63 else label[:60] + "…"
                 raise _bad_address(
                     f"SM-DP+ address {address[:80]!r} has an invalid host name label {shown!r}", "invalid"
@@ -216,12 +216,16 @@ def check_oid(text: str) -> str:
     """``text`` if it is a dotted OBJECT IDENTIFIER that DER can carry."""
     from sgp22.codec import encode_oid_content  # deferred: compiling the ASN.1 is not needed here
 
-    if not _OID.match(text):
-        raise _invalid(f"SM-DP+ OID {text[:60]!r} is not a dotted number such as 2.999.10", "oid")
+    shown = repr(text[:60]) if re.fullmatch(r"[0-9.]*", text) else mask_secret(text)  # a misplaced token?
+    if not _OID.fullmatch(text):
+        raise _invalid(f"SM-DP+ OID {shown} is not a dotted number such as 2.999.10", "oid")
     try:
         encode_oid_content(text)
-    except ValueError as error:
-        raise _invalid(f"SM-DP+ OID {text[:60]!r} is not possible: {error}", "oid") from None
+    except ValueError:
+        raise _invalid(
+            f"SM-DP+ OID {shown} is not possible: the first arc is 0, 1 or 2, and after 0 or 1 the second is below 40",
+            "oid",
+        ) from None
     return text
 
 
@@ -260,9 +264,9 @@ class ActivationCode:
         body = text[len(AC_PREFIX) :] if text[: len(AC_PREFIX)].upper() == AC_PREFIX else text
         fields = body.split(_DELIMITER)
         if fields[0] != AC_FORMAT:
-            shown = fields[0] if len(fields[0]) <= 8 else fields[0][:8] + "…"
+            shown = repr(fields[0]) if len(fields[0]) <= 3 else mask_secret(fields[0])  # may be a bare token
             raise _invalid(
-                f"activation code format {shown!r} is not supported (expected '{AC_FORMAT}', as in LPA:1$...)",
+                f"activation code format {shown} is not supported (expected '{AC_FORMAT}', as in LPA:1$...)",
                 "format_version",
             )
         if len(fields) < 3:
@@ -333,10 +337,14 @@ def _check_matching_id(matching_id: str) -> None:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def _require_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise BadInputError(f"expected text, got {type(value).__name__}", kind="input.type")
+    return value
+
+
 def _strip(text: str) -> str:
-    if not isinstance(text, str):
-        raise BadInputError(f"expected text, got {type(text).__name__}", kind="input.type")
-    return text.strip()
+    return _require_text(text).strip()
 
 
 def _is_ascii_decimal(text: str) -> bool:

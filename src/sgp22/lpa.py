@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sgp22 import codec, crypto, es10
+from sgp22 import certs, codec, crypto, es10
 from sgp22.errors import (
     BadInputError,
     EsimError,
@@ -21,7 +21,7 @@ from sgp22.errors import (
     ServerAddressMismatchError,
     ServerResponseError,
 )
-from sgp22.es9 import Es9Client, Es11Client, EventEntry, TransactionMismatchError, parse_server_address
+from sgp22.es9 import Es9Client, Es11Client, EventEntry, RspServerClient, TransactionMismatchError, parse_server_address
 from sgp22.es10_base import Es10Channel
 from sgp22.es10_enums import CancelSessionReason, PprFlags, PprIds
 from sgp22.es10_types import DeviceInfo, OperatorId, ProfileMetadata, RatRule
@@ -196,8 +196,6 @@ def check_server_signed1(server_signed1: bytes, *, transaction_id: str, smdp_add
 
 def check_smdp_oid(server_certificate: bytes, expected_oid: str) -> None:
     """The activation code may pin the SM-DP+ OID; the DPauth certificate must carry it."""
-    from sgp22 import certs
-
     found = certs.smdp_oid_of(certs.load_certificate(server_certificate))
     if found != expected_oid:
         raise ServerAddressMismatchError(
@@ -207,7 +205,7 @@ def check_smdp_oid(server_certificate: bytes, expected_oid: str) -> None:
 
 
 async def initiate_authentication(
-    server: Es9Client | Es11Client, euicc: EuiccAuthData, *, expected_oid: str | None = None
+    server: RspServerClient, euicc: EuiccAuthData, *, expected_oid: str | None = None
 ) -> ServerChallenge:
     challenge = _bytes(euicc.euicc_challenge, "eUICC challenge")
     answer = await server.initiate_authentication(challenge, _bytes(euicc.euicc_info1, "EUICCInfo1"))

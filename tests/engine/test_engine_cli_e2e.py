@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,7 +66,7 @@ def test_lab_up_reports_temporal_and_serves_its_euicc(lab):
 
 
 def test_download_list_and_a_refused_delete_through_the_cli(lab, environment):
-    summary, lab_process = lab
+    summary, _ = lab
     address, eid = summary["temporal"]["address"], summary["euiccs"][0]["eid"]
     code = summary["profiles"][0]["activation_code"]
     matching_id = ActivationCode.parse(code).matching_id
@@ -94,12 +97,6 @@ def test_download_list_and_a_refused_delete_through_the_cli(lab, environment):
     human = esimflow(environment, "profiles", "--address", address, "--eid", eid)
     assert iccid in human.stdout and "enabled" in human.stdout
 
-    lab_process.send_signal(signal.SIGINT)
-    _, lab_stderr = lab_process.communicate(timeout=60)
-    assert lab_process.returncode == 0, lab_stderr
-    assert "lab stopped" in lab_stderr
-    assert matching_id not in lab_stderr  # the worker's logs
-
 
 def test_without_a_worker_the_cli_gives_up_with_exit_code_4(environment):
     with start_dev_server(ui=False) as server:
@@ -109,3 +106,62 @@ def test_without_a_worker_the_cli_gives_up_with_exit_code_4(environment):
     document = json.loads(outcome.stdout)
     assert document["error"]["kind"] == "cli.timeout"
     assert document["error"]["retryable"] is True
+
+
+def run_on_a_terminal(command: list[str], environment: dict, answers: dict[bytes, bytes],
+                      timeout: float = 120) -> tuple[int, bytes]:
+    """Run ``command`` with a pseudo-terminal as stdin/stdout/stderr, typing each answer when its
+    prompt appears; returns the exit code and everything the terminal showed."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: becomes the command
+        os.execve(command[0], command, environment)
+    shown, pending = b"", dict(answers)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([terminal], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the child closed the terminal: it has exited
+                break
+            if not chunk:
+                break
+            shown += chunk
+        for prompt in [p for p in pending if p in shown]:
+            os.write(terminal, pending.pop(prompt))
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    return os.waitstatus_to_exitcode(status), shown
+
+
+def test_the_confirmation_code_is_asked_through_the_workflow_update_without_echo(lab, environment):
+    summary, _ = lab
+    confirmation_code = "40961234"
+    added = esimflow(environment, "lab", "smdp", "add-profile", "--db", str(Path(summary["state_dir"]) / "smdp.sqlite3"),
+                     "--iccid", "8999900000000009999", "--confirmation-code", confirmation_code, "--json")
+    assert added.returncode == 0, added.stderr
+    activation_code = json.loads(added.stdout)["activationCode"]
+    matching_id = ActivationCode.parse(activation_code).matching_id
+
+    code, shown = run_on_a_terminal(
+        [ESIMFLOW, "download", "--address", summary["temporal"]["address"], "--eid", summary["euiccs"][0]["eid"],
+         activation_code],
+        environment, {b"Confirmation code": confirmation_code.encode() + b"\n"})
+    assert code == 0, shown.decode(errors="replace")
+    assert b"Confirmation code" in shown
+    assert b"8999900000000009999" in shown
+    assert confirmation_code.encode() not in shown  # not echoed, not printed
+    assert matching_id.encode() not in shown
+
+
+def test_ctrl_c_stops_the_lab_and_its_worker_without_leaking_a_secret(lab):
+    """Last in this module: it stops the shared lab."""
+    summary, lab_process = lab
+    lab_process.send_signal(signal.SIGINT)
+    _, lab_stderr = lab_process.communicate(timeout=60)
+    assert lab_process.returncode == 0, lab_stderr
+    assert "lab stopped" in lab_stderr
+    for profile in summary["profiles"]:  # the worker's logs name no matching ID
+        assert ActivationCode.parse(profile["activation_code"]).matching_id not in lab_stderr

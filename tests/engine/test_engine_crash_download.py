@@ -180,18 +180,19 @@ async def test_worker_killed_during_load_bound_profile_package(dev_client, worke
     card, _ = card_in_reader
     iccid = new_iccid()
     code = smdp.add_profile(iccid)
-    card.faults.delay_s = 0.02  # a LoadBoundProfilePackage long enough to be interrupted
+    card.faults.delay_s = 0.1  # a LoadBoundProfilePackage long enough to be interrupted
     handle = await api.start_operation(dev_client, api.DownloadProfileInput(card.eid, code),
                                        task_queue=unique_task_queue)
 
     async def loading() -> bool:
         try:
-            return await load_progress(dev_client, handle.workflow_id) >= 3
+            return await load_progress(dev_client, handle.workflow_id) >= 1
         except Exception:
             return False
 
     await wait_for(loading, what="LoadBoundProfilePackage segments")
     worker_process.kill()
+    assert CardStep.LOAD_BOUND_PROFILE_PACKAGE not in await completed_steps(dev_client, handle.workflow_id)
     card.faults.delay_s = 0.0
     worker_process.start()
     result = await handle.result()

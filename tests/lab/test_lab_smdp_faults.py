@@ -21,7 +21,6 @@ from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fi
     b64,
     iccid_for,
     lab_identities,
-    status_of,
 )
 
 

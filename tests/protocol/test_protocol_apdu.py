@@ -154,11 +154,11 @@ def test_isdr_session_sends_exactly_the_lpa_sequence():
     assert not isdr.is_open
 
 
-def test_get_response_collects_a_long_answer_with_the_channel_cla():
+def test_get_response_collects_a_long_answer_with_the_commands_cla():
     card = ScriptedCard([
         (OPEN, "019000"),
         (SELECT_ISDR_CH1, "6112"),
-        ("81C0000012", "6F10840EA0000005591010FFFFFFFF89000001 9000"),
+        ("01C0000012", "6F10840EA0000005591010FFFFFFFF89000001 9000"),
         ("81E2910003BF220000", "BF22AA 6104"),
         ("81C0000004", "BBCCDD 6101"),
         ("81C0000001", "EE 9000"),
@@ -172,8 +172,13 @@ def test_get_response_collects_a_long_answer_with_the_channel_cla():
 
 def test_wrong_le_is_repeated_with_the_length_the_card_asks_for():
     link = apdu.ApduLink(LocalTransport(ScriptedCard([("80CA9F7F00", "6C2D"), ("80CA9F7F2D", "AA9000")])))
-    response = link.exchange(bytes.fromhex("80CA9F7F00"), get_response_cla=0x80)
+    response = link.exchange(bytes.fromhex("80CA9F7F00"))
     assert (response.data, response.sw) == (b"\xaa", 0x9000)
+
+
+def test_get_response_cla_can_be_set_for_vendor_commands():
+    link = apdu.ApduLink(LocalTransport(ScriptedCard([("00CA00FE00", "AA6101"), ("80C0000001", "BB9000")])))
+    assert link.exchange(bytes.fromhex("00CA00FE00"), get_response_cla=0x80).data == b"\xaa\xbb"
 
 
 def test_a_card_without_isdr_is_reported_and_its_channel_closed():

@@ -31,9 +31,11 @@ def pcscd():
 def inserted(pcscd):
     """A stand-in ISD-R in the first vpcd reader; yields (reader name, applet, bridge)."""
     with vpcd_slot(VPCD_PORTS[0]) as name:
+        wait_for_card(name, present=False)  # the previous holder's card must be gone first
         applet = Es10Applet({"BF3E035C015A": "BF3E125A10" + EID, "BF2D00": LONG_ANSWER.hex()})
         bridge = VpcdBridge(applet, port=VPCD_PORTS[0]).start()
         try:
+            assert bridge.wait_connected(10)
             wait_for_card(name)
             yield name, applet, bridge
         finally:

@@ -11,7 +11,7 @@ from cryptography.x509.oid import NameOID
 from sgp22 import codec
 from sgp22.errors import BadInputError, MalformedDataError
 
-ICCID_BCD = bytes.fromhex("98944499999999092013")  # 8949449999999990023 + F pad, swapped
+ICCID_BCD = bytes.fromhex("989444999999990920F3")  # ICCID 8949449999999990023, EF.ICCID coding
 EID = bytes.fromhex("89049032123451234512345678901235")
 TID = bytes.fromhex("0123456789ABCDEF0123456789ABCDEF")
 CHALLENGE = bytes(range(16))
@@ -475,37 +475,37 @@ def test_trailing_garbage_is_refused(type_name):
 
 
 GARBLED = [
-    "",
-    "00",
+    "",  # nothing
+    "00",  # no SGP.22 message starts with these tags
     "FF",
     "BF",
-    "BF3E",
-    "BF3E05",
-    "BF3E035C015B5A",
-    "BF3E85FFFFFFFFFF",
+    "5A0A" + ICCID_BCD.hex(),
+    "0603883700",
+    "BF3E",  # ends before the length
+    "BF3E05",  # content missing
+    "BF3E85FFFFFFFFFF",  # length of more than 4 bytes
     "BF3E8000",  # indefinite length is not DER
-    "BF3E035A015A",  # request tag, response field of the wrong size
+    "BF3E035C015B5A",  # trailing byte after the TLV
+    "BF3E035A015A",  # EID of 1 byte
     "BF3E135A1189049032123451234512345678901235FF",  # EID of 17 bytes
     "BF3104800199",  # one byte missing
-    "BF3106A0045A025A00",
-    "BF2E0380011122",
-    "BF2E128010" + "00" * 15,
-    "BF3808A106800101020106" + "00",
-    "BF3808A106800101030106",
+    "BF3106A0045A025A00",  # refreshFlag missing, inner lengths disagree
+    "BF2E0380011122",  # inner TLV shorter than the outer one
+    "BF2E128010" + "00" * 15,  # challenge one byte short
+    "BF3808A10680010102010600",  # trailing byte
+    "BF3808A106800101030106",  # neither request nor response shape
     "BF2108A106800101020202",
     "BF41038101",
-    "BF4104810205",  # one byte short inside
-    "3000",
+    "BF4104810205",
+    "3000",  # empty SEQUENCE: none of the signed structures
     "3003800101",
-    "300A" + "BF2F07800101810207",
-    "BF37" + "03" + "BF2700",
-    "BF360A" + "BF2307820101800100A6",
+    "300ABF2F07800101810207",
+    "BF3703BF2700",  # PIR with an empty result
+    "BF360ABF2307820101800100A6",  # BPP cut inside the secure channel request
     "BF2B05A0038001",
-    "BF2D05A003E30100",
-    "BF2805810307FF",  # bit string with 7 unused bits but 2 content bytes is still odd but parseable? must fail on length
-    "5A0A" + ICCID_BCD.hex(),  # a bare ICCID is no message
-    "0603883700",
-    "E3035A0100",
+    "BF2D05A003E30100",  # profile list holding a broken ProfileInfo
+    "BF2805810307FF",
+    "E3035A0100",  # ICCID of 1 byte
     "A203BF3900",
     "BF3A03800100",
     "BF3B0100",
@@ -584,3 +584,22 @@ def test_unknown_type_name_and_non_bytes_are_bad_input():
 def test_specification_is_compiled_once():
     assert codec.specification() is codec.specification()
     assert {"BoundProfilePackage", "EventEntries", "RulesAuthorisationTable"} <= set(codec.type_names())
+
+
+def test_signed_parts_starting_with_a_plain_sequence_are_told_apart():
+    parts = {
+        "ServerSigned1": _authenticate_server_request()["serverSigned1"],
+        "EuiccSigned1": {
+            "transactionId": TID,
+            "serverAddress": "smdp.example.com",
+            "serverChallenge": CHALLENGE,
+            "euiccInfo2": _euicc_info2(),
+            "ctxParams1": _ctx_params("M"),
+        },
+        "EUICCSigned2": {"transactionId": TID, "euiccOtpk": OTPK, "hashCc": bytes(32)},
+        "SmdpSigned2": {"transactionId": TID, "ccRequiredFlag": False},
+        "EuiccCancelSessionSigned": {"transactionId": TID, "smdpOid": "2.999.10", "reason": 1},
+        "OtherSignedNotification": _other_signed_notification(),
+    }
+    for type_name, value in parts.items():
+        assert codec.decode_any(codec.encode(type_name, value)) == (type_name, value)

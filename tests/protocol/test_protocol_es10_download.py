@@ -293,6 +293,8 @@ def test_load_bpp_stops_at_an_early_pir_with_the_error_named():
     error = es10.installation_error(result)
     assert isinstance(error, Es10ResultError)
     assert error.result_name == "installFailedDueToIccidAlreadyExistsOnEuicc"
+    assert error.bpp_command_id == "configureISDP"
+    assert error.kind == "es10.loadBoundProfilePackage.installFailedDueToIccidAlreadyExistsOnEuicc"
 
 
 def test_load_bpp_without_any_answer_is_malformed():

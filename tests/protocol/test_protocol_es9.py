@@ -349,6 +349,14 @@ async def test_failed_status_raises_with_subject_and_reason(smdp, client_config,
     assert "refused by test" in error.message
 
 
+@pytest.mark.parametrize("status", [400, 403, 500])
+async def test_failed_status_sent_with_an_http_error_keeps_its_codes(smdp, client_config, status):
+    smdp.answers[ES9 + "authenticateClient"] = answer(failed("8.2.6", "3.8"), status=status)
+    async with Es9Client(FQDN, client_config) as client:
+        with pytest.raises(MatchingIdRefusedError):
+            await client.authenticate_client(TID, bytes.fromhex("BF3800"))
+
+
 async def test_failed_without_status_code_data_is_still_a_function_error(smdp, client_config):
     smdp.answers[ES9 + "initiateAuthentication"] = answer({"header": {"functionExecutionStatus": {"status": "Failed"}}})
     async with Es9Client(FQDN, client_config) as client:

@@ -200,6 +200,7 @@ class CardActivities:
             installed=error is None, iccid=pir.iccid or step.iccid, pir=pir.raw.hex().upper(),
             notification_seq=pir.notification.seq_number, notification_address=pir.notification.address,
             error=error.to_dict() if error is not None and hasattr(error, "to_dict") else None,
+            attempt=activity.info().attempt,
         )
 
     def _installed_earlier(self, isdr, iccid: str) -> LoadBppResult | None:

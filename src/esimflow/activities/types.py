@@ -185,6 +185,7 @@ class LoadBppResult:
     notification_seq: int | None = None
     notification_address: str | None = None
     error: dict | None = None
+    attempt: int = 1  # the activity attempt that produced this (a retry may meet a half-fed session)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -123,8 +123,9 @@ class BulkMigrationWorkflow:
                 MigrationStep.IMPORT_FLEET,
                 ImportFleetInput(request.migration_id, request.fleet_path, request.fleet_sha256, policy),
                 ImportResult)
-        except ActivityError as error:  # unreadable, changed since validated, another fleet under this id
-            refusal = getattr(error.cause, "message", None) or str(error.cause)
+        except (ActivityError, ApplicationError) as error:  # unreadable, changed, another fleet under this id
+            failure = error.cause if isinstance(error, ActivityError) else error
+            refusal = getattr(failure, "message", None) or str(failure)
             imported = ImportResult(total=0, invalid=0, created=False, rejected=True)
         self._errors = imported.errors
         self._s = CarriedState(

@@ -145,7 +145,7 @@ class DeviceMigrationWorkflow:
             card_queue = await workflow.execute_local_activity(
                 MigrationStep.CARD_QUEUE, LookupQueueInput(eid, entry.device), result_type=str,
                 start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY)
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:  # a local activity fails with the error itself
             raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
 
         profiles = await self._read_profiles(eid)
@@ -320,11 +320,17 @@ class DeviceMigrationWorkflow:
                 message=f"the engine did not run {operation}: {_message(error)}")
 
 
-def _message(error: ActivityError) -> str:
-    cause = error.cause
-    return getattr(cause, "message", None) or str(cause or error)
+def _failure(error: ActivityError | ApplicationError) -> BaseException:
+    """The activity's own error: wrapped in an ActivityError (activities), or as is (local
+    activities, in this SDK)."""
+    return error.cause if isinstance(error, ActivityError) and error.cause is not None else error
 
 
-def _kind(error: ActivityError) -> str | None:
-    cause = error.cause
-    return getattr(cause, "type", None) if isinstance(cause, ApplicationError) else None
+def _message(error: ActivityError | ApplicationError) -> str:
+    failure = _failure(error)
+    return getattr(failure, "message", None) or str(failure)
+
+
+def _kind(error: ActivityError | ApplicationError) -> str | None:
+    failure = _failure(error)
+    return failure.type if isinstance(failure, ApplicationError) else None

@@ -239,7 +239,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             if self.session.holds_session:
                 await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
                                      R.undefinedReason)
-            if failure.retryable:
+            if failure.retryable or _session_lost(failure):
                 raise _NewSession(f"{failure.kind} in {failure.data.get('step')}", failure) from None
             raise
 
@@ -337,29 +337,34 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 start_to_close=policies.LOAD_BPP_START_TO_CLOSE, heartbeat=policies.LOAD_BPP_HEARTBEAT,
             )
         except StepFailed as failure:
-            # removed card, or transport trouble past the retries: did the install happen?
+            # Removed card, transport trouble past the retries, or a card reset (a worker crash
+            # drops its PC/SC connection) that took the RSP session with it: the eUICC gave no
+            # installation result, so either it installed (answer lost) or nothing is installed
+            # and a new session can bind the profile again.
             if await self._installed_now(card):
                 return await self._finish(card, request, target, None, already_installed=True)
             outcome = await self._cancel(card, authenticated, R.loadBppExecutionError)
             await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason=failure.kind)
-            if failure.retryable or failure.kind == "card.removed":
-                raise _NewSession(f"{failure.kind} during LoadBoundProfilePackage; cancel: {outcome}",
-                                  failure) from None
-            raise
+            raise _NewSession(f"{failure.kind} during LoadBoundProfilePackage; cancel: {outcome}", failure) from None
         if loaded.error is not None:
             session.fail()
             await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason=loaded.error.get("kind"))
             # the installation result still goes to the SM-DP+, so its inventory matches the card
             notifications = await deliver_notifications(card, _seq_list(loaded))
-            raise OperationFailed(
+            failure = OperationFailed(
                 loaded.error.get("message", "the eUICC refused the profile"),
-                kind=loaded.error.get("kind", "es10.load_bpp"),
+                kind=loaded.error.get("kind", "es10.loadBoundProfilePackage"),
                 oh_result=OhResultCode(loaded.error.get("oh_result_code", OhResultCode.RESULT_SGP_22_OTHER)),
                 win_status=WinStatus(loaded.error.get("win_status_code", WinStatus.ProfileProcessingError)),
                 data={"iccid": metadata.iccid, "notifications": notifications},
             )
+            if loaded.error.get("retryable") or loaded.attempt > 1:
+                # interrupted, or refused after a retry re-sent a package the card had half taken
+                # (a worker died mid-load): a new session binds the profile afresh
+                raise _NewSession(f"installation result {failure.kind} (attempt {loaded.attempt})", failure)
+            raise failure
         return await self._finish(card, request, target, loaded, already_installed=loaded.already_installed)
 
     async def _finish(self, card: Card, request: DownloadProfileInput, target: _Target,
@@ -417,6 +422,13 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             UserCancelledError(f"the user declined the download ({reason.name})"),
             data={"cancel": outcome, "cancelled_transaction_id": authenticated.transaction_id},
         )
+
+
+def _session_lost(failure: StepFailed) -> bool:
+    """A card step of the session refused at the APDU level (e.g. 6985 after a card reset): the
+    eUICC no longer holds the session, which a new session cures."""
+    return failure.kind.startswith("card.sw.") and failure.data.get("step") in (
+        CardStep.AUTHENTICATE_SERVER, CardStep.PREPARE_DOWNLOAD)
 
 
 def _seq_list(loaded: LoadBppResult | None) -> list[int] | None:

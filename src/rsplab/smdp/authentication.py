@@ -25,7 +25,7 @@ from sgp22.errors import (
 
 from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.sessions import Session, SessionStore
-from rsplab.smdp.wire import FunctionFailed, b64, binary_field, text_field, transaction_id_field
+from rsplab.smdp.wire import FunctionFailed, b64, binary_field, transaction_id_field
 
 SUPPORTED_SVN_MAJOR = 2
 

@@ -31,7 +31,6 @@ from rsplab.smdp.wire import FunctionFailed, b64, binary_field
 
 log = logging.getLogger(__name__)
 
-PROFILE_CLASS_BY_CODE = {code: name for name, code in bpp.PROFILE_CLASS_CODES.items()}
 TEST_PROFILE_SUPPORT_BIT = 3
 CANCEL_REASONS = {0: "endUserRejection", 1: "postponed", 2: "timeout", 3: "pprNotAllowed",
                   4: "metadataMismatch", 5: "loadBppExecutionError", 127: "undefinedReason"}
@@ -59,11 +58,11 @@ class Es9Service:
         session = session_for(self.sessions, body, "es9")
         try:
             euicc = authenticate_client(self.config, session, body)
+            session.eid = euicc.eid
             profile = self._select_profile(session, euicc)
         except FunctionFailed:
             self.sessions.close(session)
             raise
-        session.eid = euicc.eid
         session.euicc_certificate = euicc.euicc_certificate
         session.euicc_signature1 = euicc.euicc_signature1
         session.cc_required = profile.cc_required
@@ -239,8 +238,7 @@ class Es9Service:
     def handle_notification(self, body: dict) -> None:
         """Verify and apply one pending notification; refusals are recorded, never answered."""
         raw = binary_field(body, "pendingNotification")
-        kind, _ = _pending_notification(raw)
-        if kind == "profileInstallationResult":
+        if _is_installation_result(raw):
             self._installation_result(raw)
         else:
             self._other_notification(raw)
@@ -308,15 +306,19 @@ class Es9Service:
             self.inventory.note(iccid, "notification", error=error, eid=eid)
             return
         (operation,) = operations
-        self._apply(iccid, operation, eid=eid, reason=f"{operation} notification, sequence {metadata['seqNumber']}")
-        if operation == "delete" and profile.reusable:
+        applied = self._apply(iccid, operation, eid=eid,
+                              reason=f"{operation} notification, sequence {metadata['seqNumber']}")
+        if applied and operation == "delete" and profile.reusable:
             self._apply(iccid, "reuse", eid=eid, reason="deleted from the device; available for a new download")
 
-    def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str) -> None:
+    def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str) -> bool:
+        """Apply a device-reported event; one the status model refuses is recorded as ignored."""
         try:
             self.inventory.apply(iccid, event, eid=eid, reason=reason)
         except IllegalStatusChange as refused:
             self.inventory.note(iccid, event, error=f"ignored: {refused.message}", reason=reason, eid=eid)
+            return False
+        return True
 
     def _known(self, iccid: str) -> bool:
         try:
@@ -360,16 +362,15 @@ class Es9Service:
         return {}
 
 
-def _pending_notification(raw: bytes) -> tuple[str, object]:
+def _is_installation_result(raw: bytes) -> bool:
+    """BF37 is an installation result, 30 any other notification; anything else is refused."""
     try:
         tag = tlv.parse_one(raw).tag
     except MalformedDataError:
         raise FunctionFailed("1.1", "2.1", "pendingNotification is not one DER value") from None
-    if tag == 0xBF37:
-        return "profileInstallationResult", None
-    if tag == 0x30:
-        return "otherSignedNotification", None
-    raise FunctionFailed("1.1", "2.1", "pendingNotification is neither an installation result nor a notification")
+    if tag not in (0xBF37, 0x30):
+        raise FunctionFailed("1.1", "2.1", "pendingNotification is neither an installation result nor a notification")
+    return tag == 0xBF37
 
 
 def _operations(event: tuple[bytes, int]) -> list[str]:
