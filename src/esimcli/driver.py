@@ -70,7 +70,7 @@ class OperationDriver:
                 self._display.finish()
 
     async def _submit(self, client, op_input: Any, deadline: float) -> api.OperationHandle:
-        submit = asyncio.ensure_future(_engine_call(api.start_operation(client, op_input)))
+        submit = asyncio.ensure_future(engine_call(api.start_operation(client, op_input)))
         if not await self._wait(submit, deadline, HINT_AFTER_SECONDS):
             self._display.note(
                 "no worker has accepted the operation yet: is `esimflow worker` running "
@@ -84,7 +84,7 @@ class OperationDriver:
         return submit.result()
 
     def _follow(self, runner: asyncio.Runner, handle: api.OperationHandle, deadline: float) -> api.OperationResult:
-        result = runner.run(_spawn(_engine_call(handle.result())))
+        result = runner.run(_spawn(engine_call(handle.result())))
         queued_since = time.monotonic()
         hinted = False
         while True:
@@ -97,11 +97,12 @@ class OperationDriver:
             elif not hinted and time.monotonic() - queued_since > HINT_AFTER_SECONDS:
                 self._display.note("still queued: another operation holds this eUICC, or no worker serves it")
                 hinted = True
+            if progress.awaiting:
+                self._display.finish()  # a prompt starts on a line of its own
             answer = self._responder.answer(progress)  # may prompt: outside the event loop
             if answer is not None:
-                self._display.finish()
                 try:
-                    runner.run(_engine_call(answer(handle)))
+                    runner.run(engine_call(answer(handle)))
                 except CliFailure as failure:
                     if failure.exit_code == ExitCode.TEMPORAL_UNREACHABLE:
                         raise
@@ -135,7 +136,7 @@ async def _spawn(awaitable: Awaitable[T]) -> asyncio.Future:
     return asyncio.ensure_future(awaitable)
 
 
-async def _engine_call(awaitable: Awaitable[T]) -> T:
+async def engine_call(awaitable: Awaitable[T]) -> T:
     """Temporal's exceptions, as exit codes a user can act on."""
     try:
         return await awaitable

@@ -90,7 +90,7 @@ def smdp_get(call: Call) -> api.GetDefaultSmdpAddressInput:
     return api.GetDefaultSmdpAddressInput(eid=call.require_eid())
 
 
-@operation_command("set", timeout=60.0)
+@operation_command("set")
 @click.argument("smdp_address", metavar="ADDRESS", required=False)
 @click.option("--clear", is_flag=True, help="Remove the default SM-DP+ address.")
 def smdp_set(call: Call, smdp_address: str | None, clear: bool) -> api.SetDefaultSmdpAddressInput:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_p
 async def _serve_lab(lab: Lab, server: DevServer, as_json: bool, runtime: Runtime) -> None:
     """Run a worker for the lab's cards until SIGINT/SIGTERM (``serve`` handles both)."""
     options = WorkerOptions(
-        config=TemporalConfig.from_env(address=server.address),
+        # The lab's own dev server: Temporal settings meant for another cluster must not apply.
+        config=TemporalConfig.from_env({k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")},
+                                       address=server.address),
         net=True,
         card_host=f"lab-{socket.gethostname()}",
         readers=[card.reader for card in lab.cards if card.reader],

@@ -4,15 +4,15 @@ running the operation through the engine, and turning the outcome into output an
 A verb is a function from its own options to an ``esimflow.api`` input::
 
     @operation_command("switch")
-    @click.argument("iccid", callback=params.iccid)
+    @click.argument("iccid", callback=params.iccid_param)
     def switch(call, iccid):
-        return api.SwitchProfileInput(eid=call.eid, iccid=iccid)
+        return api.SwitchProfileInput(eid=call.require_eid(), iccid=iccid)
 """
 from __future__ import annotations
 
 import functools
-import sys
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,8 +60,7 @@ class OperationCommand(click.Command):
         except click.UsageError as error:
             if not wants_json:
                 raise
-            raise JsonUsageError(str(ctx.command_path).removeprefix(ctx.find_root().info_name or "").strip(),
-                                 error.format_message()) from None
+            raise JsonUsageError(_operation_label(ctx), error.format_message()) from None
 
 
 class JsonUsageError(click.ClickException):
@@ -76,8 +75,8 @@ class JsonUsageError(click.ClickException):
         click.echo(json.dumps(envelope.from_failure(self.operation, None, failure), indent=2))
 
 
-def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0, eid_option: bool = True,
-                      help: str | None = None) -> Callable[[Callable[..., Any]], click.Command]:
+def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0, eid_option: bool = True
+                      ) -> Callable[[Callable[..., Any]], click.Command]:
     """``watch``: show progress and answer questions (long operations: downloads, resets).
     ``timeout``: default seconds to wait for the result before exit code 4."""
 
@@ -86,7 +85,7 @@ def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0,
         def callback(as_json: bool, timeout: float, quiet: bool, connection: ConnectionFlags,
                      eid: str | None = None, **options: Any) -> None:
             ctx = click.get_current_context()
-            operation = ctx.command_path.removeprefix(ctx.find_root().info_name or "").strip()
+            operation = _operation_label(ctx)
             call = Call(eid=eid)
             call.redactor.add(connection.api_key)
             reporter = Reporter(operation, as_json=as_json, redactor=call.redactor)
@@ -94,9 +93,8 @@ def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0,
                 op_input = build(call, **options)
                 responder = Responder(interactive=_stdin_is_terminal(), redactor=call.redactor,
                                       confirmation_code=call.confirmation_code)
-                stderr = sys.stderr
-                display = ProgressDisplay(stderr, is_tty=stderr.isatty(), redact=call.redactor, label=operation,
-                                          enabled=watch and not quiet)
+                display = ProgressDisplay(sys.stderr, is_tty=sys.stderr.isatty(), redact=call.redactor,
+                                          label=operation, enabled=watch and not quiet)
                 driver = OperationDriver(connection, display=display, responder=responder, timeout=timeout)
                 result = driver.run(op_input)
                 code = reporter.result(result, hint=responder.hint)
@@ -120,9 +118,14 @@ def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0,
                                help="Seconds to wait for the result (exit code 4 after).")(command)
         command = click.option("--json", "as_json", is_flag=True,
                                help="Print one JSON object (schema in docs/cli.md).")(command)
-        return click.command(name, cls=OperationCommand, help=help or build.__doc__)(command)
+        return click.command(name, cls=OperationCommand, help=build.__doc__)(command)
 
     return decorate
+
+
+def _operation_label(ctx: click.Context) -> str:
+    """The command path without the program name: ``download``, ``smdp get``."""
+    return ctx.command_path.removeprefix(ctx.find_root().info_name or "").strip()
 
 
 def _stdin_is_terminal() -> bool:

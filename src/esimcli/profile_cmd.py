@@ -42,7 +42,7 @@ def delete(call: Call, iccid: str) -> api.DeleteProfileInput:
     return api.DeleteProfileInput(eid=call.require_eid(), iccid=iccid)
 
 
-@operation_command("nickname", timeout=60.0)
+@operation_command("nickname")
 @click.argument("iccid", callback=params.iccid_param)
 @click.argument("nickname")
 def nickname(call: Call, iccid: str, nickname: str) -> api.SetNicknameInput:

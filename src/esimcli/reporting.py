@@ -25,7 +25,8 @@ class Reporter:
         if self.as_json:
             self._json(envelope.from_result(self.operation, result))
         elif result.ok:
-            self._lines(render.result_lines(result), err=False)
+            headline = [result.message] if result.message and result.message != "ok" else []
+            self._lines(headline + render.result_lines(result), err=False)
         else:
             self._lines([f"error: {result.message or result.error_kind}", *render.status_lines(result),
                          *render.result_lines(result)], err=True)

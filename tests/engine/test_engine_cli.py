@@ -5,12 +5,16 @@ test_engine_cli_e2e.py); everything between the command line and the driver is t
 """
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from click.testing import CliRunner
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
-from esimcli import operation_cmd
+from esimcli import driver, operation_cmd
 from esimcli.envelope import SCHEMA_KEYS
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
@@ -284,3 +288,36 @@ def test_help_lists_every_openharmony_verb(runner):
                  "nickname", "reset", "reserve-for-factory-restore", "smdp", "cancel-session", "osu",
                  "notifications", "worker", "lab"):
         assert f"  {verb} " in listed or f"  {verb}\n" in listed, verb
+
+
+# --- what Temporal's failures become ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error, exit_code, kind", [
+    (RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b""), ExitCode.TEMPORAL_UNREACHABLE,
+     "temporal.unreachable"),
+    (RPCError("bad API key", RPCStatusCode.UNAUTHENTICATED, b""), ExitCode.TEMPORAL_UNREACHABLE,
+     "temporal.unreachable"),
+    (RPCError("namespace esim not found", RPCStatusCode.NOT_FOUND, b""), ExitCode.TEMPORAL_UNREACHABLE,
+     "temporal.unreachable"),
+    (WorkflowFailureError(cause=ApplicationError("workflow bug")), ExitCode.ENGINE_FAILURE, "engine.failed"),
+])
+def test_temporal_failures_become_documented_exit_codes(error, exit_code, kind):
+    async def failing():
+        raise error
+
+    with pytest.raises(CliFailure) as caught:
+        asyncio.run(driver.engine_call(failing()))
+    assert (caught.value.exit_code, caught.value.kind) == (exit_code, kind)
+
+
+def test_a_worker_that_would_serve_nothing_is_refused(runner):
+    outcome = invoke(runner, "worker", "--no-net")
+    assert outcome.exit_code == ExitCode.USAGE
+    assert "net mode" in outcome.stderr
+
+
+def test_a_worker_connect_override_must_name_both_ends(runner):
+    outcome = invoke(runner, "worker", "--connect", "smdp.example.com")
+    assert outcome.exit_code == ExitCode.USAGE
+    assert "FQDN[:PORT]=IP:PORT" in outcome.stderr

@@ -2,6 +2,7 @@
 the structures the LPA, the virtual eUICC and the lab SM-DP+ exchange."""
 import datetime
 
+import asn1tools
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -603,3 +604,27 @@ def test_signed_parts_starting_with_a_plain_sequence_are_told_apart():
     }
     for type_name, value in parts.items():
         assert codec.decode_any(codec.encode(type_name, value)) == (type_name, value)
+
+
+@pytest.mark.timeout(10)
+def test_list_element_with_a_foreign_tag_fails_instead_of_hanging():
+    # plain asn1tools 0.169 loops forever here: the profile list holds a '95' instead of an 'E3'
+    with pytest.raises(MalformedDataError):
+        codec.decode("ProfileInfoListResponse", bytes.fromhex("BF2D0AA0039501025C035A9F70"))
+
+
+@pytest.mark.timeout(10)
+def test_other_modules_compiled_through_the_codec_get_the_corrections():
+    spec = codec.compile_der_string(
+        "M DEFINITIONS AUTOMATIC TAGS ::= BEGIN\n"
+        "Result ::= SEQUENCE { status SEQUENCE OF Status, oid OBJECT IDENTIFIER OPTIONAL }\n"
+        "Status ::= SEQUENCE { code INTEGER }\n"
+        "END\n"
+    )
+    assert spec.decode("Result", spec.encode("Result", {"status": [], "oid": "2.999.10"})) == {
+        "status": [],
+        "oid": "2.999.10",
+    }
+    with pytest.raises(asn1tools.DecodeError) as caught:
+        spec.decode("Result", bytes.fromhex("3005A003020100"))
+    assert "Status" in str(caught.value)
