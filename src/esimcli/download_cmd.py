@@ -46,9 +46,7 @@ def _read_activation_code(call: Call, text: str | None) -> str | None:
 
 
 def _take_confirmation_code(call: Call, code: str | None) -> str | None:
-    if code:
-        call.redactor.add(code)
-        call.confirmation_code = code
+    call.redactor.add(code)
     return code or None
 
 

@@ -41,7 +41,6 @@ class Call:
 
     eid: str | None
     redactor: Redactor = field(default_factory=Redactor)
-    confirmation_code: str | None = None  # what the download was given, so a re-ask is not re-sent
 
     def require_eid(self) -> str:
         if not self.eid:
@@ -91,8 +90,7 @@ def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0,
             reporter = Reporter(operation, as_json=as_json, redactor=call.redactor)
             try:
                 op_input = build(call, **options)
-                responder = Responder(interactive=_stdin_is_terminal(), redactor=call.redactor,
-                                      confirmation_code=call.confirmation_code)
+                responder = Responder(interactive=_stdin_is_terminal(), redactor=call.redactor)
                 display = ProgressDisplay(sys.stderr, is_tty=sys.stderr.isatty(), redact=call.redactor,
                                           label=operation, enabled=watch and not quiet)
                 driver = OperationDriver(connection, display=display, responder=responder, timeout=timeout)

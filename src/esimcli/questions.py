@@ -22,10 +22,9 @@ CONFIRMATION_CODE_ENV = "ESIMFLOW_CONFIRMATION_CODE"
 
 
 class Responder:
-    def __init__(self, *, interactive: bool, redactor: Redactor, confirmation_code: str | None = None) -> None:
+    def __init__(self, *, interactive: bool, redactor: Redactor) -> None:
         self._interactive = interactive
         self._redactor = redactor
-        self._confirmation_code = confirmation_code
         self._answered: set[tuple[str, int]] = set()
         self.hint: str | None = None  # why a question was declined, for the final report
 

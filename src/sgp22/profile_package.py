@@ -19,6 +19,7 @@ from importlib import resources
 
 import asn1tools
 
+from sgp22 import codec
 from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.identifiers import Iccid
 
@@ -48,7 +49,7 @@ class ProfilePackageError(MalformedDataError):
 @functools.lru_cache(maxsize=1)
 def _spec():
     source = resources.files("sgp22").joinpath("asn1/upp.asn").read_text(encoding="utf-8")
-    return asn1tools.compile_string(source, "der")
+    return codec.compile_der_string(source)
 
 
 @dataclass(frozen=True)

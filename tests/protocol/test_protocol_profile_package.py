@@ -132,3 +132,9 @@ def test_failed_installation_response_names_status_and_element():
         parse_euicc_response(response[:-1])
     with pytest.raises(BadInputError):
         build_euicc_response("exploded")
+
+
+def test_a_sequence_of_with_an_unexpected_tag_is_refused_not_looped_on():
+    """asn1tools alone loops forever on this EUICCResponse; the project's compile refuses it."""
+    with pytest.raises(MalformedDataError):
+        parse_euicc_response(bytes.fromhex("3005A003020100"))
