@@ -46,6 +46,9 @@ _OPTIONS: list[tuple[str, str, str, Any, str]] = [
 ]
 
 
+CONNECTION_PARAMETERS = tuple(name for name, *_ in _OPTIONS)
+
+
 def temporal_options(command: Callable) -> Callable:
     """Add the connection flags to a command and hand it one ``connection`` keyword instead."""
 
@@ -110,9 +113,13 @@ async def connect_config(config: engine_config.TemporalConfig, runtime: Runtime)
     encrypting data converter), on the command's own ``runtime``.
     """
     try:
+        data_converter = config.data_converter()
+    except EsimError as error:  # the payload key: named by its setting, never shown
+        raise CliFailure(ExitCode.USAGE, error.kind, error.message) from None
+    try:
         return await Client.connect(
             config.address, namespace=config.namespace, tls=config.tls_config(), api_key=config.api_key,
-            data_converter=config.data_converter(), runtime=runtime,
+            data_converter=data_converter, runtime=runtime,
         )
     except RuntimeError as error:
         # The SDK reports every connect failure (refused, TLS, DNS, auth) as RuntimeError.

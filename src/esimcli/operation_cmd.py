@@ -19,11 +19,10 @@ from typing import Any
 
 import click
 
-from esimflow import api
 from sgp22.errors import BadInputError, EsimError
 
 from esimcli import envelope, params
-from esimcli.connection import ConnectionFlags, temporal_options
+from esimcli.connection import CONNECTION_PARAMETERS, ConnectionFlags, temporal_options
 from esimcli.driver import OperationDriver
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
@@ -33,6 +32,7 @@ from esimcli.reporting import Reporter
 from esimcli.secrets import Redactor
 
 ENV_EID = "ESIMFLOW_EID"
+_SHARED_RANK = {"eid": 1, "as_json": 2, "quiet": 2, "timeout": 2, **{name: 3 for name in CONNECTION_PARAMETERS}}
 
 
 @dataclass
@@ -116,7 +116,10 @@ def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0,
                                help="Seconds to wait for the result (exit code 4 after).")(command)
         command = click.option("--json", "as_json", is_flag=True,
                                help="Print one JSON object (schema in docs/cli.md).")(command)
-        return click.command(name, cls=OperationCommand, help=build.__doc__)(command)
+        command = click.command(name, cls=OperationCommand, help=build.__doc__)(command)
+        # --help lists the verb's own parameters first, the shared ones after, connection last.
+        command.params.sort(key=lambda param: _SHARED_RANK.get(param.name, 0))
+        return command
 
     return decorate
 

@@ -153,11 +153,31 @@ def vpcd_slot(port: int = VPCD_PORTS[0], timeout: float = 300.0) -> Iterator[str
                     raise PcscdError(f"vpcd reader {name} stayed busy for {timeout:.0f}s") from None
                 time.sleep(0.1)
         try:
+            _wait_until_empty(name)
             yield name
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _wait_until_empty(name: str, timeout: float = 10.0) -> None:
+    """Wait until pcscd has seen the previous holder's card leave the reader.
+
+    A card put in before that (the last holder exited, or was killed, just now) is taken by
+    pcscd for the old one, still powered, and its first APDU fails with SCARD_E_NOT_TRANSACTED.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            atr = card_atr(name)
+        except PcscdError:
+            return  # pcscd or this reader is not up yet: no earlier card can be in the way
+        if atr is None:
+            return
+        if time.monotonic() > deadline:
+            raise PcscdError(f"reader {name} still shows a card {timeout:.0f}s after its last holder left")
+        time.sleep(0.05)
 
 
 def card_atr(name: str) -> bytes | None:

@@ -60,14 +60,16 @@ def engine_config(state_dir: Path, address: str = "localhost:7233") -> TemporalC
 @contextlib.asynccontextmanager
 async def running_engine(client: Client, state_dir: Path, task_queue: str, *, smdp=None,
                          cards: dict | None = None, readers: list[str] | None = None,
-                         net: bool = True) -> AsyncIterator[EngineStack]:
-    """Workers on ``task_queue`` (card host named after it) until the block ends."""
+                         net: bool = True, **options) -> AsyncIterator[EngineStack]:
+    """Workers on ``task_queue`` (card host named after it) until the block ends; ``options``
+    go to :class:`WorkerOptions` (e.g. ``os_image_dir``)."""
     config = engine_config(state_dir)
     options = WorkerOptions(
         config=config, net=net, card_host=task_queue if (cards or readers) else None,
         local_cards=dict(cards or {}), readers=list(readers or []), task_queue=task_queue,
         ca_file=smdp.ca_file if smdp is not None else None,
         connect_overrides=smdp.connect_overrides if smdp is not None else {},
+        **options,
     )
     worker = EsimflowWorker(client, options)
     worker.build()

@@ -221,6 +221,13 @@ def test_the_activation_code_can_be_read_from_stdin(runner, engine):
     assert engine.inputs[0].activation_code == ACTIVATION_CODE
 
 
+def test_the_activation_code_can_come_from_the_environment(runner, engine, monkeypatch):
+    monkeypatch.setenv("ESIMFLOW_ACTIVATION_CODE", ACTIVATION_CODE)
+    engine.answer = api.OperationResult.success(api.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
+    assert invoke(runner, "download", "--eid", EID).exit_code == 0
+    assert engine.inputs[0].activation_code == ACTIVATION_CODE
+
+
 def test_reset_flags_combine_into_reset_options(runner, engine):
     engine.answer = api.OperationResult.success(api.Operation.RESET_MEMORY, EID, {})
     invoke(runner, "reset", "--eid", EID, "--delete-test-profiles", "--reset-default-smdp", "--yes")
@@ -321,3 +328,11 @@ def test_a_worker_connect_override_must_name_both_ends(runner):
     outcome = invoke(runner, "worker", "--connect", "smdp.example.com")
     assert outcome.exit_code == ExitCode.USAGE
     assert "FQDN[:PORT]=IP:PORT" in outcome.stderr
+
+
+def test_a_payload_key_of_the_wrong_size_is_a_usage_error(runner, monkeypatch):
+    monkeypatch.setenv("ESIMFLOW_CODEC_KEY", "ab" * 16)  # AES-128: the codec wants AES-256
+    outcome = invoke(runner, "profiles", "--eid", EID, "--json", "--address", "127.0.0.1:1")
+    assert outcome.exit_code == ExitCode.USAGE
+    assert json.loads(outcome.stdout)["error"]["kind"].startswith(("codec", "input"))
+    assert "ab" * 16 not in outcome.stdout + outcome.stderr

@@ -15,8 +15,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,19 +29,18 @@ from sgp22.es9 import Es9Client, Es9Config
 from sgp22.transport_pcsc import PcscTransport
 
 from rsplab.euicc.vpcd import VpcdBridge
-from rsplab.pcscd import ensure_pcscd, vpcd_slot, wait_for_card
+from rsplab.pcscd import VPCD_PORTS, PcscdError, ensure_pcscd, vpcd_slot, wait_for_card
 
 from tests.lab.test_lab_smdp_kit import iccid_for
 
 SGP26 = Path("/work/shared/reference/sgp26")
 SGP26_EID = "89049032123451234512345678901235"
 INVALID_CERTS = SGP26 / "InvalidTestCases"
-STACK_PORT = 35963
-"""The vpcd reader of the lifecycle tests ("Virtual PCD 00 00")."""
-INTEROP_PORT = 35964
-"""The vpcd reader of the interoperability tests ("Virtual PCD 00 01")."""
-CARD_START_TIMEOUT = 330.0
-"""Room for another run holding the reader (the CLI waits up to 300 s for it) plus start-up."""
+PORT_PREFERENCE = tuple(reversed(VPCD_PORTS))
+"""Other test areas mostly use the first reader, so the second one is tried first."""
+READER_WAIT = 300.0
+"""How long a test waits for a reader that other runs hold."""
+CARD_START_TIMEOUT = READER_WAIT + 30.0
 
 _iccid_numbers = itertools.count(7000)
 
@@ -60,6 +60,46 @@ def stack_pcscd():
 
 def esimflow_executable() -> str:
     return shutil.which("esimflow") or str(Path(sys.executable).parent / "esimflow")
+
+
+# --- vpcd readers ----------------------------------------------------------------------------------------
+
+
+def _try_slot(port: int) -> tuple[ExitStack, str] | None:
+    stack = ExitStack()
+    try:
+        reader = stack.enter_context(vpcd_slot(port, timeout=0))
+    except PcscdError:
+        return None
+    return stack, reader
+
+
+@contextmanager
+def free_vpcd_slot() -> Iterator[tuple[int, str]]:
+    """Hold whichever vpcd reader is free first; yields (port, reader name)."""
+    deadline = time.monotonic() + READER_WAIT
+    while True:
+        for port in PORT_PREFERENCE:
+            taken = _try_slot(port)
+            if taken is not None:
+                stack, reader = taken
+                with stack:
+                    yield port, reader
+                return
+        if time.monotonic() > deadline:
+            raise PcscdError(f"every vpcd reader stayed busy for {READER_WAIT:.0f}s")
+        time.sleep(0.1)
+
+
+def free_vpcd_port() -> int:
+    """A vpcd port nobody holds right now, for a process that takes the reader's lock itself
+    (it waits if another run takes the reader first)."""
+    for port in PORT_PREFERENCE:
+        taken = _try_slot(port)
+        if taken is not None:
+            taken[0].close()
+            return port
+    return PORT_PREFERENCE[0]
 
 
 # --- cards in vpcd readers ---------------------------------------------------------------------------
@@ -82,13 +122,14 @@ def _read_lines(stream, lines: queue.Queue) -> None:
 
 
 @contextmanager
-def cli_card(identities: Path, state: Path, *, port: int = STACK_PORT) -> Iterator[CliCard]:
+def cli_card(identities: Path, state: Path) -> Iterator[CliCard]:
     """Run ``esimflow lab euicc --vpcd 127.0.0.1:PORT`` until the block ends; the card is in the
     reader (the CLI holds the reader's lock) when the block starts, and the process must exit 0
     on SIGTERM."""
     log_path = state.with_suffix(".log")
-    command = [esimflow_executable(), "lab", "euicc", "--vpcd", f"127.0.0.1:{port}", "--identities", str(identities),
-               "--state", str(state), "--wait-reader", "300", "--no-start-pcscd"]
+    command = [esimflow_executable(), "lab", "euicc", "--vpcd", f"127.0.0.1:{free_vpcd_port()}",
+               "--identities", str(identities), "--state", str(state), "--wait-reader", f"{READER_WAIT:.0f}",
+               "--no-start-pcscd"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
     lines: queue.Queue = queue.Queue()
@@ -130,10 +171,10 @@ def _banner(lines: queue.Queue, log_path: Path) -> list[str]:
 
 
 @contextmanager
-def bridged_card(card, *, port: int = INTEROP_PORT) -> Iterator[str]:
-    """Put ``card`` (a VirtualEuicc of this process) into a vpcd reader; yields the reader name.
-    The card is out of the reader again before the reader's lock is released."""
-    with vpcd_slot(port) as reader:
+def bridged_card(card) -> Iterator[str]:
+    """Put ``card`` (a VirtualEuicc of this process) into a free vpcd reader; yields the reader
+    name. The card is out of the reader again before the reader's lock is released."""
+    with free_vpcd_slot() as (port, reader):
         with VpcdBridge(card, port=port) as bridge:
             assert bridge.wait_connected(10), f"vpcd on port {port} did not take the card"
             wait_for_card(reader)

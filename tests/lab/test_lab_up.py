@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ssl
+
 import httpx
 import pytest
-import ssl
 
 from rsplab import pcscd
 from sgp22.identifiers import ActivationCode
@@ -48,7 +49,7 @@ def interrupt(process: subprocess.Popen) -> tuple[int, str]:
 def smdp_answers(summary: dict) -> bool:
     """A TLS connection verified with the printed CA file reaches the SM-DP+."""
     context = ssl.create_default_context(cafile=summary["smdp"]["ca_file"])
-    host, port = summary["smdp"]["connect"].split(":")
+    _, port = summary["smdp"]["connect"].split(":")
     with httpx.Client(verify=context, timeout=10) as client:
         response = client.post(f"https://localhost:{port}/gsma/rsp2/es9plus/initiateAuthentication",
                                json={}, headers={"X-Admin-Protocol": "gsma/rsp/v2.2.0"})
@@ -79,7 +80,8 @@ def test_lab_up_puts_a_card_in_a_vpcd_reader_and_takes_it_out_on_ctrl_c(tmp_path
     assert code == 0, stderr
     assert "lab stopped" in stderr
     assert "Traceback" not in stderr
-    pcscd.wait_for_card(vpcd_card["reader"], present=False, timeout=10)
+    with pcscd.vpcd_slot(pcscd.VPCD_PORTS[0]):  # the lab let go of the reader; nobody else is in it now
+        pcscd.wait_for_card(vpcd_card["reader"], present=False, timeout=10)
     assert (state / "pki" / "ca.pem").is_file()
 
 

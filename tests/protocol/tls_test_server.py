@@ -147,6 +147,24 @@ class ScriptedHttpsServer:
         self._socket.close()
 
 
+def _read_whole_request(tls: ssl.SSLSocket) -> None:
+    """Reads headers and body, so closing afterwards cannot reset the client before it reads the answer."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return
+        body += chunk
+
+
 class GarbageTlsServer:
     """Completes the TLS handshake, then answers every request with bytes that are not HTTP."""
 
@@ -170,7 +188,7 @@ class GarbageTlsServer:
             try:
                 connection.settimeout(5)
                 with self._context.wrap_socket(connection, server_side=True) as tls:
-                    tls.recv(65536)
+                    _read_whole_request(tls)
                     tls.sendall(self.garbage)
             except (OSError, ssl.SSLError):
                 pass

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude, net_call
     from sgp22.errors import (
         ConsentTimeoutError,
+        EsimError,
         DownloadRetriesExceededError,
         UserCancelledError,
     )
@@ -173,11 +174,8 @@ async def resolve_target(card: Card, activation_code: str | None, smdp_override:
     if activation_code:
         try:
             code = ActivationCode.parse(activation_code)
-        except Exception as error:  # the parser's typed error, reported without the code itself
-            raise OperationFailed(getattr(error, "message", "activation code invalid"),
-                                  kind=getattr(error, "kind", "input.invalid"),
-                                  oh_result=OhResultCode.RESULT_ACTIVATION_CODE_INVALID,
-                                  win_status=WinStatus.InvalidMatchingId) from None
+        except EsimError as error:  # its message never repeats the code itself
+            raise OperationFailed.of(error) from None
         return _Target(smdp_override or code.smdp_address, code.matching_id or None,
                        bool(code.confirmation_code_required))
     if smdp_override:
