@@ -618,7 +618,13 @@ async def run_operation(client: Client, op_input: Any, **kwargs: Any) -> Operati
 
 @dataclass
 class EntityInput:
-    """What an entity carries across continue-as-new (it only continues when idle)."""
+    """What an entity carries across continue-as-new (it only continues when idle).
+
+    ``continue_after``: operations per run before continuing as new (Temporal may suggest it
+    earlier); ``idle_seconds``: how long a run waits for work before it ends.
+    """
 
     eid: str
     completed: int = 0
+    continue_after: int = 500
+    idle_seconds: float = 600.0

@@ -78,5 +78,21 @@ async def running_engine(client: Client, state_dir: Path, task_queue: str, *, sm
     try:
         yield EngineStack(client, task_queue, config, worker)
     finally:
+        await _end_entities(client, [device.eid for device in worker.devices])
         stop.set()
         await running
+
+
+async def _end_entities(client: Client, eids: list[str]) -> None:
+    """Terminate the test's entity workflows and what they run: on the shared servers they would
+    otherwise wake up later with no worker to serve them (and stall the time-skipping server)."""
+    for eid in eids:
+        entity = client.get_workflow_handle(api.euicc_workflow_id(eid))
+        with contextlib.suppress(Exception):
+            status = await asyncio.wait_for(entity.query(api.QUERY_QUEUE, result_type=api.EntityStatus), 10)
+            for workflow_id in [status.running, *status.queued]:
+                if workflow_id:
+                    with contextlib.suppress(Exception):
+                        await client.get_workflow_handle(workflow_id).terminate("test ended")
+        with contextlib.suppress(Exception):
+            await entity.terminate("test ended")

@@ -169,3 +169,52 @@ async def test_an_smdp_refusal_is_final_and_typed(engine, smdp, card):
     assert result.error_kind.startswith("es9.")
     assert result.win_status_name == "InvalidMatchingId"
     assert "NOSUCHMATCHINGID" not in result.message
+
+
+async def test_a_bad_activation_code_is_refused_without_repeating_it(engine, card):
+    result = await engine.run(api.DownloadProfileInput(card.eid, "LPA:1$smdp.example.com$SECRET MATCHING ID"))
+    assert (result.ok, result.oh_result_name) == (False, "RESULT_ACTIVATION_CODE_INVALID")
+    assert "SECRET" not in result.message
+
+
+async def test_matching_id_and_confirmation_code_never_reach_the_history_in_plain(engine, smdp, card,
+                                                                                   time_skipping_env):
+    from temporalio.client import Client
+
+    confirmation_code = "93518207"
+    code = smdp.add_profile(new_iccid(), confirmation_code=confirmation_code)
+    matching_id = code.split("$")[2]
+    handle = await engine.start(api.DownloadProfileInput(card.eid, code, confirmation_code=confirmation_code))
+    assert (await handle.result()).ok
+
+    plain = Client(time_skipping_env.client.service_client, namespace=time_skipping_env.client.namespace)
+    secrets = [matching_id.encode(), matching_id.encode().hex().upper().encode(), confirmation_code.encode()]
+    for workflow_id in (handle.workflow_id, api.euicc_workflow_id(card.eid)):
+        history = await plain.get_workflow_handle(workflow_id).fetch_history()
+        stored = b"".join(event.SerializeToString() for event in history.events)
+        assert len(history.events) > 5
+        for secret in secrets:
+            assert secret not in stored, f"{workflow_id} history holds a secret in plain"
+
+
+async def test_policy_rules_the_euicc_forbids_are_refused_before_install(time_skipping_env, tmp_path,
+                                                                         unique_task_queue, smdp, lab_pki,
+                                                                         fresh_eid):
+    from rsplab.euicc.card import VirtualEuicc
+    from rsplab.euicc.config import EuiccConfig
+
+    iccid = new_iccid()
+    with VirtualEuicc(lab_pki.root, tmp_path / "strict.json", eid=fresh_eid, config=EuiccConfig(rat=())) as strict:
+        async with running_engine(time_skipping_env.client, tmp_path, unique_task_queue, smdp=smdp,
+                                  cards={"strict": strict}) as engine:
+            result = await engine.run(api.DownloadProfileInput(strict.eid, smdp.add_profile(iccid, ppr1=True),
+                                                               is_ppr_allowed=True))
+            assert (result.oh_result_name, result.win_status_name) == ("RESULT_PPR_NOT_MATCH", "PolicyViolation")
+            assert result.data["cancel"]["reason"] == "pprNotAllowed"
+            assert iccid not in await iccids_on(engine, strict.eid)
+
+
+async def test_an_activation_code_pinning_another_smdp_oid_is_refused(engine, smdp, card):
+    code = smdp.add_profile(new_iccid())
+    result = await engine.run(api.DownloadProfileInput(card.eid, f"{code}$1.3.6.1.4.1.99999"))
+    assert (result.ok, result.error_kind) == (False, "server.oid_mismatch")

@@ -31,16 +31,15 @@ from sgp22.transport_pcsc import PcscTransport
 from rsplab.euicc.vpcd import VpcdBridge
 from rsplab.pcscd import VPCD_PORTS, PcscdError, ensure_pcscd, vpcd_slot, wait_for_card
 
-from tests.lab.test_lab_smdp_kit import iccid_for
+from tests.lab.test_lab_smdp_kit import SGP26, iccid_for
 
-SGP26 = Path("/work/shared/reference/sgp26")
 SGP26_EID = "89049032123451234512345678901235"
 INVALID_CERTS = SGP26 / "InvalidTestCases"
 PORT_PREFERENCE = tuple(reversed(VPCD_PORTS))
 """Other test areas mostly use the first reader, so the second one is tried first."""
-READER_WAIT = 300.0
+READER_WAIT = 240.0
 """How long a test waits for a reader that other runs hold."""
-CARD_START_TIMEOUT = READER_WAIT + 30.0
+CARD_START_TIMEOUT = READER_WAIT + 20.0
 
 _iccid_numbers = itertools.count(7000)
 

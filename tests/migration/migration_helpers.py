@@ -8,8 +8,9 @@ from temporalio.client import Client
 
 from esimflow.codec import Keyring
 from rsplab.pki import eid_with_check_digits
+from tests.conftest import TEST_PAYLOAD_KEY
 
-KEYRING = Keyring(bytes(range(100, 132)))
+KEYRING = Keyring(TEST_PAYLOAD_KEY)
 SMDP = "smdp.migration.test"
 
 

@@ -29,6 +29,8 @@ from esimflow.activities.types import (
     OsUpdateStepInput,
     OsUpdateStepResult,
     PendingNotificationData,
+    PolicyRulesStepInput,
+    PolicyRulesVerdict,
     PrepareDownloadStepInput,
     ProfileRefInput,
     ProfilesInfoInput,
@@ -39,7 +41,7 @@ from esimflow.activities.types import (
     SetNicknameStepInput,
 )
 from esimflow.api import OsuStatus, PolicyRules, ProfileInfo, ProfileState
-from sgp22 import crypto, es10, osu
+from sgp22 import crypto, es10, lpa, osu
 from sgp22.es10_enums import PprIds
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ class CardActivities:
             self.cancel_session, self.retrieve_notifications, self.remove_notification,
             self.get_profiles_info, self.enable_profile, self.disable_profile, self.delete_profile,
             self.memory_reset, self.set_nickname, self.get_configured_addresses,
-            self.set_default_dp_address, self.os_update,
+            self.set_default_dp_address, self.check_policy_rules, self.os_update,
         ]
 
     # --- identity and information ----------------------------------------------------------
@@ -216,6 +218,17 @@ class CardActivities:
             notification_seq=latest.metadata.seq_number if latest else None,
             notification_address=latest.metadata.address if latest else None,
         )
+
+    @activity.defn(name=CardStep.CHECK_POLICY_RULES)
+    @esim_errors_as_application_errors
+    def check_policy_rules(self, step: PolicyRulesStepInput) -> PolicyRulesVerdict:
+        """Whether the eUICC's Rules Authorisation Table allows the offered profile's PPRs, and
+        whether they need the user's consent."""
+        metadata = lpa.decode_metadata(bytes.fromhex(step.profile_metadata))
+        with self._session(step) as isdr:
+            rat = es10.get_rat(isdr)
+        allowed, consent_required = lpa.policy_rules_decision(rat, metadata)
+        return PolicyRulesVerdict(allowed, consent_required)
 
     @activity.defn(name=CardStep.CANCEL_SESSION)
     @esim_errors_as_application_errors

@@ -25,7 +25,7 @@ from esimflow.activities.types import (
     SmdsEvent,
 )
 from esimflow.api import PolicyRules, ProfileMetadata
-from sgp22 import codec, es10
+from sgp22 import es10, lpa
 from sgp22.es9 import Es9Client, Es9Config, Es11Client, RspServerClient
 from sgp22.es10_enums import PprIds
 
@@ -82,6 +82,11 @@ class NetActivities:
                         ) -> InitiateAuthenticationResult:
         answer = await heartbeating(self._client(kind, step.server_address).initiate_authentication(
             bytes.fromhex(step.euicc_challenge), bytes.fromhex(step.euicc_info1)))
+        lpa.check_server_signed1(answer.server_signed1, transaction_id=answer.transaction_id,
+                                 smdp_address=step.server_address,
+                                 euicc_challenge=bytes.fromhex(step.euicc_challenge))
+        if step.expected_oid:
+            lpa.check_smdp_oid(answer.server_certificate, step.expected_oid)
         return InitiateAuthenticationResult(
             transaction_id=answer.transaction_id, server_signed1=_hex(answer.server_signed1),
             server_signature1=_hex(answer.server_signature1), euicc_ci_pkid=_hex(answer.euicc_ci_pkid_to_be_used),
@@ -94,12 +99,12 @@ class NetActivities:
         client = self._client(Es9Client, step.server_address)
         answer = await heartbeating(
             client.authenticate_client(step.transaction_id, bytes.fromhex(step.authenticate_server_response)))
-        metadata = es10.ProfileMetadata.from_asn1(
-            answer.profile_metadata, codec.decode("StoreMetadataRequest", answer.profile_metadata))
-        signed2 = codec.decode("SmdpSigned2", answer.smdp_signed2)
+        cc_required = lpa.check_smdp_signed2(answer.smdp_signed2, step.transaction_id)
+        metadata = lpa.decode_metadata(answer.profile_metadata)
         return AuthenticateClientResult(
             transaction_id=answer.transaction_id,
-            metadata=profile_metadata(metadata, cc_required=bool(signed2.get("ccRequiredFlag"))),
+            metadata=profile_metadata(metadata, cc_required=cc_required),
+            profile_metadata=_hex(answer.profile_metadata),
             smdp_signed2=_hex(answer.smdp_signed2), smdp_signature2=_hex(answer.smdp_signature2),
             smdp_certificate=_hex(answer.smdp_certificate),
         )
@@ -111,9 +116,11 @@ class NetActivities:
         answer = await heartbeating(client.get_bound_profile_package(
             step.transaction_id, bytes.fromhex(step.prepare_download_response)))
         package = answer.bound_profile_package
+        carried = es10.bpp_profile_metadata(package)
+        announced = lpa.decode_metadata(bytes.fromhex(step.profile_metadata))
         return GetBppResult(
-            transaction_id=answer.transaction_id, bound_profile_package=_hex(package),
-            iccid=es10.bpp_profile_metadata(package).iccid, segments=len(es10.bpp_segments(package)),
+            transaction_id=answer.transaction_id, bound_profile_package=_hex(package), iccid=carried.iccid,
+            segments=len(es10.bpp_segments(package)), metadata_matches=carried.same_content(announced),
         )
 
     @activity.defn(name=NetStep.HANDLE_NOTIFICATION)

@@ -35,6 +35,7 @@ class CardStep:
     SET_NICKNAME = "card_set_nickname"
     GET_CONFIGURED_ADDRESSES = "card_get_configured_addresses"
     SET_DEFAULT_DP_ADDRESS = "card_set_default_dp_address"
+    CHECK_POLICY_RULES = "card_check_policy_rules"  # GetRAT, judged against the offered profile
     OS_UPDATE = "card_os_update"
 
 
@@ -217,6 +218,18 @@ class RemoveNotificationStepInput:
 
 
 @dataclass
+class PolicyRulesStepInput:
+    card: CardRef
+    profile_metadata: str  # BF25 as announced by the SM-DP+
+
+
+@dataclass
+class PolicyRulesVerdict:
+    allowed: bool
+    consent_required: bool
+
+
+@dataclass
 class OsUpdateStepInput:
     card: CardRef
     start: bool
@@ -237,6 +250,7 @@ class InitiateAuthenticationStepInput:
     server_address: str
     euicc_challenge: str
     euicc_info1: str
+    expected_oid: str | None = None  # the SM-DP+ OID an activation code pins
 
 
 @dataclass
@@ -259,6 +273,7 @@ class AuthenticateClientStepInput:
 class AuthenticateClientResult:
     transaction_id: str
     metadata: ProfileMetadata
+    profile_metadata: str  # the StoreMetadataRequest as announced (BF25), to compare with the BPP's
     smdp_signed2: str
     smdp_signature2: str
     smdp_certificate: str
@@ -281,14 +296,16 @@ class GetBppStepInput:
     server_address: str
     transaction_id: str
     prepare_download_response: str
+    profile_metadata: str  # what authenticateClient announced
 
 
 @dataclass
 class GetBppResult:
     transaction_id: str
     bound_profile_package: str
-    iccid: str  # from the BPP's readable StoreMetadata: checked against the previewed metadata
+    iccid: str  # from the BPP's readable StoreMetadata
     segments: int
+    metadata_matches: bool  # the BPP's StoreMetadata is what authenticateClient announced
 
 
 @dataclass

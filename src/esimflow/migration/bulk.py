@@ -75,9 +75,14 @@ STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_
 
 @workflow.defn(name=BULK_MIGRATION_WORKFLOW)
 class BulkMigrationWorkflow:
-    def __init__(self) -> None:
-        self._input: BulkMigrationInput | None = None
-        self._s: CarriedState | None = None
+    @workflow.init
+    def __init__(self, request: BulkMigrationInput) -> None:
+        # the carried state is in place before the first signal handler runs: outcomes
+        # signalled to the previous run's devices arrive with this run's first task
+        self._input = request
+        self._s: CarriedState | None = request.carried
+        if self._s is not None:
+            self._s.runs += 1
         self._state = MigrationState.IMPORTING
         self._errors = []
         self._buffer: deque[PageEntry] = deque()
@@ -90,14 +95,10 @@ class BulkMigrationWorkflow:
 
     @workflow.run
     async def run(self, request: BulkMigrationInput) -> MigrationStatus:
-        self._input = request
-        if request.carried is None:
+        if self._s is None:
             imported = await self._import(request)
             if imported is None:
                 return self.status()
-        else:
-            self._s = request.carried
-            self._s.runs += 1
         self._read_to = self._s.cursor
         self._state = MigrationState.RUNNING
         try:

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.api import QUERY_PROGRESS, ProfileInfo, ProfileState, Progress
     from esimflow.machines import EuiccContext, ProfileStatus, Status
     from esimflow.machines.euicc_profile import Phase as ProfilePhase
+    from esimflow.workflows import policies
     from esimflow.workflows.steps import Card, StepFailed, engine_call, net_call, record_change
 
 
@@ -79,9 +80,13 @@ async def record_status(iccid: str, eid: str, operation: str, trigger: str, *, f
     await record_change(change, iccid=iccid, eid=eid, operation=operation, error_reason=error_reason)
 
 
-async def deliver_notifications(card: Card, sequence_numbers: list[int] | None = None) -> dict:
+async def deliver_notifications(card: Card, sequence_numbers: list[int] | None = None, *,
+                                patient: bool = False) -> dict:
     """Send pending notifications to their SM-DP+ and remove each from the card once the SM-DP+
-    acknowledged it. Best effort: one that cannot be delivered stays on the card for later."""
+    acknowledged it. Best effort: one that cannot be delivered stays on the card for later.
+    ``patient``: retry each delivery as long as any network step (ProcessNotifications); by
+    default a short try that does not hold up the operation that produced them."""
+    retry = policies.net_retry() if patient else policies.notification_retry()
     pending = await card.call(
         CardStep.RETRIEVE_NOTIFICATIONS, RetrieveNotificationsStepInput(card.ref, sequence_numbers),
         list[PendingNotificationData],
@@ -91,7 +96,7 @@ async def deliver_notifications(card: Card, sequence_numbers: list[int] | None =
     for notification in sorted(pending, key=lambda n: n.seq):
         try:
             await net_call(NetStep.HANDLE_NOTIFICATION,
-                           HandleNotificationStepInput(notification.address, notification.notification))
+                           HandleNotificationStepInput(notification.address, notification.notification), retry=retry)
             await card.call(CardStep.REMOVE_NOTIFICATION, RemoveNotificationStepInput(card.ref, notification.seq))
         except StepFailed as failure:
             failed.append({"seq": notification.seq, "event": notification.event, "error_kind": failure.kind,

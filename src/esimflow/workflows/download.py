@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
         LoadBppResult,
         LoadBppStepInput,
         NetStep,
+        PolicyRulesStepInput,
+        PolicyRulesVerdict,
         PrepareDownloadStepInput,
     )
     from esimflow.api import (
@@ -81,6 +83,7 @@ class _Target:
     server_address: str
     matching_id: str | None
     cc_required: bool
+    smdp_oid: str | None = None
 
 
 class RspSessionWorkflow(OperationWorkflow):
@@ -177,7 +180,7 @@ async def resolve_target(card: Card, activation_code: str | None, smdp_override:
         except EsimError as error:  # its message never repeats the code itself
             raise OperationFailed.of(error) from None
         return _Target(smdp_override or code.smdp_address, code.matching_id or None,
-                       bool(code.confirmation_code_required))
+                       bool(code.confirmation_code_required), code.smdp_oid or None)
     if smdp_override:
         return _Target(smdp_override, None, False)
     addresses = await card.call(CardStep.GET_CONFIGURED_ADDRESSES, CardInput(card.ref), ConfiguredAddresses)
@@ -248,6 +251,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         self.phase("authenticating")
         try:
             authenticated = await mutual_authentication(card, session, target.server_address, target.matching_id,
+                                                        expected_oid=target.smdp_oid,
                                                         on_transaction=self._on_transaction)
         except StepFailed:
             await cancel_session(card, session, None, self._progress.transaction_id, R.undefinedReason)
@@ -264,6 +268,15 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             raise OperationFailed(f"profile {metadata.iccid} is already on this eUICC", kind="download.iccid_exists",
                                   oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.IccidAlreadyExists)
 
+        if metadata.policy_rules:
+            verdict = await card.call(CardStep.CHECK_POLICY_RULES,
+                                      PolicyRulesStepInput(card.ref, authenticated.auth.profile_metadata),
+                                      PolicyRulesVerdict)
+            if not verdict.allowed:
+                outcome = await self._cancel(card, authenticated, R.pprNotAllowed)
+                raise OperationFailed("the eUICC's rules authorisation table does not allow this profile's policy rules",
+                                      kind="lpa.ppr_not_allowed", oh_result=OhResultCode.RESULT_PPR_NOT_MATCH,
+                                      win_status=WinStatus.PolicyViolation, data={"cancel": outcome})
         needs_rules_consent = bool(metadata.policy_rules) and not request.is_ppr_allowed
         metadata.solvable_errors = (
             (SolvableErrors.SOLVABLE_ERROR_NEED_POLICY_RULE if needs_rules_consent else 0)
@@ -280,11 +293,12 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 raise OperationFailed("the profile's policy rules were not accepted", kind="download.ppr_not_allowed",
                                       oh_result=OhResultCode.RESULT_PPR_FORBIDDEN,
                                       win_status=WinStatus.PolicyViolation, data={"cancel": outcome})
-        if metadata.confirmation_code_required and not self._confirmation_code:
-            session.ask_confirmation_code()
-            answer = await self._await_user("confirmation_code", request.consent_timeout_seconds)
-            if answer != "answered":
-                return await self._user_ended(card, authenticated, answer, waiting_for_code=True)
+        if metadata.confirmation_code_required:
+            session.ask_confirmation_code()  # a code given with the request answers at once
+            if not self._confirmation_code:
+                answer = await self._await_user("confirmation_code", request.consent_timeout_seconds)
+                if answer != "answered":
+                    return await self._user_ended(card, authenticated, answer, waiting_for_code=True)
         await self._honour_cancel_request(card, authenticated)
 
         session.prepare()
@@ -303,7 +317,8 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         try:
             package = await net_call(
                 NetStep.GET_BOUND_PROFILE_PACKAGE,
-                GetBppStepInput(target.server_address, tid, prepare_response), GetBppResult,
+                GetBppStepInput(target.server_address, tid, prepare_response, authenticated.auth.profile_metadata),
+                GetBppResult,
             )
         except StepFailed as failure:
             await self._cancel(card, authenticated, R.undefinedReason)
@@ -316,12 +331,12 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             raise
         session.receive_package()
         await record_status(metadata.iccid, request.eid, self.operation, "download", fallback=Status.AVAILABLE)
-        if package.iccid != metadata.iccid:
+        if not package.metadata_matches:
             outcome = await self._cancel(card, authenticated, R.metadataMismatch)
             await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason="metadataMismatch")
             raise OperationFailed("the bound profile package does not carry the previewed profile",
-                                  kind="download.metadata_mismatch", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
+                                  kind="lpa.metadata_mismatch", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
                                   win_status=WinStatus.ProfileProcessingError, data={"cancel": outcome})
 
         session.load()
@@ -409,8 +424,10 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                           waiting_for_code: bool = False) -> OperationResult:
         if answer == "timeout":
             outcome = await self._cancel(card, authenticated, R.timeout)
+            question = "a confirmation code" if waiting_for_code else "consent"
             raise OperationFailed.of(
-                ConsentTimeoutError("no answer from the user in time; the session was cancelled (timeout)"),
+                ConsentTimeoutError(f"no {question} from the user in time; the session was cancelled (timeout)",
+                                    win_status=WinStatus.ConfirmationCodeMissing if waiting_for_code else None),
                 data={"cancel": outcome, "cancelled_transaction_id": authenticated.transaction_id,
                       "solvable_errors": self._progress.metadata.solvable_errors},
             )
@@ -451,7 +468,8 @@ class GetDownloadableProfileMetadataWorkflow(RspSessionWorkflow):
         self.phase("authenticating")
         try:
             authenticated = await mutual_authentication(card, self.session, target.server_address,
-                                                        target.matching_id, on_transaction=self._on_transaction)
+                                                        target.matching_id, expected_oid=target.smdp_oid,
+                                                        on_transaction=self._on_transaction)
         except StepFailed:
             await cancel_session(card, self.session, None, self._progress.transaction_id, R.undefinedReason)
             raise

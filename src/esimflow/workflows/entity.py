@@ -10,12 +10,14 @@ may be waiting for the very user who cancels): it is forwarded to that download 
 its turn comes it only reports what the download did.
 
 The entity continues as new when Temporal suggests it (history size) or after
-``CONTINUE_AFTER`` operations, only when idle so no caller waits across the boundary, and ends
-after ``IDLE_TIMEOUT`` without work (the next submit starts it again).
+``EntityInput.continue_after`` operations, only when idle so no caller waits across the
+boundary, and ends after ``EntityInput.idle_seconds`` without work (the next submit starts it
+again).
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from datetime import timedelta
 
@@ -40,8 +42,6 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
     from sgp22.results import OhResultCode, WinStatus
 
-IDLE_TIMEOUT = timedelta(minutes=10)
-CONTINUE_AFTER = 500
 SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
 
 
@@ -51,6 +51,7 @@ class EuiccEntityWorkflow:
     def __init__(self, state: EntityInput) -> None:
         # set here, not in run(): with update-with-start the first update is validated first
         self._eid = state.eid
+        self._state = state
         self._queue: deque[OperationRequest] = deque()
         self._results: dict[str, OperationResult] = {}
         self._running: OperationRequest | None = None
@@ -62,7 +63,8 @@ class EuiccEntityWorkflow:
         ran_this_run = 0
         while True:
             try:
-                await workflow.wait_condition(lambda: bool(self._queue), timeout=IDLE_TIMEOUT)
+                await workflow.wait_condition(lambda: bool(self._queue),
+                                              timeout=timedelta(seconds=self._state.idle_seconds))
             except TimeoutError:
                 if not self._queue and workflow.all_handlers_finished():
                     return
@@ -73,10 +75,11 @@ class EuiccEntityWorkflow:
             self._running = None
             self._completed += 1
             ran_this_run += 1
-            if (ran_this_run >= CONTINUE_AFTER or workflow.info().is_continue_as_new_suggested()) and not self._queue:
-                await workflow.wait_condition(lambda: not self._queue and workflow.all_handlers_finished())
+            if (ran_this_run >= self._state.continue_after or workflow.info().is_continue_as_new_suggested()) \
+                    and not self._queue:
+                await workflow.wait_condition(lambda: bool(self._queue) or workflow.all_handlers_finished())
                 if not self._queue:
-                    workflow.continue_as_new(EntityInput(self._eid, self._completed))
+                    workflow.continue_as_new(dataclasses.replace(self._state, completed=self._completed))
 
     async def _run_one(self, request: OperationRequest) -> OperationResult:
         workflow_id = operation_workflow_id(request.operation, self._eid, request.operation_id)

@@ -200,7 +200,7 @@ class ProcessNotificationsWorkflow(OperationWorkflow):
         async def body() -> OperationResult:
             card = await card_of(request.eid)
             self.phase("delivering notifications")
-            outcome = await deliver_notifications(card, request.sequence_numbers)
+            outcome = await deliver_notifications(card, request.sequence_numbers, patient=True)
             if outcome["failed"]:
                 first = outcome["failed"][0]
                 return OperationResult.failure(

@@ -72,6 +72,15 @@ def net_retry(*business_kinds: str) -> RetryPolicy:
     )
 
 
+def notification_retry() -> RetryPolicy:
+    """Delivering notifications at the end of an operation: a short try, because the profile
+    change already happened and the user should not wait on an SM-DP+ that is down; what is
+    not delivered stays on the card for ProcessNotifications (which retries with net_retry)."""
+    return RetryPolicy(initial_interval=timedelta(milliseconds=500), backoff_coefficient=2.0,
+                       maximum_interval=timedelta(seconds=2), maximum_attempts=3,
+                       non_retryable_error_types=list(NEVER_RETRIED))
+
+
 ENGINE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     maximum_interval=timedelta(seconds=5),

@@ -40,8 +40,8 @@ class Authenticated:
 
 
 async def mutual_authentication(card: Card, session: DownloadSession, server_address: str,
-                                matching_id: str | None, *, euicc_info1: str | None = None,
-                                on_transaction=None) -> Authenticated:
+                                matching_id: str | None, *, expected_oid: str | None = None,
+                                euicc_info1: str | None = None, on_transaction=None) -> Authenticated:
     """GetEUICCChallenge, initiateAuthentication, AuthenticateServer, authenticateClient.
 
     Leaves ``session`` in ``metadata_reviewed`` (or ``authenticated`` if authenticateClient
@@ -52,7 +52,7 @@ async def mutual_authentication(card: Card, session: DownloadSession, server_add
         euicc_info1 = await card.call(CardStep.GET_EUICC_INFO1, CardInput(card.ref), str)
     init = await net_call(
         NetStep.INITIATE_AUTHENTICATION,
-        InitiateAuthenticationStepInput(server_address, challenge, euicc_info1),
+        InitiateAuthenticationStepInput(server_address, challenge, euicc_info1, expected_oid),
         InitiateAuthenticationResult,
     )
     if on_transaction is not None:

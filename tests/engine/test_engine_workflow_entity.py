@@ -1,0 +1,59 @@
+"""The per-eUICC entity workflow over its lifetime: it continues as new to keep its history
+bounded, ends when idle, and the next operation starts it again, without losing a result."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from esimflow import api
+from tests.engine.engine_stack import running_engine
+
+pytestmark = [pytest.mark.temporal]
+
+
+@pytest.fixture
+def card(lab_pki, fresh_eid, tmp_path):
+    from rsplab.euicc.card import VirtualEuicc
+
+    with VirtualEuicc(lab_pki.root, tmp_path / "euicc.json", eid=fresh_eid) as euicc:
+        yield euicc
+
+
+@pytest.fixture
+async def engine(time_skipping_env, tmp_path, unique_task_queue, card):
+    async with running_engine(time_skipping_env.client, tmp_path, unique_task_queue, cards={"card": card}) as stack:
+        yield stack
+
+
+async def test_the_entity_continues_as_new_and_keeps_count(engine, card, time_skipping_env):
+    client = time_skipping_env.client
+    first_run = await client.start_workflow(
+        api.ENTITY_WORKFLOW, api.EntityInput(card.eid, continue_after=2), id=api.euicc_workflow_id(card.eid),
+        task_queue=engine.task_queue)
+
+    results = [await engine.run(api.ListProfilesInput(card.eid)) for _ in range(5)]
+
+    assert all(result.ok for result in results)
+    first = await client.get_workflow_handle(first_run.id, run_id=first_run.result_run_id).describe()
+    assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    latest = client.get_workflow_handle(first_run.id)
+    assert (await latest.describe()).run_id != first_run.result_run_id
+    status = await latest.query(api.QUERY_QUEUE, result_type=api.EntityStatus)
+    assert (status.completed, status.running, status.queued) == (5, None, [])
+
+
+async def test_an_idle_entity_ends_and_the_next_operation_starts_it_again(engine, card, time_skipping_env):
+    client = time_skipping_env.client
+    assert (await engine.run(api.ListProfilesInput(card.eid))).ok
+    entity = client.get_workflow_handle(api.euicc_workflow_id(card.eid))
+    ended_run = (await entity.describe()).run_id
+
+    await time_skipping_env.sleep(timedelta(seconds=api.EntityInput(card.eid).idle_seconds + 60))
+    assert (await client.get_workflow_handle(entity.id, run_id=ended_run).describe()).status == \
+        WorkflowExecutionStatus.COMPLETED
+
+    again = await engine.run(api.GetEuiccInfoInput(card.eid))
+    assert again.ok, again
+    assert (await entity.describe()).run_id != ended_run
