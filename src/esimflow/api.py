@@ -421,12 +421,19 @@ class DownloadableProfile:
 
 @dataclass
 class DeviceInfo:
-    """A registry entry: which worker host owns the card and how it reaches it."""
+    """A registry entry: which worker host owns the card and how it reaches it.
+
+    ``workflow_task_queue``: where operations on this card run. The card host's own queue when
+    that host also runs workflows (its card and network steps then run as local activities,
+    without a server round trip each); empty when operations run on the engine's workflow queue
+    and reach the card host through its card queue.
+    """
 
     eid: str
     card_host: str
     reader: str  # "pcsc:<reader name>" or "local:<name>"
     name: str = ""
+    workflow_task_queue: str = ""
 
 
 @dataclass

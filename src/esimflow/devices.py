@@ -46,8 +46,12 @@ class DeviceRegistry:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS devices ("
                 " eid TEXT PRIMARY KEY, card_host TEXT NOT NULL, reader TEXT NOT NULL,"
-                " name TEXT NOT NULL DEFAULT '', registered_at REAL NOT NULL)"
+                " name TEXT NOT NULL DEFAULT '', registered_at REAL NOT NULL,"
+                " workflow_task_queue TEXT NOT NULL DEFAULT '')"
             )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(devices)")}
+            if "workflow_task_queue" not in columns:  # a registry written before the column existed
+                db.execute("ALTER TABLE devices ADD COLUMN workflow_task_queue TEXT NOT NULL DEFAULT ''")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10)
@@ -57,11 +61,12 @@ class DeviceRegistry:
         parse_reader_spec(device.reader)
         with closing(self._connect()) as db, db:
             db.execute(
-                "INSERT INTO devices (eid, card_host, reader, name, registered_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(eid) DO UPDATE SET"
+                "INSERT INTO devices (eid, card_host, reader, name, registered_at, workflow_task_queue)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(eid) DO UPDATE SET"
                 " card_host=excluded.card_host, reader=excluded.reader, name=excluded.name,"
-                " registered_at=excluded.registered_at",
-                (device.eid, device.card_host, device.reader, device.name, time.time()),
+                " registered_at=excluded.registered_at, workflow_task_queue=excluded.workflow_task_queue",
+                (device.eid, device.card_host, device.reader, device.name, time.time(),
+                 device.workflow_task_queue),
             )
 
     def unregister(self, eid: str, card_host: str) -> None:
@@ -72,7 +77,7 @@ class DeviceRegistry:
     def lookup(self, eid: str) -> DeviceInfo:
         with closing(self._connect()) as db:
             row = db.execute(
-                "SELECT eid, card_host, reader, name FROM devices WHERE eid = ?", (eid,)
+                "SELECT eid, card_host, reader, name, workflow_task_queue FROM devices WHERE eid = ?", (eid,)
             ).fetchone()
         if row is None:
             raise DeviceNotFoundError(f"no worker serves eUICC {eid}")
@@ -83,7 +88,7 @@ class DeviceRegistry:
         with closing(self._connect()) as db:
             for column in ("eid", "name", "reader"):
                 rows = db.execute(
-                    f"SELECT eid, card_host, reader, name FROM devices WHERE {column} = ?", (device,)
+                    f"SELECT eid, card_host, reader, name, workflow_task_queue FROM devices WHERE {column} = ?", (device,)
                 ).fetchall()
                 if len(rows) == 1:
                     return DeviceInfo(*rows[0])
@@ -94,6 +99,6 @@ class DeviceRegistry:
     def all(self) -> list[DeviceInfo]:
         with closing(self._connect()) as db:
             rows = db.execute(
-                "SELECT eid, card_host, reader, name FROM devices ORDER BY card_host, reader"
+                "SELECT eid, card_host, reader, name, workflow_task_queue FROM devices ORDER BY card_host, reader"
             ).fetchall()
         return [DeviceInfo(*row) for row in rows]

@@ -13,7 +13,7 @@ from temporalio import activity
 
 from esimflow.activities.card_access import CardPool
 from esimflow.activities.errors import esim_errors_as_application_errors
-from esimflow.activities.liveness import heartbeating_thread
+from esimflow.activities.liveness import heartbeating_thread, report_segments
 from esimflow.activities.osu_images import OsImageSource
 from esimflow.activities.types import (
     AuthenticateServerStepInput,
@@ -184,19 +184,24 @@ class CardActivities:
     @activity.defn(name=CardStep.LOAD_BOUND_PROFILE_PACKAGE)
     @esim_errors_as_application_errors
     def load_bound_profile_package(self, step: LoadBppStepInput) -> LoadBppResult:
-        """Install once: a retry (the previous attempt's worker died or its answer was lost)
-        first looks for the profile and its installation result on the card."""
+        """Install once: first look for the profile (and its installation result) on the card,
+        since this may be a re-run whose earlier run installed it and died before answering (a
+        local activity re-runs after a worker crash with no attempt count to tell)."""
         bpp = bytes.fromhex(step.bound_profile_package)
+        workflow_id = activity.info().workflow_id
         with heartbeating_thread() as heartbeat, self.pool.session(step.card.reader, step.card.eid) as isdr:
-            if activity.info().attempt > 1:
-                found = self._installed_earlier(isdr, step.iccid)
-                if found is not None:
-                    return found
+            found = self._installed_earlier(isdr, step.iccid)
+            if found is not None:
+                return found
 
             def segment_done(progress: es10.SegmentProgress) -> None:
                 heartbeat(progress.done, progress.total)
+                report_segments(workflow_id, progress.done, progress.total)
 
-            pir = es10.load_bound_profile_package(isdr, bpp, on_segment=segment_done)
+            try:
+                pir = es10.load_bound_profile_package(isdr, bpp, on_segment=segment_done)
+            finally:
+                report_segments(workflow_id, None)
         error = es10.installation_error(pir)
         return LoadBppResult(
             installed=error is None, iccid=pir.iccid or step.iccid, pir=pir.raw.hex().upper(),

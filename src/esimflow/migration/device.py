@@ -60,8 +60,8 @@ LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_
                           non_retryable_error_types=["device.not_found", "migration.device_mismatch",
                                                      "input.invalid", "migration.unknown"])
 CONSENT_TIMEOUT_SECONDS = 30.0  # nobody answers questions during a fleet migration
-ROLLBACK_ATTEMPTS = 5
-ROLLBACK_BACKOFF = timedelta(seconds=2)
+ROLLBACK_ATTEMPTS = 4
+ROLLBACK_BACKOFF = timedelta(seconds=1)  # then 2 s, 4 s: the engine retried each step already
 CONNECTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
 
 

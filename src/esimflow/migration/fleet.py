@@ -179,11 +179,13 @@ class _Checker:
             return
         for key in row.get("__unknown__", []):
             self._error(line, key, f"unknown column; the columns are {', '.join(COLUMNS)}")
-        for column in row.get("__not_text__", []):
+        not_text = row.get("__not_text__", [])
+        for column in not_text:
             self._error(line, column, "must be a string")
 
-        eid = self._identifier(line, "eid", row.get("eid", ""), Eid)
-        current = self._identifier(line, "current_iccid", row.get("current_iccid", ""), Iccid)
+        eid = None if "eid" in not_text else self._identifier(line, "eid", row.get("eid", ""), Eid)
+        current = (None if "current_iccid" in not_text
+                   else self._identifier(line, "current_iccid", row.get("current_iccid", ""), Iccid))
         device = row.get("device", "")
         if len(device) > MAX_DEVICE_ADDRESS or any(ord(ch) < 32 for ch in device):
             self._error(line, "device", f"a device address is at most {MAX_DEVICE_ADDRESS} printable characters")

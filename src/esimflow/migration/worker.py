@@ -26,13 +26,15 @@ def migration_worker(client: Client, store: MigrationStore, registry: DeviceRegi
                      task_queue: str = MIGRATION_TASK_QUEUE, executor: ThreadPoolExecutor | None = None,
                      max_concurrent_activities: int = 200,
                      graceful_shutdown: timedelta = timedelta(seconds=10), **worker_options) -> Worker:
-    """``executor`` runs the store's (sync) activities; the caller owns and shuts it down.
-    ``max_concurrent_activities`` bounds the engine operations waited on at once (each one is a
-    coroutine waiting for an update result, not a thread)."""
+    """``executor`` runs the store's (sync) activities (default: a pool as large as
+    ``max_concurrent_activities``, whose threads start only when needed); the caller owns and
+    shuts it down. ``max_concurrent_activities`` bounds the engine operations waited on at once
+    (each is a coroutine waiting for an update result, not a thread)."""
     activities = MigrationActivities(store, registry)
     return Worker(
         client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.activities(),
-        activity_executor=executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="esimflow-migration"),
+        activity_executor=executor or ThreadPoolExecutor(max_workers=max_concurrent_activities,
+                                                         thread_name_prefix="esimflow-migration"),
         max_concurrent_activities=max_concurrent_activities,
         graceful_shutdown_timeout=graceful_shutdown, **worker_options,
     )

@@ -5,6 +5,10 @@
 - **card host** mode serves the cards one host can reach: PC/SC readers and in-process virtual
   eUICCs. At start it reads each card's EID and registers EID -> (its queue, reader) in the
   device registry, so workflows send that card's steps here; at shutdown it unregisters them.
+  By default it also runs the operations on its cards (their steps as local activities, which
+  costs one server round trip per workflow task instead of one per step), so it needs the SM-DP+
+  network access and the registry and history files too; ``card_host_runs_workflows=False``
+  leaves workflows and network steps to net-mode workers elsewhere.
 
 Shutdown is graceful: on SIGINT/SIGTERM the workers stop polling and let running activities
 finish (up to ``graceful_shutdown``); anything cut off is retried by Temporal elsewhere or on
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from esimflow.activities.card import CardActivities
 from esimflow.activities.card_access import CardPool
@@ -58,6 +63,10 @@ class WorkerOptions:
     connect_overrides: dict[str, str] = field(default_factory=dict)
     card_threads: int = 8
     os_image_dir: Path | None = None  # eUICC OS images this card host offers (docs/osu.md)
+    card_host_runs_workflows: bool = True
+    """Run the operations on this host's cards here, their card and network steps as local
+    activities (fast: no server round trip per step). False: only serve card steps, and let
+    net-mode workers elsewhere run the workflows and network steps."""
     graceful_shutdown: timedelta = timedelta(seconds=30)
 
     def validate(self) -> None:
@@ -69,11 +78,22 @@ class WorkerOptions:
             raise BadInputError(f"card host {self.card_host!r} serves no reader and no in-process card")
 
 
+PASSED_THROUGH = ("sgp22", "asn1tools", "pyparsing", "transitions")
+"""Pure, deterministic libraries the workflows use (the protocol library's parsers, the machines'
+engine): imported once for all workflow runs instead of into every sandbox."""
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
+
+
 def reader_spec(reader: str) -> str:
     return reader if reader.startswith(("pcsc:", "local:")) else f"pcsc:{reader}"
 
 
-def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, specs: list[str]) -> list[DeviceInfo]:
+def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, specs: list[str], *,
+                   workflow_task_queue: str = "") -> list[DeviceInfo]:
     """Read each card's EID and claim it for this host. A reader without a usable card is
     reported and skipped, so one empty reader does not keep the others from being served."""
     served = []
@@ -83,7 +103,8 @@ def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, spe
         except EsimError as error:
             log.warning("not serving %s: %s", spec, error.message)
             continue
-        device = DeviceInfo(eid=eid, card_host=card_host, reader=spec, name=spec.split(":", 1)[1])
+        device = DeviceInfo(eid=eid, card_host=card_host, reader=spec, name=spec.split(":", 1)[1],
+                            workflow_task_queue=workflow_task_queue)
         registry.register(device)
         served.append(device)
         log.info("serving eUICC %s in %s on %s", eid, spec, card_task_queue(card_host))
@@ -111,36 +132,44 @@ class EsimflowWorker:
         return executor
 
     def build(self) -> None:
-        options = self.options
-        if options.net:
-            from esimflow.activities.net import NetActivities
-            from esimflow.history import open_history
-            from esimflow.workflows.catalog import WORKFLOWS
+        from esimflow.activities.net import NetActivities
+        from esimflow.history import open_history
+        from esimflow.workflows.catalog import WORKFLOWS
 
+        options = self.options
+        card_host_workflows = bool(options.card_host) and options.card_host_runs_workflows
+        if options.net or card_host_workflows:
             self._history = open_history(options.config.history_path)
             engine = EngineActivities(self.registry, self._history)
+            self._net = NetActivities(ca_file=options.ca_file, connect_overrides=options.connect_overrides)
+        if options.net:
             self._workers.append(Worker(
                 self.client, task_queue=options.task_queue, workflows=WORKFLOWS,
                 activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
-                graceful_shutdown_timeout=options.graceful_shutdown,
+                workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
             ))
-            self._net = NetActivities(ca_file=options.ca_file, connect_overrides=options.connect_overrides)
             self._workers.append(Worker(
                 self.client, task_queue=net_task_queue(options.task_queue), activities=self._net.activities(),
                 graceful_shutdown_timeout=options.graceful_shutdown,
             ))
         if options.card_host:
+            queue = card_task_queue(options.card_host)
             self._pool = CardPool()
             specs = [reader_spec(reader) for reader in options.readers]
             specs += [self._pool.add_local(name, card) for name, card in options.local_cards.items()]
-            self.devices = register_cards(self._pool, self.registry, options.card_host, specs)
+            self.devices = register_cards(self._pool, self.registry, options.card_host, specs,
+                                          workflow_task_queue=queue if card_host_workflows else "")
             images = OsImageSource(options.os_image_dir) if options.os_image_dir else None
-            cards = CardActivities(self._pool, os_images=images)
+            activities = CardActivities(self._pool, os_images=images).activities()
+            workflows = []
+            if card_host_workflows:  # operations on these cards run here, their steps as local activities
+                activities += self._net.activities() + engine.activities()
+                workflows = WORKFLOWS
             self._workers.append(Worker(
-                self.client, task_queue=card_task_queue(options.card_host), activities=cards.activities(),
+                self.client, task_queue=queue, workflows=workflows, activities=activities,
                 activity_executor=self._executor(options.card_threads, "esimflow-card"),
                 max_concurrent_activities=options.card_threads,
-                graceful_shutdown_timeout=options.graceful_shutdown,
+                workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
             ))
 
     async def run(self, stop: asyncio.Event) -> None:

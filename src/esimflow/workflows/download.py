@@ -32,7 +32,9 @@ with workflow.unsafe.imports_passed_through():
         PolicyRulesVerdict,
         PrepareDownloadStepInput,
     )
+    from esimflow.activities.liveness import segments_of
     from esimflow.api import (
+        QUERY_PROGRESS,
         UPDATE_DECLINE,
         UPDATE_GIVE_CONSENT,
         UPDATE_PROVIDE_CONFIRMATION_CODE,
@@ -89,6 +91,13 @@ class _Target:
 class RspSessionWorkflow(OperationWorkflow):
     """The user-facing half of a session: updates that answer the metadata preview, and the
     cancel request a CancelSession operation forwards here."""
+
+    @workflow.query(name=QUERY_PROGRESS)
+    def progress(self) -> Progress:
+        live = segments_of(workflow.info().workflow_id)  # LoadBPP running as a local activity here
+        if live is not None:
+            self._progress.segments_done, self._progress.segments_total = live
+        return self._progress
 
     def __init__(self) -> None:
         super().__init__()
@@ -240,7 +249,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             if self.session.holds_session:
                 await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
                                      R.undefinedReason)
-            if failure.retryable or _session_lost(failure):
+            if (failure.retryable and failure.kind != "engine.internal") or _session_lost(failure):
                 raise _NewSession(f"{failure.kind} in {failure.data.get('step')}", failure) from None
             raise
 
@@ -373,8 +382,9 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 win_status=WinStatus(loaded.error.get("win_status_code", WinStatus.ProfileProcessingError)),
                 data={"iccid": metadata.iccid, "notifications": notifications},
             )
-            if loaded.error.get("retryable") or loaded.attempt > 1:
-                # interrupted, or refused after a retry re-sent a package the card had half taken
+            if (loaded.error.get("retryable") or loaded.attempt > 1
+                    or loaded.error.get("kind", "").endswith(_INTERRUPTION_RESULTS)):
+                # interrupted, or refused after a re-run sent a package the card had half taken
                 # (a worker died mid-load): a new session binds the profile afresh
                 raise _NewSession(f"installation result {failure.kind} (attempt {loaded.attempt})", failure)
             raise failure
@@ -437,6 +447,12 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             UserCancelledError(f"the user declined the download ({reason.name})"),
             data={"cancel": outcome, "cancelled_transaction_id": authenticated.transaction_id},
         )
+
+
+_INTERRUPTION_RESULTS = (
+    # installation results a re-sent package meets when the card was already fed part of it
+    "installFailedDueToInterruption", "scp03tStructureError", "scp03tSecurityError", "invalidTransactionId",
+)
 
 
 def _session_lost(failure: StepFailed) -> bool:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         QUERY_QUEUE,
         UNSERIALISED_OPERATIONS,
         UPDATE_SUBMIT,
+        DeviceInfo,
         EntityInput,
         EntityStatus,
         Operation,
@@ -39,7 +40,9 @@ with workflow.unsafe.imports_passed_through():
         OperationResult,
         operation_workflow_id,
     )
+    from esimflow.activities.types import EngineStep, LookupDeviceInput
     from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
+    from esimflow.workflows.steps import StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
 
 SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
@@ -92,6 +95,7 @@ class EuiccEntityWorkflow:
         try:
             result = await workflow.execute_child_workflow(
                 request.operation, request.input, id=workflow_id, result_type=OperationResult,
+                task_queue=await self._operation_queue(),
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"{request.operation} on {self._eid}",
             )
@@ -106,6 +110,15 @@ class EuiccEntityWorkflow:
         if cancelled:
             self._cancelled_transactions = {cancelled}
         return result
+
+    async def _operation_queue(self) -> str | None:
+        """Where the operation runs: on the card host when it runs workflows (its steps are
+        then local to the card), else here. An unknown eUICC runs here and says so."""
+        try:
+            device = await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(self._eid), DeviceInfo)
+        except StepFailed:
+            return None
+        return device.workflow_task_queue or None
 
     @workflow.update(name=UPDATE_SUBMIT)
     async def submit(self, request: OperationRequest) -> OperationResult:

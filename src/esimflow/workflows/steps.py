@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput, RecordProfileStatusInput
-    from esimflow.api import DeviceInfo, OperationResult, card_task_queue, net_task_queue
+    from esimflow.api import CARD_TASK_QUEUE_PREFIX, DeviceInfo, OperationResult, card_task_queue, net_task_queue
     from esimflow.machines.base import Change, IllegalTransition
     from esimflow.workflows import policies
     from sgp22.errors import EsimError
@@ -84,33 +84,60 @@ def _enum(enum_type, value, default):
 
 
 class Card:
-    """The card steps of one eUICC, sent to the task queue of the host that owns its reader."""
+    """The card steps of one eUICC.
+
+    When this workflow runs on the card host itself (the registry names the card host's queue
+    as the card's workflow queue), the steps are local activities of that worker: no server
+    round trip per step, and the history still records each result. Otherwise they go to the
+    card host's queue as ordinary activities.
+    """
 
     def __init__(self, device: DeviceInfo) -> None:
         self.device = device
         self.ref = CardRef(device.eid, device.reader)
         self.task_queue = card_task_queue(device.card_host)
 
+    @property
+    def local(self) -> bool:
+        return workflow.info().task_queue == self.task_queue
+
     async def call(self, step: str, arg: Any, result_type: type[T] | None = None, *,
                    retry: RetryPolicy | None = None,
                    start_to_close: timedelta = policies.CARD_START_TO_CLOSE,
                    heartbeat: timedelta | None = None, summary: str | None = None) -> T:
+        schedule_to_close = max(policies.CARD_SCHEDULE_TO_CLOSE, start_to_close * 3)
         try:
+            if self.local:
+                return await workflow.execute_local_activity(
+                    step, arg, result_type=result_type, start_to_close_timeout=start_to_close,
+                    schedule_to_close_timeout=schedule_to_close, retry_policy=retry or policies.card_retry(),
+                    summary=summary,
+                )
             return await workflow.execute_activity(
                 step, arg, result_type=result_type, task_queue=self.task_queue,
-                start_to_close_timeout=start_to_close,
-                schedule_to_close_timeout=max(policies.CARD_SCHEDULE_TO_CLOSE, start_to_close * 3),
+                start_to_close_timeout=start_to_close, schedule_to_close_timeout=schedule_to_close,
                 heartbeat_timeout=heartbeat or policies.STEP_HEARTBEAT,
                 retry_policy=retry or policies.card_retry(),
                 summary=summary,
             )
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:
             raise StepFailed.from_activity_error(error, step) from error
+
+
+def runs_on_card_host() -> bool:
+    return workflow.info().task_queue.startswith(CARD_TASK_QUEUE_PREFIX)
 
 
 async def net_call(step: str, arg: Any, result_type: type[T] | None = None, *,
                    retry: RetryPolicy | None = None) -> T:
+    """A network step: local on a card host (which runs the network steps of its own cards),
+    else on the network queue that goes with this workflow queue."""
     try:
+        if runs_on_card_host():
+            return await workflow.execute_local_activity(
+                step, arg, result_type=result_type, start_to_close_timeout=policies.NET_START_TO_CLOSE,
+                schedule_to_close_timeout=policies.NET_SCHEDULE_TO_CLOSE, retry_policy=retry or policies.net_retry(),
+            )
         return await workflow.execute_activity(
             step, arg, result_type=result_type, task_queue=net_task_queue(workflow.info().task_queue),
             start_to_close_timeout=policies.NET_START_TO_CLOSE,
@@ -118,7 +145,7 @@ async def net_call(step: str, arg: Any, result_type: type[T] | None = None, *,
             heartbeat_timeout=policies.STEP_HEARTBEAT,
             retry_policy=retry or policies.net_retry(),
         )
-    except ActivityError as error:
+    except (ActivityError, ApplicationError) as error:
         raise StepFailed.from_activity_error(error, step) from error
 
 
