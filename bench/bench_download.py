@@ -31,11 +31,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import itertools
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,12 +45,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from temporalio import activity as temporal_activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from esimflow import api
 from esimflow.config import TemporalConfig, connect
+from esimflow.workers import devstack
 from esimflow.workers import run as worker_run
 from esimflow.workers.devstack import start_dev_server
 from esimflow.workers.run import EsimflowWorker, WorkerOptions
@@ -62,33 +64,133 @@ from sgp22.transport_pcsc import PcscTransport
 TARGET_RATIO = 1.5
 CARD_HOST = "bench"
 
-VARIANTS: dict[str, tuple[str, dict]] = {
-    # name: (label, extra keyword arguments for every temporalio Worker the engine builds)
-    "passthrough": (
-        "workflow sandbox passes esimflow/sgp22 through (no re-import per workflow run)",
-        {"workflow_runner": SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("esimflow", "sgp22"))},
-    ),
-    "pollers": (
+
+@dataclass(frozen=True)
+class Variant:
+    """An engine or server setting the shipped code does NOT use, measured by monkeypatching."""
+
+    label: str
+    worker_kwargs: dict = field(default_factory=dict)  # for every temporalio Worker the engine builds
+    worker_options: dict = field(default_factory=dict)  # WorkerOptions fields
+    server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` arguments
+    patch: str = ""  # a named monkeypatch (see PATCHES)
+
+
+VARIANTS: dict[str, Variant] = {
+    "server-rps": Variant(
+        "dev server: history.transferProcessorMaxPollRPS=1000 (default 20 polls/s per history shard)",
+        server_args=("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")),
+    "unsandboxed": Variant(
+        "workflows run without the sandbox (UnsandboxedWorkflowRunner): bounds the sandbox's cost",
+        worker_kwargs={"workflow_runner": UnsandboxedWorkflowRunner()}),
+    "no-local-heartbeat": Variant(
+        "activity.heartbeat() returns at once inside a local activity (which cannot heartbeat)",
+        patch="local_heartbeat"),
+    "pollers": Variant(
         "20 workflow-task and 20 activity-task pollers per worker (default 5 each)",
-        {"max_concurrent_workflow_task_polls": 20, "max_concurrent_activity_task_polls": 20},
-    ),
+        worker_kwargs={"max_concurrent_workflow_task_polls": 20, "max_concurrent_activity_task_polls": 20}),
+    "remote-steps": Variant(
+        "card host does not run workflows: every step a remote activity (card_host_runs_workflows=False)",
+        worker_options={"card_host_runs_workflows": False}),
 }
 
 
 # --- the stack ------------------------------------------------------------------------------------
 
 
-def patch_worker(extra: dict) -> None:
+def patch_workers(extra: dict) -> None:
     """LABELLED MONKEYPATCH: every Worker the engine builds gets ``extra`` (measurement only)."""
-    worker_run.Worker = functools.partial(Worker, **extra)
+
+    def worker(*args, **kwargs):
+        return Worker(*args, **{**kwargs, **extra})
+
+    worker_run.Worker = worker
+
+
+def skip_heartbeat_in_local_activities() -> None:
+    """LABELLED MONKEYPATCH: a local activity has no heartbeat; calling it anyway costs a trip
+    into the SDK core and a logged warning per call (measurement only)."""
+    heartbeat = temporal_activity.heartbeat
+
+    def only_remote(*details) -> None:
+        if not temporal_activity.info().is_local:
+            heartbeat(*details)
+
+    temporal_activity.heartbeat = only_remote
+
+
+PATCHES = {"local_heartbeat": skip_heartbeat_in_local_activities}
+
+
+@contextlib.contextmanager
+def dev_server_with(extra_args: tuple[str, ...], log_file: Path):
+    """The engine's dev server; LABELLED MONKEYPATCH when ``extra_args`` are given: they are
+    appended to the ``temporal server start-dev`` command line (devstack has no parameter)."""
+    if not extra_args:
+        with start_dev_server(ui=False, log_file=log_file) as server:
+            yield server
+        return
+
+    class WithExtraArgs:
+        def __getattr__(self, name):
+            return getattr(subprocess, name)
+
+        @staticmethod
+        def Popen(command, *args, **kwargs):  # noqa: N802 (subprocess's name)
+            return subprocess.Popen([*command, *extra_args], *args, **kwargs)
+
+    devstack.subprocess = WithExtraArgs()
+    try:
+        server = start_dev_server(ui=False, log_file=log_file)
+    finally:
+        devstack.subprocess = subprocess
+    with server:
+        yield server
+
+
+class TimedCard:
+    """An ES10 channel that adds up the time spent in the card (APDUs through PC/SC and vpcd)."""
+
+    def __init__(self, isdr: IsdrChannel, spent: dict[str, float]) -> None:
+        self._isdr, self._spent = isdr, spent
+
+    def store_data(self, request: bytes) -> bytes:
+        started = time.perf_counter()
+        try:
+            return self._isdr.store_data(request)
+        finally:
+            self._spent["card (all ES10 calls)"] += time.perf_counter() - started
+
+
+class TimedEs9:
+    """An ES9+ client that times each function call."""
+
+    FUNCTIONS = ("initiate_authentication", "authenticate_client", "get_bound_profile_package",
+                 "handle_notification", "cancel_session")
+
+    def __init__(self, es9: Es9Client, spent: dict[str, float]) -> None:
+        self._es9, self._spent = es9, spent
+
+    def __getattr__(self, name: str):
+        target = getattr(self._es9, name)
+        if name not in self.FUNCTIONS:
+            return target
+
+        async def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await target(*args, **kwargs)
+            finally:
+                self._spent[f"es9_{name}"] += time.perf_counter() - started
+
+        return timed
 
 
 @dataclass
 class Timings:
     runs: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     histories: list[dict] = field(default_factory=list)
-    direct_phases: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    direct_parts: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
 class DownloadBench:
@@ -119,35 +221,35 @@ class DownloadBench:
         iccid = lab_iccid(next(self._serials))
         return iccid, self.lab.smdp.add_profile(iccid, size=self.size)
 
-    async def direct(self, code: str, phases: dict[str, list[float]] | None = None) -> tuple[float, str]:
-        """(a): the plain LPA sequence of the protocol library."""
-        marks: list[tuple[str, float]] = []
+    async def direct(self, code: str, parts: dict[str, list[float]] | None = None) -> tuple[float, str]:
+        """(a): the plain LPA sequence of the protocol library; ``parts`` collects where it spent
+        its time (card total, each ES9+ function, the rest)."""
+        spent: dict[str, float] = defaultdict(float)
         started = time.perf_counter()
         if self.cold_baseline:
             with IsdrChannel(PcscTransport(self.card.reader)) as isdr:
                 async with Es9Client(self.lab.smdp.address, self.es9_config) as es9:
-                    result = await lpa.download(isdr, es9, code,
-                                                on_progress=lambda p: marks.append((p, time.perf_counter())))
+                    result = await lpa.download(TimedCard(isdr, spent), TimedEs9(es9, spent), code)
         else:
-            result = await lpa.download(self._isdr, self._es9, code,
-                                        on_progress=lambda p: marks.append((p, time.perf_counter())))
+            result = await lpa.download(TimedCard(self._isdr, spent), TimedEs9(self._es9, spent), code)
         elapsed = time.perf_counter() - started
-        if phases is not None:
-            ends = [t for _, t in marks[1:]] + [started + elapsed]
-            for (phase, at), end in zip(marks, ends):
-                phases[phase].append(end - at)
+        if parts is not None:
+            for name, value in spent.items():
+                parts[name].append(value)
+            parts["LPA logic (decoding, checks)"].append(elapsed - sum(spent.values()))
         return elapsed, result.iccid
 
-    async def engine(self, code: str) -> tuple[float, str, str]:
-        """(b): DownloadProfile through the entity workflow, as ``esimflow download`` submits it."""
-        started = time.perf_counter()
+    async def engine(self, code: str) -> tuple[float, str, str, float, float]:
+        """(b): DownloadProfile through the entity workflow, as ``esimflow download`` submits it.
+        Also returns the wall-clock submit and receipt times, to set against the history's."""
+        submitted, started = time.time(), time.perf_counter()
         handle = await api.start_operation(self.client, api.DownloadProfileInput(self.card.eid, code),
                                            task_queue=self.task_queue)
         result = await handle.result()
-        elapsed = time.perf_counter() - started
+        elapsed, received = time.perf_counter() - started, time.time()
         if not result.ok:
             raise SystemExit(f"engine download failed: {result.error_kind}: {result.message}")
-        return elapsed, result.data["iccid"], handle.workflow_id
+        return elapsed, result.data["iccid"], handle.workflow_id, submitted, received
 
     async def remove(self, iccid: str) -> None:
         """Untimed: delete the profile and deliver the delete notification."""
@@ -161,11 +263,12 @@ class DownloadBench:
     async def one(self, mode: str, timings: Timings | None) -> float:
         iccid, code = self.new_profile()
         if mode == "a":
-            elapsed, installed = await self.direct(code, timings.direct_phases if timings else None)
+            elapsed, installed = await self.direct(code, timings.direct_parts if timings else None)
         else:
-            elapsed, installed, workflow_id = await self.engine(code)
+            elapsed, installed, workflow_id, submitted, received = await self.engine(code)
             if timings is not None:
-                timings.histories.append(await history_breakdown(self.client, workflow_id, elapsed))
+                timings.histories.append(
+                    await history_breakdown(self.client, workflow_id, elapsed, submitted, received))
         if installed != iccid:
             raise SystemExit(f"mode {mode} installed {installed}, expected {iccid}")
         await self.remove(iccid)
@@ -181,12 +284,27 @@ def _seconds(event) -> float:
     return event.event_time.ToNanoseconds() / 1e9
 
 
-async def history_breakdown(client, workflow_id: str, wall: float) -> dict:
+def _local_activity(event) -> tuple[str, float] | None:
+    """(activity type, scheduled at) of a local-activity marker; its ``data`` detail is the SDK's
+    own plain JSON (the result next to it is encrypted by the payload codec)."""
+    details = event.marker_recorded_event_attributes.details
+    if "data" not in details or not details["data"].payloads:
+        return None
+    try:
+        data = json.loads(details["data"].payloads[0].data)
+        scheduled = data["original_schedule_time"]
+        return data["activity_type"], scheduled["seconds"] + scheduled["nanos"] / 1e9
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+async def history_breakdown(client, workflow_id: str, wall: float, submitted: float, received: float) -> dict:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     events = history.events
     activities: dict[int, dict] = {}
     tasks: dict[int, dict] = {}
-    markers = 0
+    local: list[tuple[str, float]] = []
+    task_closes: list[float] = []
     for event in events:
         kind, at = event.event_type, _seconds(event)
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -203,30 +321,45 @@ async def history_breakdown(client, workflow_id: str, wall: float) -> dict:
             tasks[event.workflow_task_started_event_attributes.scheduled_event_id]["started"] = at
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             tasks[event.workflow_task_completed_event_attributes.scheduled_event_id]["closed"] = at
+            task_closes.append(at)
         elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
-            markers += 1
-    span = _seconds(events[-1]) - _seconds(events[0])
-    per_step: dict[str, list[float]] = defaultdict(list)
+            found = _local_activity(event)
+            if found is not None:
+                local.append(found)
+    per_step: dict[str, float] = defaultdict(float)
+    per_step_count: dict[str, int] = defaultdict(int)
     for step in activities.values():
-        per_step[step["type"]].append(step["closed"] - step["started"])
+        per_step[step["type"]] += step["closed"] - step["started"]
+        per_step_count[step["type"]] += 1
+    # A local activity's cost as the workflow sees it: from its scheduling to the next one's or to
+    # the end of the workflow task that recorded it, whichever is first (activations included).
+    for index, (name, scheduled) in enumerate(local):
+        ends = [t for t in task_closes if t >= scheduled][:1]
+        if index + 1 < len(local):
+            ends.append(local[index + 1][1])
+        per_step[f"{name} (local)"] += max(min(ends, default=scheduled) - scheduled, 0.0)
+        per_step_count[f"{name} (local)"] += 1
     card = [s for s in activities.values() if s["queue"].startswith(api.CARD_TASK_QUEUE_PREFIX)]
     net = [s for s in activities.values() if not s["queue"].startswith(api.CARD_TASK_QUEUE_PREFIX)]
+    started_tasks = [t for t in tasks.values() if "started" in t]
     return {
         "events": len(events),
         "activities": len(activities),
-        "local_activities": markers,
+        "local_activities": len(local),
         "workflow_tasks": len(tasks),
         "wall": wall,
-        "span": span,
+        "span": _seconds(events[-1]) - _seconds(events[0]),
+        "to_start": _seconds(events[0]) - submitted,
+        "from_end": received - _seconds(events[-1]),
         "card_count": len(card),
         "net_count": len(net),
         "card_exec": sum(s["closed"] - s["started"] for s in card),
         "net_exec": sum(s["closed"] - s["started"] for s in net),
         "activity_queue": sum(s["started"] - s["scheduled"] for s in activities.values()),
-        "task_queue": sum(t["started"] - t["scheduled"] for t in tasks.values() if "started" in t),
-        "task_run": sum(t["closed"] - t["started"] for t in tasks.values() if "closed" in t),
-        "per_step": {name: sum(values) for name, values in per_step.items()},
-        "per_step_count": {name: len(values) for name, values in per_step.items()},
+        "task_queue": sum(t["started"] - t["scheduled"] for t in started_tasks),
+        "task_run": sum(t["closed"] - t["started"] for t in started_tasks if "closed" in t),
+        "per_step": dict(per_step),
+        "per_step_count": dict(per_step_count),
     }
 
 
@@ -237,15 +370,19 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.0f} ms"
 
 
-def report(timings: Timings, args, variant_labels: list[str]) -> float:
+def per_task(total: float, count: int) -> str:
+    return f"({total / count * 1000:.1f} ms each)" if count else ""
+
+
+def report(timings: Timings, args, variants: list[Variant]) -> float:
     a, b = timings.runs["a"], timings.runs["b"]
     baseline = "fresh PC/SC connection and ES9+ client per download" if args.cold_baseline \
         else "PC/SC connection and ES9+ client kept open (as the engine keeps its own)"
     print(f"\nprofile size {args.size} bytes, {args.runs} timed runs per mode ({args.order}), "
           f"{args.warmup} untimed warm-up per mode")
     print(f"(a) baseline: {baseline}")
-    for label in variant_labels:
-        print(f"(b) MONKEYPATCHED engine setting, not the shipped one: {label}")
+    for variant in variants:
+        print(f"(b) MONKEYPATCHED, not the shipped setting: {variant.label}")
     print("\nrun      (a) library   (b) engine")
     for number, (ta, tb) in enumerate(zip(a, b), 1):
         print(f"{number:3d}      {ms(ta)}    {ms(tb)}")
@@ -263,40 +400,47 @@ def report(timings: Timings, args, variant_labels: list[str]) -> float:
           f"({first['activities']} activities, {first['local_activities']} local activities, "
           f"{first['workflow_tasks']} workflow tasks)")
     print("\nwhere (b) spends its time (medians over the timed runs):")
-    print(f"  client wall time                              {ms(med('wall'))}")
-    print(f"  child workflow span (first to last event)     {ms(med('span'))}")
-    print(f"    card activities executing ({first['card_count']:2d})           {ms(med('card_exec'))}")
-    print(f"    net activities executing ({first['net_count']:2d})            {ms(med('net_exec'))}")
-    print(f"    activities waiting for a worker (sched->start) {ms(med('activity_queue'))}")
-    print(f"    workflow tasks waiting (sched->start)        {ms(med('task_queue'))}")
-    print(f"    workflow tasks running (incl. local acts)    {ms(med('task_run'))}")
+    print(f"  client wall time                                  {ms(med('wall'))}")
+    print(f"  DownloadProfile span (first to last event)        {ms(med('span'))}")
+    print(f"    card activities executing ({first['card_count']:2d})                 {ms(med('card_exec'))}")
+    print(f"    net activities executing ({first['net_count']:2d})                  {ms(med('net_exec'))}")
+    print(f"    activities waiting for a worker (sched->start)  {ms(med('activity_queue'))} "
+          f"{per_task(med('activity_queue'), first['activities'])}")
+    print(f"    workflow tasks waiting (sched->start)           {ms(med('task_queue'))} "
+          f"{per_task(med('task_queue'), first['workflow_tasks'])}")
+    print(f"    workflow tasks running (local activities incl.) {ms(med('task_run'))} "
+          f"{per_task(med('task_run'), first['workflow_tasks'])}")
     rest = med('span') - med('card_exec') - med('net_exec') - med('activity_queue') - med('task_queue') - med('task_run')
-    print(f"    unaccounted (server bookkeeping)             {ms(rest)}")
-    print(f"  outside the child (entity update-with-start,   {ms(med('wall') - med('span'))}")
-    print("    child start, result back to the client)")
-    print("\n  per activity type (median summed execution per download):")
+    print(f"    rest (server bookkeeping between events)        {ms(rest)}")
+    print(f"  outside DownloadProfile (entity workflow, client)   {ms(med('wall') - med('span'))}")
+    print(f"    submit (update-with-start) -> DownloadProfile started  {ms(med('to_start'))}")
+    print(f"    DownloadProfile completed -> result at the client      {ms(med('from_end'))}")
+    print("\n  per step (median per download; remote: execution only, local: schedule to next schedule):")
     names = sorted(first["per_step"], key=lambda n: -statistics.median(x["per_step"].get(n, 0.0) for x in h))
     for name in names:
         value = statistics.median(x["per_step"].get(name, 0.0) for x in h)
-        print(f"    {name:34s} x{first['per_step_count'][name]}  {ms(value)}")
-    print("\n  (a) per phase (median):")
-    for phase, values in timings.direct_phases.items():
-        print(f"    {phase:34s}     {ms(statistics.median(values))}")
+        print(f"    {name:44s} x{first['per_step_count'][name]}  {ms(value)}")
+    print("\n  (a) for comparison (median per download):")
+    for part, values in sorted(timings.direct_parts.items(), key=lambda item: -statistics.median(item[1])):
+        print(f"    {part:44s}     {ms(statistics.median(values))}")
     return ratio
 
 
 # --- main -----------------------------------------------------------------------------------------------
 
 
-async def measure(args, lab: Lab, address: str, workdir: Path) -> Timings:
+async def measure(args, lab: Lab, address: str, workdir: Path, worker_options: dict) -> Timings:
     config = TemporalConfig(address=address, codec_key=os.urandom(32),
                             device_registry=workdir / "devices.sqlite3", history_path=workdir / "history.sqlite3")
     client = await connect(config)
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     card = lab.cards[0]
+    unknown = set(worker_options) - set(WorkerOptions.__dataclass_fields__)
+    if unknown:
+        raise SystemExit(f"this engine's WorkerOptions has no {sorted(unknown)}: variant not measurable")
     options = WorkerOptions(config=config, net=True, card_host=f"{CARD_HOST}-{task_queue}", readers=[card.reader],
                             task_queue=task_queue, ca_file=lab.smdp.ca_file,
-                            connect_overrides=lab.smdp.connect_overrides)
+                            connect_overrides=lab.smdp.connect_overrides, **worker_options)
     worker = EsimflowWorker(client, options)
     worker.build()
     if [d.eid for d in worker.devices] != [card.eid]:
@@ -333,30 +477,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-baseline", action="store_true",
                         help="(a) opens its PC/SC connection and ES9+ client inside the timed section")
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), default=[],
-                        help="measure (b) with a monkeypatched engine setting (repeatable)")
+                        help="measure with a monkeypatched engine/server setting (repeatable)")
     parser.add_argument("--reader-wait", type=float, default=300.0,
                         help="seconds to wait for the vpcd reader another run holds")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
-    extra: dict = {}
-    for name in args.variant:
-        extra.update(VARIANTS[name][1])
-    if extra:
-        patch_worker(extra)
+    variants = [VARIANTS[name] for name in args.variant]
+    worker_kwargs = {k: v for variant in variants for k, v in variant.worker_kwargs.items()}
+    worker_options = {k: v for variant in variants for k, v in variant.worker_options.items()}
+    server_args = tuple(arg for variant in variants for arg in variant.server_args)
+    if worker_kwargs:
+        patch_workers(worker_kwargs)
+    for variant in variants:
+        if variant.patch:
+            PATCHES[variant.patch]()
 
     workdir = Path(tempfile.mkdtemp(prefix="esimflow-bench-download-"))
     try:
-        with start_dev_server(ui=False, log_file=workdir / "temporal.log") as server, \
+        with dev_server_with(server_args, workdir / "temporal.log") as server, \
                 Lab(LabOptions(state_dir=workdir / "lab", vpcd_cards=1, profiles=0, smdp_port=0,
                                reader_wait=args.reader_wait)) as lab:
             print(f"Temporal dev server {server.address}; SM-DP+ {lab.smdp.address}; "
                   f"eUICC {lab.cards[0].eid} in \"{lab.cards[0].reader}\"", flush=True)
-            timings = asyncio.run(measure(args, lab, server.address, workdir))
+            timings = asyncio.run(measure(args, lab, server.address, workdir, worker_options))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(timings, args, [VARIANTS[name][0] for name in args.variant])
+    report(timings, args, variants)
     return 0
 
 

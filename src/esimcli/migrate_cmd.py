@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.api import WORKFLOW_TASK_QUEUE
-from esimflow.migration.client import FleetInvalidError, MigrationControl, start_migration
+from esimflow.migration.client import FleetInvalidError, MigrationControl, start_migration, validate_fleet
 from esimflow.migration.model import MIGRATION_TASK_QUEUE, MigrationPolicy, MigrationState, MigrationStatus
 from sgp22.errors import BadInputError, EsimError
 
-from esimcli.connection import ConnectionFlags, connect, temporal_options
+from esimcli.connection import ConnectionFlags, connect, owned_runtime, temporal_options
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
 
@@ -108,7 +109,8 @@ def start(fleet_file: Path, migration_id: str | None, concurrency: int, rate: fl
     out = _Output("migrate start", as_json)
 
     async def body() -> ExitCode:
-        client = await connect(connection)
+        validate_fleet(fleet_file, policy)  # every bad line, before anything else (no server needed)
+        client = await out.client(connection)
         started = await _engine(start_migration(client, fleet_file, policy, migration_id=migration_id,
                                                 task_queue=task_queue, engine_task_queue=engine_task_queue))
         skipped = len(started.fleet.errors)
@@ -138,7 +140,7 @@ def status(migration_id: str, watch: bool, as_json: bool, connection: Connection
     out = _Output("migrate status", as_json)
 
     async def body() -> ExitCode:
-        control = MigrationControl(await connect(connection), migration_id)
+        control = MigrationControl(await out.client(connection), migration_id)
         if watch:
             current = await _watch(control, as_json)
             out.document(migration_id, current)
@@ -162,7 +164,7 @@ def _control_command(name: str, help_text: str, action):
         out = _Output(f"migrate {name}", as_json)
 
         async def body() -> ExitCode:
-            control = MigrationControl(await connect(connection), migration_id)
+            control = MigrationControl(await out.client(connection), migration_id)
             current = await _engine(action(control, **options), migration_id)
             if not as_json:
                 click.echo(f"{migration_id}: {name} accepted")
@@ -333,6 +335,14 @@ class _Output:
         self.command = command
         self.as_json = as_json
         self._printed = False
+        self._runtime = None
+
+    async def client(self, connection: ConnectionFlags):
+        """A client on a Temporal runtime of this command's own, dropped before Python exits
+        (see ``esimcli.connection.owned_runtime``)."""
+        if self._runtime is None:
+            self._runtime = owned_runtime()
+        return await connect(connection, self._runtime)
 
     def document(self, migration_id: str | None, current: MigrationStatus | None, *, ok: bool = True,
                  error: dict | None = None, extra: dict | None = None) -> None:
@@ -347,7 +357,7 @@ class _Output:
     def run(self, body, *, line_errors: bool = False) -> None:
         ctx = click.get_current_context()
         try:
-            code = asyncio.run(body())
+            code = self._run(body)
         except KeyboardInterrupt:
             code = self._fail(CliFailure(ExitCode.INTERRUPTED, "cli.interrupted",
                                          "interrupted: the migration keeps running in Temporal"))
@@ -363,6 +373,13 @@ class _Output:
             exit_code = ExitCode.USAGE if isinstance(error, BadInputError) else ExitCode.ENGINE_FAILURE
             code = self._fail(CliFailure(exit_code, error.kind, error.message, retryable=error.retryable))
         ctx.exit(int(code))
+
+    def _run(self, body) -> ExitCode:
+        try:
+            return asyncio.run(body())
+        finally:
+            self._runtime = None
+            gc.collect()  # the client and its runtime, while Python can still stop their threads
 
     def _fail(self, failure: CliFailure, extra: dict | None = None) -> ExitCode:
         if self.as_json:

@@ -65,9 +65,9 @@ async def prepared_package(cards: CardActivities, net: NetActivities, ref: t.Car
                            matching_id: str) -> tuple[str, str]:
     """The card-and-server steps up to the bound profile package; returns (transaction, BPP hex)."""
     env = ActivityEnvironment()
-    challenge = env.run(cards.get_euicc_challenge, t.CardInput(ref))
-    info1 = env.run(cards.get_euicc_info1, t.CardInput(ref))
-    init = await env.run(net.initiate_authentication, t.InitiateAuthenticationStepInput(address, challenge, info1))
+    euicc = env.run(cards.read_auth_data, t.CardInput(ref))
+    init = await env.run(net.initiate_authentication,
+                         t.InitiateAuthenticationStepInput(address, euicc.euicc_challenge, euicc.euicc_info1))
     response = env.run(cards.authenticate_server, t.AuthenticateServerStepInput(
         ref, init.transaction_id, init.server_signed1, init.server_signature1, init.euicc_ci_pkid,
         init.server_certificate, matching_id))

@@ -22,6 +22,7 @@ from esimflow.activities.types import (
     CardStep,
     ConfiguredAddresses,
     EnableProfileInput,
+    EuiccAuthData,
     EuiccInfo2Data,
     LoadBppResult,
     LoadBppStepInput,
@@ -96,7 +97,7 @@ class CardActivities:
 
     def activities(self) -> list:
         return [
-            self.get_eid, self.get_euicc_info1, self.get_euicc_info2, self.get_euicc_challenge,
+            self.get_eid, self.get_euicc_info2, self.read_auth_data,
             self.authenticate_server, self.prepare_download, self.load_bound_profile_package,
             self.cancel_session, self.retrieve_notifications, self.remove_notification,
             self.get_profiles_info, self.enable_profile, self.disable_profile, self.delete_profile,
@@ -111,12 +112,6 @@ class CardActivities:
     def get_eid(self, step: CardInput) -> str:
         with self._session(step, check_eid=False) as isdr:
             return es10.get_eid(isdr)
-
-    @activity.defn(name=CardStep.GET_EUICC_INFO1)
-    @esim_errors_as_application_errors
-    def get_euicc_info1(self, step: CardInput) -> str:
-        with self._session(step) as isdr:
-            return es10.get_euicc_info1(isdr).raw.hex().upper()
 
     @activity.defn(name=CardStep.GET_EUICC_INFO2)
     @esim_errors_as_application_errors
@@ -146,11 +141,13 @@ class CardActivities:
 
     # --- download session ------------------------------------------------------------------
 
-    @activity.defn(name=CardStep.GET_EUICC_CHALLENGE)
+    @activity.defn(name=CardStep.READ_AUTH_DATA)
     @esim_errors_as_application_errors
-    def get_euicc_challenge(self, step: CardInput) -> str:
+    def read_auth_data(self, step: CardInput) -> EuiccAuthData:
+        """GetEUICCChallenge and GetEUICCInfo1: what initiateAuthentication needs, in one step."""
         with self._session(step) as isdr:
-            return es10.get_euicc_challenge(isdr).hex().upper()
+            data = lpa.read_euicc_auth_data(isdr)
+        return EuiccAuthData(data.euicc_challenge.upper(), data.euicc_info1.upper())
 
     @activity.defn(name=CardStep.AUTHENTICATE_SERVER)
     @esim_errors_as_application_errors

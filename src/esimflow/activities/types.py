@@ -18,9 +18,8 @@ class CardStep:
     """Card activities: one per ES10 call; run on the task queue of the host owning the reader."""
 
     GET_EID = "card_get_eid"
-    GET_EUICC_INFO1 = "card_get_euicc_info1"
     GET_EUICC_INFO2 = "card_get_euicc_info2"
-    GET_EUICC_CHALLENGE = "card_get_euicc_challenge"
+    READ_AUTH_DATA = "card_read_auth_data"  # GetEUICCChallenge + GetEUICCInfo1: always asked together
     AUTHENTICATE_SERVER = "card_authenticate_server"
     PREPARE_DOWNLOAD = "card_prepare_download"
     LOAD_BOUND_PROFILE_PACKAGE = "card_load_bound_profile_package"
@@ -133,6 +132,12 @@ class EuiccInfo2Data:
     ci_pkids_for_verification: list[str] = field(default_factory=list)
     ci_pkids_for_signing: list[str] = field(default_factory=list)
     sas_accreditation_number: str = ""
+
+
+@dataclass
+class EuiccAuthData:
+    euicc_challenge: str
+    euicc_info1: str
 
 
 @dataclass

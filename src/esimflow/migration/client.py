@@ -64,6 +64,20 @@ def check_migration_id(migration_id: str) -> str:
     return migration_id
 
 
+def validate_fleet(fleet_path: str | Path, policy: MigrationPolicy) -> Fleet:
+    """The fleet file, checked line by line (no server needed): :class:`FleetInvalidError`
+    lists every bad line unless the policy skips them."""
+    problems = policy.problems()
+    if problems:
+        raise BadInputError("; ".join(problems))
+    fleet = load_fleet(fleet_path)
+    if fleet.errors and not policy.skip_invalid_lines:
+        raise FleetInvalidError(fleet.errors)
+    if not fleet.entries:
+        raise FleetInvalidError(fleet.errors, "the fleet file lists no valid device")
+    return fleet
+
+
 async def start_migration(client: Client, fleet_path: str | Path, policy: MigrationPolicy | None = None, *,
                           migration_id: str | None = None, task_queue: str = MIGRATION_TASK_QUEUE,
                           engine_task_queue: str = WORKFLOW_TASK_QUEUE, use_search_attributes: bool = True,
@@ -72,15 +86,8 @@ async def start_migration(client: Client, fleet_path: str | Path, policy: Migrat
     the migration. The worker validates the file again (it must see the same file: a shared
     path) and refuses it if it changed in between."""
     policy = policy or MigrationPolicy()
-    problems = policy.problems()
-    if problems:
-        raise BadInputError("; ".join(problems))
     path = Path(fleet_path).resolve()
-    fleet = load_fleet(path)
-    if fleet.errors and not policy.skip_invalid_lines:
-        raise FleetInvalidError(fleet.errors)
-    if not fleet.entries:
-        raise FleetInvalidError(fleet.errors, "the fleet file lists no valid device")
+    fleet = validate_fleet(path, policy)
     migration_id = check_migration_id(migration_id or default_migration_id(fleet.sha256, policy))
     with_attributes = use_search_attributes and await search_attributes.ensure_registered(client)
     handle = await client.start_workflow(

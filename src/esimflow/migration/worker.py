@@ -18,6 +18,7 @@ from esimflow.migration.bulk import BulkMigrationWorkflow
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.migration.model import MIGRATION_TASK_QUEUE
 from esimflow.migration.store import MigrationStore
+from sgp22.errors import NotSupportedError
 
 WORKFLOWS = [BulkMigrationWorkflow, DeviceMigrationWorkflow]
 
@@ -38,3 +39,16 @@ def migration_worker(client: Client, store: MigrationStore, registry: DeviceRegi
         max_concurrent_activities=max_concurrent_activities,
         graceful_shutdown_timeout=graceful_shutdown, **worker_options,
     )
+
+
+def store_for(client: Client, path: str | None = None) -> MigrationStore:
+    """The migration store, sealing activation codes with the keys the client's payload codec
+    uses (so one key configuration covers Temporal's history and the store)."""
+    from esimflow.codec import AesGcmCodec
+    from esimflow.migration.store import open_store
+
+    codec = client.data_converter.payload_codec
+    if not isinstance(codec, AesGcmCodec):
+        raise NotSupportedError("the migration worker needs a client with esimflow's payload codec "
+                                "(esimflow.config.connect): activation codes must never rest in plain text")
+    return open_store(path, codec.keyring)

@@ -56,10 +56,25 @@ def context_of(profiles: list[ProfileInfo], port: int = 0) -> EuiccContext:
     return context
 
 
+def _known_statuses() -> dict[str, str]:
+    """Statuses this run recorded or read, kept on the workflow instance (replays identically):
+    a profile's next change then needs no history lookup."""
+    instance = workflow.instance()
+    known = getattr(instance, "_esimflow_known_statuses", None)
+    if known is None:
+        known = {}
+        setattr(instance, "_esimflow_known_statuses", known)
+    return known
+
+
 async def platform_status(iccid: str, fallback: Status) -> ProfileStatus:
     """The profile's platform status as last recorded, or ``fallback`` for a profile the engine
     has not seen before (e.g. one installed by another LPA)."""
-    last = await engine_call(EngineStep.LAST_PROFILE_STATUS, LastProfileStatusInput(iccid), str)
+    known = _known_statuses()
+    if iccid in known:
+        last = known[iccid]
+    else:
+        last = await engine_call(EngineStep.LAST_PROFILE_STATUS, LastProfileStatusInput(iccid), str)
     try:
         return ProfileStatus(Status(last)) if last else ProfileStatus(fallback)
     except ValueError:
@@ -78,6 +93,7 @@ async def record_status(iccid: str, eid: str, operation: str, trigger: str, *, f
             return
     change = status.fire(trigger)
     await record_change(change, iccid=iccid, eid=eid, operation=operation, error_reason=error_reason)
+    _known_statuses()[iccid] = change.to_state
 
 
 async def deliver_notifications(card: Card, sequence_numbers: list[int] | None = None, *,
@@ -91,16 +107,23 @@ async def deliver_notifications(card: Card, sequence_numbers: list[int] | None =
         CardStep.RETRIEVE_NOTIFICATIONS, RetrieveNotificationsStepInput(card.ref, sequence_numbers),
         list[PendingNotificationData],
     )
-    delivered: list[int] = []
-    failed: list[dict] = []
+    outcome: dict = {"delivered": [], "failed": []}
     for notification in sorted(pending, key=lambda n: n.seq):
-        try:
-            await net_call(NetStep.HANDLE_NOTIFICATION,
-                           HandleNotificationStepInput(notification.address, notification.notification), retry=retry)
-            await card.call(CardStep.REMOVE_NOTIFICATION, RemoveNotificationStepInput(card.ref, notification.seq))
-        except StepFailed as failure:
-            failed.append({"seq": notification.seq, "event": notification.event, "error_kind": failure.kind,
-                           "message": failure.message})
-            continue
-        delivered.append(notification.seq)
-    return {"delivered": delivered, "failed": failed}
+        await deliver_one(card, notification, outcome, retry=retry)
+    return outcome
+
+
+async def deliver_one(card: Card, notification: PendingNotificationData, outcome: dict, *,
+                      retry=None) -> None:
+    """handleNotification, then RemoveNotificationFromList once the SM-DP+ acknowledged it;
+    ``outcome`` collects ``delivered`` sequence numbers and ``failed`` entries."""
+    try:
+        await net_call(NetStep.HANDLE_NOTIFICATION,
+                       HandleNotificationStepInput(notification.address, notification.notification),
+                       retry=retry or policies.notification_retry())
+        await card.call(CardStep.REMOVE_NOTIFICATION, RemoveNotificationStepInput(card.ref, notification.seq))
+    except StepFailed as failure:
+        outcome["failed"].append({"seq": notification.seq, "event": notification.event,
+                                  "error_kind": failure.kind, "message": failure.message})
+        return
+    outcome["delivered"].append(notification.seq)

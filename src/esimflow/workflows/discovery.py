@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         CardInput,
         CardStep,
         ConfiguredAddresses,
+        EuiccAuthData,
         InitiateAuthenticationResult,
         InitiateAuthenticationStepInput,
         NetStep,
@@ -88,10 +89,10 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
                  "metadata": dataclasses.asdict(authenticated.auth.metadata)}]
 
     async def _smds(self, card: Card, address: str) -> list[dict]:
-        challenge = await card.call(CardStep.GET_EUICC_CHALLENGE, CardInput(card.ref), str)
-        info1 = await card.call(CardStep.GET_EUICC_INFO1, CardInput(card.ref), str)
+        euicc = await card.call(CardStep.READ_AUTH_DATA, CardInput(card.ref), EuiccAuthData)
         init = await net_call(NetStep.SMDS_INITIATE_AUTHENTICATION,
-                              InitiateAuthenticationStepInput(address, challenge, info1), InitiateAuthenticationResult)
+                              InitiateAuthenticationStepInput(address, euicc.euicc_challenge, euicc.euicc_info1),
+                              InitiateAuthenticationResult)
         response = await card.call(CardStep.AUTHENTICATE_SERVER, AuthenticateServerStepInput(
             card.ref, init.transaction_id, init.server_signed1, init.server_signature1, init.euicc_ci_pkid,
             init.server_certificate, None), str)

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         LoadBppResult,
         LoadBppStepInput,
         NetStep,
+        PendingNotificationData,
         PolicyRulesStepInput,
         PolicyRulesVerdict,
         PrepareDownloadStepInput,
@@ -51,7 +52,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from esimflow.machines import CancelSessionReason, DownloadSession, Status
     from esimflow.workflows import policies
-    from esimflow.workflows.base import OperationWorkflow, deliver_notifications, profiles_on, record_status
+    from esimflow.workflows.base import (
+        OperationWorkflow,
+        deliver_notifications,
+        deliver_one,
+        profiles_on,
+        record_status,
+    )
     from esimflow.workflows.profiles import switch_to
     from esimflow.workflows.rsp import Authenticated, cancel_session, mutual_authentication
     from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude, net_call
@@ -95,9 +102,9 @@ class RspSessionWorkflow(OperationWorkflow):
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
         live = segments_of(workflow.info().workflow_id)  # LoadBPP running as a local activity here
-        if live is not None:
-            self._progress.segments_done, self._progress.segments_total = live
-        return self._progress
+        if live is None:
+            return self._progress
+        return dataclasses.replace(self._progress, segments_done=live[0], segments_total=live[1])
 
     def __init__(self) -> None:
         super().__init__()
@@ -397,7 +404,12 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             self.session.finish_install()
         await record_status(iccid, request.eid, self.operation, "install", fallback=Status.DOWNLOADED)
         self.phase("delivering installation result")
-        notifications = await deliver_notifications(card, _seq_list(loaded) if loaded else None)
+        if loaded is not None and loaded.pir and loaded.notification_seq is not None and loaded.notification_address:
+            notifications: dict = {"delivered": [], "failed": []}
+            await deliver_one(card, PendingNotificationData(
+                loaded.notification_seq, "install", loaded.notification_address, iccid, loaded.pir), notifications)
+        else:
+            notifications = await deliver_notifications(card, _seq_list(loaded) if loaded else None)
         if self.session.phase == "installed" and not notifications["failed"]:
             self.session.notify()
         data = {

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         CardCancelSessionInput,
         CardInput,
         CardStep,
+        EuiccAuthData,
         InitiateAuthenticationResult,
         InitiateAuthenticationStepInput,
         NetCancelSessionInput,
@@ -41,18 +42,16 @@ class Authenticated:
 
 async def mutual_authentication(card: Card, session: DownloadSession, server_address: str,
                                 matching_id: str | None, *, expected_oid: str | None = None,
-                                euicc_info1: str | None = None, on_transaction=None) -> Authenticated:
-    """GetEUICCChallenge, initiateAuthentication, AuthenticateServer, authenticateClient.
+                                on_transaction=None) -> Authenticated:
+    """GetEUICCChallenge/Info1, initiateAuthentication, AuthenticateServer, authenticateClient.
 
     Leaves ``session`` in ``metadata_reviewed`` (or ``authenticated`` if authenticateClient
     failed, so the caller can cancel the card's session with a legal reason).
     """
-    challenge = await card.call(CardStep.GET_EUICC_CHALLENGE, CardInput(card.ref), str)
-    if euicc_info1 is None:
-        euicc_info1 = await card.call(CardStep.GET_EUICC_INFO1, CardInput(card.ref), str)
+    euicc = await card.call(CardStep.READ_AUTH_DATA, CardInput(card.ref), EuiccAuthData)
     init = await net_call(
         NetStep.INITIATE_AUTHENTICATION,
-        InitiateAuthenticationStepInput(server_address, challenge, euicc_info1, expected_oid),
+        InitiateAuthenticationStepInput(server_address, euicc.euicc_challenge, euicc.euicc_info1, expected_oid),
         InitiateAuthenticationResult,
     )
     if on_transaction is not None:
