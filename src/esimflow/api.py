@@ -26,10 +26,13 @@ if TYPE_CHECKING:  # the client is only needed by the helpers, never inside a wo
 # --- Task queues -------------------------------------------------------------------------------
 
 WORKFLOW_TASK_QUEUE = "esimflow"
-"""Workflows and the device-registry lookups run here (any worker in ``net`` mode polls it)."""
+"""Entity workflows and the device-registry lookups run here (workers in ``net`` mode poll it).
+Operations on a card run on its card host's queue when that host runs workflows (the default:
+their card and network steps are then local activities), else here too."""
 
 NET_TASK_QUEUE = "esimflow-net"
-"""ES9+/ES11 steps: need only the network and the CA file, so any host can run them."""
+"""ES9+/ES11 steps of operations that run on the workflow queue: need only the network and the
+CA file, so any host can run them."""
 
 
 def net_task_queue(workflow_task_queue: str = WORKFLOW_TASK_QUEUE) -> str:

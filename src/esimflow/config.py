@@ -15,6 +15,8 @@ from sgp22.errors import BadInputError
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+    from esimflow.codec import Keyring
     from temporalio.converter import DataConverter
     from temporalio.service import TLSConfig
 
@@ -50,7 +52,8 @@ class TemporalConfig:
     tls_ca: Path | None = None  # server CA; None = system roots (when TLS is on)
     tls_server_name: str | None = None  # SNI / name checked in the server certificate
     api_key: str | None = None
-    codec_key: bytes | None = None  # active payload key; None: codec_key_file, else the codec's rule
+    codec_key: bytes | Keyring | None = None  # active key (or a whole keyring); None: codec_key_file,
+    # else the codec's own rule (environment, then a key file in the state directory)
     codec_key_file: Path | None = None  # one key per line, first encrypts (esimflow.codec format)
     device_registry: Path | None = None
     history_path: Path | None = None

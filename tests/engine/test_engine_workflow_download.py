@@ -218,3 +218,25 @@ async def test_an_activation_code_pinning_another_smdp_oid_is_refused(engine, sm
     code = smdp.add_profile(new_iccid())
     result = await engine.run(api.DownloadProfileInput(card.eid, f"{code}$1.3.6.1.4.1.99999"))
     assert (result.ok, result.error_kind) == (False, "server.oid_mismatch")
+
+
+async def test_progress_shows_segments_during_a_long_install(engine, smdp, card):
+    """The steps run inside workflow tasks as local activities; the worker heartbeats a long
+    task every few seconds, and each heartbeat lets a progress query through."""
+    card.faults.delay_s = 0.03  # about 8 s of LoadBoundProfilePackage
+    try:
+        handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid(), size=30_000)))
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            progress = await handle.progress()
+            if progress.phase == "installing" and progress.segments_done:
+                seen.append((progress.segments_done, progress.segments_total))
+            if progress.phase in ("delivering installation result", "done"):
+                break
+            await asyncio.sleep(0.2)
+        result = await handle.result()
+    finally:
+        card.faults.delay_s = 0.0
+    assert result.ok, result
+    assert seen and all(0 < done <= total for done, total in seen), "no segment progress while installing"

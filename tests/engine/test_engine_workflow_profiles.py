@@ -133,3 +133,26 @@ async def test_identity_information_and_default_smdp(engine, card):
     assert address.data["default_smdp_address"] == "smdp.example.com"
     status = await engine.run(api.OsUpdateInput(eid))
     assert status.ok and status.data["osu_status_name"] == "EUICC_UPGRADE_ALREADY_LATEST"
+
+
+async def test_split_deployment_card_host_serving_only_card_steps(dev_client, tmp_path, unique_task_queue, smdp,
+                                                                  lab_pki, fresh_eid):
+    """Workflows and SM-DP+ steps on one worker, the card's steps on another that runs no
+    workflows: the card steps travel to the card host's queue as ordinary activities."""
+    from rsplab.euicc.card import VirtualEuicc
+
+    iccid = new_iccid()
+    with VirtualEuicc(lab_pki.root, tmp_path / "split.json", eid=fresh_eid) as card:
+        async with running_engine(dev_client, tmp_path, unique_task_queue, smdp=smdp) as engine, \
+                running_engine(dev_client, tmp_path, unique_task_queue, cards={"card": card}, net=False,
+                               card_host_runs_workflows=False) as card_host:
+            assert card_host.worker.devices[0].workflow_task_queue == ""
+            downloaded = await engine.run(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
+                                                                   switch_after_download=True))
+            assert downloaded.ok, downloaded
+            listed = await engine.run(api.ListProfilesInput(card.eid))
+            assert profiles_of(listed) == {iccid: api.ProfileState.PROFILE_STATE_ENABLED}
+            history = await dev_client.get_workflow_handle(downloaded.workflow_id).fetch_history()
+            scheduled = {event.activity_task_scheduled_event_attributes.task_queue.name for event in history.events
+                         if event.HasField("activity_task_scheduled_event_attributes")}
+            assert scheduled == {api.card_task_queue(unique_task_queue), api.net_task_queue(unique_task_queue)}

@@ -86,13 +86,15 @@ class PullableCard:
 
 @dataclass
 class Device:
+    number: int
     eid: str
-    card: VirtualEuicc
-    pullable: PullableCard
     old_iccid: str
     target_iccid: str
-    activation_code: str
+    activation_code: str = ""
+    pull_during_load: bool = False
     cannot_install: bool = False
+    card: VirtualEuicc | None = None
+    pullable: PullableCard | None = None
 
     def profiles(self) -> dict[str, bool]:
         """What the card itself holds: ICCID -> enabled."""
@@ -101,9 +103,18 @@ class Device:
 
 @dataclass
 class FleetLab:
+    """``smdp`` is None in a process that only serves the cards (it reaches the SM-DP+ by
+    ``ca_file`` and ``connect_overrides``)."""
+
     root: Path
-    smdp: LabSmdp
+    smdp: LabSmdp | None
+    ca_file: Path
+    connect_overrides: dict[str, str]
     devices: list[Device] = field(default_factory=list)
+
+    @property
+    def pki_root(self) -> Path:
+        return self.root / "pki"
 
     @property
     def registry_path(self) -> Path:
@@ -113,42 +124,60 @@ class FleetLab:
     def history_path(self) -> Path:
         return self.root / "history.sqlite3"
 
-    def by_eid(self) -> dict[str, Device]:
-        return {device.eid: device for device in self.devices}
-
     def fleet_rows(self) -> list[dict]:
         return [{"eid": d.eid, "device": f"{CARD_HOST}/local:{d.eid}", "current_iccid": d.old_iccid,
                  "activation_code": d.activation_code} for d in self.devices]
 
+    @classmethod
+    def attach(cls, root: Path, size: int, ca_file: str, connect_overrides: dict[str, str]) -> FleetLab:
+        """The fleet another process built (same numbering), to serve its cards here."""
+        return cls(root, None, Path(ca_file), dict(connect_overrides), _devices(size, set(), set()))
+
     def close(self) -> None:
-        self.smdp.stop()
+        if self.smdp is not None:
+            self.smdp.stop()
         for device in self.devices:
-            device.card.close()
+            if device.card is not None:
+                device.card.close()
+
+
+def _devices(size: int, pulled: set[int], cannot_install: set[int]) -> list[Device]:
+    return [Device(number, pki.eid_for(EIN, number + 1), fleet_iccid(number, 1), fleet_iccid(number, 2),
+                   pull_during_load=number in pulled, cannot_install=number in cannot_install)
+            for number in range(size)]
 
 
 def build_fleet_lab(root: Path, size: int, *, pulled: set[int] = frozenset(),
-                    cannot_install: set[int] = frozenset()) -> FleetLab:
-    """``size`` devices numbered 0..size-1; ``pulled``/``cannot_install`` pick the faulty ones."""
+                    cannot_install: set[int] = frozenset(), with_cards: bool = True) -> FleetLab:
+    """``size`` devices numbered 0..size-1 (``pulled``/``cannot_install`` pick the faulty ones):
+    a PKI with one eUICC identity each, the lab SM-DP+ holding each one's target profile, and
+    (``with_cards``) the cards themselves, each with its current profile enabled."""
     root.mkdir(parents=True, exist_ok=True)
-    eids = [pki.eid_for(EIN, number) for number in range(1, size + 1)]
-    identities = pki.generate(root / "pki", eids=eids)
-    smdp = LabSmdp(identities.root, root / "smdp.db").start()
-    lab = FleetLab(root, smdp)
+    devices = _devices(size, set(pulled), set(cannot_install))
+    pki.generate(root / "pki", eids=[device.eid for device in devices])
+    smdp = LabSmdp(root / "pki", root / "smdp.db").start()
+    lab = FleetLab(root, smdp, smdp.ca_file, smdp.connect_overrides, devices)
     try:
-        for number, eid in enumerate(eids):
-            too_big = number in cannot_install
-            config = EuiccConfig(capacity=SEEDED_PROFILE_SIZE + 2 * TARGET_SIZE)
-            card = VirtualEuicc(identities.root, None, eid=eid, config=config)
-            old, target = fleet_iccid(number, 1), fleet_iccid(number, 2)
-            _seed_enabled_profile(card, old)
-            code = smdp.add_profile(target, eid=eid, profile_name=f"target {number}",
-                                    size=TOO_BIG if too_big else TARGET_SIZE)
-            lab.devices.append(Device(eid, card, PullableCard(card, pull_during_load=number in pulled), old, target,
-                                      code, cannot_install=too_big))
+        for device in devices:
+            device.activation_code = smdp.add_profile(
+                device.target_iccid, eid=device.eid, profile_name=f"target {device.number}",
+                size=TOO_BIG if device.cannot_install else TARGET_SIZE)
+        if with_cards:
+            serve_cards(lab)
     except BaseException:
         lab.close()
         raise
     return lab
+
+
+def serve_cards(lab: FleetLab) -> None:
+    """A virtual eUICC per device, in memory, with its current profile enabled."""
+    for device in lab.devices:
+        card = VirtualEuicc(lab.pki_root, None, eid=device.eid,
+                            config=EuiccConfig(capacity=SEEDED_PROFILE_SIZE + 2 * TARGET_SIZE))
+        _seed_enabled_profile(card, device.old_iccid)
+        device.card = card
+        device.pullable = PullableCard(card, pull_during_load=device.pull_during_load)
 
 
 def _seed_enabled_profile(card: VirtualEuicc, iccid: str) -> None:
@@ -179,7 +208,7 @@ async def fleet_workers(client: Client, lab: FleetLab, store: MigrationStore, *,
     options = WorkerOptions(
         config=config, net=True, card_host=CARD_HOST, task_queue=engine_queue,
         local_cards={device.eid: device.pullable for device in lab.devices},
-        ca_file=lab.smdp.ca_file, connect_overrides=lab.smdp.connect_overrides, card_threads=card_threads,
+        ca_file=lab.ca_file, connect_overrides=lab.connect_overrides, card_threads=card_threads,
         graceful_shutdown=timedelta(seconds=1),
     )
     engine = EsimflowWorker(client, options)

@@ -134,7 +134,7 @@ async def test_every_device_ends_in_one_outcome_and_the_cards_match(client, tmp_
         query = f"EsimMigrationId = '{started.migration_id}' AND EsimOutcome = 'rolled_back'"
         return len([w async for w in client.list_workflows(query)]) == 3
     await until(rolled_back_found, "search attributes to be indexed")
-    query = f"EsimIccid = '{new(0)}' AND EsimOperation = 'Migration'"
+    query = f"EsimIccid = '{new(0)}' AND EsimOperation = 'Migration' AND EsimMigrationId = '{started.migration_id}'"
     assert [w.id async for w in client.list_workflows(query)] == [by_eid[eid(0)]["workflow_id"]]
 
 
@@ -199,6 +199,25 @@ async def test_cancel_with_rollback_stops_devices_before_the_switch(client, tmp_
     assert all("cancelled" in d["reason"] for d in document["devices"])
     assert all(card.enabled == [iccid(n)] for n, card in enumerate(engine.cards.values()))
     assert not [op for op, _ in engine.operations if op in ("DownloadProfile", "SwitchProfile")]
+
+
+async def test_a_device_workflow_terminated_by_hand_is_reconciled(client, tmp_path):
+    engine = FakeEngine()
+    fleet = write_csv(tmp_path / "fleet.csv", simple_fleet(engine, 2))
+    task_queue = queue()
+    async with fake_migration_worker(client, tmp_path, engine, task_queue=task_queue) as store:
+        engine.hold.clear()
+        started = await start_migration(client, fleet, MigrationPolicy(**FAST), migration_id=new_id(),
+                                        task_queue=task_queue, reconcile_after_seconds=1.0)
+        await until(lambda: _async(engine.waiting >= 2), "both devices in flight")
+        await client.get_workflow_handle(f"{started.migration_id}-device-1").terminate("an operator's mistake")
+        engine.hold.set()
+        final = await started.handle.result()
+        document = report(store, started.migration_id)
+    assert final.state == MigrationState.COMPLETED and final.counts["failed"] == 1 and final.in_flight == 0
+    terminated = document["devices"][1]
+    assert terminated["outcome"] == "failed" and "ended (terminated) without an outcome" in terminated["reason"]
+    assert outcomes_of(document)[eid(0)] == "migrated"
 
 
 async def test_failure_rate_over_the_window_aborts(client, tmp_path):

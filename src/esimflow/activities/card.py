@@ -1,8 +1,10 @@
-"""Card steps: one activity per ES10 call, run on the task queue of the host owning the reader.
+"""Card steps: one activity per ES10 call (GetEUICCChallenge and GetEUICCInfo1, always asked
+together, share one), run by the host owning the reader: as local activities of the operation
+when that host runs the workflow, else from its card task queue.
 
 Plain ``def`` activities: pyscard blocks, so the worker runs them on a thread pool. Each takes
-the reader's session from the :class:`CardPool` for exactly one ES10 call (LoadBoundProfilePackage
-counts as one), so steps of different workflows never interleave on a card.
+the reader's session from the :class:`CardPool` for its ES10 call (LoadBoundProfilePackage counts
+as one), so steps of different workflows never interleave on a card.
 """
 from __future__ import annotations
 
@@ -100,7 +102,7 @@ class CardActivities:
             self.get_eid, self.get_euicc_info2, self.read_auth_data,
             self.authenticate_server, self.prepare_download, self.load_bound_profile_package,
             self.cancel_session, self.retrieve_notifications, self.remove_notification,
-            self.get_profiles_info, self.enable_profile, self.disable_profile, self.delete_profile,
+            self.get_profiles_info, self.enable_profile, self.delete_profile,
             self.memory_reset, self.set_nickname, self.get_configured_addresses,
             self.set_default_dp_address, self.check_policy_rules, self.os_update,
         ]
@@ -279,12 +281,6 @@ class CardActivities:
     def enable_profile(self, step: EnableProfileInput) -> None:
         with self._session(step) as isdr:
             es10.enable_profile(isdr, iccid=step.iccid, refresh=step.refresh)
-
-    @activity.defn(name=CardStep.DISABLE_PROFILE)
-    @esim_errors_as_application_errors
-    def disable_profile(self, step: ProfileRefInput) -> None:
-        with self._session(step) as isdr:
-            es10.disable_profile(isdr, iccid=step.iccid)
 
     @activity.defn(name=CardStep.DELETE_PROFILE)
     @esim_errors_as_application_errors

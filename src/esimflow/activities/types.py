@@ -28,7 +28,6 @@ class CardStep:
     REMOVE_NOTIFICATION = "card_remove_notification"
     GET_PROFILES_INFO = "card_get_profiles_info"
     ENABLE_PROFILE = "card_enable_profile"
-    DISABLE_PROFILE = "card_disable_profile"
     DELETE_PROFILE = "card_delete_profile"
     MEMORY_RESET = "card_memory_reset"
     SET_NICKNAME = "card_set_nickname"

@@ -146,10 +146,12 @@ class MigrationActivities:
                 found.append(outcome)
                 continue
             status = description.status.name.lower() if description and description.status else "missing"
-            found.append(DeviceOutcome(
+            lost = DeviceOutcome(
                 migration_id=step.migration_id, index=index, eid="", outcome=Outcome.FAILED,
                 reason=f"the device workflow ended ({status}) without an outcome; check the card",
-                error_kind="migration.device_workflow_" + status, workflow_id=workflow_id))
+                error_kind="migration.device_workflow_" + status, workflow_id=workflow_id)
+            await asyncio.to_thread(self.store.record_outcome, lost)
+            found.append(lost)
         return found
 
     @activity.defn(name=MigrationStep.RUN_OPERATION)

@@ -63,9 +63,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PAGE_SIZE = 100
-RECONCILE_AFTER = timedelta(minutes=10)
-"""Nothing finished for this long while devices are in flight: ask the store and Temporal whether
-some of them ended without their signal reaching us."""
 STORE_TIMEOUT = timedelta(minutes=2)
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10),
                           non_retryable_error_types=["migration.fleet_file", "migration.fleet_changed",
@@ -246,11 +243,12 @@ class BulkMigrationWorkflow:
 
     async def _wait(self, condition: Callable[[], bool], timeout: timedelta | None = None) -> None:
         """Wait for ``condition`` (at most ``timeout``); while devices are in flight and none
-        finishes for ``RECONCILE_AFTER``, reconcile them."""
+        finishes for ``reconcile_after_seconds``, ask the store and Temporal whether some of them
+        ended without their signal reaching this workflow."""
         deadline = workflow.now() + timeout if timeout is not None else None
         while not condition():
             finishes = self._finishes
-            step = RECONCILE_AFTER
+            step = timedelta(seconds=self._input.reconcile_after_seconds)
             if deadline is not None:
                 step = min(step, deadline - workflow.now())
                 if step <= timedelta(0):
@@ -289,7 +287,8 @@ class BulkMigrationWorkflow:
                                   fleet_sha256=request.fleet_sha256, policy=request.policy,
                                   engine_task_queue=request.engine_task_queue,
                                   search_attributes=request.search_attributes,
-                                  continue_after_starts=request.continue_after_starts, carried=self._s)
+                                  continue_after_starts=request.continue_after_starts,
+                                  reconcile_after_seconds=request.reconcile_after_seconds, carried=self._s)
 
     async def _store(self, step: str, arg, result_type=None):
         return await workflow.execute_local_activity(step, arg, result_type=result_type,

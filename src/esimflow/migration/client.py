@@ -81,7 +81,8 @@ def validate_fleet(fleet_path: str | Path, policy: MigrationPolicy) -> Fleet:
 async def start_migration(client: Client, fleet_path: str | Path, policy: MigrationPolicy | None = None, *,
                           migration_id: str | None = None, task_queue: str = MIGRATION_TASK_QUEUE,
                           engine_task_queue: str = WORKFLOW_TASK_QUEUE, use_search_attributes: bool = True,
-                          continue_after_starts: int = 500) -> StartedMigration:
+                          continue_after_starts: int = 500,
+                          reconcile_after_seconds: float = 600.0) -> StartedMigration:
     """Validate the fleet here (every bad line reported before anything starts), then start
     the migration. The worker validates the file again (it must see the same file: a shared
     path) and refuses it if it changed in between."""
@@ -94,7 +95,8 @@ async def start_migration(client: Client, fleet_path: str | Path, policy: Migrat
         BULK_MIGRATION_WORKFLOW,
         BulkMigrationInput(migration_id=migration_id, fleet_path=str(path), fleet_sha256=fleet.sha256,
                            policy=policy, engine_task_queue=engine_task_queue,
-                           search_attributes=with_attributes, continue_after_starts=continue_after_starts),
+                           search_attributes=with_attributes, continue_after_starts=continue_after_starts,
+                           reconcile_after_seconds=reconcile_after_seconds),
         id=migration_id, task_queue=task_queue, result_type=MigrationStatus,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -225,6 +225,7 @@ class BulkMigrationInput:
     engine_task_queue: str = "esimflow"
     search_attributes: bool = False  # the EsimEid/... attributes are registered: upsert them
     continue_after_starts: int = 500  # devices started per run before continuing as new
+    reconcile_after_seconds: float = 600.0  # no device finished this long: look for lost outcomes
     carried: CarriedState | None = None
 
 

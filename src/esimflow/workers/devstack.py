@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -99,7 +102,7 @@ def start_dev_server(*, port: int | None = None, ui: bool = True, ui_port: int |
         command += ["--search-attribute", f"{name}={kind}"]
     output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 (owned by the process)
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_dies_with_parent())
     server = DevServer(process, port, ui_port, db_file, log_file, ["default", *(namespaces or [])])
     try:
         _wait_until_listening(server, ready_timeout)
@@ -107,6 +110,24 @@ def start_dev_server(*, port: int | None = None, ui: bool = True, ui_port: int |
         server.stop()
         raise
     return server
+
+
+def _dies_with_parent():
+    """On Linux, have the server terminated when the process that started it dies (a killed test
+    run or ``lab up`` must not leave a server behind). Only from the main thread: the kernel
+    ties the signal to the starting *thread*, and a helper thread may end long before the process."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def arrange() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return arrange
 
 
 def _wait_until_listening(server: DevServer, timeout: float) -> None:

@@ -45,6 +45,11 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.steps import StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
 
+OPERATION_TASK_TIMEOUT = timedelta(seconds=5)
+"""Workflow task timeout of operations. Their card and network steps run as local activities
+inside workflow tasks; the worker heartbeats a long task at 80% of this, which is when a
+progress query gets answered during a long step (a slow LoadBoundProfilePackage), and a
+worker that died is noticed after it."""
 SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
 
 
@@ -95,7 +100,7 @@ class EuiccEntityWorkflow:
         try:
             result = await workflow.execute_child_workflow(
                 request.operation, request.input, id=workflow_id, result_type=OperationResult,
-                task_queue=await self._operation_queue(),
+                task_queue=await self._operation_queue(), task_timeout=OPERATION_TASK_TIMEOUT,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"{request.operation} on {self._eid}",
             )
