@@ -2,29 +2,30 @@
 (issue 4, item 8; target b/a <= 1.5).
 
 Both modes download onto the same virtual eUICC, which sits in a vpcd reader and is reached
-through pcscd and pyscard, from the same lab SM-DP+ over TLS:
+through pcscd and pyscard, from the same lab SM-DP+ over TLS (the lab runs in its own process,
+as a card and a server would; ``--lab-here`` keeps it in this one):
 
 - (a) ``sgp22.lpa.download`` over one PC/SC connection and one ES9+ client, both kept open
   across downloads as the engine keeps its own (``--cold-baseline``: opened inside the timed
   section for every download, as a one-shot LPA does);
 - (b) the engine's DownloadProfile workflow submitted through the client as the CLI does
   (``esimflow.api.start_operation``: update-with-start of the eUICC's entity workflow, which
-  runs the download as a child workflow), served by an in-process worker polling the Temporal
-  dev server, its card steps reaching the reader through PC/SC.
+  runs the download as a child workflow) against the Temporal dev server, served by the
+  engine's worker (in this process) whose card steps reach the reader through PC/SC.
 
 Each timed download installs a new profile; it is deleted again (and the delete notification
 delivered) outside the timed section so the card never fills up. Prints every run, the median
 and minimum per mode, the ratio b/a of the medians, the DownloadProfile history size and, from
-that history, where (b) spends its time: activity execution per step, activity and workflow
-task queueing, workflow task processing (local activities included) and the client's share
-(entity routing and result delivery).
+that history, where (b) spends its time: each step (remote activities: execution; local
+activities: from one step's scheduling to the next), task queueing, workflow task processing
+and the share of the entity workflow and the client; and (a)'s time in the card, in each ES9+
+function and in the LPA's own logic.
 
     .venv/bin/python bench/bench_download.py [--runs 5] [--size 30720] [--order alternate|blocks]
-        [--warmup 1] [--cold-baseline] [--variant NAME ...]
+        [--warmup 1] [--cold-baseline] [--lab-here] [--variant NAME ...]
 
-``--variant`` measures engine settings the shipped engine does NOT use, by monkeypatching the
-Temporal ``Worker`` the engine builds (each is labelled in the output; see VARIANTS). Without
-it the shipped settings are measured.
+``--variant`` measures a setting the shipped engine or dev server does NOT use, by a
+monkeypatch that the output labels (see VARIANTS); without it the shipped code is measured.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -42,11 +44,13 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio import activity as temporal_activity
 from temporalio.api.enums.v1 import EventType
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from esimflow import api
@@ -74,6 +78,7 @@ class Variant:
     worker_options: dict = field(default_factory=dict)  # WorkerOptions fields
     server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` arguments
     patch: str = ""  # a named monkeypatch (see PATCHES)
+    child_result: bool = False  # the client awaits DownloadProfile itself, not the entity's answer
 
 
 VARIANTS: dict[str, Variant] = {
@@ -86,6 +91,9 @@ VARIANTS: dict[str, Variant] = {
     "no-local-heartbeat": Variant(
         "activity.heartbeat() returns at once inside a local activity (which cannot heartbeat)",
         patch="local_heartbeat"),
+    "child-result": Variant(
+        "client awaits the DownloadProfile workflow's own result instead of the entity update's",
+        child_result=True),
     "pollers": Variant(
         "20 workflow-task and 20 activity-task pollers per worker (default 5 each)",
         worker_kwargs={"max_concurrent_workflow_task_polls": 20, "max_concurrent_activity_task_polls": 20}),
@@ -148,8 +156,79 @@ def dev_server_with(extra_args: tuple[str, ...], log_file: Path):
         yield server
 
 
+@dataclass
+class LabView:
+    """What the bench needs of the lab, wherever it runs."""
+
+    eid: str
+    reader: str
+    smdp_address: str
+    ca_file: Path
+    connect_overrides: dict[str, str]
+    new_profile: Callable[[], tuple[str, str]]  # -> (ICCID, activation code)
+
+
+@contextlib.contextmanager
+def lab_here(state_dir: Path, size: int, reader_wait: float) -> Iterator[LabView]:
+    with Lab(LabOptions(state_dir=state_dir, vpcd_cards=1, profiles=0, smdp_port=0, reader_wait=reader_wait)) as lab:
+        serials = itertools.count(1)
+
+        def new_profile() -> tuple[str, str]:
+            iccid = lab_iccid(next(serials))
+            return iccid, lab.smdp.add_profile(iccid, size=size)
+
+        card = lab.cards[0]
+        yield LabView(card.eid, card.reader, lab.smdp.address, lab.smdp.ca_file, lab.smdp.connect_overrides,
+                      new_profile)
+
+
+def _serve_lab(state_dir: Path, size: int, reader_wait: float, conn) -> None:
+    """The lab process: answers each request with a new profile until told to stop."""
+    with lab_here(state_dir, size, reader_wait) as lab:
+        conn.send((lab.eid, lab.reader, lab.smdp_address, lab.ca_file, lab.connect_overrides))
+        while conn.recv() == "profile":
+            conn.send(lab.new_profile())
+
+
+@contextlib.contextmanager
+def lab_process(state_dir: Path, size: int, reader_wait: float) -> Iterator[LabView]:
+    """The lab (SM-DP+ and the virtual eUICC behind vpcd) in its own process, so neither shares
+    this process's interpreter lock with the LPA, the client or the worker."""
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    process = context.Process(target=_serve_lab, args=(state_dir, size, reader_wait, there), daemon=True)
+    process.start()
+    try:
+        if not here.poll(reader_wait + 60):
+            raise SystemExit("the lab process did not come up")
+        eid, reader, address, ca_file, overrides = here.recv()
+
+        def new_profile() -> tuple[str, str]:
+            here.send("profile")
+            return here.recv()
+
+        yield LabView(eid, reader, address, ca_file, overrides, new_profile)
+    finally:
+        with contextlib.suppress(OSError):
+            here.send("stop")
+        process.join(30)
+        if process.is_alive():
+            process.terminate()
+            process.join()
+
+
+ES10_BY_TAG = {
+    "BF2E": "GetEUICCChallenge", "BF20": "GetEUICCInfo1", "BF38": "AuthenticateServer",
+    "BF21": "PrepareDownload", "BF41": "CancelSession", "BF2B": "RetrieveNotificationsList",
+    "BF30": "RemoveNotificationFromList", "BF28": "ListNotification", "BF2D": "GetProfilesInfo",
+}
+"""ES10 requests by their tag; everything else (BF36, A0, A1, 88, A2, A3, 86 segments) is part
+of LoadBoundProfilePackage."""
+
+
 class TimedCard:
-    """An ES10 channel that adds up the time spent in the card (APDUs through PC/SC and vpcd)."""
+    """An ES10 channel that adds up the time spent in the card (APDUs through PC/SC and vpcd),
+    per ES10 function."""
 
     def __init__(self, isdr: IsdrChannel, spent: dict[str, float]) -> None:
         self._isdr, self._spent = isdr, spent
@@ -159,7 +238,8 @@ class TimedCard:
         try:
             return self._isdr.store_data(request)
         finally:
-            self._spent["card (all ES10 calls)"] += time.perf_counter() - started
+            function = ES10_BY_TAG.get(request[:2].hex().upper(), "LoadBoundProfilePackage")
+            self._spent[f"card {function}"] += time.perf_counter() - started
 
 
 class TimedEs9:
@@ -194,22 +274,21 @@ class Timings:
 
 
 class DownloadBench:
-    def __init__(self, lab: Lab, client, task_queue: str, size: int, *, cold_baseline: bool) -> None:
+    def __init__(self, lab: LabView, client, task_queue: str, *, cold_baseline: bool,
+                 child_result: bool = False) -> None:
         self.lab = lab
-        self.card = lab.cards[0]
         self.client = client
         self.task_queue = task_queue
-        self.size = size
         self.cold_baseline = cold_baseline
-        self.es9_config = Es9Config(ca_file=lab.smdp.ca_file, connect_overrides=lab.smdp.connect_overrides)
-        self._serials = itertools.count(1)
+        self.child_result = child_result
+        self.es9_config = Es9Config(ca_file=lab.ca_file, connect_overrides=lab.connect_overrides)
         self._isdr: IsdrChannel | None = None
         self._es9: Es9Client | None = None
 
     async def __aenter__(self) -> DownloadBench:
-        self._isdr = IsdrChannel(PcscTransport(self.card.reader))
+        self._isdr = IsdrChannel(PcscTransport(self.lab.reader))
         self._isdr.open()
-        self._es9 = Es9Client(self.lab.smdp.address, self.es9_config)
+        self._es9 = Es9Client(self.lab.smdp_address, self.es9_config)
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -217,18 +296,14 @@ class DownloadBench:
         self._isdr.close()
         self._isdr.transport.close()
 
-    def new_profile(self) -> tuple[str, str]:
-        iccid = lab_iccid(next(self._serials))
-        return iccid, self.lab.smdp.add_profile(iccid, size=self.size)
-
     async def direct(self, code: str, parts: dict[str, list[float]] | None = None) -> tuple[float, str]:
         """(a): the plain LPA sequence of the protocol library; ``parts`` collects where it spent
-        its time (card total, each ES9+ function, the rest)."""
+        its time (each ES10 and ES9+ function, the rest)."""
         spent: dict[str, float] = defaultdict(float)
         started = time.perf_counter()
         if self.cold_baseline:
-            with IsdrChannel(PcscTransport(self.card.reader)) as isdr:
-                async with Es9Client(self.lab.smdp.address, self.es9_config) as es9:
+            with IsdrChannel(PcscTransport(self.lab.reader)) as isdr:
+                async with Es9Client(self.lab.smdp_address, self.es9_config) as es9:
                     result = await lpa.download(TimedCard(isdr, spent), TimedEs9(es9, spent), code)
         else:
             result = await lpa.download(TimedCard(self._isdr, spent), TimedEs9(self._es9, spent), code)
@@ -243,13 +318,24 @@ class DownloadBench:
         """(b): DownloadProfile through the entity workflow, as ``esimflow download`` submits it.
         Also returns the wall-clock submit and receipt times, to set against the history's."""
         submitted, started = time.time(), time.perf_counter()
-        handle = await api.start_operation(self.client, api.DownloadProfileInput(self.card.eid, code),
+        handle = await api.start_operation(self.client, api.DownloadProfileInput(self.lab.eid, code),
                                            task_queue=self.task_queue)
-        result = await handle.result()
+        result = await (self._child_result(handle.workflow_id) if self.child_result else handle.result())
         elapsed, received = time.perf_counter() - started, time.time()
         if not result.ok:
             raise SystemExit(f"engine download failed: {result.error_kind}: {result.message}")
         return elapsed, result.data["iccid"], handle.workflow_id, submitted, received
+
+    async def _child_result(self, workflow_id: str) -> api.OperationResult:
+        """LABELLED ALTERNATIVE client path: the operation's own result (the entity may not have
+        started it yet when the submit returns)."""
+        while True:
+            try:
+                return await self.client.get_workflow_handle(workflow_id, result_type=api.OperationResult).result()
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                await asyncio.sleep(0.002)
 
     async def remove(self, iccid: str) -> None:
         """Untimed: delete the profile and deliver the delete notification."""
@@ -261,7 +347,7 @@ class DownloadBench:
             raise SystemExit(f"notifications not delivered: {undelivered}")
 
     async def one(self, mode: str, timings: Timings | None) -> float:
-        iccid, code = self.new_profile()
+        iccid, code = self.lab.new_profile()
         if mode == "a":
             elapsed, installed = await self.direct(code, timings.direct_parts if timings else None)
         else:
@@ -374,7 +460,7 @@ def per_task(total: float, count: int) -> str:
     return f"({total / count * 1000:.1f} ms each)" if count else ""
 
 
-def report(timings: Timings, args, variants: list[Variant]) -> float:
+def report(timings: Timings, args, variants: list[Variant]) -> None:
     a, b = timings.runs["a"], timings.runs["b"]
     baseline = "fresh PC/SC connection and ES9+ client per download" if args.cold_baseline \
         else "PC/SC connection and ES9+ client kept open (as the engine keeps its own)"
@@ -402,19 +488,21 @@ def report(timings: Timings, args, variants: list[Variant]) -> float:
     print("\nwhere (b) spends its time (medians over the timed runs):")
     print(f"  client wall time                                  {ms(med('wall'))}")
     print(f"  DownloadProfile span (first to last event)        {ms(med('span'))}")
-    print(f"    card activities executing ({first['card_count']:2d})                 {ms(med('card_exec'))}")
-    print(f"    net activities executing ({first['net_count']:2d})                  {ms(med('net_exec'))}")
-    print(f"    activities waiting for a worker (sched->start)  {ms(med('activity_queue'))} "
-          f"{per_task(med('activity_queue'), first['activities'])}")
+    if first["activities"]:
+        print(f"    card activities executing ({first['card_count']:2d})                 {ms(med('card_exec'))}")
+        print(f"    net activities executing ({first['net_count']:2d})                  {ms(med('net_exec'))}")
+        print(f"    activities waiting for a worker (sched->start)  {ms(med('activity_queue'))} "
+              f"{per_task(med('activity_queue'), first['activities'])}")
     print(f"    workflow tasks waiting (sched->start)           {ms(med('task_queue'))} "
           f"{per_task(med('task_queue'), first['workflow_tasks'])}")
     print(f"    workflow tasks running (local activities incl.) {ms(med('task_run'))} "
           f"{per_task(med('task_run'), first['workflow_tasks'])}")
-    rest = med('span') - med('card_exec') - med('net_exec') - med('activity_queue') - med('task_queue') - med('task_run')
+    accounted = ("card_exec", "net_exec", "activity_queue", "task_queue", "task_run")
+    rest = med("span") - sum(med(key) for key in accounted)
     print(f"    rest (server bookkeeping between events)        {ms(rest)}")
-    print(f"  outside DownloadProfile (entity workflow, client)   {ms(med('wall') - med('span'))}")
-    print(f"    submit (update-with-start) -> DownloadProfile started  {ms(med('to_start'))}")
-    print(f"    DownloadProfile completed -> result at the client      {ms(med('from_end'))}")
+    print(f"  outside DownloadProfile (entity workflow, client) {ms(med('wall') - med('span'))}")
+    print(f"    submit -> DownloadProfile started               {ms(med('to_start'))}")
+    print(f"    DownloadProfile completed -> result at client   {ms(med('from_end'))}")
     print("\n  per step (median per download; remote: execution only, local: schedule to next schedule):")
     names = sorted(first["per_step"], key=lambda n: -statistics.median(x["per_step"].get(n, 0.0) for x in h))
     for name in names:
@@ -423,33 +511,33 @@ def report(timings: Timings, args, variants: list[Variant]) -> float:
     print("\n  (a) for comparison (median per download):")
     for part, values in sorted(timings.direct_parts.items(), key=lambda item: -statistics.median(item[1])):
         print(f"    {part:44s}     {ms(statistics.median(values))}")
-    return ratio
 
 
 # --- main -----------------------------------------------------------------------------------------------
 
 
-async def measure(args, lab: Lab, address: str, workdir: Path, worker_options: dict) -> Timings:
+async def measure(args, lab: LabView, address: str, workdir: Path, worker_options: dict,
+                  child_result: bool) -> Timings:
     config = TemporalConfig(address=address, codec_key=os.urandom(32),
                             device_registry=workdir / "devices.sqlite3", history_path=workdir / "history.sqlite3")
     client = await connect(config)
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-    card = lab.cards[0]
     unknown = set(worker_options) - set(WorkerOptions.__dataclass_fields__)
     if unknown:
         raise SystemExit(f"this engine's WorkerOptions has no {sorted(unknown)}: variant not measurable")
-    options = WorkerOptions(config=config, net=True, card_host=f"{CARD_HOST}-{task_queue}", readers=[card.reader],
-                            task_queue=task_queue, ca_file=lab.smdp.ca_file,
-                            connect_overrides=lab.smdp.connect_overrides, **worker_options)
+    options = WorkerOptions(config=config, net=True, card_host=f"{CARD_HOST}-{task_queue}", readers=[lab.reader],
+                            task_queue=task_queue, ca_file=lab.ca_file, connect_overrides=lab.connect_overrides,
+                            **worker_options)
     worker = EsimflowWorker(client, options)
     worker.build()
-    if [d.eid for d in worker.devices] != [card.eid]:
-        raise SystemExit(f"the worker does not serve eUICC {card.eid} in {card.reader}")
+    if [d.eid for d in worker.devices] != [lab.eid]:
+        raise SystemExit(f"the worker does not serve eUICC {lab.eid} in {lab.reader}")
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     timings = Timings()
     try:
-        async with DownloadBench(lab, client, task_queue, args.size, cold_baseline=args.cold_baseline) as bench:
+        async with DownloadBench(lab, client, task_queue, cold_baseline=args.cold_baseline,
+                                 child_result=child_result) as bench:
             for mode in "ab":
                 for _ in range(args.warmup):
                     elapsed = await bench.one(mode, None)
@@ -478,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="(a) opens its PC/SC connection and ES9+ client inside the timed section")
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), default=[],
                         help="measure with a monkeypatched engine/server setting (repeatable)")
+    parser.add_argument("--lab-here", action="store_true",
+                        help="run the lab SM-DP+ and virtual eUICC in this process, not in their own")
     parser.add_argument("--reader-wait", type=float, default=300.0,
                         help="seconds to wait for the vpcd reader another run holds")
     args = parser.parse_args(argv)
@@ -495,13 +585,15 @@ def main(argv: list[str] | None = None) -> int:
             PATCHES[variant.patch]()
 
     workdir = Path(tempfile.mkdtemp(prefix="esimflow-bench-download-"))
+    start_lab = lab_here if args.lab_here else lab_process
     try:
-        with dev_server_with(server_args, workdir / "temporal.log") as server, \
-                Lab(LabOptions(state_dir=workdir / "lab", vpcd_cards=1, profiles=0, smdp_port=0,
-                               reader_wait=args.reader_wait)) as lab:
-            print(f"Temporal dev server {server.address}; SM-DP+ {lab.smdp.address}; "
-                  f"eUICC {lab.cards[0].eid} in \"{lab.cards[0].reader}\"", flush=True)
-            timings = asyncio.run(measure(args, lab, server.address, workdir, worker_options))
+        with start_lab(workdir / "lab", args.size, args.reader_wait) as lab, \
+                dev_server_with(server_args, workdir / "temporal.log") as server:
+            where = "this process" if args.lab_here else "its own process"
+            print(f"Temporal dev server {server.address}; lab in {where}: SM-DP+ {lab.smdp_address}, "
+                  f"eUICC {lab.eid} in \"{lab.reader}\"", flush=True)
+            timings = asyncio.run(measure(args, lab, server.address, workdir, worker_options,
+                                          any(variant.child_result for variant in variants)))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(timings, args, variants)

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -149,6 +150,8 @@ async def bench(args: argparse.Namespace) -> None:
                 "card_threads": args.card_threads})],
             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert worker.stdout.readline().startswith("ready"), "the worker process did not start"
+        # keep draining its stdout (the SDK core logs there): a full pipe would stall the worker
+        threading.Thread(target=lambda: [None for _ in worker.stdout], daemon=True).start()
 
         policy = MigrationPolicy(max_concurrency=args.concurrency, max_starts_per_second=args.rate,
                                  delete_old=True, failure_threshold=1.0)

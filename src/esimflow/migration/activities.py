@@ -4,9 +4,10 @@ operations submitted through each eUICC's entity workflow.
 A workflow cannot send an update to another workflow, so an engine operation is submitted by
 an activity with the worker's client (``api.start_operation``: update-with-start on
 ``euicc-<EID>``), which keeps the guarantee that operations on one eUICC never interleave,
-whoever submits them. The activity heartbeats while it waits; a retry (the worker died while
-waiting) first looks for the operation it submitted before, by its deterministic workflow id,
-and waits for that one instead of submitting it twice.
+whoever submits them. The device workflow runs it as a local activity; run as a regular one it
+heartbeats while it waits. A retry, or a local activity run again after a worker crash, first
+looks for the operation submitted before, by its deterministic workflow id, and waits for that
+one instead of submitting it twice.
 """
 from __future__ import annotations
 
@@ -164,7 +165,8 @@ class MigrationActivities:
                                    non_retryable=True) from None
         client = self.client()
         workflow_id = operation_workflow_id(step.operation, op_input.eid, step.operation_id)
-        if activity.info().attempt > 1:
+        info = activity.info()
+        if info.attempt > 1 or info.is_local:  # a local activity restarts at attempt 1 after a crash
             earlier = await self._earlier_result(client, workflow_id, step.operation, op_input.eid)
             if earlier is not None:
                 return earlier
