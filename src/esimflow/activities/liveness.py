@@ -25,8 +25,14 @@ class Heartbeat:
 
     def __call__(self, *details) -> None:
         self.details = details
-        if activity.in_activity():
+        if _can_heartbeat():
             activity.heartbeat(*details)
+
+
+def _can_heartbeat() -> bool:
+    """Local activities have no heartbeat (the SDK logs a warning and wastes time per call);
+    their liveness is the workflow task's, and their progress goes through ``report_segments``."""
+    return activity.in_activity() and not activity.info().is_local
 
 
 @contextlib.contextmanager
@@ -34,7 +40,7 @@ def heartbeating_thread() -> Iterator[Heartbeat]:
     """For sync activities: a side thread heartbeats (with the activity's context) until the
     block ends. Outside an activity (a test calling the code directly) it does nothing."""
     heartbeat = Heartbeat()
-    if not activity.in_activity():
+    if not _can_heartbeat():
         yield heartbeat
         return
     done = threading.Event()
@@ -55,7 +61,7 @@ def heartbeating_thread() -> Iterator[Heartbeat]:
 
 async def heartbeating(awaitable: Awaitable[T]) -> T:
     """For async activities: await ``awaitable`` while heartbeating."""
-    if not activity.in_activity():
+    if not _can_heartbeat():
         return await awaitable
 
     async def beat() -> None:

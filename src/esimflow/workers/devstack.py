@@ -92,6 +92,10 @@ def start_dev_server(*, port: int | None = None, ui: bool = True, ui_port: int |
     ui_port = (ui_port or free_port()) if ui else None
     command = [str(temporal_binary()), "server", "start-dev", "--ip", HOST, "--port", str(port),
                "--log-level", "warn"]
+    # The dev server has one history shard, which by default dispatches at most 20 tasks a second:
+    # past that every activity and workflow task waits for a 50 ms tick (bench/bench_download.py
+    # measured 6x slower remote-activity downloads). A bulk migration needs far more.
+    command += ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
     command += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"] if ui else ["--headless"]
     if db_file is not None:
         Path(db_file).parent.mkdir(parents=True, exist_ok=True)
