@@ -4,10 +4,9 @@ operations submitted through each eUICC's entity workflow.
 A workflow cannot send an update to another workflow, so an engine operation is submitted by
 an activity with the worker's client (``api.start_operation``: update-with-start on
 ``euicc-<EID>``), which keeps the guarantee that operations on one eUICC never interleave,
-whoever submits them. The device workflow runs it as a local activity; run as a regular one it
-heartbeats while it waits. A retry, or a local activity run again after a worker crash, first
-looks for the operation submitted before, by its deterministic workflow id, and waits for that
-one instead of submitting it twice.
+whoever submits them. The activity heartbeats while it waits; a retry (the worker died while
+waiting) first looks for the operation submitted before, by its deterministic workflow id, and
+waits for that one instead of submitting it twice.
 """
 from __future__ import annotations
 
@@ -202,12 +201,14 @@ async def _heartbeating(awaitable: Awaitable[T]) -> T:
     """Wait, heartbeating, so a worker that dies while waiting is noticed within the heartbeat
     timeout and the wait resumes on another worker."""
     task = asyncio.ensure_future(awaitable)
+    local = activity.info().is_local  # a local activity cannot heartbeat (its workflow task does)
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
             if done:
                 return task.result()
-            activity.heartbeat()
+            if not local:
+                activity.heartbeat()
     finally:
         if not task.done():
             task.cancel()

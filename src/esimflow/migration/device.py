@@ -29,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         DownloadProfileInput,
         GetDownloadableProfileMetadataInput,
         ListProfilesInput,
-        Operation,
         OperationResult,
         ProcessNotificationsInput,
         ProfileState,
@@ -53,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
 OPERATION_TIMEOUT = timedelta(hours=2)  # one attempt: the operation may queue behind others on the card
 OPERATION_GIVE_UP = timedelta(hours=6)  # an engine unreachable this long fails the step
 OPERATION_HEARTBEAT = timedelta(seconds=20)
-SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
 OPERATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
                               non_retryable_error_types=["input.invalid", "migration.operation_refused"])
 LOCAL_TIMEOUT = timedelta(seconds=30)
@@ -307,20 +305,13 @@ class DeviceMigrationWorkflow:
         operation_id = f"m{workflow.info().run_id.replace('-', '')[:12]}-{self._operations}"
         step = RunOperationInput(operation, operation_id, dataclasses.asdict(op_input), self._request.engine_task_queue)
         try:
-            if operation in SESSION_OPERATIONS:
-                # long (SM-DP+ sessions): a regular activity, whose result comes with a new
-                # workflow task, so a stop signalled meanwhile is seen before the switch
-                return await workflow.execute_activity(
-                    MigrationStep.RUN_OPERATION, step, result_type=OperationResult,
-                    start_to_close_timeout=OPERATION_TIMEOUT, schedule_to_close_timeout=OPERATION_GIVE_UP,
-                    heartbeat_timeout=OPERATION_HEARTBEAT, retry_policy=OPERATION_RETRY,
-                    summary=f"{operation} ({self._phase})")
-            # short card steps: a local activity saves the activity task's round trip through the
-            # server; after a worker crash it runs again and finds its operation by id
-            return await workflow.execute_local_activity(
+            # a regular activity, not a local one: an operation may wait long at the entity, and
+            # its result arriving with a new workflow task lets a stop signalled meanwhile be seen
+            return await workflow.execute_activity(
                 MigrationStep.RUN_OPERATION, step, result_type=OperationResult,
                 start_to_close_timeout=OPERATION_TIMEOUT, schedule_to_close_timeout=OPERATION_GIVE_UP,
-                retry_policy=OPERATION_RETRY, summary=f"{operation} ({self._phase})")
+                heartbeat_timeout=OPERATION_HEARTBEAT, retry_policy=OPERATION_RETRY,
+                summary=f"{operation} ({self._phase})")
         except (ActivityError, ApplicationError) as error:
             return OperationResult.failure(
                 operation, op_input.eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
