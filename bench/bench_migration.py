@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,9 +41,11 @@ from temporalio.service import RPCError  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 from esimflow import search_attributes  # noqa: E402
+from esimflow.api import card_task_queue  # noqa: E402
 from esimflow.codec import data_converter  # noqa: E402
 from esimflow.migration.client import MigrationControl, start_migration  # noqa: E402
 from esimflow.migration.model import MigrationPolicy  # noqa: E402
+from esimflow.migration.report import report  # noqa: E402
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
 
@@ -143,7 +145,7 @@ async def events_by_type(client: Client, queues: tuple[str, ...]) -> dict[str, i
 # --- main ---------------------------------------------------------------------------------------
 
 async def bench(args: argparse.Namespace) -> None:
-    from tests.migration.fleet_lab import build_fleet_lab
+    from tests.migration.fleet_lab import CARD_HOST, build_fleet_lab, open_lab_store
     from tests.migration.migration_helpers import write_csv
 
     root = Path(tempfile.mkdtemp(prefix="bench-migration-"))
@@ -197,7 +199,8 @@ async def bench(args: argparse.Namespace) -> None:
         counts = status.counts
         steady = ((status.finished - steady_from[1]) / (time.monotonic() - steady_from[0])
                   if steady_from else float("nan"))
-        events = await events_by_type(client, (ENGINE_QUEUE, MIGRATION_QUEUE))
+        # the engine runs each operation on the queue of the host holding the card
+        events = await events_by_type(client, (ENGINE_QUEUE, MIGRATION_QUEUE, card_task_queue(CARD_HOST)))
         total_events = sum(events.values())
 
         print()
@@ -208,6 +211,10 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"history events/device:   {total_events / args.devices:.1f}  "
               + ", ".join(f"{name} {count / args.devices:.1f}" for name, count in sorted(events.items())))
         print(f"no-op activities/s:      {noops:.0f}")
+        not_migrated = Counter(device["reason"][:90] for device in report(open_lab_store(lab), started.migration_id)["devices"]
+                               if device["outcome"] != "migrated")
+        for reason, count in not_migrated.most_common(5):
+            print(f"  not migrated ({count}): {reason}")
         if args.engine_passthrough:
             print("variant:                 --engine-passthrough (engine workflow modules passed through the sandbox)")
         lab.close()

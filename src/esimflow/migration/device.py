@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -56,9 +56,11 @@ OPERATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_int
                               non_retryable_error_types=["input.invalid", "migration.operation_refused"])
 LOCAL_TIMEOUT = timedelta(seconds=30)
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5),
-                          maximum_attempts=20,
-                          non_retryable_error_types=["device.not_found", "migration.device_mismatch",
-                                                     "input.invalid", "migration.unknown"])
+                          maximum_attempts=20, non_retryable_error_types=["input.invalid", "migration.unknown"])
+CARD_LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
+                                non_retryable_error_types=["migration.device_mismatch", "input.invalid"])
+CARD_LOOKUP_GIVE_UP = timedelta(minutes=10)
+"""A card host's worker unregisters its cards while it restarts: wait that long for the card."""
 CONSENT_TIMEOUT_SECONDS = 30.0  # nobody answers questions during a fleet migration
 ROLLBACK_ATTEMPTS = 4
 ROLLBACK_BACKOFF = timedelta(seconds=1)  # then 2 s, 4 s: the engine retried each step already
@@ -113,7 +115,6 @@ class DeviceMigrationWorkflow:
         started = workflow.now()
         try:
             await self._migrate(request)
-            raise AssertionError("a device migration always ends with an outcome")  # pragma: no cover
         except _Ended as ended:
             outcome = DeviceOutcome(
                 migration_id=request.migration_id, index=request.entry.index, eid=request.entry.eid,
@@ -137,14 +138,16 @@ class DeviceMigrationWorkflow:
 
     # --- the migration of one device
 
-    async def _migrate(self, request: DeviceMigrationInput) -> None:
+    async def _migrate(self, request: DeviceMigrationInput) -> NoReturn:
+        """Always ends by raising :class:`_Ended` with the device's outcome."""
         entry, policy = request.entry, request.policy
         eid, old = entry.eid, entry.current_iccid
         self._phase = "locating the card"
         try:
             card_queue = await workflow.execute_local_activity(
                 MigrationStep.CARD_QUEUE, LookupQueueInput(eid, entry.device), result_type=str,
-                start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY)
+                start_to_close_timeout=LOCAL_TIMEOUT, schedule_to_close_timeout=CARD_LOOKUP_GIVE_UP,
+                retry_policy=CARD_LOOKUP_RETRY)
         except (ActivityError, ApplicationError) as error:  # a local activity fails with the error itself
             raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
 
@@ -215,7 +218,7 @@ class DeviceMigrationWorkflow:
             reason = await self._delete_old(eid, old)
         raise _Ended(Outcome.MIGRATED, reason)
 
-    async def _dry_run(self, request: DeviceMigrationInput, installed: bool) -> None:
+    async def _dry_run(self, request: DeviceMigrationInput, installed: bool) -> NoReturn:
         """Preconditions held; preview the target without installing it (the SM-DP+ session is
         cancelled with ``postponed``, so the profile stays available)."""
         entry, old = request.entry, request.entry.current_iccid
@@ -235,7 +238,7 @@ class DeviceMigrationWorkflow:
         self._target = iccid
         raise _Ended(Outcome.SKIPPED, f"dry run: would download {iccid} and switch from {old}{then}")
 
-    async def _roll_back(self, reason: str, error_kind: str | None) -> None:
+    async def _roll_back(self, reason: str, error_kind: str | None) -> NoReturn:
         """Back to the old profile, verified; always ends the migration of this device."""
         request = self._request
         eid, old = request.entry.eid, request.entry.current_iccid
