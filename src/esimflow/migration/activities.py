@@ -21,7 +21,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.activities.errors import esim_errors_as_application_errors
-from esimflow.api import INPUT_OF_OPERATION, OperationResult, card_task_queue, operation_workflow_id, start_operation
+from esimflow.api import (
+    INPUT_OF_OPERATION,
+    QUERY_QUEUE,
+    EntityStatus,
+    OperationResult,
+    card_task_queue,
+    euicc_workflow_id,
+    operation_workflow_id,
+    start_operation,
+)
 from esimflow.devices import DeviceRegistry
 from esimflow.migration.fleet import load_fleet
 from esimflow.migration.model import (
@@ -45,6 +54,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HEARTBEAT_EVERY_SECONDS = 5.0
+QUEUED_POLL_SECONDS = 1.0
 
 
 class MigrationStep:
@@ -164,8 +174,7 @@ class MigrationActivities:
                                    non_retryable=True) from None
         client = self.client()
         workflow_id = operation_workflow_id(step.operation, op_input.eid, step.operation_id)
-        info = activity.info()
-        if info.attempt > 1 or info.is_local:  # a local activity restarts at attempt 1 after a crash
+        if activity.info().attempt > 1:
             earlier = await self._earlier_result(client, workflow_id, step.operation, op_input.eid)
             if earlier is not None:
                 return earlier
@@ -181,20 +190,43 @@ class MigrationActivities:
 
     async def _earlier_result(self, client: Client, workflow_id: str, operation: str,
                               eid: str) -> OperationResult | None:
+        """The result of the operation an earlier attempt submitted, or None if it never reached
+        the entity. Never submits again while it may be queued there: the entity forgets an
+        operation once its result is handed out, so a second submission racing the first one's
+        completion would run it twice (a second download of the same activation code)."""
         handle = client.get_workflow_handle(workflow_id, result_type=OperationResult)
-        try:
-            await handle.describe()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return None  # not started yet (still queued at the entity, or never submitted)
-            raise
-        try:
-            return await _heartbeating(handle.result())
-        except WorkflowFailureError as error:  # as the entity reports an abnormal end
-            return OperationResult.failure(
-                operation, eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
-                error_kind="engine.operation_failed", message=f"the operation ended abnormally: {error.cause}",
-                workflow_id=workflow_id)
+        entity = client.get_workflow_handle(euicc_workflow_id(eid))
+        while True:
+            if await _exists(handle):
+                try:
+                    return await _heartbeating(handle.result())
+                except WorkflowFailureError as error:  # as the entity reports an abnormal end
+                    return OperationResult.failure(
+                        operation, eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
+                        error_kind="engine.operation_failed",
+                        message=f"the operation ended abnormally: {error.cause}", workflow_id=workflow_id)
+            try:
+                queue = await entity.query(QUERY_QUEUE, result_type=EntityStatus)
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                queue = None  # no entity (it ended idle): nothing of ours can be queued there
+            waiting = queue is not None and (queue.running == workflow_id or workflow_id in queue.queued)
+            if not waiting:
+                # not queued, not running: it started meanwhile (look again) or never arrived
+                return await _heartbeating(handle.result()) if await _exists(handle) else None
+            activity.heartbeat()
+            await asyncio.sleep(QUEUED_POLL_SECONDS)
+
+
+async def _exists(handle) -> bool:
+    try:
+        await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def _heartbeating(awaitable: Awaitable[T]) -> T:

@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
 
 OPERATION_TIMEOUT = timedelta(hours=2)  # one attempt: the operation may queue behind others on the card
 OPERATION_GIVE_UP = timedelta(hours=6)  # an engine unreachable this long fails the step
-OPERATION_HEARTBEAT = timedelta(seconds=20)
+OPERATION_HEARTBEAT = timedelta(seconds=45)  # generous: a busy worker must not look dead
 OPERATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
                               non_retryable_error_types=["input.invalid", "migration.operation_refused"])
 LOCAL_TIMEOUT = timedelta(seconds=30)
