@@ -38,6 +38,7 @@ from esimflow.activities.types import (
     ProfileRefInput,
     ProfilesInfoInput,
     ProfilesOnCard,
+    ReadAuthDataInput,
     RemoveNotificationStepInput,
     RetrieveNotificationsStepInput,
     SetDefaultDpAddressStepInput,
@@ -145,11 +146,15 @@ class CardActivities:
 
     @activity.defn(name=CardStep.READ_AUTH_DATA)
     @esim_errors_as_application_errors
-    def read_auth_data(self, step: CardInput) -> EuiccAuthData:
-        """GetEUICCChallenge and GetEUICCInfo1: what initiateAuthentication needs, in one step."""
+    def read_auth_data(self, step: ReadAuthDataInput) -> EuiccAuthData:
+        """GetEUICCChallenge and GetEUICCInfo1: what initiateAuthentication needs, in one step;
+        with ``with_profiles`` also GetProfilesInfo, saving a download a step of its own."""
+        with_profiles = isinstance(step, ReadAuthDataInput) and step.with_profiles
         with self._session(step) as isdr:
+            found = es10.get_profiles_info(isdr) if with_profiles else None
             data = lpa.read_euicc_auth_data(isdr)
-        return EuiccAuthData(data.euicc_challenge.upper(), data.euicc_info1.upper())
+        return EuiccAuthData(data.euicc_challenge.upper(), data.euicc_info1.upper(),
+                             None if found is None else [profile_info(profile) for profile in found])
 
     @activity.defn(name=CardStep.AUTHENTICATE_SERVER)
     @esim_errors_as_application_errors

@@ -13,13 +13,13 @@ from esimflow.activities.errors import esim_errors_as_application_errors
 from esimflow.activities.types import (
     EngineStep,
     FindDeviceInput,
-    LastProfileStatusInput,
     LookupDeviceInput,
     RecordProfileStatusInput,
 )
 from esimflow.api import DeviceInfo, ListDevicesInput
 from esimflow.devices import DeviceRegistry
 from esimflow.history import HistoryStore, StatusChange
+from esimflow.machines import ProfileStatus, Status
 
 
 class EngineActivities:
@@ -28,8 +28,7 @@ class EngineActivities:
         self.history = history
 
     def activities(self) -> list:
-        return [self.lookup_device, self.find_device, self.list_devices, self.record_profile_status,
-                self.last_profile_status]
+        return [self.lookup_device, self.find_device, self.list_devices, self.record_profile_status]
 
     @activity.defn(name=EngineStep.LOOKUP_DEVICE)
     @esim_errors_as_application_errors
@@ -48,15 +47,32 @@ class EngineActivities:
 
     @activity.defn(name=EngineStep.RECORD_PROFILE_STATUS)
     @esim_errors_as_application_errors
-    def record_profile_status(self, step: RecordProfileStatusInput) -> None:
+    def record_profile_status(self, step: RecordProfileStatusInput) -> str:
+        """The status the profile moved to, or "" when ``trigger`` applies neither from the
+        recorded status nor from ``fallback``. Read, move and write are one step: each local
+        activity costs a fixed SDK overhead a download pays several times."""
+        changes = self.history.history(step.iccid)
+        if changes and changes[-1].workflow_id == step.workflow_id and changes[-1].sequence == step.sequence:
+            return str(changes[-1].to_status)  # written by an attempt whose answer was lost
+        last = step.known if step.known is not None else (str(changes[-1].to_status) if changes else "")
+        status = _status_or(last, step.fallback)
+        if not status.can(step.trigger):
+            status = ProfileStatus(Status(step.fallback))
+            if not status.can(step.trigger):
+                return ""
+        change = status.fire(step.trigger)
         self.history.record(StatusChange(
-            iccid=step.iccid, eid=step.eid, from_status=step.from_status, to_status=step.to_status,
+            iccid=step.iccid, eid=step.eid, from_status=change.from_state, to_status=change.to_state,
             operation=step.operation, workflow_id=step.workflow_id, at=datetime.fromisoformat(step.at),
             sequence=step.sequence, error_reason=step.error_reason,
         ))
+        return str(change.to_state)
 
-    @activity.defn(name=EngineStep.LAST_PROFILE_STATUS)
-    @esim_errors_as_application_errors
-    def last_profile_status(self, step: LastProfileStatusInput) -> str:
-        changes = self.history.history(step.iccid)
-        return str(changes[-1].to_status) if changes else ""
+
+def _status_or(last: str, fallback: str) -> ProfileStatus:
+    """The recorded status, or ``fallback`` for a profile the engine has not seen before (e.g.
+    one installed by another LPA) or a status it does not know."""
+    try:
+        return ProfileStatus(Status(last)) if last else ProfileStatus(Status(fallback))
+    except ValueError:
+        return ProfileStatus(Status(fallback))

@@ -55,8 +55,7 @@ class EngineStep:
     LOOKUP_DEVICE = "engine_lookup_device"
     FIND_DEVICE = "engine_find_device"
     LIST_DEVICES = "engine_list_devices"
-    RECORD_PROFILE_STATUS = "engine_record_profile_status"
-    LAST_PROFILE_STATUS = "engine_last_profile_status"
+    RECORD_PROFILE_STATUS = "engine_record_profile_status"  # reads, moves and writes the status
 
 
 # --- card ------------------------------------------------------------------------------------
@@ -134,9 +133,18 @@ class EuiccInfo2Data:
 
 
 @dataclass
+class ReadAuthDataInput(CardInput):
+    """``with_profiles``: also list the profiles on the card in the same card session (a
+    download's snapshot of the ICCIDs already installed, without a step of its own)."""
+
+    with_profiles: bool = False
+
+
+@dataclass
 class EuiccAuthData:
     euicc_challenge: str
     euicc_info1: str
+    profiles: list[ProfileInfo] | None = None  # only when asked for (``ReadAuthDataInput``)
 
 
 @dataclass
@@ -340,23 +348,24 @@ class FindDeviceInput:
 
 @dataclass
 class RecordProfileStatusInput:
-    """One platform status change; ``sequence`` numbers this workflow's changes to the ICCID so
-    a retried write is recorded once and a genuinely repeated change is recorded again."""
+    """Move a profile's platform status with ``trigger`` and record the change, in one step.
+
+    ``known``: the status this workflow last recorded or read for the ICCID (else the history's
+    latest is used); ``fallback``: the status to move from when the recorded one does not allow
+    ``trigger`` (history written by someone else, or missing). ``sequence`` numbers this
+    workflow's changes to the ICCID so a retried write is recorded once and a genuinely repeated
+    change is recorded again."""
 
     iccid: str
     eid: str
-    from_status: str | None
-    to_status: str
+    trigger: str
+    fallback: str
     operation: str
     workflow_id: str
     at: str  # ISO 8601 with time zone (workflow time)
+    known: str | None = None
     sequence: int = 0
     error_reason: str | None = None
-
-
-@dataclass
-class LastProfileStatusInput:
-    iccid: str
 
 
 @dataclass

@@ -8,19 +8,19 @@ with workflow.unsafe.imports_passed_through():
         CardStep,
         EngineStep,
         HandleNotificationStepInput,
-        LastProfileStatusInput,
         NetStep,
         PendingNotificationData,
         ProfilesInfoInput,
         ProfilesOnCard,
+        RecordProfileStatusInput,
         RemoveNotificationStepInput,
         RetrieveNotificationsStepInput,
     )
     from esimflow.api import QUERY_PROGRESS, ProfileInfo, ProfileState, Progress
-    from esimflow.machines import EuiccContext, ProfileStatus, Status
+    from esimflow.machines import EuiccContext, Status
     from esimflow.machines.euicc_profile import Phase as ProfilePhase
     from esimflow.workflows import policies
-    from esimflow.workflows.steps import Card, StepFailed, engine_call, net_call, record_change
+    from esimflow.workflows.steps import Card, StepFailed, engine_call, net_call
 
 
 class OperationWorkflow:
@@ -57,28 +57,24 @@ def context_of(profiles: list[ProfileInfo], port: int = 0) -> EuiccContext:
 
 
 def _known_statuses() -> dict[str, str]:
-    """Statuses this run recorded or read, kept on the workflow instance (replays identically):
-    a profile's next change then needs no history lookup."""
+    """Statuses this run recorded, kept on the workflow instance (replays identically): a
+    profile's next change then starts from there rather than from the history's latest."""
+    return _instance_dict("_esimflow_known_statuses")
+
+
+def _status_sequences() -> dict[str, int]:
+    """Per-run counters of recorded changes per ICCID, kept on the workflow instance so they
+    replay identically."""
+    return _instance_dict("_esimflow_status_sequences")
+
+
+def _instance_dict(name: str) -> dict:
     instance = workflow.instance()
-    known = getattr(instance, "_esimflow_known_statuses", None)
-    if known is None:
-        known = {}
-        setattr(instance, "_esimflow_known_statuses", known)
-    return known
-
-
-async def platform_status(iccid: str, fallback: Status) -> ProfileStatus:
-    """The profile's platform status as last recorded, or ``fallback`` for a profile the engine
-    has not seen before (e.g. one installed by another LPA)."""
-    known = _known_statuses()
-    if iccid in known:
-        last = known[iccid]
-    else:
-        last = await engine_call(EngineStep.LAST_PROFILE_STATUS, LastProfileStatusInput(iccid), str)
-    try:
-        return ProfileStatus(Status(last)) if last else ProfileStatus(fallback)
-    except ValueError:
-        return ProfileStatus(fallback)
+    found = getattr(instance, name, None)
+    if found is None:
+        found = {}
+        setattr(instance, name, found)
+    return found
 
 
 async def record_status(iccid: str, eid: str, operation: str, trigger: str, *, fallback: Status,
@@ -86,14 +82,20 @@ async def record_status(iccid: str, eid: str, operation: str, trigger: str, *, f
     """Move the profile's platform status with ``trigger`` and record it; a change the platform
     model does not allow from the recorded status (history written by someone else, or missing)
     is recorded from ``fallback`` instead, so the card's truth always lands in the history."""
-    status = await platform_status(iccid, fallback)
-    if not status.can(trigger):
-        status = ProfileStatus(fallback)
-        if not status.can(trigger):
-            return
-    change = status.fire(trigger)
-    await record_change(change, iccid=iccid, eid=eid, operation=operation, error_reason=error_reason)
-    _known_statuses()[iccid] = change.to_state
+    known = _known_statuses()
+    sequences = _status_sequences()
+    moved_to = await engine_call(
+        EngineStep.RECORD_PROFILE_STATUS,
+        RecordProfileStatusInput(
+            iccid=iccid, eid=eid, trigger=trigger, fallback=str(fallback), operation=operation,
+            workflow_id=workflow.info().workflow_id, at=workflow.now().isoformat(), known=known.get(iccid),
+            sequence=sequences.get(iccid, 0), error_reason=error_reason,
+        ),
+        str,
+    )
+    if moved_to:
+        sequences[iccid] = sequences.get(iccid, 0) + 1
+        known[iccid] = moved_to
 
 
 async def deliver_notifications(card: Card, sequence_numbers: list[int] | None = None, *,

@@ -225,7 +225,6 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         card = await card_of(request.eid)
         target = await resolve_target(card, request.activation_code, request.smdp_address)
         self._confirmation_code = request.confirmation_code
-        self._iccids_before = {profile.iccid for profile in await profiles_on(card)}
         last: _NewSession | None = None
         for attempt in range(1, MAX_SESSIONS + 1):
             self._progress.session_attempt = attempt
@@ -266,12 +265,16 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         self.session = session = DownloadSession()
         self.phase("authenticating")
         try:
+            # the first session also takes the snapshot of the ICCIDs on the card before the download
             authenticated = await mutual_authentication(card, session, target.server_address, target.matching_id,
                                                         expected_oid=target.smdp_oid,
-                                                        on_transaction=self._on_transaction)
+                                                        on_transaction=self._on_transaction,
+                                                        with_profiles=self._iccids_before is None)
         except StepFailed:
             await cancel_session(card, session, None, self._progress.transaction_id, R.undefinedReason)
             raise
+        if authenticated.profiles is not None:
+            self._iccids_before = {profile.iccid for profile in authenticated.profiles}
         metadata = authenticated.auth.metadata
         metadata.confirmation_code_required = metadata.confirmation_code_required or target.cc_required
         session.cc_required = metadata.confirmation_code_required

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from esimflow.activities.types import EngineStep, LookupDeviceInput
     from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
-    from esimflow.workflows.steps import StepFailed, engine_call
+    from esimflow.workflows.steps import DEVICE_MEMO, StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
 
 OPERATION_TASK_TIMEOUT = timedelta(seconds=5)
@@ -97,10 +97,12 @@ class EuiccEntityWorkflow:
                                            {"transaction_id": request.input["transaction_id"],
                                             "cancelled_by": "the download that owned the session"},
                                            workflow_id=workflow_id)
+        device = await self._device()
         try:
             result = await workflow.execute_child_workflow(
                 request.operation, request.input, id=workflow_id, result_type=OperationResult,
-                task_queue=await self._operation_queue(), task_timeout=OPERATION_TASK_TIMEOUT,
+                task_queue=(device.workflow_task_queue or None) if device else None,
+                memo={DEVICE_MEMO: device} if device else None, task_timeout=OPERATION_TASK_TIMEOUT,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"{request.operation} on {self._eid}",
             )
@@ -116,14 +118,14 @@ class EuiccEntityWorkflow:
             self._cancelled_transactions = {cancelled}
         return result
 
-    async def _operation_queue(self) -> str | None:
-        """Where the operation runs: on the card host when it runs workflows (its steps are
-        then local to the card), else here. An unknown eUICC runs here and says so."""
+    async def _device(self) -> DeviceInfo | None:
+        """The card's registry entry: where the operation runs (on the card host when it runs
+        workflows, its steps then local to the card, else here) and, handed over in a memo, the
+        card the operation works on. An unknown eUICC runs here and the operation says so."""
         try:
-            device = await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(self._eid), DeviceInfo)
+            return await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(self._eid), DeviceInfo)
         except StepFailed:
             return None
-        return device.workflow_task_queue or None
 
     @workflow.update(name=UPDATE_SUBMIT)
     async def submit(self, request: OperationRequest) -> OperationResult:

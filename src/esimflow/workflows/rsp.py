@@ -16,14 +16,15 @@ with workflow.unsafe.imports_passed_through():
         AuthenticateClientStepInput,
         AuthenticateServerStepInput,
         CardCancelSessionInput,
-        CardInput,
         CardStep,
         EuiccAuthData,
         InitiateAuthenticationResult,
         InitiateAuthenticationStepInput,
         NetCancelSessionInput,
         NetStep,
+        ReadAuthDataInput,
     )
+    from esimflow.api import ProfileInfo
     from esimflow.machines import CancelSessionReason, DownloadSession, legal_cancel_reasons
     from esimflow.workflows import policies
     from esimflow.workflows.steps import Card, StepFailed, net_call
@@ -34,6 +35,7 @@ class Authenticated:
     server_address: str
     init: InitiateAuthenticationResult
     auth: AuthenticateClientResult
+    profiles: list[ProfileInfo] | None = None  # on the card before the session, when asked for
 
     @property
     def transaction_id(self) -> str:
@@ -42,13 +44,14 @@ class Authenticated:
 
 async def mutual_authentication(card: Card, session: DownloadSession, server_address: str,
                                 matching_id: str | None, *, expected_oid: str | None = None,
-                                on_transaction=None) -> Authenticated:
+                                on_transaction=None, with_profiles: bool = False) -> Authenticated:
     """GetEUICCChallenge/Info1, initiateAuthentication, AuthenticateServer, authenticateClient.
 
     Leaves ``session`` in ``metadata_reviewed`` (or ``authenticated`` if authenticateClient
-    failed, so the caller can cancel the card's session with a legal reason).
+    failed, so the caller can cancel the card's session with a legal reason). ``with_profiles``:
+    also list the card's profiles, in the card step that starts the session.
     """
-    euicc = await card.call(CardStep.READ_AUTH_DATA, CardInput(card.ref), EuiccAuthData)
+    euicc = await card.call(CardStep.READ_AUTH_DATA, ReadAuthDataInput(card.ref, with_profiles), EuiccAuthData)
     init = await net_call(
         NetStep.INITIATE_AUTHENTICATION,
         InitiateAuthenticationStepInput(server_address, euicc.euicc_challenge, euicc.euicc_info1, expected_oid),
@@ -72,7 +75,7 @@ async def mutual_authentication(card: Card, session: DownloadSession, server_add
         AuthenticateClientResult,
     )
     session.review_metadata(cc_required=auth.metadata.confirmation_code_required)
-    return Authenticated(server_address, init, auth)
+    return Authenticated(server_address, init, auth, euicc.profiles)
 
 
 def legal_reason(session: DownloadSession, wanted: CancelSessionReason | int) -> CancelSessionReason | None:

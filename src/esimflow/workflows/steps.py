@@ -16,9 +16,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput, RecordProfileStatusInput
+    from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput
     from esimflow.api import CARD_TASK_QUEUE_PREFIX, DeviceInfo, OperationResult, card_task_queue, net_task_queue
-    from esimflow.machines.base import Change, IllegalTransition
+    from esimflow.machines.base import IllegalTransition
     from esimflow.workflows import policies
     from sgp22.errors import EsimError
     from sgp22.results import OhResultCode, WinStatus
@@ -161,36 +161,16 @@ async def engine_call(step: str, arg: Any, result_type: type[T] | None = None) -
         raise StepFailed.from_activity_error(error, step) from error
 
 
+DEVICE_MEMO = "esimflow.device"
+"""Memo key under which the entity hands an operation the registry entry it just looked up, so
+the operation needs no lookup step of its own."""
+
+
 async def card_of(eid: str) -> Card:
-    device = await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(eid), DeviceInfo)
+    device = workflow.memo_value(DEVICE_MEMO, None, type_hint=DeviceInfo)
+    if device is None or device.eid != eid:  # started without the entity (or for another card)
+        device = await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(eid), DeviceInfo)
     return Card(device)
-
-
-async def record_change(change: Change, *, iccid: str, eid: str, operation: str,
-                        error_reason: str | None = None) -> None:
-    """Profile status history: every change a workflow makes to a profile's platform status."""
-    counters = _status_sequences()
-    sequence = counters.get(iccid, 0)
-    counters[iccid] = sequence + 1
-    await engine_call(
-        EngineStep.RECORD_PROFILE_STATUS,
-        RecordProfileStatusInput(
-            iccid=iccid, eid=eid, from_status=change.from_state, to_status=change.to_state,
-            operation=operation, workflow_id=workflow.info().workflow_id, at=workflow.now().isoformat(),
-            sequence=sequence, error_reason=error_reason,
-        ),
-    )
-
-
-def _status_sequences() -> dict[str, int]:
-    """Per-run counters of recorded changes per ICCID, kept on the workflow instance so they
-    replay identically."""
-    instance = workflow.instance()
-    counters = getattr(instance, "_esimflow_status_sequences", None)
-    if counters is None:
-        counters = {}
-        setattr(instance, "_esimflow_status_sequences", counters)
-    return counters
 
 
 async def conclude(operation: str, eid: str, body: Callable[[], Awaitable[OperationResult]]) -> OperationResult:
