@@ -304,9 +304,11 @@ class DeviceMigrationWorkflow:
         past the retries is reported as a failed operation, like any other."""
         self._operations += 1
         operation = operation_name(op_input)
-        # unique per run of this device workflow, identical on replay and on activity retries
-        operation_id = f"m{workflow.info().run_id.replace('-', '')[:12]}-{self._operations}"
-        step = RunOperationInput(operation, operation_id, dataclasses.asdict(op_input), self._request.engine_task_queue)
+        # unique per run of this device workflow (the whole run id: its first digits are only a
+        # timestamp), identical on replay and on activity retries
+        operation_id = f"m{workflow.info().run_id.replace('-', '')}-{self._operations}"
+        step = RunOperationInput(operation, operation_id, dataclasses.asdict(op_input),
+                                 self._request.engine_task_queue)
         try:
             # a regular activity, not a local one: an operation may wait long at the entity, and
             # its result arriving with a new workflow task lets a stop signalled meanwhile be seen
