@@ -152,6 +152,13 @@ class EsimflowWorker:
                 self.client, task_queue=net_task_queue(options.task_queue), activities=self._net.activities(),
                 graceful_shutdown_timeout=options.graceful_shutdown,
             ))
+            # Bulk migrations (`esimflow migrate start`) run wherever the engine's workflows run.
+            from esimflow.migration.worker import migration_worker, store_for
+
+            self._workers.append(migration_worker(
+                self.client, store_for(self.client), self.registry,
+                executor=self._executor(8, "esimflow-migration"), graceful_shutdown=options.graceful_shutdown,
+            ))
         if options.card_host:
             queue = card_task_queue(options.card_host)
             self._pool = CardPool()
