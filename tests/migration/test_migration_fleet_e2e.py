@@ -12,6 +12,9 @@ import uuid
 
 import pytest
 
+from temporalio.client import Client
+
+from esimflow import search_attributes
 from esimflow.history import open_history
 from esimflow.migration.client import MigrationControl, start_migration
 from esimflow.migration.model import MigrationPolicy, MigrationState
@@ -25,6 +28,18 @@ pytestmark = [pytest.mark.temporal, pytest.mark.slow]
 FLEET_SIZE = 200
 PULLED = {17, 60, 111, 170}  # 2%
 CANNOT_INSTALL = {33, 150}  # 1%
+
+
+@pytest.fixture(scope="module")
+async def client(payload_converter):
+    """A dev server of its own: the fleet's EIDs must not meet entity workflows that earlier
+    tests left waiting on task queues nobody polls any more (update-with-start attaches to them)."""
+    from esimflow.workers.devstack import start_dev_server
+
+    with start_dev_server(ui=False) as server:
+        own = await Client.connect(server.address, data_converter=payload_converter)
+        assert await search_attributes.ensure_registered(own)
+        yield own
 
 
 @pytest.fixture
