@@ -157,7 +157,7 @@ class EsimflowWorker:
 
             self._workers.append(migration_worker(
                 self.client, store_for(self.client), self.registry,
-                executor=self._executor(8, "esimflow-migration"), graceful_shutdown=options.graceful_shutdown,
+                executor=self._executor(200, "esimflow-migration"), graceful_shutdown=options.graceful_shutdown,
             ))
         if options.card_host:
             queue = card_task_queue(options.card_host)
