@@ -23,21 +23,12 @@ from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fi
     codes,
     iccid_for,
     lab_identities,
+    lpa,
+    smdp,
     status_of,
 )
 
 
-@pytest.fixture(scope="module")
-def smdp(lab_identities, tmp_path_factory):
-    with LabSmdp(lab_identities, tmp_path_factory.mktemp("smdp-admin") / "smdp.db") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lpa(smdp):
-    client = LpaClient(smdp)
-    yield client
-    client.close()
 
 
 # --- admin HTTP API ------------------------------------------------------------------------------------

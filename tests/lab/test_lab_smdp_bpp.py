@@ -9,31 +9,20 @@ from sgp22 import certs, codec, crypto, tlv
 from sgp22.errors import Scp03tSecurityError
 from sgp22.profile_package import parse_upp
 
-from rsplab.smdp.server import LabSmdp
 
 from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fixture
     Download,
-    LpaClient,
     SoftEuicc,
     b64,
     iccid_for,
     lab_identities,
+    lpa,
+    smdp,
     status_of,
     unb64,
 )
 
 
-@pytest.fixture(scope="module")
-def smdp(lab_identities, tmp_path_factory):
-    with LabSmdp(lab_identities, tmp_path_factory.mktemp("smdp-bpp") / "smdp.db") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lpa(smdp):
-    client = LpaClient(smdp)
-    yield client
-    client.close()
 
 
 def download(smdp, lpa, euicc, number: int, **profile) -> tuple[str, Download]:

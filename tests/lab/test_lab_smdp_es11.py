@@ -9,31 +9,20 @@ from sgp22.errors import Es9FunctionError
 from sgp22.es9 import Es9Client, Es9Config, Es11Client
 
 from rsplab import pki
-from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus
 
 from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fixture
-    LpaClient,
     SoftEuicc,
     b64,
     codes,
     iccid_for,
     lab_identities,
+    lpa,
+    smdp,
     status_of,
 )
 
 
-@pytest.fixture(scope="module")
-def smdp(lab_identities, tmp_path_factory):
-    with LabSmdp(lab_identities, tmp_path_factory.mktemp("smds") / "smdp.db") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lpa(smdp):
-    client = LpaClient(smdp)
-    yield client
-    client.close()
 
 
 def es11_events(lpa, euicc: SoftEuicc, address: str) -> dict:

@@ -10,17 +10,17 @@ from sgp22 import certs, codec, crypto, tlv
 from sgp22.profile_package import encode_iccid
 
 from rsplab import pki
-from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus as S
 
 from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fixture
     Download,
-    LpaClient,
     SoftEuicc,
     b64,
     codes,
     iccid_for,
     lab_identities,
+    lpa,
+    smdp,
     status_of,
     unb64,
 )
@@ -28,18 +28,6 @@ from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fi
 _numbers = itertools.count(1000)
 
 
-@pytest.fixture(scope="module")
-def smdp(lab_identities, tmp_path_factory):
-    server = LabSmdp(lab_identities, tmp_path_factory.mktemp("smdp") / "smdp.db").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def lpa(smdp):
-    client = LpaClient(smdp)
-    yield client
-    client.close()
 
 
 @pytest.fixture

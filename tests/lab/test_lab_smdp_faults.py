@@ -21,20 +21,11 @@ from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fi
     b64,
     iccid_for,
     lab_identities,
+    lpa,
+    smdp,
 )
 
 
-@pytest.fixture(scope="module")
-def smdp(lab_identities, tmp_path_factory):
-    with LabSmdp(lab_identities, tmp_path_factory.mktemp("smdp-faults") / "smdp.db") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lpa(smdp):
-    client = LpaClient(smdp)
-    yield client
-    client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from sgp22 import certs, codec, crypto, tlv
 from sgp22.profile_package import encode_iccid
 
 from rsplab import pki
+from rsplab.smdp.server import LabSmdp
 
 SGP26 = Path("/work/shared/reference/sgp26")
 LPA_HEADERS = {"X-Admin-Protocol": "gsma/rsp/v2.2.2", "Content-Type": "application/json",
@@ -267,6 +268,20 @@ def lab_identities(tmp_path_factory) -> Path:
     pki.generate(root)
     pki.add_euiccs(root, count=3)
     return root
+
+
+@pytest.fixture(scope="module")
+def smdp(lab_identities, tmp_path_factory):
+    """One lab SM-DP+ (and database) per test module that imports this fixture."""
+    with LabSmdp(lab_identities, tmp_path_factory.mktemp("smdp") / "smdp.db") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def lpa(smdp):
+    client = LpaClient(smdp)
+    yield client
+    client.close()
 
 
 def sha256(data: bytes) -> bytes:
