@@ -14,7 +14,6 @@ the real engine on the local Temporal dev server, and prints:
   engine's overhead on top of it is visible.
 
     .venv/bin/python bench/bench_migration.py [--devices 1000] [--concurrency 60] [--noop 3000]
-        [--engine-passthrough]
 """
 from __future__ import annotations
 
@@ -59,20 +58,6 @@ NOOP_QUEUE = "bench-noop"
 def worker_main(arguments: dict) -> None:
     """Serve every card of the fleet: engine workers, migration worker, in-process eUICCs."""
     from tests.migration.fleet_lab import FleetLab, fleet_workers, open_lab_store, serve_cards
-
-    if arguments.get("engine_passthrough"):
-        # a variant the shipped engine does not use: its workflow modules shared by the sandbox
-        # instead of imported again for every workflow run (as the migration worker does)
-        import esimflow.workers.run as engine_run
-        from esimflow.migration.worker import SANDBOX
-
-        class PassthroughWorker(engine_run.Worker):
-            def __init__(self, *args, **kwargs) -> None:
-                if kwargs.get("workflows"):
-                    kwargs.setdefault("workflow_runner", SANDBOX)
-                super().__init__(*args, **kwargs)
-
-        engine_run.Worker = PassthroughWorker
 
     if os.environ.get("BENCH_STACKS"):
         import faulthandler
@@ -164,7 +149,7 @@ async def bench(args: argparse.Namespace) -> None:
             [sys.executable, __file__, "--worker", json.dumps({
                 "address": server.address, "root": str(root), "devices": args.devices,
                 "ca_file": str(lab.smdp.ca_file), "overrides": lab.smdp.connect_overrides,
-                "card_threads": args.card_threads, "engine_passthrough": args.engine_passthrough})],
+                "card_threads": args.card_threads})],
             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert worker.stdout.readline().startswith("ready"), "the worker process did not start"
         # keep draining its stdout (the SDK core logs there): a full pipe would stall the worker
@@ -215,8 +200,6 @@ async def bench(args: argparse.Namespace) -> None:
                                if device["outcome"] != "migrated")
         for reason, count in not_migrated.most_common(5):
             print(f"  not migrated ({count}): {reason}")
-        if args.engine_passthrough:
-            print("variant:                 --engine-passthrough (engine workflow modules passed through the sandbox)")
         lab.close()
     finally:
         if worker is not None and worker.poll() is None:
@@ -235,8 +218,6 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="max device starts per second")
     parser.add_argument("--card-threads", type=int, default=16)
     parser.add_argument("--noop", type=int, default=3000, help="no-op activities to time")
-    parser.add_argument("--engine-passthrough", action="store_true",
-                        help="variant: the engine's workflow modules passed through the sandbox (not shipped)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -21,7 +21,7 @@ from esimflow.migration.bulk import BulkMigrationWorkflow
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.migration.model import ConnectivityCheckInput, RunOperationInput
 from esimflow.migration.store import open_store
-from esimflow.migration.worker import SANDBOX
+from esimflow.workers.sandbox import SANDBOX
 from sgp22.results import OhResultCode, WinStatus
 
 from tests.migration.migration_helpers import KEYRING

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from esimflow.devices import DeviceRegistry
 from esimflow.migration.activities import MigrationActivities
@@ -19,15 +18,11 @@ from esimflow.migration.bulk import BulkMigrationWorkflow
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.migration.model import MIGRATION_TASK_QUEUE
 from esimflow.migration.store import MigrationStore
+from esimflow.workers.sandbox import SANDBOX
 from sgp22.errors import NotSupportedError
 
 WORKFLOWS = [BulkMigrationWorkflow, DeviceMigrationWorkflow]
 
-SANDBOX = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
-    "esimflow", "sgp22"))
-"""The project's modules keep no mutable module state, so the sandbox may share them instead of
-importing them again for every workflow run (a device migration per device: that import was a
-large share of the worker's CPU); the sandbox still guards everything else a workflow touches."""
 
 
 def migration_worker(client: Client, store: MigrationStore, registry: DeviceRegistry, *,

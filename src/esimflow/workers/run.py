@@ -28,7 +28,6 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from esimflow.activities.card import CardActivities
 from esimflow.activities.card_access import CardPool
@@ -37,6 +36,7 @@ from esimflow.activities.osu_images import OsImageSource
 from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
 from esimflow.config import TemporalConfig, connect
 from esimflow.devices import DeviceRegistry
+from esimflow.workers.sandbox import SANDBOX
 from sgp22.errors import BadInputError, EsimError
 
 log = logging.getLogger(__name__)
@@ -76,16 +76,6 @@ class WorkerOptions:
             raise BadInputError("serving readers or in-process cards needs a card host name (--card-host)")
         if self.card_host and not (self.readers or self.local_cards):
             raise BadInputError(f"card host {self.card_host!r} serves no reader and no in-process card")
-
-
-PASSED_THROUGH = ("sgp22", "asn1tools", "pyparsing", "transitions")
-"""Pure, deterministic libraries the workflows use (the protocol library's parsers, the machines'
-engine): imported once for all workflow runs instead of into every sandbox."""
-
-
-def workflow_runner() -> SandboxedWorkflowRunner:
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
 
 
 def reader_spec(reader: str) -> str:
@@ -146,7 +136,7 @@ class EsimflowWorker:
             self._workers.append(Worker(
                 self.client, task_queue=options.task_queue, workflows=WORKFLOWS,
                 activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
-                workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
+                workflow_runner=SANDBOX, graceful_shutdown_timeout=options.graceful_shutdown,
             ))
             self._workers.append(Worker(
                 self.client, task_queue=net_task_queue(options.task_queue), activities=self._net.activities(),
@@ -176,7 +166,7 @@ class EsimflowWorker:
                 self.client, task_queue=queue, workflows=workflows, activities=activities,
                 activity_executor=self._executor(options.card_threads, "esimflow-card"),
                 max_concurrent_activities=options.card_threads,
-                workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
+                workflow_runner=SANDBOX, graceful_shutdown_timeout=options.graceful_shutdown,
             ))
 
     async def run(self, stop: asyncio.Event) -> None:

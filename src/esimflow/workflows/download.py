@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from esimflow.workflows.profiles import switch_to
     from esimflow.workflows.rsp import Authenticated, cancel_session, mutual_authentication
-    from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude, net_call
+    from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude, net_call, together
     from sgp22.errors import (
         ConsentTimeoutError,
         EsimError,
@@ -349,8 +349,9 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                     raise _NewSession("confirmation code incorrect", failure) from None
             raise
         session.receive_package()
-        await record_status(metadata.iccid, request.eid, self.operation, "download", fallback=Status.AVAILABLE)
+        downloaded = record_status(metadata.iccid, request.eid, self.operation, "download", fallback=Status.AVAILABLE)
         if not package.metadata_matches:
+            await downloaded
             outcome = await self._cancel(card, authenticated, R.metadataMismatch)
             await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason="metadataMismatch")
@@ -362,12 +363,14 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         self.phase("installing")
         self._progress.segments_total = package.segments
         try:
-            loaded = await card.call(
+            # the DOWNLOADED record is written while the card installs (it only has to land
+            # before the record of how the installation ended)
+            loaded, _ = await together(card.call(
                 CardStep.LOAD_BOUND_PROFILE_PACKAGE,
                 LoadBppStepInput(card.ref, tid, package.bound_profile_package, metadata.iccid),
                 LoadBppResult, retry=policies.load_bpp_retry(),
                 start_to_close=policies.LOAD_BPP_START_TO_CLOSE, heartbeat=policies.LOAD_BPP_HEARTBEAT,
-            )
+            ), downloaded)
         except StepFailed as failure:
             # Removed card, transport trouble past the retries, or a card reset (a worker crash
             # drops its PC/SC connection) that took the RSP session with it: the eUICC gave no
@@ -405,14 +408,15 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         iccid = self._iccid
         if self.session.phase == "installing":
             self.session.finish_install()
-        await record_status(iccid, request.eid, self.operation, "install", fallback=Status.DOWNLOADED)
         self.phase("delivering installation result")
+        installed = record_status(iccid, request.eid, self.operation, "install", fallback=Status.DOWNLOADED)
         if loaded is not None and loaded.pir and loaded.notification_seq is not None and loaded.notification_address:
             notifications: dict = {"delivered": [], "failed": []}
-            await deliver_one(card, PendingNotificationData(
-                loaded.notification_seq, "install", loaded.notification_address, iccid, loaded.pir), notifications)
+            await together(installed, deliver_one(card, PendingNotificationData(
+                loaded.notification_seq, "install", loaded.notification_address, iccid, loaded.pir), notifications))
         else:
-            notifications = await deliver_notifications(card, _seq_list(loaded) if loaded else None)
+            _, notifications = await together(installed, deliver_notifications(
+                card, _seq_list(loaded) if loaded else None))
         if self.session.phase == "installed" and not notifications["failed"]:
             self.session.notify()
         data = {

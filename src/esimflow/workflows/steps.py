@@ -7,6 +7,7 @@ confirmation code) and otherwise end with the outcome the protocol library chose
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -159,6 +160,16 @@ async def engine_call(step: str, arg: Any, result_type: type[T] | None = None) -
         )
     except (ActivityError, ApplicationError) as error:
         raise StepFailed.from_activity_error(error, step) from error
+
+
+async def together(*steps: Awaitable[Any]) -> list[Any]:
+    """Run independent steps at once (local activities run in parallel on the worker) and wait
+    for all of them, so none is left running behind a failure; then raise the first failure."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 DEVICE_MEMO = "esimflow.device"
