@@ -50,7 +50,6 @@ from pathlib import Path
 
 from temporalio import activity as temporal_activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from esimflow import api
@@ -78,7 +77,6 @@ class Variant:
     worker_options: dict = field(default_factory=dict)  # WorkerOptions fields
     server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` arguments
     patch: str = ""  # a named monkeypatch (see PATCHES)
-    child_result: bool = False  # the client awaits DownloadProfile itself, not the entity's answer
 
 
 VARIANTS: dict[str, Variant] = {
@@ -91,9 +89,6 @@ VARIANTS: dict[str, Variant] = {
     "no-local-heartbeat": Variant(
         "activity.heartbeat() returns at once inside a local activity (which cannot heartbeat)",
         patch="local_heartbeat"),
-    "child-result": Variant(
-        "client awaits the DownloadProfile workflow's own result instead of the entity update's",
-        child_result=True),
     "pollers": Variant(
         "20 workflow-task and 20 activity-task pollers per worker (default 5 each)",
         worker_kwargs={"max_concurrent_workflow_task_polls": 20, "max_concurrent_activity_task_polls": 20}),
@@ -274,13 +269,11 @@ class Timings:
 
 
 class DownloadBench:
-    def __init__(self, lab: LabView, client, task_queue: str, *, cold_baseline: bool,
-                 child_result: bool = False) -> None:
+    def __init__(self, lab: LabView, client, task_queue: str, *, cold_baseline: bool) -> None:
         self.lab = lab
         self.client = client
         self.task_queue = task_queue
         self.cold_baseline = cold_baseline
-        self.child_result = child_result
         self.es9_config = Es9Config(ca_file=lab.ca_file, connect_overrides=lab.connect_overrides)
         self._isdr: IsdrChannel | None = None
         self._es9: Es9Client | None = None
@@ -320,22 +313,11 @@ class DownloadBench:
         submitted, started = time.time(), time.perf_counter()
         handle = await api.start_operation(self.client, api.DownloadProfileInput(self.lab.eid, code),
                                            task_queue=self.task_queue)
-        result = await (self._child_result(handle.workflow_id) if self.child_result else handle.result())
+        result = await handle.result()
         elapsed, received = time.perf_counter() - started, time.time()
         if not result.ok:
             raise SystemExit(f"engine download failed: {result.error_kind}: {result.message}")
         return elapsed, result.data["iccid"], handle.workflow_id, submitted, received
-
-    async def _child_result(self, workflow_id: str) -> api.OperationResult:
-        """LABELLED ALTERNATIVE client path: the operation's own result (the entity may not have
-        started it yet when the submit returns)."""
-        while True:
-            try:
-                return await self.client.get_workflow_handle(workflow_id, result_type=api.OperationResult).result()
-            except RPCError as error:
-                if error.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                await asyncio.sleep(0.002)
 
     async def remove(self, iccid: str) -> None:
         """Untimed: delete the profile and deliver the delete notification."""
@@ -516,8 +498,7 @@ def report(timings: Timings, args, variants: list[Variant]) -> None:
 # --- main -----------------------------------------------------------------------------------------------
 
 
-async def measure(args, lab: LabView, address: str, workdir: Path, worker_options: dict,
-                  child_result: bool) -> Timings:
+async def measure(args, lab: LabView, address: str, workdir: Path, worker_options: dict) -> Timings:
     config = TemporalConfig(address=address, codec_key=os.urandom(32),
                             device_registry=workdir / "devices.sqlite3", history_path=workdir / "history.sqlite3")
     client = await connect(config)
@@ -536,8 +517,7 @@ async def measure(args, lab: LabView, address: str, workdir: Path, worker_option
     running = asyncio.create_task(worker.run(stop))
     timings = Timings()
     try:
-        async with DownloadBench(lab, client, task_queue, cold_baseline=args.cold_baseline,
-                                 child_result=child_result) as bench:
+        async with DownloadBench(lab, client, task_queue, cold_baseline=args.cold_baseline) as bench:
             for mode in "ab":
                 for _ in range(args.warmup):
                     elapsed = await bench.one(mode, None)
@@ -592,8 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             where = "this process" if args.lab_here else "its own process"
             print(f"Temporal dev server {server.address}; lab in {where}: SM-DP+ {lab.smdp_address}, "
                   f"eUICC {lab.eid} in \"{lab.reader}\"", flush=True)
-            timings = asyncio.run(measure(args, lab, server.address, workdir, worker_options,
-                                          any(variant.child_result for variant in variants)))
+            timings = asyncio.run(measure(args, lab, server.address, workdir, worker_options))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(timings, args, variants)

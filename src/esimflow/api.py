@@ -617,7 +617,62 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
         UPDATE_SUBMIT, request, start_workflow_operation=start,
         wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=OperationResult,
     )
-    return OperationHandle(client, operation, eid, workflow_id, update.result)
+    return OperationHandle(client, operation, eid, workflow_id,
+                           lambda: _first_result(client, workflow_id, update.result))
+
+
+OWN_RESULT_FIRST_POLL = 0.002
+OWN_RESULT_MAX_POLL = 0.5
+
+
+async def _first_result(client: Client, workflow_id: str,
+                        entity_answer: Callable[[], Awaitable[OperationResult]]) -> OperationResult:
+    """The operation's result, from whichever comes first: the operation workflow's own
+    completion, or the entity's answer to the submit (the same result, one entity workflow task
+    later: about 7 ms on a quiet dev server). The entity's answer stands whenever the operation
+    did not end with a result of its own (terminated, or answered by the entity alone)."""
+    import asyncio
+
+    answer = asyncio.ensure_future(entity_answer())
+    own = asyncio.ensure_future(_own_result(client, workflow_id))
+    try:
+        done, _ = await asyncio.wait({answer, own}, return_when=asyncio.FIRST_COMPLETED)
+        if own in done and own.exception() is None and own.result() is not None:
+            return own.result()
+        return await answer
+    finally:
+        for task in (answer, own):
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(_consume)
+
+
+def _consume(task) -> None:
+    """A race's loser ends in a cancellation error nobody needs to see."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _own_result(client: Client, workflow_id: str) -> OperationResult | None:
+    """The operation workflow's result once it ends; None when it ends without one. While it is
+    queued at the entity (not started yet) it is looked for again with a growing pause."""
+    import asyncio
+
+    from temporalio.client import WorkflowFailureError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    handle = client.get_workflow_handle(workflow_id, result_type=OperationResult)
+    pause = OWN_RESULT_FIRST_POLL
+    while True:
+        try:
+            return await handle.result()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                return None
+        except WorkflowFailureError:
+            return None
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, OWN_RESULT_MAX_POLL)
 
 
 async def run_operation(client: Client, op_input: Any, **kwargs: Any) -> OperationResult:

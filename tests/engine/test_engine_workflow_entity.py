@@ -9,6 +9,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from esimflow import api
 from tests.engine.engine_stack import running_engine
+from tests.waiting import until
 
 pytestmark = [pytest.mark.temporal]
 
@@ -36,12 +37,21 @@ async def test_the_entity_continues_as_new_and_keeps_count(engine, card, time_sk
     results = [await engine.run(api.ListProfilesInput(card.eid)) for _ in range(5)]
 
     assert all(result.ok for result in results)
-    first = await client.get_workflow_handle(first_run.id, run_id=first_run.result_run_id).describe()
-    assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    first = client.get_workflow_handle(first_run.id, run_id=first_run.result_run_id)
+
+    async def continued() -> bool:  # the caller has its result before the entity has looked up
+        return (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+    await until(continued, "the first run to continue as new", timeout=10)
     latest = client.get_workflow_handle(first_run.id)
     assert (await latest.describe()).run_id != first_run.result_run_id
-    status = await latest.query(api.QUERY_QUEUE, result_type=api.EntityStatus)
-    assert (status.completed, status.running, status.queued) == (5, None, [])
+
+    async def idle() -> api.EntityStatus | None:
+        status = await latest.query(api.QUERY_QUEUE, result_type=api.EntityStatus)
+        return status if status.running is None else None
+
+    status = await until(idle, "the entity to be idle", timeout=10)
+    assert (status.completed, status.queued) == (5, [])
 
 
 async def test_an_idle_entity_ends_and_the_next_operation_starts_it_again(engine, card, time_skipping_env):

@@ -4,8 +4,6 @@ canary approval, pause/resume, concurrency, graceful cancel, abort on failure ra
 continue-as-new, re-runs, dry runs, and what reaches the server in plain text."""
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 
 import pytest
@@ -23,6 +21,7 @@ from esimflow.migration.report import report
 
 from tests.migration.fake_engine import CONNECTIVITY_CHECK, FakeEngine, fake_migration_worker
 from tests.migration.migration_helpers import activation_code, eid, iccid, plain_client, write_csv
+from tests.waiting import until
 
 pytestmark = pytest.mark.temporal
 
@@ -35,18 +34,6 @@ def queue() -> str:
 
 def new_id() -> str:
     return f"mig-test-{uuid.uuid4().hex[:10]}"
-
-
-async def until(predicate, what: str, timeout: float = 60.0):
-    """Poll ``predicate`` (async, returns a truthy value when satisfied) until it holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def simple_fleet(engine: FakeEngine, count: int, start: int = 0, faults: dict[int, set[str]] | None = None):
