@@ -89,6 +89,8 @@ def operation_workflow_id(operation: str, eid: str, operation_id: str) -> str:
 
 UPDATE_SUBMIT = "submit"  # entity: OperationRequest -> OperationResult (waits for the operation)
 QUERY_QUEUE = "queue"  # entity: -> EntityStatus
+UPDATE_HOLD = "hold"  # entity: HoldRequest -> HoldGrant (waits for the eUICC's turn)
+SIGNAL_RELEASE = "release"  # entity: hold id
 UPDATE_PROVIDE_CONFIRMATION_CODE = "provide_confirmation_code"  # ConfirmationCodeInput -> Progress
 UPDATE_GIVE_CONSENT = "give_consent"  # ConsentInput -> Progress
 UPDATE_DECLINE = "decline"  # DeclineInput -> Progress
@@ -506,6 +508,27 @@ class OperationRequest:
     input: dict[str, Any]
 
 
+HOLD = "Hold"
+"""What a hold shows as in the entity's queue (``Hold-<EID>-<hold id>``)."""
+
+
+@dataclass
+class HoldRequest:
+    """Exclusive use of one eUICC for a sequence of steps that must not interleave with other
+    operations (a device's migration): the entity grants it in turn, like an operation, and
+    runs nothing else on the card until the holder releases it or ends."""
+
+    eid: str
+    hold_id: str  # unique per holder run: a retried request finds its hold again
+    holder_workflow_id: str
+    holder_run_id: str
+
+
+@dataclass
+class HoldGrant:
+    device: DeviceInfo | None  # the card's registry entry, looked up when the hold was granted
+
+
 @dataclass
 class EntityStatus:
     eid: str
@@ -619,6 +642,22 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
     )
     return OperationHandle(client, operation, eid, workflow_id,
                            lambda: _first_result(client, workflow_id, update.result))
+
+
+async def hold_euicc(client: Client, request: HoldRequest, *,
+                     task_queue: str = WORKFLOW_TASK_QUEUE) -> HoldGrant:
+    """Wait for exclusive use of the eUICC (starting its entity if needed); release it with the
+    ``release`` signal to ``euicc-<EID>`` carrying the hold id."""
+    from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateStage
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    start = WithStartWorkflowOperation(
+        ENTITY_WORKFLOW, EntityInput(request.eid), id=euicc_workflow_id(request.eid),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=task_queue)
+    update = await client.start_update_with_start_workflow(
+        UPDATE_HOLD, request, start_workflow_operation=start, wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        result_type=HoldGrant)
+    return await update.result()
 
 
 OWN_RESULT_FIRST_POLL = 0.002

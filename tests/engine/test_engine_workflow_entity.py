@@ -2,10 +2,13 @@
 bounded, ends when idle, and the next operation starts it again, without losing a result."""
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from esimflow import api
 from tests.engine.engine_stack import running_engine
@@ -67,3 +70,63 @@ async def test_an_idle_entity_ends_and_the_next_operation_starts_it_again(engine
     again = await engine.run(api.GetEuiccInfoInput(card.eid))
     assert again.ok, again
     assert (await entity.describe()).run_id != ended_run
+
+
+@workflow.defn(name="TestHolder")
+class Holder:
+    """Stands for a device migration holding the card: runs until told to stop."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self._done)
+
+    @workflow.signal
+    def done(self) -> None:
+        self._done = True
+
+
+@pytest.fixture
+async def holder(time_skipping_env, unique_task_queue):
+    queue = f"{unique_task_queue}-holder"
+    async with Worker(time_skipping_env.client, task_queue=queue, workflows=[Holder],
+                      workflow_runner=UnsandboxedWorkflowRunner()):
+        handle = await time_skipping_env.client.start_workflow(
+            Holder.run, id=f"holder-{uuid.uuid4().hex[:8]}", task_queue=queue)
+        yield handle
+
+
+async def test_a_hold_keeps_other_operations_waiting_until_it_is_released(engine, card, holder, time_skipping_env):
+    client = time_skipping_env.client
+    request = api.HoldRequest(card.eid, "hold-1", holder.id, holder.result_run_id)
+    grant = await api.hold_euicc(client, request, task_queue=engine.task_queue)
+    assert grant.device is not None and grant.device.eid == card.eid
+    again = await api.hold_euicc(client, request, task_queue=engine.task_queue)  # a retried request
+    assert again.device == grant.device
+
+    waiting = await engine.start(api.ListProfilesInput(card.eid))
+    entity = client.get_workflow_handle(api.euicc_workflow_id(card.eid))
+    status = await entity.query(api.QUERY_QUEUE, result_type=api.EntityStatus)
+    assert status.running == api.operation_workflow_id(api.HOLD, card.eid, "hold-1")
+    assert status.queued == [waiting.workflow_id]
+
+    await entity.signal(api.SIGNAL_RELEASE, "hold-1")
+    assert (await waiting.result()).ok
+
+
+async def test_a_hold_whose_holder_ended_without_releasing_it_is_dropped(engine, card, holder, time_skipping_env):
+    client = time_skipping_env.client
+    await api.hold_euicc(client, api.HoldRequest(card.eid, "hold-2", holder.id, holder.result_run_id),
+                         task_queue=engine.task_queue)
+    waiting = await engine.start(api.ListProfilesInput(card.eid))
+    await holder.terminate("gone")
+
+    await time_skipping_env.sleep(timedelta(minutes=2))  # the entity looks at its holder once a minute
+    result = await waiting.result()
+
+    assert result.ok
+    status = await client.get_workflow_handle(api.euicc_workflow_id(card.eid)).query(
+        api.QUERY_QUEUE, result_type=api.EntityStatus)
+    assert status.running is None

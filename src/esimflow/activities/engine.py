@@ -1,6 +1,7 @@
-"""Engine steps: the device registry and the profile status history.
+"""Engine steps: the device registry, the profile status history, and whether a workflow
+still runs.
 
-Run as local activities on the workflow worker: both are files on that host (or a shared
+Run as local activities on the workflow worker: the files are on that host (or a shared
 volume), cheap to read, and a local activity costs no extra round trip through the server.
 """
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.activities.errors import esim_errors_as_application_errors
 from esimflow.activities.types import (
@@ -15,6 +18,7 @@ from esimflow.activities.types import (
     FindDeviceInput,
     LookupDeviceInput,
     RecordProfileStatusInput,
+    WorkflowRunInput,
 )
 from esimflow.api import DeviceInfo, ListDevicesInput
 from esimflow.devices import DeviceRegistry
@@ -28,7 +32,20 @@ class EngineActivities:
         self.history = history
 
     def activities(self) -> list:
-        return [self.lookup_device, self.find_device, self.list_devices, self.record_profile_status]
+        return [self.lookup_device, self.find_device, self.list_devices, self.record_profile_status,
+                self.workflow_running]
+
+    @activity.defn(name=EngineStep.WORKFLOW_RUNNING)
+    async def workflow_running(self, step: WorkflowRunInput) -> bool:
+        """A workflow that holds an eUICC but was terminated or reset never releases it."""
+        handle = activity.client().get_workflow_handle(step.workflow_id, run_id=step.run_id)
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
 
     @activity.defn(name=EngineStep.LOOKUP_DEVICE)
     @esim_errors_as_application_errors

@@ -56,6 +56,13 @@ class EngineStep:
     FIND_DEVICE = "engine_find_device"
     LIST_DEVICES = "engine_list_devices"
     RECORD_PROFILE_STATUS = "engine_record_profile_status"  # reads, moves and writes the status
+    WORKFLOW_RUNNING = "engine_workflow_running"  # is a hold's holder still there?
+
+
+@dataclass
+class WorkflowRunInput:
+    workflow_id: str
+    run_id: str
 
 
 # --- card ------------------------------------------------------------------------------------

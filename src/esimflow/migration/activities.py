@@ -24,10 +24,13 @@ from esimflow.activities.errors import esim_errors_as_application_errors
 from esimflow.api import (
     INPUT_OF_OPERATION,
     QUERY_QUEUE,
+    DeviceInfo,
     EntityStatus,
+    HoldRequest,
     OperationResult,
     card_task_queue,
     euicc_workflow_id,
+    hold_euicc,
     operation_workflow_id,
     start_operation,
 )
@@ -36,6 +39,7 @@ from esimflow.migration.fleet import load_fleet
 from esimflow.migration.model import (
     DeviceOutcome,
     FinishMigrationInput,
+    HoldCardInput,
     ImportFleetInput,
     ImportResult,
     LookupQueueInput,
@@ -64,6 +68,7 @@ class MigrationStep:
     FINISH = "migration_finish"
     RECONCILE = "migration_reconcile"
     CARD_QUEUE = "migration_card_queue"
+    HOLD_CARD = "migration_hold_card"
     RUN_OPERATION = "migration_run_operation"
 
 
@@ -92,7 +97,7 @@ class MigrationActivities:
 
     def activities(self) -> list:
         return [self.import_fleet, self.read_page, self.record_outcome, self.finish, self.card_queue,
-                self.reconcile, self.run_operation]
+                self.hold_card, self.reconcile, self.run_operation]
 
     def client(self) -> Client:
         return self._client or activity.client()
@@ -111,7 +116,13 @@ class MigrationActivities:
     @activity.defn(name=MigrationStep.READ_PAGE)
     @esim_errors_as_application_errors
     def read_page(self, step: ReadPageInput) -> list[PageEntry]:
-        return self.store.page(step.migration_id, step.start, step.limit)
+        """The next devices, each with the queue its card's operations run on (the device's
+        migration runs there too, holding the card)."""
+        page = self.store.page(step.migration_id, step.start, step.limit)
+        queues = {device.eid: device.workflow_task_queue for device in self.registry.all()}
+        for entry in page:
+            entry.workflow_task_queue = queues.get(entry.entry.eid, "")
+        return page
 
     @activity.defn(name=MigrationStep.RECORD_OUTCOME)
     @esim_errors_as_application_errors
@@ -128,12 +139,25 @@ class MigrationActivities:
     def card_queue(self, step: LookupQueueInput) -> str:
         """The task queue of the host that holds the card (the connectivity hook runs there),
         after checking the fleet's device address against the registry."""
-        device = self.registry.lookup(step.eid)
-        if step.device and not device_matches(step.device, device.card_host, device.reader, device.name):
+        return card_task_queue(self._checked_device(step.eid, step.device).card_host)
+
+    @activity.defn(name=MigrationStep.HOLD_CARD)
+    @esim_errors_as_application_errors
+    async def hold_card(self, step: HoldCardInput) -> DeviceInfo:
+        """Exclusive use of the card for the device's migration, once the fleet's device
+        address matches the registry; waits (heartbeating) while other operations run on it."""
+        device = await asyncio.to_thread(self._checked_device, step.eid, step.device)
+        request = HoldRequest(step.eid, step.hold_id, step.holder_workflow_id, step.holder_run_id)
+        grant = await _heartbeating(hold_euicc(self.client(), request, task_queue=step.engine_task_queue))
+        return grant.device or device
+
+    def _checked_device(self, eid: str, address: str) -> DeviceInfo:
+        device = self.registry.lookup(eid)
+        if address and not device_matches(address, device.card_host, device.reader, device.name):
             raise DeviceAddressMismatchError(
-                f"the fleet puts eUICC {step.eid} at {step.device!r}, the device registry at "
+                f"the fleet puts eUICC {eid} at {address!r}, the device registry at "
                 f"{device.card_host}/{device.reader}")
-        return card_task_queue(device.card_host)
+        return device
 
     @activity.defn(name=MigrationStep.RECONCILE)
     async def reconcile(self, step: ReconcileInput) -> list[DeviceOutcome]:

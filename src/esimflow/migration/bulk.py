@@ -5,7 +5,8 @@ from then on the workflow holds only a cursor, counters and the devices in fligh
 fleet in pages, so its history stays small for fleets of any size: it continues as new every
 ``continue_after_starts`` devices (or when Temporal suggests it) with that state.
 
-Each device runs as a ``DeviceMigration`` child that outlives the run that started it
+Each device runs as a ``DeviceMigration`` child (on its card host when that host runs
+workflows) that outlives the run that started it
 (``ParentClosePolicy.ABANDON``) and reports its outcome with a signal to the migration's
 workflow id, which reaches whichever run is current. Starts are paced by the concurrency limit
 and a token bucket (``max_starts_per_second``); a canary batch may wait for ``approve``; a
@@ -200,13 +201,17 @@ class BulkMigrationWorkflow:
         child_input = DeviceMigrationInput(
             migration_id=request.migration_id, parent_workflow_id=workflow.info().workflow_id, entry=entry,
             policy=DevicePolicy.of(request.policy), engine_task_queue=request.engine_task_queue,
-            search_attributes=request.search_attributes, known_target_iccid=page.known_target_iccid)
+            search_attributes=request.search_attributes, known_target_iccid=page.known_target_iccid,
+            migration_task_queue=workflow.info().task_queue)
         attributes = search_attributes.attributes(
             eid=entry.eid, iccids=[entry.current_iccid, entry.target_iccid], operation=MIGRATION_OPERATION,
             migration_id=request.migration_id) if request.search_attributes else None
         try:
             await workflow.start_child_workflow(
-                DEVICE_MIGRATION_WORKFLOW, child_input, id=workflow_id, task_queue=workflow.info().task_queue,
+                DEVICE_MIGRATION_WORKFLOW, child_input, id=workflow_id,
+                # on the card host when it runs workflows: the device then holds the card and
+                # runs its steps there (see DeviceMigration)
+                task_queue=page.workflow_task_queue or workflow.info().task_queue,
                 parent_close_policy=ParentClosePolicy.ABANDON, search_attributes=attributes,
                 static_summary=f"device {entry.index} (line {entry.line}) of {request.migration_id}",
             )

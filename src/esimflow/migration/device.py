@@ -1,9 +1,15 @@
 """DeviceMigration: one eUICC from its current profile to the target, or back.
 
-Every step is an engine operation submitted to the eUICC's entity workflow (so it never
-interleaves with another operation on the same card): read the profiles, download the target,
-switch to it, read the profiles again to verify, run the optional connectivity-check hook,
-deliver leftover notifications, delete the old profile if the policy says so.
+Every step is an engine operation on the card, never interleaved with another operation on the
+same card: read the profiles, download the target, switch to it, read the profiles again to
+verify, run the optional connectivity-check hook, deliver leftover notifications, delete the old
+profile if the policy says so.
+
+Where the card host runs workflows, the migration runs there: it holds the eUICC through its
+entity workflow for the whole sequence and runs each operation's own code in itself, its card
+and network steps local activities (one workflow per device instead of one per operation, about
+a fifth of the server work). Elsewhere each step is submitted to the entity as an operation of
+its own.
 
 A failure after the download rolls back: the old profile is enabled again and verified. The
 device ends in exactly one outcome (``model.Outcome``): migrated, rolled_back (verified back on
@@ -25,7 +31,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
     from esimflow.api import (
+        SIGNAL_RELEASE,
         DeleteProfileInput,
+        DeviceInfo,
         DownloadProfileInput,
         GetDownloadableProfileMetadataInput,
         ListProfilesInput,
@@ -33,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ProcessNotificationsInput,
         ProfileState,
         SwitchProfileInput,
+        euicc_workflow_id,
         operation_name,
     )
     from esimflow.migration.activities import MigrationStep
@@ -43,10 +52,13 @@ with workflow.unsafe.imports_passed_through():
         ConnectivityCheckInput,
         DeviceMigrationInput,
         DeviceOutcome,
+        HoldCardInput,
         LookupQueueInput,
         Outcome,
         RunOperationInput,
     )
+    from esimflow.workflows.held import run_held
+    from esimflow.workflows.steps import runs_on_card_host
     from sgp22.results import OhResultCode, WinStatus
 
 OPERATION_TIMEOUT = timedelta(hours=2)  # one attempt: the operation may queue behind others on the card
@@ -99,6 +111,7 @@ class DeviceMigrationWorkflow:
         self._enabled: str | None = None
         self._old_deleted = False
         self._notifications_pending = False
+        self._held: DeviceInfo | None = None
 
     @workflow.signal(name=SIGNAL_STOP_DEVICE)
     def stop(self) -> None:
@@ -125,8 +138,12 @@ class DeviceMigrationWorkflow:
                 finished_at=workflow.now().isoformat(),
             )
         self._phase = outcome.outcome
-        await workflow.execute_local_activity(MigrationStep.RECORD_OUTCOME, outcome,
-                                              start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY)
+        if runs_on_card_host():  # the store is on the migration worker's host
+            await workflow.execute_activity(MigrationStep.RECORD_OUTCOME, outcome, task_queue=self._migration_queue(),
+                                            start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY)
+        else:
+            await workflow.execute_local_activity(MigrationStep.RECORD_OUTCOME, outcome,
+                                                  start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY)
         if request.search_attributes:
             search_attributes.upsert(iccids=[request.entry.current_iccid, self._target], outcome=outcome.outcome)
         try:
@@ -140,17 +157,44 @@ class DeviceMigrationWorkflow:
 
     async def _migrate(self, request: DeviceMigrationInput) -> NoReturn:
         """Always ends by raising :class:`_Ended` with the device's outcome."""
+        entry = request.entry
+        self._phase = "locating the card"
+        if not runs_on_card_host():
+            try:
+                card_queue = await workflow.execute_local_activity(
+                    MigrationStep.CARD_QUEUE, LookupQueueInput(entry.eid, entry.device), result_type=str,
+                    start_to_close_timeout=LOCAL_TIMEOUT, schedule_to_close_timeout=CARD_LOOKUP_GIVE_UP,
+                    retry_policy=CARD_LOOKUP_RETRY)
+            except (ActivityError, ApplicationError) as error:  # a local activity fails with the error itself
+                raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
+            await self._steps(request, card_queue)
+        info = workflow.info()
+        hold = HoldCardInput(entry.eid, entry.device, f"m{info.run_id.replace('-', '')}", info.workflow_id,
+                             info.run_id, request.engine_task_queue)
+        self._phase = "waiting for the card"
+        try:
+            self._held = await workflow.execute_activity(
+                MigrationStep.HOLD_CARD, hold, result_type=DeviceInfo, task_queue=self._migration_queue(),
+                start_to_close_timeout=OPERATION_TIMEOUT, schedule_to_close_timeout=OPERATION_GIVE_UP,
+                heartbeat_timeout=OPERATION_HEARTBEAT, retry_policy=CARD_LOOKUP_RETRY)
+        except ActivityError as error:
+            raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
+        try:
+            await self._steps(request, info.task_queue)
+        finally:
+            self._held = None
+            try:
+                await workflow.get_external_workflow_handle(euicc_workflow_id(entry.eid)).signal(
+                    SIGNAL_RELEASE, hold.hold_id)
+            except ApplicationError as error:  # the entity is gone, and the hold with it
+                workflow.logger.info("hold %s not released: %s", hold.hold_id, error)
+
+    def _migration_queue(self) -> str:
+        return self._request.migration_task_queue or workflow.info().task_queue
+
+    async def _steps(self, request: DeviceMigrationInput, card_queue: str) -> NoReturn:
         entry, policy = request.entry, request.policy
         eid, old = entry.eid, entry.current_iccid
-        self._phase = "locating the card"
-        try:
-            card_queue = await workflow.execute_local_activity(
-                MigrationStep.CARD_QUEUE, LookupQueueInput(eid, entry.device), result_type=str,
-                start_to_close_timeout=LOCAL_TIMEOUT, schedule_to_close_timeout=CARD_LOOKUP_GIVE_UP,
-                retry_policy=CARD_LOOKUP_RETRY)
-        except (ActivityError, ApplicationError) as error:  # a local activity fails with the error itself
-            raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
-
         profiles = await self._read_profiles(eid)
         target = entry.target_iccid or request.known_target_iccid
         self._target = target
@@ -300,9 +344,12 @@ class DeviceMigrationWorkflow:
         return profiles
 
     async def _operation(self, op_input: Any) -> OperationResult:
-        """Run one engine operation through the eUICC's entity; an engine that stays unreachable
-        past the retries is reported as a failed operation, like any other."""
+        """Run one engine operation: here, on the held card, or through the eUICC's entity; an
+        engine that stays unreachable past the retries is reported as a failed operation, like
+        any other."""
         self._operations += 1
+        if self._held is not None:
+            return await run_held(op_input, self._held)
         operation = operation_name(op_input)
         # unique per run of this device workflow (the whole run id: its first digits are only a
         # timestamp), identical on replay and on activity retries

@@ -243,6 +243,7 @@ class PageEntry:
     entry: FleetEntry
     done: bool  # migrated, or found on target, by an earlier run
     known_target_iccid: str | None = None  # target installed by an earlier attempt
+    workflow_task_queue: str = ""  # where the card's operations run (registry); "" unknown
 
 
 @dataclass
@@ -254,6 +255,19 @@ class DeviceMigrationInput:
     engine_task_queue: str = "esimflow"
     search_attributes: bool = False
     known_target_iccid: str | None = None
+    migration_task_queue: str = ""  # the migration worker's queue (its store steps run there)
+
+
+@dataclass
+class HoldCardInput:
+    """Check the fleet's device address, then hold the eUICC for one device's migration."""
+
+    eid: str
+    device: str
+    hold_id: str
+    holder_workflow_id: str
+    holder_run_id: str
+    engine_task_queue: str
 
 
 @dataclass

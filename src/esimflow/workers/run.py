@@ -36,6 +36,7 @@ from esimflow.activities.osu_images import OsImageSource
 from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
 from esimflow.config import TemporalConfig, connect
 from esimflow.devices import DeviceRegistry
+from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import SANDBOX
 from sgp22.errors import BadInputError, EsimError
 
@@ -161,7 +162,7 @@ class EsimflowWorker:
             workflows = []
             if card_host_workflows:  # operations on these cards run here, their steps as local activities
                 activities += self._net.activities() + engine.activities()
-                workflows = WORKFLOWS
+                workflows = [*WORKFLOWS, DeviceMigrationWorkflow]  # so do device migrations
             self._workers.append(Worker(
                 self.client, task_queue=queue, workflows=workflows, activities=activities,
                 activity_executor=self._executor(options.card_threads, "esimflow-card"),

@@ -5,6 +5,11 @@ time, in arrival order, as child workflows, and answers each update with the ope
 result. Temporal guarantees one running workflow per id, so operations on one eUICC never
 interleave, across clients, workers and restarts.
 
+A hold (``hold`` update, then the ``release`` signal) takes its turn like an operation and keeps
+the card for one holder until it releases it: a device's migration runs its steps itself, under
+the hold, instead of submitting each one. A holder that ends without releasing (terminated) is
+noticed within ``HOLDER_CHECK`` and its hold dropped.
+
 A CancelSession for the session of the download running now cannot wait its turn (the download
 may be waiting for the very user who cancels): it is forwarded to that download at once; when
 its turn comes it only reports what the download did.
@@ -22,25 +27,30 @@ from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from esimflow.api import (
         ENTITY_WORKFLOW,
+        HOLD,
         INPUT_OF_OPERATION,
         QUERY_QUEUE,
+        SIGNAL_RELEASE,
         UNSERIALISED_OPERATIONS,
+        UPDATE_HOLD,
         UPDATE_SUBMIT,
         DeviceInfo,
         EntityInput,
         EntityStatus,
+        HoldGrant,
+        HoldRequest,
         Operation,
         OperationRequest,
         OperationResult,
         operation_workflow_id,
     )
-    from esimflow.activities.types import EngineStep, LookupDeviceInput
+    from esimflow.activities.types import EngineStep, LookupDeviceInput, WorkflowRunInput
     from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
     from esimflow.workflows.steps import DEVICE_MEMO, StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
@@ -51,6 +61,7 @@ inside workflow tasks; the worker heartbeats a long task at 80% of this, which i
 progress query gets answered during a long step (a slow LoadBoundProfilePackage), and a
 worker that died is noticed after it."""
 SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
+HOLDER_CHECK = timedelta(minutes=1)
 
 
 @workflow.defn(name=ENTITY_WORKFLOW)
@@ -65,6 +76,8 @@ class EuiccEntityWorkflow:
         self._running: OperationRequest | None = None
         self._completed = state.completed
         self._cancelled_transactions: set[str] = set()
+        self._grants: dict[str, HoldGrant] = {}
+        self._released: set[str] = set()
 
     @workflow.run
     async def run(self, state: EntityInput) -> None:
@@ -79,7 +92,10 @@ class EuiccEntityWorkflow:
                 continue
             request = self._queue.popleft()
             self._running = request
-            self._results[request.operation_id] = await self._run_one(request)
+            if request.operation == HOLD:
+                await self._hold(request)
+            else:
+                self._results[request.operation_id] = await self._run_one(request)
             self._running = None
             self._completed += 1
             ran_this_run += 1
@@ -117,6 +133,51 @@ class EuiccEntityWorkflow:
         if cancelled:
             self._cancelled_transactions = {cancelled}
         return result
+
+    async def _hold(self, request: OperationRequest) -> None:
+        """Grant the hold and wait for its release (or its holder's end)."""
+        hold_id = request.operation_id
+        if hold_id not in self._released:  # the holder gave up while it waited
+            self._grants[hold_id] = HoldGrant(await self._device())
+            holder = WorkflowRunInput(request.input["holder_workflow_id"], request.input["holder_run_id"])
+            while hold_id not in self._released:
+                try:
+                    await workflow.wait_condition(lambda: hold_id in self._released, timeout=HOLDER_CHECK)
+                except TimeoutError:
+                    if not await self._holder_running(holder):
+                        workflow.logger.warning("hold %s dropped: its holder %s ended without releasing it",
+                                                hold_id, holder.workflow_id)
+                        break
+        self._grants.pop(hold_id, None)
+        self._released.discard(hold_id)
+
+    async def _holder_running(self, holder: WorkflowRunInput) -> bool:
+        try:
+            return await engine_call(EngineStep.WORKFLOW_RUNNING, holder, bool)
+        except StepFailed as failure:  # cannot tell: keep the hold, look again later
+            workflow.logger.warning("holder %s not checked: %s", holder.workflow_id, failure.message)
+            return True
+
+    @workflow.update(name=UPDATE_HOLD)
+    async def hold(self, request: HoldRequest) -> HoldGrant:
+        hold_id = request.hold_id
+        if hold_id not in self._grants and not self._is_queued(hold_id):
+            self._queue.append(OperationRequest(HOLD, hold_id, dataclasses.asdict(request)))
+        await workflow.wait_condition(lambda: hold_id in self._grants or not self._is_queued(hold_id))
+        if hold_id not in self._grants:
+            raise ApplicationError(f"hold {hold_id} was released before it was granted", type="entity.hold_released",
+                                   non_retryable=True)
+        return self._grants[hold_id]
+
+    @hold.validator
+    def _validate_hold(self, request: HoldRequest) -> None:
+        if request.eid != self._eid:
+            raise ValueError(f"hold of eUICC {request.eid} sent to the entity of {self._eid}")
+
+    @workflow.signal(name=SIGNAL_RELEASE)
+    def release(self, hold_id: str) -> None:
+        if self._is_queued(hold_id):
+            self._released.add(hold_id)
 
     async def _device(self) -> DeviceInfo | None:
         """The card's registry entry: where the operation runs (on the card host when it runs

@@ -177,8 +177,18 @@ DEVICE_MEMO = "esimflow.device"
 the operation needs no lookup step of its own."""
 
 
+_HELD_DEVICE = "_esimflow_held_device"
+
+
+def use_held_device(device: DeviceInfo) -> None:
+    """Operations run inside this workflow (which holds the card) use ``device``: the entry
+    the entity looked up when it granted the hold."""
+    setattr(workflow.instance(), _HELD_DEVICE, device)
+
+
 async def card_of(eid: str) -> Card:
-    device = workflow.memo_value(DEVICE_MEMO, None, type_hint=DeviceInfo)
+    device = getattr(workflow.instance(), _HELD_DEVICE, None) or workflow.memo_value(
+        DEVICE_MEMO, None, type_hint=DeviceInfo)
     if device is None or device.eid != eid:  # started without the entity (or for another card)
         device = await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(eid), DeviceInfo)
     return Card(device)
