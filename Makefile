@@ -6,10 +6,19 @@ APT_PACKAGES = pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools
 
 .PHONY: system venv setup test demo bench clean
 
+# vpcd listens on 35963/35964 without SO_REUSEADDR: a client connection that happened to use one
+# of them as its ephemeral port (TIME-WAIT) keeps pcscd's virtual readers from starting. Keep the
+# kernel from handing them out (best effort: a container may not allow it).
+VPCD_PORTS = 35963-35964
+
 system:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) ; \
 	fi
+	@reserved=$$(cat /proc/sys/net/ipv4/ip_local_reserved_ports 2>/dev/null); \
+	case ",$$reserved," in *",$(VPCD_PORTS),"*) ;; *) \
+		sysctl -q -w net.ipv4.ip_local_reserved_ports="$${reserved:+$$reserved,}$(VPCD_PORTS)" 2>/dev/null || \
+		echo "note: could not reserve ports $(VPCD_PORTS) (vpcd) from the ephemeral range" ;; esac
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

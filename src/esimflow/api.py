@@ -631,7 +631,7 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
     request = OperationRequest(operation, operation_id, dataclasses.asdict(op_input))
     start = WithStartWorkflowOperation(
         ENTITY_WORKFLOW,
-        EntityInput(eid),
+        EntityInput(eid, search_attributes=await _search_attributes_usable(client)),
         id=euicc_workflow_id(eid),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=task_queue,
@@ -714,6 +714,21 @@ async def _own_result(client: Client, workflow_id: str) -> OperationResult | Non
         pause = min(pause * 2, OWN_RESULT_MAX_POLL)
 
 
+_USABLE_ATTRIBUTES = "_esimflow_search_attributes"
+
+
+async def _search_attributes_usable(client: Client) -> bool:
+    """Whether esimflow's search attributes can be set in the client's namespace (registering
+    them if the client may); asked once per client."""
+    usable = getattr(client, _USABLE_ATTRIBUTES, None)
+    if usable is None:
+        from esimflow import search_attributes
+
+        usable = await search_attributes.ensure_registered(client)
+        setattr(client, _USABLE_ATTRIBUTES, usable)
+    return usable
+
+
 async def run_operation(client: Client, op_input: Any, **kwargs: Any) -> OperationResult:
     """Submit an operation and wait for its ``OperationResult``."""
     handle = await start_operation(client, op_input, **kwargs)
@@ -732,3 +747,4 @@ class EntityInput:
     completed: int = 0
     continue_after: int = 500
     idle_seconds: float = 600.0
+    search_attributes: bool = False  # the namespace knows esimflow's: operations are started with them

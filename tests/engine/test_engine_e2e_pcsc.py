@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from esimflow import api
+from esimflow import api, search_attributes
 from tests.engine.engine_stack import new_iccid, running_engine
+from tests.waiting import until
 
 pytestmark = [pytest.mark.temporal, pytest.mark.pcsc]
 
@@ -59,3 +60,20 @@ async def test_download_switch_list_delete_through_pcsc(dev_client, tmp_path, un
     assert [(p["iccid"], p["state"]) for p in listed.data["profiles"]] == [(second, api.ProfileState.PROFILE_STATE_ENABLED)]
     assert listed.data["is_removable"] is True
     assert str(smdp.status(second)) == "ENABLED"
+
+    # each operation is findable in Temporal by eUICC, operation, profile and outcome
+    async def switches() -> list:
+        query = (f"{search_attributes.EID.name} = '{card.eid}' AND {search_attributes.OPERATION.name} = "
+                 f"'{api.Operation.SWITCH_PROFILE}' AND {search_attributes.OUTCOME.name} = 'ok'")
+        return [execution async for execution in dev_client.list_workflows(query)]
+
+    found = await until(switches, "the switch to be visible by its search attributes", timeout=30)
+    assert [execution.id for execution in found] == [switched.workflow_id]
+    assert set(found[0].typed_search_attributes[search_attributes.ICCID]) == {first, second}
+
+    async def downloads_of_first() -> list:
+        query = f"{search_attributes.ICCID.name} = '{first}' AND {search_attributes.OPERATION.name} = 'DownloadProfile'"
+        return [execution async for execution in dev_client.list_workflows(query)]
+
+    assert [e.id for e in await until(downloads_of_first, "the first download by its ICCID", timeout=30)] == \
+        [downloaded.workflow_id]

@@ -31,6 +31,7 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from esimflow import search_attributes
     from esimflow.api import (
         ENTITY_WORKFLOW,
         HOLD,
@@ -121,6 +122,9 @@ class EuiccEntityWorkflow:
                 memo={DEVICE_MEMO: device} if device else None, task_timeout=OPERATION_TASK_TIMEOUT,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"{request.operation} on {self._eid}",
+                search_attributes=search_attributes.attributes(
+                    eid=self._eid, iccids=[request.input.get("iccid")], operation=request.operation)
+                if self._state.search_attributes else None,
             )
         except ChildWorkflowError as error:  # the operation itself broke (a bug, or terminated)
             workflow.logger.warning("operation %s failed: %s", workflow_id, error.cause)

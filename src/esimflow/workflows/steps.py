@@ -17,6 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    from esimflow import search_attributes
     from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput
     from esimflow.api import CARD_TASK_QUEUE_PREFIX, DeviceInfo, OperationResult, card_task_queue, net_task_queue
     from esimflow.machines.base import IllegalTransition
@@ -212,4 +213,17 @@ async def conclude(operation: str, eid: str, body: Callable[[], Awaitable[Operat
             error_kind=refusal.kind, message=refusal.message,
         )
     result.workflow_id = workflow_id
+    _record_in_search_attributes(operation, result)
     return result
+
+
+def _record_in_search_attributes(operation: str, result: OperationResult) -> None:
+    """An operation workflow started with esimflow's search attributes (the namespace knows
+    them) adds the profiles it touched and how it ended; one run inside a holder leaves the
+    holder's attributes to the holder."""
+    info = workflow.info()
+    if info.workflow_type != operation or search_attributes.EID not in info.typed_search_attributes:
+        return
+    data = result.data or {}
+    search_attributes.upsert(iccids=[data.get("iccid"), data.get("disabled_iccid")],
+                             outcome="ok" if result.ok else "failed")
