@@ -50,7 +50,7 @@ from pathlib import Path
 
 from temporalio import activity as temporal_activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from esimflow import api
 from esimflow.config import TemporalConfig, connect
@@ -58,6 +58,7 @@ from esimflow.workers import devstack
 from esimflow.workers import run as worker_run
 from esimflow.workers.devstack import start_dev_server
 from esimflow.workers.run import EsimflowWorker, WorkerOptions
+from esimflow.workers.sandbox import STRICT
 from rsplab.up import Lab, LabOptions, lab_iccid
 from sgp22 import es10, lpa
 from sgp22.apdu import IsdrChannel
@@ -83,9 +84,9 @@ VARIANTS: dict[str, Variant] = {
     "server-rps": Variant(
         "dev server: history.transferProcessorMaxPollRPS=1000 (default 20 polls/s per history shard)",
         server_args=("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")),
-    "unsandboxed": Variant(
-        "workflows run without the sandbox (UnsandboxedWorkflowRunner): bounds the sandbox's cost",
-        worker_kwargs={"workflow_runner": UnsandboxedWorkflowRunner()}),
+    "strict-sandbox": Variant(
+        "workflows in Temporal's sandbox, every module checked (as the tests run them)",
+        worker_kwargs={"workflow_runner": STRICT}),
     "no-local-heartbeat": Variant(
         "activity.heartbeat() returns at once inside a local activity (which cannot heartbeat)",
         patch="local_heartbeat"),

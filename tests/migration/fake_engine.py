@@ -21,7 +21,7 @@ from esimflow.migration.bulk import BulkMigrationWorkflow
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.migration.model import ConnectivityCheckInput, RunOperationInput
 from esimflow.migration.store import open_store
-from esimflow.workers.sandbox import SANDBOX
+from esimflow.workers.sandbox import workflow_runner
 from sgp22.results import OhResultCode, WinStatus
 
 from tests.migration.migration_helpers import KEYRING
@@ -128,7 +128,7 @@ async def fake_migration_worker(client: Client, tmp_path: Path, engine: FakeEngi
     try:
         async with Worker(client, task_queue=task_queue, workflows=[BulkMigrationWorkflow, DeviceMigrationWorkflow],
                           activities=[*activities, engine.run_operation, engine.connectivity_check],
-                          activity_executor=executor, workflow_runner=SANDBOX):
+                          activity_executor=executor, workflow_runner=workflow_runner()):
             yield store
     finally:
         engine.hold.set()

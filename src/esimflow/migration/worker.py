@@ -18,7 +18,7 @@ from esimflow.migration.bulk import BulkMigrationWorkflow
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.migration.model import MIGRATION_TASK_QUEUE
 from esimflow.migration.store import MigrationStore
-from esimflow.workers.sandbox import SANDBOX
+from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import NotSupportedError
 
 WORKFLOWS = [BulkMigrationWorkflow, DeviceMigrationWorkflow]
@@ -39,7 +39,7 @@ def migration_worker(client: Client, store: MigrationStore, registry: DeviceRegi
         activity_executor=executor or ThreadPoolExecutor(max_workers=max_concurrent_activities,
                                                          thread_name_prefix="esimflow-migration"),
         max_concurrent_activities=max_concurrent_activities, max_concurrent_local_activities=max_concurrent_activities,
-        workflow_runner=SANDBOX, graceful_shutdown_timeout=graceful_shutdown, **worker_options,
+        workflow_runner=workflow_runner(), graceful_shutdown_timeout=graceful_shutdown, **worker_options,
     )
 
 

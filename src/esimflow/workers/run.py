@@ -37,7 +37,7 @@ from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_t
 from esimflow.config import TemporalConfig, connect
 from esimflow.devices import DeviceRegistry
 from esimflow.migration.device import DeviceMigrationWorkflow
-from esimflow.workers.sandbox import SANDBOX
+from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import BadInputError, EsimError
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class EsimflowWorker:
             self._workers.append(Worker(
                 self.client, task_queue=options.task_queue, workflows=WORKFLOWS,
                 activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
-                workflow_runner=SANDBOX, graceful_shutdown_timeout=options.graceful_shutdown,
+                workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
             ))
             self._workers.append(Worker(
                 self.client, task_queue=net_task_queue(options.task_queue), activities=self._net.activities(),
@@ -167,7 +167,7 @@ class EsimflowWorker:
                 self.client, task_queue=queue, workflows=workflows, activities=activities,
                 activity_executor=self._executor(options.card_threads, "esimflow-card"),
                 max_concurrent_activities=options.card_threads,
-                workflow_runner=SANDBOX, graceful_shutdown_timeout=options.graceful_shutdown,
+                workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
             ))
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -1,16 +1,42 @@
-"""The workflow sandbox every esimflow worker uses.
+"""Which workflow runner esimflow's workers use: checked in tests, fast in service.
 
-Temporal's sandbox imports a workflow's module afresh for every workflow run. For an engine that
-runs one short workflow per operation (and one per device of a bulk migration) that import was
-the largest single cost on the critical path: about 10-15 ms per run, before the first step. The
-project's own modules and the pure libraries its workflows use keep no mutable module state the
-workflows read (the one shared table, ``activities.liveness``, is shared on purpose), so they are
-imported once and shared; the sandbox still guards everything else a workflow touches.
+Temporal's sandbox does two things. It checks that workflow code calls nothing
+non-deterministic (the clock, random, I/O), which only works on modules it imports itself, one
+fresh copy per workflow run; and it isolates module state between runs. Both cost time on every
+run of a short workflow: the import (10-15 ms before the first step of an operation) and a pass
+through the sandbox for every payload the codec encrypts (about 15 ms over a download). An
+engine that runs a workflow per operation pays that on every operation.
+
+So the checks run where they find bugs: with ``ESIMFLOW_WORKFLOW_SANDBOX=strict`` (the test
+suite sets it) every workflow module is imported into the sandbox and every call checked. In
+service (the default) workflows run unsandboxed: the code is the tested code, and the project's
+modules keep no module state between runs (the one shared table, ``activities.liveness``, is
+shared on purpose).
 """
 from __future__ import annotations
 
+import os
+
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-PASSED_THROUGH = ("esimflow", "sgp22", "asn1tools", "pyparsing", "transitions")
+from sgp22.errors import BadInputError
 
-SANDBOX = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
+ENV_SANDBOX = "ESIMFLOW_WORKFLOW_SANDBOX"
+
+PURE_LIBRARIES = ("sgp22", "asn1tools", "pyparsing", "transitions")
+"""Deterministic libraries the workflows use (protocol parsers, the machines' engine): shared
+even by the strict sandbox, which still checks the workflow modules themselves."""
+
+STRICT = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_LIBRARIES))
+UNSANDBOXED = UnsandboxedWorkflowRunner()
+
+
+def workflow_runner() -> WorkflowRunner:
+    """The runner for this process: ``strict`` from the environment, else unsandboxed."""
+    choice = os.environ.get(ENV_SANDBOX, "off").strip().lower()
+    if choice == "strict":
+        return STRICT
+    if choice in ("off", ""):
+        return UNSANDBOXED
+    raise BadInputError(f"{ENV_SANDBOX} must be 'strict' or 'off', not {choice!r}")
