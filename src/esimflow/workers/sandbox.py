@@ -24,11 +24,15 @@ from sgp22.errors import BadInputError
 
 ENV_SANDBOX = "ESIMFLOW_WORKFLOW_SANDBOX"
 
-PURE_LIBRARIES = ("sgp22", "asn1tools", "pyparsing", "transitions")
-"""Deterministic libraries the workflows use (protocol parsers, the machines' engine): shared
-even by the strict sandbox, which still checks the workflow modules themselves."""
+SHARED_MODULES = (
+    "sgp22", "asn1tools", "pyparsing", "transitions",  # deterministic libraries the workflows use
+    # the engine's data types, machines and activity definitions (as Temporal advises: models
+    # and activities are passed through; only the workflow modules are checked)
+    "esimflow.api", "esimflow.search_attributes", "esimflow.machines", "esimflow.activities",
+    "esimflow.migration.model", "esimflow.migration.policy", "esimflow.migration.activities",
+)
 
-STRICT = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_LIBRARIES))
+STRICT = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*SHARED_MODULES))
 UNSANDBOXED = UnsandboxedWorkflowRunner()
 
 
