@@ -141,19 +141,20 @@ class FleetLab:
                 device.card.close()
 
 
-def _devices(size: int, pulled: set[int], cannot_install: set[int]) -> list[Device]:
+def _devices(size: int, pulled: set[int], cannot_install: set[int], first: int = 0) -> list[Device]:
     return [Device(number, pki.eid_for(EIN, number + 1), fleet_iccid(number, 1), fleet_iccid(number, 2),
                    pull_during_load=number in pulled, cannot_install=number in cannot_install)
-            for number in range(size)]
+            for number in range(first, first + size)]
 
 
 def build_fleet_lab(root: Path, size: int, *, pulled: set[int] = frozenset(),
-                    cannot_install: set[int] = frozenset(), with_cards: bool = True) -> FleetLab:
-    """``size`` devices numbered 0..size-1 (``pulled``/``cannot_install`` pick the faulty ones):
-    a PKI with one eUICC identity each, the lab SM-DP+ holding each one's target profile, and
-    (``with_cards``) the cards themselves, each with its current profile enabled."""
+                    cannot_install: set[int] = frozenset(), with_cards: bool = True, first: int = 0) -> FleetLab:
+    """``size`` devices numbered from ``first`` (``pulled``/``cannot_install`` pick the faulty
+    ones): a PKI with one eUICC identity each, the lab SM-DP+ holding each one's target profile,
+    and (``with_cards``) the cards themselves, each with its current profile enabled. Two fleets
+    on one Temporal server need numbers of their own (an eUICC's entity workflow outlives a test)."""
     root.mkdir(parents=True, exist_ok=True)
-    devices = _devices(size, set(pulled), set(cannot_install))
+    devices = _devices(size, set(pulled), set(cannot_install), first)
     pki.generate(root / "pki", eids=[device.eid for device in devices])
     smdp = LabSmdp(root / "pki", root / "smdp.db").start()
     lab = FleetLab(root, smdp, smdp.ca_file, smdp.connect_overrides, devices)

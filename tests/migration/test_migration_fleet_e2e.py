@@ -105,3 +105,46 @@ async def test_a_faulty_fleet_ends_migrated_or_rolled_back_and_the_report_matche
     assert sum(device.pullable.pulled for device in lab.devices) == len(PULLED)  # the faults did happen
     assert final.counts["migrated"] + final.counts["rolled_back"] == FLEET_SIZE
     store.close()
+
+
+@pytest.fixture
+def small_lab(tmp_path):
+    built = build_fleet_lab(tmp_path / "small", 3, first=FLEET_SIZE)  # EIDs of its own
+    yield built
+    built.close()
+
+
+@pytest.mark.timeout(300)
+async def test_held_devices_dry_run_then_migrate_and_a_second_start_skips_them(client, small_lab, tmp_path):
+    """The real engine in held mode (each device runs on its card host, holding the card): a dry
+    run changes nothing anywhere; the migration then moves every card; starting it again finds
+    them done."""
+    store = open_lab_store(small_lab)
+    fleet = write_csv(tmp_path / "fleet.csv", small_lab.fleet_rows())
+    suffix = uuid.uuid4().hex[:8]
+    queues = dict(engine_queue=f"small-engine-{suffix}", migration_queue=f"small-migration-{suffix}")
+    start = dict(task_queue=queues["migration_queue"], engine_task_queue=queues["engine_queue"])
+
+    async with fleet_workers(client, small_lab, store, **queues):
+        dry = await start_migration(client, fleet, MigrationPolicy(dry_run=True, max_starts_per_second=50.0),
+                                    migration_id=f"small-{suffix}-dry", **start)
+        dry_status = await asyncio.wait_for(dry.handle.result(), 120)
+        assert dry_status.counts["skipped"] == 3, dry_status
+        for device in small_lab.devices:
+            assert device.profiles() == {device.old_iccid: True}
+            assert str(small_lab.smdp.status(device.target_iccid)) == "AVAILABLE"  # previewed, postponed
+        dry_rows = report(store, dry.migration_id)["devices"]
+        assert all(row["reason"].startswith("dry run: would download") for row in dry_rows), dry_rows
+
+        policy = MigrationPolicy(delete_old=True, max_starts_per_second=50.0)
+        done = await asyncio.wait_for((await start_migration(
+            client, fleet, policy, migration_id=f"small-{suffix}", **start)).handle.result(), 120)
+        assert done.counts["migrated"] == 3, done
+        again = await asyncio.wait_for((await start_migration(
+            client, fleet, policy, migration_id=f"small-{suffix}", **start)).handle.result(), 120)
+        assert again.counts["already_done"] == 3 and again.counts["migrated"] == 0, again
+
+    for device in small_lab.devices:
+        assert device.profiles() == {device.target_iccid: True}
+        assert str(small_lab.smdp.status(device.target_iccid)) == "ENABLED"
+    store.close()
