@@ -629,15 +629,8 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
     eid = op_input.eid
     workflow_id = operation_workflow_id(operation, eid, operation_id)
     request = OperationRequest(operation, operation_id, dataclasses.asdict(op_input))
-    start = WithStartWorkflowOperation(
-        ENTITY_WORKFLOW,
-        EntityInput(eid, search_attributes=await _search_attributes_usable(client)),
-        id=euicc_workflow_id(eid),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        task_queue=task_queue,
-    )
     update = await client.start_update_with_start_workflow(
-        UPDATE_SUBMIT, request, start_workflow_operation=start,
+        UPDATE_SUBMIT, request, start_workflow_operation=await _entity_start(client, eid, task_queue),
         wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=OperationResult,
     )
     return OperationHandle(client, operation, eid, workflow_id,
@@ -648,16 +641,22 @@ async def hold_euicc(client: Client, request: HoldRequest, *,
                      task_queue: str = WORKFLOW_TASK_QUEUE) -> HoldGrant:
     """Wait for exclusive use of the eUICC (starting its entity if needed); release it with the
     ``release`` signal to ``euicc-<EID>`` carrying the hold id."""
-    from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateStage
+    from temporalio.client import WorkflowUpdateStage
+
+    update = await client.start_update_with_start_workflow(
+        UPDATE_HOLD, request, start_workflow_operation=await _entity_start(client, request.eid, task_queue),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=HoldGrant)
+    return await update.result()
+
+
+async def _entity_start(client: Client, eid: str, task_queue: str):
+    """The eUICC's entity workflow, started with the submit or hold if it is not running."""
+    from temporalio.client import WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
 
-    start = WithStartWorkflowOperation(
-        ENTITY_WORKFLOW, EntityInput(request.eid), id=euicc_workflow_id(request.eid),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=task_queue)
-    update = await client.start_update_with_start_workflow(
-        UPDATE_HOLD, request, start_workflow_operation=start, wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-        result_type=HoldGrant)
-    return await update.result()
+    return WithStartWorkflowOperation(
+        ENTITY_WORKFLOW, EntityInput(eid, search_attributes=await _search_attributes_usable(client)),
+        id=euicc_workflow_id(eid), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=task_queue)
 
 
 OWN_RESULT_FIRST_POLL = 0.002

@@ -349,9 +349,12 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                     raise _NewSession("confirmation code incorrect", failure) from None
             raise
         session.receive_package()
-        downloaded = record_status(metadata.iccid, request.eid, self.operation, "download", fallback=Status.AVAILABLE)
+
+        def record_downloaded():
+            return record_status(metadata.iccid, request.eid, self.operation, "download", fallback=Status.AVAILABLE)
+
         if not package.metadata_matches:
-            await downloaded
+            await record_downloaded()
             outcome = await self._cancel(card, authenticated, R.metadataMismatch)
             await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason="metadataMismatch")
@@ -370,7 +373,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 LoadBppStepInput(card.ref, tid, package.bound_profile_package, metadata.iccid),
                 LoadBppResult, retry=policies.load_bpp_retry(),
                 start_to_close=policies.LOAD_BPP_START_TO_CLOSE, heartbeat=policies.LOAD_BPP_HEARTBEAT,
-            ), downloaded)
+            ), record_downloaded())
         except StepFailed as failure:
             # Removed card, transport trouble past the retries, or a card reset (a worker crash
             # drops its PC/SC connection) that took the RSP session with it: the eUICC gave no
