@@ -10,16 +10,15 @@ transaction, so ``profiles`` stays fast for fleets of any size.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from esimflow.history.model import ProfileRecord, StatusChange
 from esimflow.machines.profile_status import Status
+from esimflow.sqlite_connections import ThreadConnections
 from sgp22.errors import BadInputError, EsimError
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_SECONDS = 30.0
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 
 _SCHEMA = """
@@ -81,9 +80,7 @@ class SqliteHistoryStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = self._db()
@@ -108,16 +105,7 @@ class SqliteHistoryStore:
         return f"SqliteHistoryStore({str(self.path)!r})"
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across crashes of the process
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
-        return db
+        return self._connections.get()
 
     def record(self, change: StatusChange) -> bool:
         db = self._db()
@@ -185,11 +173,7 @@ class SqliteHistoryStore:
         return [_change(row) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for db in connections:
-            db.close()
-        self._local = threading.local()
+        self._connections.close()
 
     def __enter__(self) -> SqliteHistoryStore:
         return self

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -36,11 +35,11 @@ from esimflow.migration.model import (
     Outcome,
     PageEntry,
 )
+from esimflow.sqlite_connections import ThreadConnections
 from sgp22.errors import BadInputError, EsimError
 
 ENV_MIGRATIONS = "ESIMFLOW_MIGRATIONS"
 DEFAULT_FILE_NAME = "migrations.sqlite3"
-BUSY_TIMEOUT_SECONDS = 30.0
 STATUS_ERRORS = 20  # line errors returned with an import (all of them stay in the store)
 
 _SCHEMA = """
@@ -148,9 +147,7 @@ class MigrationStore:
     def __init__(self, path: Path | str, sealer: CodeSealer | None = None) -> None:
         self.path = Path(path)
         self.sealer = sealer
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._write() as db:
@@ -164,16 +161,7 @@ class MigrationStore:
         return f"MigrationStore({str(self.path)!r})"
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
-        return db
+        return self._connections.get()
 
     class _Transaction:
         def __init__(self, db: sqlite3.Connection) -> None:
@@ -346,11 +334,7 @@ class MigrationStore:
         return devices
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for db in connections:
-            db.close()
-        self._local = threading.local()
+        self._connections.close()
 
 
 def _context(migration_id: str, index: int) -> str:
