@@ -11,9 +11,12 @@ import sys
 import click
 
 from esimflow import api
+from sgp22.errors import EsimError
+from sgp22.identifiers import activation_code_secrets, check_smdp_address
 
 from esimcli import params
-from esimcli.failures import bad_input
+from esimcli.exit_codes import ExitCode
+from esimcli.failures import CliFailure, bad_input
 from esimcli.operation_cmd import Call, operation_command
 from esimcli.questions import CONFIRMATION_CODE_ENV
 
@@ -39,10 +42,24 @@ def _read_activation_code(call: Call, text: str | None) -> str | None:
         text = sys.stdin.readline()
     if not text or not text.strip():
         return None
+    for secret in activation_code_secrets(text):  # before parsing: a refusal must not echo a field
+        call.redactor.add(secret)
     code = params.activation_code(text)
-    call.redactor.add(text.strip())
     call.redactor.add(code.matching_id)
     return text.strip()
+
+
+def _read_smdp_address(call: Call, address: str | None) -> str | None:
+    """Checked here, so a pasted activation code or a matching ID typed into ``--smdp`` is a
+    usage error that masks it, never a value carried into the workflow and quoted back."""
+    if address is None:
+        return None
+    try:
+        return check_smdp_address(address.strip())
+    except EsimError as error:
+        for secret in (address, address.strip(), *address.split("$")):
+            call.redactor.add(secret)
+        raise CliFailure(ExitCode.USAGE, error.kind, f"--smdp: {error.message}") from None
 
 
 def _take_confirmation_code(call: Call, code: str | None) -> str | None:
@@ -76,7 +93,7 @@ def download(call: Call, activation_code: str | None, confirmation_code: str | N
         eid=call.require_eid(),
         activation_code=_read_activation_code(call, activation_code),
         confirmation_code=_take_confirmation_code(call, confirmation_code),
-        smdp_address=smdp_address,
+        smdp_address=_read_smdp_address(call, smdp_address),
         port_index=port_index,
         switch_after_download=switch_after_download,
         force_disable_profile=force_disable,
@@ -130,4 +147,4 @@ def cancel_session(call: Call, transaction_id: str, reason: str, smdp_address: s
     except ValueError:
         raise bad_input("the transaction ID is hex (as `download` progress and results show it)") from None
     return api.CancelSessionInput(eid=call.require_eid(), transaction_id=transaction_id,
-                                  reason=int(_REASONS[reason]), smdp_address=smdp_address)
+                                  reason=int(_REASONS[reason]), smdp_address=_read_smdp_address(call, smdp_address))

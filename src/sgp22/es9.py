@@ -273,7 +273,7 @@ class RspServerClient:
         try:
             answer = json.loads(response.content)
             status = answer["header"]["functionExecutionStatus"]["status"]
-        except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+        except (ValueError, RecursionError, TypeError, KeyError):
             return
         if status in FAILURE_STATUSES:
             self._check_status(function, answer, where)
@@ -281,7 +281,7 @@ class RspServerClient:
     def _json(self, response: httpx.Response, where: str) -> dict[str, Any]:
         try:
             answer = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise ServerResponseError(
                 f"{where}: answer is not JSON (Content-Type {response.headers.get('content-type', 'none')!r})"
             ) from None

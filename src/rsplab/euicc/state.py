@@ -128,6 +128,8 @@ class EuiccState:
 
     @classmethod
     def from_json(cls, data: dict) -> "EuiccState":
+        if not isinstance(data, dict):
+            raise StateFileError(f"state file holds a JSON {type(data).__name__}, not a virtual eUICC state object")
         if data.get("format") != FORMAT:
             raise StateFileError(f"state file format {data.get('format')!r}, expected {FORMAT!r}")
         try:
@@ -139,8 +141,8 @@ class EuiccState:
             ]
             values["notifications"] = [Notification(**n) for n in data["notifications"]]
             return cls(**values)
-        except (KeyError, TypeError) as exc:
-            raise StateFileError(f"state file is not a virtual eUICC state: {exc}") from exc
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise StateFileError(f"state file is not a virtual eUICC state: {type(exc).__name__} {exc}") from exc
 
 
 class StateStore:
@@ -213,8 +215,8 @@ class StateStore:
     def _read(self) -> EuiccState:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise StateFileError(f"cannot read state file {self.path}: {exc}") from exc
+        except (OSError, ValueError, RecursionError) as exc:
+            raise StateFileError(f"cannot read state file {self.path}: {type(exc).__name__} {exc}") from exc
         return EuiccState.from_json(data)
 
     def _write(self, state: EuiccState) -> None:
