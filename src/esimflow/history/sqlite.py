@@ -172,6 +172,37 @@ class SqliteHistoryStore:
                            (limit,))
         return [_change(row) for row in rows]
 
+    def changes(self, *, since: datetime | None = None, until: datetime | None = None,
+                status: Status | str | None = None, operation: str | None = None, errors_only: bool = False,
+                limit: int = 100, offset: int = 0) -> list[StatusChange]:
+        if limit < 1 or offset < 0:
+            raise BadInputError(f"limit must be at least 1 and offset at least 0, got {limit} and {offset}")
+        conditions, parameters = [], []
+        if since is not None:
+            conditions.append("at >= ?")
+            parameters.append(_text(since))
+        if until is not None:
+            conditions.append("at < ?")
+            parameters.append(_text(until))
+        if status is not None:
+            try:
+                parameters.append(str(Status(status)))
+            except ValueError:
+                raise BadInputError(f"{status!r} is not a profile status ({', '.join(Status)})") from None
+            conditions.append("to_status = ?")
+        if operation:
+            conditions.append("operation = ?")
+            parameters.append(operation)
+        if errors_only:
+            conditions.append("error_reason IS NOT NULL")
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        rows = self._query(f"SELECT {_CHANGE_COLUMNS} FROM status_change{where} ORDER BY at DESC, id DESC"
+                           " LIMIT ? OFFSET ?", (*parameters, limit, offset))
+        return [_change(row) for row in rows]
+
+    def operations(self) -> list[str]:
+        return [row[0] for row in self._query("SELECT DISTINCT operation FROM status_change ORDER BY operation")]
+
     def close(self) -> None:
         self._connections.close()
 
