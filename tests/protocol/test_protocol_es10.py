@@ -27,7 +27,7 @@ from sgp22.es10_enums import (
     flags_to_bits,
 )
 from sgp22.es10_types import iccid_coded, iccid_digits
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from tests.protocol.scripted_card import Es10Applet
 
