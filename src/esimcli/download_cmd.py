@@ -84,8 +84,6 @@ def _profile_source(call: Call, activation_code: str | None, confirmation_code: 
     )
 
 
-def _rules(spec: DownloadableProfileSpec) -> list[dict]:
-    return [dataclasses.asdict(rule) for rule in spec.access_rules]
 
 
 @operation_command("download", watch=True, timeout=900.0)
@@ -117,7 +115,7 @@ def download(call: Call, activation_code: str | None, confirmation_code: str | N
         activation_code=profile.activation_code,
         confirmation_code=profile.confirmation_code,
         carrier_name=profile.carrier_name,
-        access_rules=_rules(profile),
+        access_rules=list(profile.access_rules),
         smdp_address=smdp_address,
         port_index=port_index,
         switch_after_download=switch_after_download,
@@ -144,7 +142,7 @@ def metadata(call: Call, activation_code: str | None, confirmation_code: str | N
         activation_code=profile.activation_code,
         confirmation_code=profile.confirmation_code,
         carrier_name=profile.carrier_name,
-        access_rules=_rules(profile),
+        access_rules=list(profile.access_rules),
         port_index=port_index,
         force_disable_profile=force_disable,
     )

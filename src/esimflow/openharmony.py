@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgp22.errors import BadInputError
+from sgp22.es10_types import AccessRule
 
 MAX_ACCESS_RULES = 64
 MAX_TEXT = 255
@@ -24,19 +25,17 @@ class DownloadableProfileError(BadInputError):
     kind = "input.downloadable_profile"
 
 
-@dataclass(frozen=True)
-class AccessRule:
-    """One ARA-M rule of a profile (SGP.22 ``ProfileInfo.refArDo``): which app, by the hash of
-    its signing certificate and optionally its package name, may use the profile's carrier
-    privileges. ``access_type`` is OpenHarmony's rule type number (0: allow)."""
+def access_rule_dict(rule: AccessRule) -> dict[str, Any]:
+    """The engine's form of an access rule (results, inputs): hex hash, package name ("" for
+    none) and OpenHarmony's ``accessType``, which is the rule's PERM-AR-DO read as a number, as
+    Android's ``UiccAccessRule`` reads it."""
+    return {"certificate_hash": rule.certificate_hash.hex().upper(), "package_name": rule.package_name or "",
+            "access_type": rule.permissions}
 
-    certificate_hash: str  # hex, upper case
-    package_name: str = ""
-    access_type: int = 0
 
-    def as_openharmony(self) -> dict[str, Any]:
-        return {"certificateHashHexStr": self.certificate_hash, "packageName": self.package_name,
-                "accessType": self.access_type}
+def _openharmony_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    return {"certificateHashHexStr": rule["certificate_hash"], "packageName": rule["package_name"],
+            "accessType": rule["access_type"]}
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class DownloadableProfileSpec:
     activation_code: str | None
     confirmation_code: str | None = None
     carrier_name: str = ""
-    access_rules: tuple[AccessRule, ...] = field(default_factory=tuple)
+    access_rules: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # access_rule_dict form
 
     def __repr__(self) -> str:  # the matching ID and the confirmation code are secrets
         return (f"DownloadableProfileSpec(activation_code={'set' if self.activation_code else None}, "
@@ -54,30 +53,29 @@ class DownloadableProfileSpec:
                 f"carrier_name={self.carrier_name!r}, access_rules={len(self.access_rules)})")
 
 
-def access_rule_from_openharmony(item: Any, index: int) -> AccessRule:
+def access_rule_from_openharmony(item: Any, index: int) -> dict[str, Any]:
     where = f"accessRules[{index}]"
     if not isinstance(item, dict):
         raise DownloadableProfileError(f"{where} is not an object")
     unknown = set(item) - {"certificateHashHexStr", "packageName", "accessType"}
     if unknown:
         raise DownloadableProfileError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
-    cert_hash = item.get("certificateHashHexStr")
+    cert_hash, package, access_type = (item.get("certificateHashHexStr"), item.get("packageName") or None,
+                                       item.get("accessType", 0))
     if not isinstance(cert_hash, str) or not cert_hash:
         raise DownloadableProfileError(f"{where}.certificateHashHexStr is required (a hex string)")
+    if package is not None and not isinstance(package, str):
+        raise DownloadableProfileError(f"{where}.packageName must be a string")
+    if not isinstance(access_type, int) or isinstance(access_type, bool):
+        raise DownloadableProfileError(f"{where}.accessType must be an integer")
     try:
         digest = bytes.fromhex(cert_hash)
     except ValueError:
         raise DownloadableProfileError(f"{where}.certificateHashHexStr is not hex") from None
-    if len(digest) not in (20, 32):
-        raise DownloadableProfileError(
-            f"{where}.certificateHashHexStr is {len(digest)} bytes; a SHA-1 (20) or SHA-256 (32) hash is expected")
-    package = item.get("packageName", "")
-    if not isinstance(package, str) or len(package) > MAX_TEXT:
-        raise DownloadableProfileError(f"{where}.packageName must be a string of at most {MAX_TEXT} characters")
-    access_type = item.get("accessType", 0)
-    if not isinstance(access_type, int) or isinstance(access_type, bool) or not 0 <= access_type <= 0xFF:
-        raise DownloadableProfileError(f"{where}.accessType must be an integer 0..255")
-    return AccessRule(digest.hex().upper(), package, access_type)
+    try:
+        return access_rule_dict(AccessRule(digest, package, access_type))
+    except BadInputError as error:
+        raise DownloadableProfileError(f"{where}: {error.message}") from None
 
 
 def _optional_text(document: dict, key: str) -> str | None:
@@ -125,5 +123,5 @@ def downloadable_profile_json(activation_code: str | None, carrier_name: str = "
         "activationCode": activation_code,
         "confirmationCode": None,
         "carrierName": carrier_name,
-        "accessRules": [AccessRule(**rule).as_openharmony() for rule in access_rules or []],
+        "accessRules": [_openharmony_rule(rule) for rule in access_rules or []],
     }

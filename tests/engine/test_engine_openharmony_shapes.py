@@ -60,7 +60,7 @@ def test_a_downloadable_profile_file_without_activation_code_uses_the_argument(r
     ({"confirmationCode": CONFIRMATION_CODE}, ["--confirmation-code", CONFIRMATION_CODE], "not both"),
     ({**PROFILE, "matchingId": MATCHING_ID}, [], "unknown DownloadableProfile keys: matchingId"),
     ({**PROFILE, "accessRules": [{"certificateHashHexStr": "zz"}]}, [], "accessRules[0].certificateHashHexStr is not hex"),
-    ({**PROFILE, "accessRules": [{"certificateHashHexStr": "AB"}]}, [], "1 bytes"),
+    ({**PROFILE, "accessRules": [{"certificateHashHexStr": "AB"}]}, [], "20 or 32 bytes, not 1"),
     ({**PROFILE, "accessRules": [{"certificateHashHexStr": CERT_HASH, "accessType": "all"}]}, [], "accessType"),
     ({**PROFILE, "activationCode": f"LPA:9${MATCHING_ID}"}, [], "LPA:1"),
     ([PROFILE], [], "expected a DownloadableProfile JSON object"),
