@@ -571,14 +571,18 @@ class OperationHandle:
         """The operation's progress; ``phase == "queued"`` while it waits for its turn."""
         from temporalio.service import RPCError, RPCStatusCode
 
+        handle = self.client.get_workflow_handle(self.workflow_id)
         try:
-            return await self.client.get_workflow_handle(self.workflow_id).query(
-                QUERY_PROGRESS, result_type=Progress
-            )
+            progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return Progress(operation=self.operation)
             raise
+        if progress.phase == "installing":
+            live = await _segments_reported(self.client, handle)
+            if live is not None:
+                progress.segments_done, progress.segments_total = live
+        return progress
 
     async def provide_confirmation_code(self, code: str) -> Progress:
         return await self._update(UPDATE_PROVIDE_CONFIRMATION_CODE, ConfirmationCodeInput(code))
@@ -598,6 +602,22 @@ class OperationHandle:
         except WorkflowUpdateFailedError as error:
             cause = getattr(error.cause, "message", None) or str(error.cause)
             raise AnswerRefusedError(f"{self.operation} refused {name}: {cause}") from None
+
+
+LOAD_STEP = "card_load_bound_profile_package"
+"""The card step whose heartbeat details are ``(segments done, segments total)``."""
+
+
+async def _segments_reported(client: Client, handle) -> tuple[int, int] | None:
+    """The segment count LoadBoundProfilePackage last reported in its heartbeat (the server
+    keeps it with the pending activity), or None while it has reported none."""
+    description = await handle.describe()
+    for pending in description.raw_description.pending_activities:
+        if pending.activity_type.name == LOAD_STEP and pending.heartbeat_details.payloads:
+            details = await client.data_converter.decode(pending.heartbeat_details.payloads, [int, int])
+            if len(details) == 2:
+                return int(details[0]), int(details[1])
+    return None
 
 
 class AnswerRefusedError(EsimError):

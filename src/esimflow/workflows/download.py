@@ -33,9 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PolicyRulesVerdict,
         PrepareDownloadStepInput,
     )
-    from esimflow.activities.liveness import segments_of
     from esimflow.api import (
-        QUERY_PROGRESS,
         UPDATE_DECLINE,
         UPDATE_GIVE_CONSENT,
         UPDATE_PROVIDE_CONFIRMATION_CODE,
@@ -98,13 +96,6 @@ class _Target:
 class RspSessionWorkflow(OperationWorkflow):
     """The user-facing half of a session: updates that answer the metadata preview, and the
     cancel request a CancelSession operation forwards here."""
-
-    @workflow.query(name=QUERY_PROGRESS)
-    def progress(self) -> Progress:
-        live = segments_of(workflow.info().workflow_id)  # LoadBPP running as a local activity here
-        if live is None:
-            return self._progress
-        return dataclasses.replace(self._progress, segments_done=live[0], segments_total=live[1])
 
     def __init__(self) -> None:
         super().__init__()
@@ -373,6 +364,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 LoadBppStepInput(card.ref, tid, package.bound_profile_package, metadata.iccid),
                 LoadBppResult, retry=policies.load_bpp_retry(),
                 start_to_close=policies.LOAD_BPP_START_TO_CLOSE, heartbeat=policies.LOAD_BPP_HEARTBEAT,
+                recorded_first=True,
             ), record_downloaded())
         except StepFailed as failure:
             # Removed card, transport trouble past the retries, or a card reset (a worker crash

@@ -123,7 +123,9 @@ async def _reset(card: Card, options: ResetOption, operation: str) -> dict:
     says nothingToDelete) is judged by what is left on the card."""
     before = await profiles_on(card)
     try:
-        await card.call(CardStep.MEMORY_RESET, MemoryResetStepInput(card.ref, int(options)))
+        # an ordinary activity even on the card host: ``before`` is recorded before the card
+        # deletes anything, so a re-run after a dead worker still knows what was there
+        await card.call(CardStep.MEMORY_RESET, MemoryResetStepInput(card.ref, int(options)), recorded_first=True)
     except StepFailed as failure:
         if not failure.kind.endswith("nothingToDelete") or not before:
             raise

@@ -34,7 +34,10 @@ STEP_HEARTBEAT = timedelta(seconds=10)
 CARD_START_TO_CLOSE = timedelta(seconds=60)
 CARD_SCHEDULE_TO_CLOSE = timedelta(minutes=5)
 LOAD_BPP_START_TO_CLOSE = timedelta(minutes=10)
-LOAD_BPP_HEARTBEAT = STEP_HEARTBEAT
+LOAD_BPP_HEARTBEAT = timedelta(seconds=5)
+"""LoadBoundProfilePackage runs as an ordinary activity (even on the card host) and reports its
+segments as heartbeat details, which the SDK sends at most every 80% of this: short enough for
+a live progress display and for a dead worker's install to be picked up again within seconds."""
 NET_START_TO_CLOSE = timedelta(seconds=90)
 NET_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 ENGINE_START_TO_CLOSE = timedelta(seconds=20)

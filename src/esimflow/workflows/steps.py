@@ -106,10 +106,16 @@ class Card:
     async def call(self, step: str, arg: Any, result_type: type[T] | None = None, *,
                    retry: RetryPolicy | None = None,
                    start_to_close: timedelta = policies.CARD_START_TO_CLOSE,
-                   heartbeat: timedelta | None = None, summary: str | None = None) -> T:
+                   heartbeat: timedelta | None = None, summary: str | None = None,
+                   recorded_first: bool = False) -> T:
+        """``recorded_first``: run as an ordinary activity on the card queue even on the card
+        host, for a step that changes the card and whose crash recovery needs the server's
+        knowledge: scheduling it completes the workflow task, so every earlier step's result
+        (the "profiles before" snapshot) is in the history before the card changes, and a retry
+        after a dead worker comes from the server with the step's heartbeat details."""
         schedule_to_close = max(policies.CARD_SCHEDULE_TO_CLOSE, start_to_close * 3)
         try:
-            if self.local:
+            if self.local and not recorded_first:
                 return await workflow.execute_local_activity(
                     step, arg, result_type=result_type, start_to_close_timeout=start_to_close,
                     schedule_to_close_timeout=schedule_to_close, retry_policy=retry or policies.card_retry(),
