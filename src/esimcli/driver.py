@@ -16,6 +16,7 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow import api
+from sgp22.errors import EsimError
 
 from esimcli.connection import ConnectionFlags, connect, owned_runtime
 from esimcli.exit_codes import ExitCode
@@ -150,3 +151,5 @@ async def engine_call(awaitable: Awaitable[T]) -> T:
         message = getattr(cause, "message", None) or str(cause or error)
         raise CliFailure(ExitCode.ENGINE_FAILURE, "engine.failed",
                          f"the engine ended the operation without a result: {message}") from None
+    except EsimError as error:  # e.g. no worker polls the entity's queue: one line, no traceback
+        raise CliFailure(ExitCode.ENGINE_FAILURE, error.kind, error.message, retryable=error.retryable) from None

@@ -83,6 +83,17 @@ def pending_notification(item: es10.PendingNotification) -> PendingNotificationD
     )
 
 
+@contextlib.contextmanager
+def whole_step():
+    """A cancelled card step (an operator skipping the operation) still finishes its ES10 call:
+    the SDK would otherwise raise the cancellation inside this thread, between two APDUs."""
+    if not activity.in_activity():
+        yield
+        return
+    with activity.shield_thread_cancel_exception():
+        yield
+
+
 class CardActivities:
     """The card steps of one worker host, over the cards its :class:`CardPool` reaches."""
 
@@ -95,7 +106,8 @@ class CardActivities:
     @contextlib.contextmanager
     def _session(self, step, *, check_eid: bool = True):
         """The card's ISD-R session for one step, heartbeating while the step runs."""
-        with heartbeating_thread(), self.pool.session(step.card.reader, step.card.eid if check_eid else None) as isdr:
+        with whole_step(), heartbeating_thread(), \
+                self.pool.session(step.card.reader, step.card.eid if check_eid else None) as isdr:
             yield isdr
 
     def activities(self) -> list:
@@ -193,7 +205,8 @@ class CardActivities:
         Progress goes out as heartbeat details ``(segments done, segments total)``, which a
         client reads from the workflow's pending activity."""
         bpp = bytes.fromhex(step.bound_profile_package)
-        with heartbeating_thread() as heartbeat, self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with whole_step(), heartbeating_thread() as heartbeat, \
+                self.pool.session(step.card.reader, step.card.eid) as isdr:
             found = self._installed_earlier(isdr, step.iccid)
             if found is not None:
                 return found
@@ -313,7 +326,8 @@ class CardActivities:
         when the operation began (``version_before``): then an attempt that finished but whose
         answer was lost did the update, and it is not loaded again.
         """
-        with heartbeating_thread() as heartbeat, self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with whole_step(), heartbeating_thread() as heartbeat, \
+                self.pool.session(step.card.reader, step.card.eid) as isdr:
             updater = osu.OsUpdater(isdr.transport, channel=0)
             info = updater.info()
             if not step.start:

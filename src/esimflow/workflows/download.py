@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
     from sgp22.identifiers import ActivationCode
     from sgp22.results import OhResultCode, WinStatus
 
-MAX_SESSIONS = 3
+MAX_SESSIONS = policies.DOWNLOAD_SESSIONS
 MAX_CONFIRMATION_CODE_ATTEMPTS = 3
 SIGNAL_CANCEL_SESSION = "cancel_session"
 
@@ -210,7 +210,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
 
     @workflow.run
     async def run(self, request: DownloadProfileInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._download(request))
+        return await conclude(self, request.eid, lambda: self._download(request))
 
     async def _download(self, request: DownloadProfileInput) -> OperationResult:
         card = await card_of(request.eid)
@@ -490,7 +490,7 @@ class GetDownloadableProfileMetadataWorkflow(RspSessionWorkflow):
 
     @workflow.run
     async def run(self, request: GetDownloadableProfileMetadataInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._preview(request))
+        return await conclude(self, request.eid, lambda: self._preview(request))
 
     async def _preview(self, request: GetDownloadableProfileMetadataInput) -> OperationResult:
         card = await card_of(request.eid)

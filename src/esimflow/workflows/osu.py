@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from sgp22.results import OhResultCode, WinStatus
 
 POLL_INTERVAL = timedelta(seconds=5)
-MAX_POLLS = 120
+MAX_POLLS = int(policies.OS_UPDATE_POLLING / POLL_INTERVAL)
 
 
 @workflow.defn(name=Operation.OS_UPDATE)
@@ -26,7 +26,7 @@ class OsUpdateWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: OsUpdateInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._update(request))
+        return await conclude(self, request.eid, lambda: self._update(request))
 
     async def _update(self, request: OsUpdateInput) -> OperationResult:
         card = await card_of(request.eid)

@@ -130,7 +130,7 @@ class SwitchProfileWorkflow(OperationWorkflow):
             return await switch_to(self, card, request.iccid, port=request.port_index,
                                    force_disable=request.force_disable_profile, operation=self.operation)
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.DELETE_PROFILE)
@@ -139,7 +139,7 @@ class DeleteProfileWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: DeleteProfileInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._delete(request))
+        return await conclude(self, request.eid, lambda: self._delete(request))
 
     async def _delete(self, request: DeleteProfileInput) -> OperationResult:
         card = await card_of(request.eid)
@@ -189,7 +189,7 @@ class SetNicknameWorkflow(OperationWorkflow):
             return OperationResult.success(self.operation, request.eid,
                                            {"iccid": request.iccid, "nickname": request.nickname})
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.LIST_PROFILES)
@@ -208,4 +208,4 @@ class ListProfilesWorkflow(OperationWorkflow):
                 "is_removable": card.device.reader.startswith("pcsc:"),
             })
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
