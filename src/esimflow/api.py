@@ -179,6 +179,8 @@ class DownloadProfileInput:
     require_user_consent: bool = False
     consent_timeout_seconds: float = 300.0
     smdp_address: str | None = None  # overrides the address of the activation code/the default
+    carrier_name: str = ""  # OpenHarmony DownloadableProfile.carrierName, answered back
+    access_rules: list[dict] = field(default_factory=list)  # DownloadableProfile.accessRules as given
 
     def __repr__(self) -> str:  # the matching ID and the confirmation code are secrets
         return (
@@ -306,6 +308,8 @@ class GetDownloadableProfileMetadataInput:
     confirmation_code: str | None = None
     port_index: int = 0
     force_disable_profile: bool = False
+    carrier_name: str = ""  # OpenHarmony DownloadableProfile.carrierName, answered back
+    access_rules: list[dict] = field(default_factory=list)  # DownloadableProfile.accessRules as given
 
     def __repr__(self) -> str:
         return (
@@ -400,6 +404,7 @@ class ProfileInfo:
     policy_rules: int = 0
     isdp_aid: str = ""
     operator: dict[str, str] | None = None  # mcc, mnc, gid1, gid2
+    access_rules: list[dict] = field(default_factory=list)  # openharmony.AccessRule fields
 
 
 @dataclass
@@ -413,6 +418,7 @@ class ProfileMetadata:
     policy_rules: int = 0
     confirmation_code_required: bool = False
     solvable_errors: int = 0
+    access_rules: list[dict] = field(default_factory=list)  # openharmony.AccessRule fields
 
 
 @dataclass
