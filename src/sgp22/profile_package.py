@@ -41,6 +41,8 @@ FILLER_FILE_CHUNK = 16384
 """Content bytes per generated file; a transparent EF holds at most 65535 bytes."""
 _FILLER_FILE_ID_BASE = 0xAF00
 _FILLER_DESCRIPTOR = b"\x41\x21"  # transparent EF, shareable
+INTERPRETED_KINDS = frozenset({"header", "mf", "genericFileManagement", "application", "nonStandard", "end"})
+"""The elements upp.asn defines in full; the others are read as far as their PEHeader."""
 _MF_ID = 1
 """PEHeader identification of the generated MF; the generated files follow it."""
 
