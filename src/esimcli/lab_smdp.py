@@ -59,21 +59,25 @@ def smdp() -> None:
 @_DB_OPTION
 @click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True,
               help="TCP port on 127.0.0.1 (0: any free port).")
+@click.option("--smds-port", type=click.IntRange(0, 65535), default=8444, show_default=True,
+              help="Lab SM-DS TCP port on 127.0.0.1 (0: any free port).")
 @click.option("--fqdn", help="Name the server answers as (a DNS name of the DPtls certificate; default its first).")
 @click.option("--faults", "faults_file", type=click.Path(exists=True, dir_okay=False),
               help='Fault rules as JSON: {"seed": 1, "faults": [{"endpoint": ..., "kind": ..., ...}]}.')
 @click.option("--session-ttl", type=click.FloatRange(min=1), default=600, show_default=True,
               help="Seconds an unfinished RSP session stays usable.")
-def serve(identities_dir, db_path, port, fqdn, faults_file, session_ttl) -> None:
-    """Serve ES9+ (/gsma/rsp2/es9plus), ES11 (/gsma/rsp2/es11) and admin (/lab/admin) until Ctrl-C."""
+def serve(identities_dir, db_path, port, smds_port, fqdn, faults_file, session_ttl) -> None:
+    """Serve ES9+ (/gsma/rsp2/es9plus) and admin (/lab/admin), and the lab SM-DS (ES11 under
+    /gsma/rsp2/es11 and /gsma/rsp2/es9plus) on its own port, until Ctrl-C."""
     from rsplab.smdp.server import LabSmdp
 
     try:
-        server = LabSmdp(identities_dir, db_path, port=port, fqdn=fqdn, faults=faults_file, session_ttl=session_ttl)
+        server = LabSmdp(identities_dir, db_path, port=port, smds_port=smds_port, fqdn=fqdn, faults=faults_file, session_ttl=session_ttl)
     except EsimError as error:
         _fail(error.message)
     click.echo(f"lab SM-DP+ {server.address} (OID {server.smdp_oid})")
     click.echo(f"  listening on https://127.0.0.1:{server.port}")
+    click.echo(f"  SM-DS       {server.smds_address} on https://127.0.0.1:{server.smds_port}")
     click.echo(f"  CA file     {server.ca_file}")
     click.echo(f"  inventory   {server.inventory.path}")
     click.echo(f"  admin API   {server.url}{ADMIN_PREFIX}")

@@ -186,7 +186,7 @@ async def _json(request: Request, optional: bool = False) -> dict:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadInputError("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise BadInputError("the request body must be a JSON object")
