@@ -14,10 +14,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from carddrivers.local import LocalTransport
 from sgp22 import lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.es9 import Es9Client, Es9Config
-from sgp22.transport_local import LocalTransport
 
 from rsplab import pki
 from rsplab.euicc import VirtualEuicc
