@@ -267,6 +267,8 @@ class ProfileMetadata:
     notification_configuration_info: list[NotificationConfiguration] = field(default_factory=list)
     profile_owner: OperatorId | None = None
     ppr_ids: PprIds = PprIds(0)
+    access_rules: list[AccessRule] = field(default_factory=list)
+    """The ARA-M rules the profile will bring, when the SM-DP+ announces them (refArDo)."""
 
     @classmethod
     def from_asn1(cls, raw: bytes, value: dict) -> ProfileMetadata:
@@ -283,6 +285,7 @@ class ProfileMetadata:
             ],
             profile_owner=OperatorId.from_asn1(value["profileOwner"]) if "profileOwner" in value else None,
             ppr_ids=bits_to_flags(PprIds, value["profilePolicyRules"]) if "profilePolicyRules" in value else PprIds(0),
+            access_rules=[AccessRule.from_asn1(item) for item in value.get("refArDo", [])],
         )
 
     def same_content(self, other: ProfileMetadata) -> bool:
