@@ -163,7 +163,7 @@ async def test_every_result_key_is_in_a_real_answer(lab_engine, smdp, card):  # 
     eid = card.eid
     rule = "com.example.dialer"
     # PPR2 (deletion not allowed), not PPR1: the profile is switched away from below
-    code = smdp.add_profile(new_iccid(), ppr2=True, access_rules=[("AB" * 32, rule, 0)])
+    code = smdp.add_profile(new_iccid(), ppr2=True, access_rules=[("AB" * 32, rule, 0)], profile_owner="310410:0A")
     answers: dict[str, api.OperationResult] = {}
 
     async def run(op_input):

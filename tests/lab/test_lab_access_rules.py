@@ -1,6 +1,7 @@
-"""ARA-M access rules from the lab SM-DP+ to the virtual eUICC: given to ``add-profile``, announced
-in the profile metadata (refArDo), carried by the generated package's ARA-M, installed by the
-eUICC and answered in GetProfilesInfo (BF76/E2). Over TLS, with esimflow's LPA."""
+"""ARA-M access rules and the profile owner from the lab SM-DP+ to the virtual eUICC: given to
+``add-profile``, announced in the profile metadata (refArDo, profileOwner), the rules carried by
+the generated package's ARA-M, installed by the eUICC and answered in GetProfilesInfo (BF76/E2,
+B7). Over TLS, with esimflow's LPA."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,12 +13,13 @@ from carddrivers.local import LocalTransport
 from esimcli.lab_smdp import smdp as smdp_cli
 from sgp22 import es10, lpa
 from sgp22.apdu import IsdrChannel
+from sgp22.errors import BadInputError
 from sgp22.es9 import Es9Client, Es9Config
-from sgp22.es10_types import AccessRule
+from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import ActivationCode
 
 from rsplab.euicc import VirtualEuicc
-from rsplab.smdp.inventory import parse_access_rule
+from rsplab.smdp.inventory import parse_access_rule, parse_operator
 from rsplab.smdp.server import LabSmdp
 
 from tests.lab.test_lab_smdp_kit import iccid_for, lab_identities  # noqa: F401 - lab_identities is a fixture
@@ -95,3 +97,25 @@ def test_add_profile_refuses_a_bad_access_rule_in_one_line(tmp_path, text, reaso
     assert refused.exit_code == 2
     (line,) = refused.output.strip().splitlines()
     assert line.startswith("esimflow lab smdp: access rule ") and reason in line, line
+
+
+async def test_the_operator_given_to_add_profile_is_the_installed_profiles_owner(smdp, isdr):
+    iccid = iccid_for(8105)
+    code = smdp.add_profile(iccid, profile_owner="310410:0A0B")
+    async with es9(smdp) as client:
+        assert (await lpa.download(isdr, client, code)).pir_delivered
+    (installed,) = es10.get_profiles_info(isdr)
+    owner = installed.profile_owner
+    assert (owner.mcc, owner.mnc, owner.gid1, owner.gid2) == ("310", "410", bytes.fromhex("0A0B"), None)
+
+
+@pytest.mark.parametrize("text, coded", [("310410", "130014"), ("00101", "00F110"), ("26202:FF:01", "62F220")])
+def test_operator_option_syntax_and_ts_24_008_coding(text, coded):
+    assert parse_operator(text).mcc_mnc == bytes.fromhex(coded)
+    assert OperatorId(bytes.fromhex(coded)).mcc + OperatorId(bytes.fromhex(coded)).mnc == text.split(":")[0]
+
+
+@pytest.mark.parametrize("text", ["3104", "3104101", "31O410", "310410:XY"])
+def test_a_bad_operator_is_refused(text):
+    with pytest.raises(BadInputError, match="operator|MCC"):
+        parse_operator(text)

@@ -38,6 +38,7 @@ _PROFILE_FIELDS = {
     "released": ("released", bool), "reusable": ("reusable", bool), "size": ("size", int),
     "serviceProviderName": ("service_provider_name", str), "profileName": ("profile_name", str),
     "ccRetryLimit": ("cc_retry_limit", int), "package": ("package", str), "accessRules": ("access_rules", list),
+    "operator": ("profile_owner", str),
 }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sgp22 import codec, crypto, tlv
-from sgp22.es10_types import AccessRule
+from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.profile_package import encode_iccid
 
 PROFILE_CLASS_CODES = {"test": 0, "provisioning": 1, "operational": 2}
@@ -45,6 +45,7 @@ def store_metadata_request(
     icon_type: int | None = None,
     icon: bytes | None = None,
     access_rules: Sequence[AccessRule] = (),
+    profile_owner: OperatorId | None = None,
 ) -> bytes:
     """BF25: the profileMetadata of authenticateClient, and the 88 segments of the package.
 
@@ -67,6 +68,8 @@ def store_metadata_request(
         value["profilePolicyRules"] = ppr_bits(ppr1, ppr2)
     if access_rules:
         value["refArDo"] = [rule.to_asn1() for rule in access_rules]
+    if profile_owner is not None:
+        value["profileOwner"] = profile_owner.to_asn1()
     return codec.encode("StoreMetadataRequest", value)
 
 

@@ -141,6 +141,7 @@ class Es9Service:
             icon_type=profile.icon_type,
             icon=profile.icon,
             access_rules=self.inventory.access_rules(profile.iccid),
+            profile_owner=self.inventory.profile_owner(profile.iccid),
         )
 
     # --- getBoundProfilePackage ------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sgp22.errors import BadInputError, EsimError
-from sgp22.es10_types import AccessRule
+from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import Eid, Iccid, mask_secret
 from sgp22.profile_package import ProfilePackageError, parse_upp
 
@@ -85,6 +85,12 @@ CREATE TABLE IF NOT EXISTS access_rules (
     package_name TEXT,
     permissions INTEGER NOT NULL,
     PRIMARY KEY (iccid, position)
+);
+CREATE TABLE IF NOT EXISTS profile_owners (
+    iccid TEXT PRIMARY KEY,
+    mcc_mnc BLOB NOT NULL,
+    gid1 BLOB,
+    gid2 BLOB
 );
 CREATE TABLE IF NOT EXISTS euiccs (
     eid TEXT PRIMARY KEY,
@@ -213,6 +219,8 @@ class NewProfile:
     header gives the ICCID. Without it the SM-DP+ generates a package of ``size`` bytes.
     ``access_rules`` (ARA-M rules: :class:`AccessRule`, or ``(certificate hash hex, package
     name, access type)``) go into the metadata and into a generated package's ARA-M.
+    ``profile_owner`` (an :class:`OperatorId`, or ``MCCMNC[:GID1[:GID2]]``) is the metadata's
+    profileOwner.
     """
 
     iccid: str | None = None
@@ -232,6 +240,7 @@ class NewProfile:
     cc_retry_limit: int = DEFAULT_CC_RETRY_LIMIT
     package: bytes | None = field(default=None, repr=False)
     access_rules: Sequence[AccessRule | tuple] = ()
+    profile_owner: OperatorId | str | None = None
 
 
 MAX_ACCESS_RULES = 32
@@ -251,6 +260,18 @@ def access_rule(rule: AccessRule | tuple) -> AccessRule:
     if not isinstance(access_type, int) or isinstance(access_type, bool):
         raise BadInputError("an access rule's access type is a number")
     return AccessRule(digest, package_name or None, access_type)
+
+
+def parse_operator(text: str) -> OperatorId:
+    """``MCCMNC[:GID1[:GID2]]``: 3 MCC digits, 2 or 3 MNC digits, the group identifiers in hex."""
+    plmn, gid1, gid2 = ([*str(text).split(":", 2), "", ""])[:3]
+    try:
+        groups = [bytes.fromhex(gid) if gid else None for gid in (gid1, gid2)]
+    except ValueError:
+        raise BadInputError(f"operator {text[:40]!r}: GID1 and GID2 are hex") from None
+    if not (plmn.isdigit() and plmn.isascii() and len(plmn) in (5, 6)):
+        raise BadInputError(f"operator {text[:40]!r}: MCC and MNC are 5 or 6 digits (e.g. 310410)")
+    return OperatorId.from_plmn(plmn[:3], plmn[3:], *groups)
 
 
 def parse_access_rule(text: str) -> AccessRule:
@@ -389,6 +410,7 @@ class Inventory:
             raise BadInputError("icon must be at most 1024 bytes with icon type 0 (JPG) or 1 (PNG)")
         if len(new.service_provider_name.encode()) > 32:
             raise BadInputError("service provider name is at most 32 bytes")
+        owner = parse_operator(new.profile_owner) if isinstance(new.profile_owner, str) else new.profile_owner
         rules = [access_rule(rule) for rule in new.access_rules]
         if len(rules) > MAX_ACCESS_RULES:
             raise BadInputError(f"a profile has at most {MAX_ACCESS_RULES} access rules")
@@ -413,6 +435,9 @@ class Inventory:
             )
             if new.package is not None:
                 db.execute("INSERT INTO packages (iccid, der) VALUES (?, ?)", (iccid, bytes(new.package)))
+            if owner is not None:
+                db.execute("INSERT INTO profile_owners (iccid, mcc_mnc, gid1, gid2) VALUES (?, ?, ?, ?)",
+                           (iccid, owner.mcc_mnc, owner.gid1, owner.gid2))
             db.executemany(
                 "INSERT INTO access_rules (iccid, position, certificate_hash, package_name, permissions) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -434,6 +459,13 @@ class Inventory:
         with self._lock:
             row = self._db.execute("SELECT der FROM packages WHERE iccid=?", (str(iccid),)).fetchone()
         return bytes(row["der"]) if row is not None else None
+
+    def profile_owner(self, iccid: str) -> OperatorId | None:
+        """The operator the profile belongs to (profileOwner), when the operator gave one."""
+        with self._lock:
+            row = self._db.execute("SELECT mcc_mnc, gid1, gid2 FROM profile_owners WHERE iccid=?",
+                                   (str(iccid),)).fetchone()
+        return OperatorId(bytes(row[0]), row[1] and bytes(row[1]), row[2] and bytes(row[2])) if row else None
 
     def access_rules(self, iccid: str) -> list[AccessRule]:
         """The ARA-M rules the operator gave the profile, in order."""
