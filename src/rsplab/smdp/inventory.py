@@ -70,6 +70,14 @@ CREATE TABLE IF NOT EXISTS history (
     eid TEXT
 );
 CREATE INDEX IF NOT EXISTS history_by_iccid ON history (iccid, id);
+CREATE TABLE IF NOT EXISTS notifications (
+    eid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    iccid TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (eid, iccid, seq)
+);
 CREATE TABLE IF NOT EXISTS euiccs (
     eid TEXT PRIMARY KEY,
     euicc_certificate BLOB NOT NULL,
@@ -467,6 +475,28 @@ class Inventory:
                 "INSERT INTO euiccs VALUES (?,?,?,?) ON CONFLICT(eid) DO UPDATE SET "
                 "euicc_certificate=excluded.euicc_certificate, eum_certificate=excluded.eum_certificate, "
                 "last_seen=excluded.last_seen", (eid, euicc_certificate, eum_certificate, now_iso()))
+
+    # --- notifications handled, by the eUICC's sequence number, since the profile's installation ----
+
+    def notification_handled(self, eid: str, iccid: str, seq: int, event: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM notifications WHERE eid=? AND iccid=? AND seq=? AND event=?",
+                                    (eid, iccid, seq, event)).fetchone() is not None
+
+    def installed_at(self, eid: str, iccid: str) -> int | None:
+        """Sequence number of the installation result of the profile's current installation on ``eid``."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM notifications WHERE eid=? AND iccid=? AND event='install'",
+                                   (eid, iccid)).fetchone()
+        return row[0] if row is not None else None
+
+    def record_notification(self, eid: str, seq: int, iccid: str, event: str) -> None:
+        """Keep a handled notification; an installation result starts the profile's record afresh
+        (so a card whose counter started again is not taken for a stale one)."""
+        with self._write() as db:
+            if event == "install":
+                db.execute("DELETE FROM notifications WHERE eid=? AND iccid=?", (eid, iccid))
+            db.execute("INSERT OR IGNORE INTO notifications VALUES (?,?,?,?,?)", (eid, seq, iccid, event, now_iso()))
 
     def euicc_certificates(self, eid: str) -> tuple[bytes, bytes] | None:
         with self._lock:

@@ -36,6 +36,8 @@ class Session:
     profile_metadata: bytes = b""
     smdp_signature2: bytes = b""
     cc_required: bool = False
+    cc_refused: bool = False
+    """getBoundProfilePackage refused this session's confirmation code (attempts were left)."""
     bpp_euicc_otpk: bytes | None = None
     # set by getBoundProfilePackage
     bound_otpk: bytes | None = None
