@@ -119,6 +119,13 @@ class SessionStore:
         with self._lock:
             self._bindings.pop(iccid, None)
 
+    def clear(self) -> None:
+        """What a restart of the SM-DP+ does: every session, claim and binding gone."""
+        with self._lock:
+            self._sessions.clear()
+            self._claims.clear()
+            self._bindings.clear()
+
     def __len__(self) -> int:
         with self._lock:
             self._expire()
