@@ -63,7 +63,7 @@ from rsplab.up import Lab, LabOptions, lab_iccid
 from sgp22 import es10, lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.es9 import Es9Client, Es9Config
-from sgp22.transport_pcsc import PcscTransport
+from carddrivers.pcsc import PcscTransport
 
 TARGET_RATIO = 1.5
 CARD_HOST = "bench"

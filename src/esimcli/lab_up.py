@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 from temporalio.runtime import Runtime
 
-from esimflow.config import TemporalConfig
+from esimflow.codec import ensure_key_file
+from esimflow.config import ENV_CODEC_KEY, ENV_CODEC_KEY_FILE, TemporalConfig
 from esimflow.workers.devstack import DevServer, start_dev_server
 from esimflow.workers.run import EsimflowWorker, WorkerOptions, serve
 from rsplab.up import DEFAULT_SMDP_PORT, DEFAULT_SMDS_PORT, DEFAULT_STATE_DIR, Lab, LabOptions, StopSignals, format_summary
@@ -79,10 +80,12 @@ def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_p
 
 async def _serve_lab(lab: Lab, server: DevServer, as_json: bool, runtime: Runtime) -> None:
     """Run a worker for the lab's cards until SIGINT/SIGTERM (``serve`` handles both)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    if not (env.get(ENV_CODEC_KEY) or env.get(ENV_CODEC_KEY_FILE)):  # the lab's own key, named in the summary
+        env[ENV_CODEC_KEY_FILE] = str(ensure_key_file(lab.state_dir / "codec.key"))
     options = WorkerOptions(
         # The lab's own dev server: Temporal settings meant for another cluster must not apply.
-        config=TemporalConfig.from_env({k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")},
-                                       address=server.address),
+        config=TemporalConfig.from_env(env, address=server.address),
         net=True,
         card_host=f"lab-{socket.gethostname()}",
         readers=[card.reader for card in lab.cards if card.reader],
@@ -93,7 +96,8 @@ async def _serve_lab(lab: Lab, server: DevServer, as_json: bool, runtime: Runtim
 
     def ready(worker: EsimflowWorker) -> None:
         temporal = {"address": server.address, "namespace": "default", "ui": server.ui_url,
-                    "served_eids": [device.eid for device in worker.devices]}
+                    "served_eids": [device.eid for device in worker.devices],
+                    "codec_key_file": env.get(ENV_CODEC_KEY_FILE)}
         _print(lab.summary(), temporal, as_json)
 
     client = await connect_config(options.config, runtime)
@@ -110,6 +114,7 @@ def _print(summary: dict, temporal: dict | None, as_json: bool) -> None:
                       f"Temporal UI   {temporal['ui'] or '-'}",
                       f"worker        serves {len(temporal['served_eids'])} eUICC(s)",
                       f"try           esimflow profiles --address {temporal['address']} "
-                      f"--eid {summary['euiccs'][0]['eid']}"]
+                      + (f"--codec-key-file {temporal['codec_key_file']} " if temporal["codec_key_file"] else "")
+                      + f"--eid {summary['euiccs'][0]['eid']}"]
         click.echo("\n".join(lines))
     click.echo("lab up; Ctrl-C stops it", err=True)

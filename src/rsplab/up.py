@@ -24,7 +24,7 @@ from sgp22.apdu import IsdrChannel
 from sgp22.errors import BadInputError, EsimError
 from sgp22.es9 import Es9Client, Es9Config
 from sgp22.identifiers import ActivationCode, Iccid
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from rsplab import pcscd, pki
 from rsplab.euicc import EuiccConfig, VirtualEuicc

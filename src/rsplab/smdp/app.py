@@ -58,7 +58,7 @@ async def _request_body(request: Request) -> dict | Response:
                              400)
     try:
         body = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return json_response({"header": failed_header("1.1", "2.1", "the body is not JSON")}, 400)
     if not isinstance(body, dict):
         return json_response({"header": failed_header("1.1", "2.1", "the body is not a JSON object")}, 400)

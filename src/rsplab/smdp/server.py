@@ -241,8 +241,9 @@ class LabSmdp:
 
     # --- admin -------------------------------------------------------------------------------------
 
-    def add_profile(self, iccid: str, **options) -> str:
-        """Add a profile (options as :class:`NewProfile`); returns its activation code."""
+    def add_profile(self, iccid: str | None = None, **options) -> str:
+        """Add a profile (options as :class:`NewProfile`, ``package`` for an operator's package);
+        returns its activation code."""
         _, code = self.admin.add_profile(NewProfile(iccid=iccid, **options))
         return code
 
