@@ -228,9 +228,11 @@ def test_discovery_download_and_the_whole_life_of_a_profile(lab, lpa):
     iccid = new_iccid()
     added = lab_cli("add-profile", "--db", db, "--iccid", iccid, "--eid", eid, "--single-use", "--name", "Field event")
 
-    # discovery: ES11 on the es9plus paths of the SM-DS address; the event names the SM-DP+
-    assert smds != smdp
-    (event,) = lpa.discover(smds)
+    # discovery: the eUICC's root SM-DS is the lab SM-DS, on an address of its own; ES11 on its
+    # es9plus paths; the event names the SM-DP+
+    addresses = one(lpa.card.es10(bytes.fromhex("BF3C00")), 0xBF3C)
+    assert child(addresses, 0x81).value.decode() == smds != smdp
+    (event,) = lpa.discover(child(addresses, 0x81).value.decode())
     assert event == {"eventId": added["activationCode"].split("$")[2], "rspServerAddress": smdp}
 
     lpa.download(event["rspServerAddress"], event["eventId"])
