@@ -283,12 +283,12 @@ class Es9Service:
             self.sessions.close(session)
         self.sessions.unbind(iccid)
         result_kind, result = data["finalResult"]
+        handled = (metadata["seqNumber"], "install")
         if result_kind == "successResult":
-            self._apply(iccid, "install", eid=eid, reason=_sima_summary(result.get("simaResponse")))
+            self._apply(iccid, "install", eid=eid, reason=_sima_summary(result.get("simaResponse")), handled=handled)
         else:
             reason = f"bppCommandId {result['bppCommandId']}, errorReason {result['errorReason']}"
-            self._apply(iccid, "install_failed", eid=eid, reason=f"installation failed: {reason}")
-        self.inventory.record_notification(eid, metadata["seqNumber"], iccid, "install")
+            self._apply(iccid, "install_failed", eid=eid, reason=f"installation failed: {reason}", handled=handled)
 
     def _other_notification(self, raw: bytes) -> None:
         value = decode_field("OtherSignedNotification", raw, "pendingNotification")
@@ -320,8 +320,8 @@ class Es9Service:
         seq = metadata["seqNumber"]
         if self._already_handled(iccid, eid, seq, operation):
             return
-        applied = self._apply(iccid, operation, eid=eid, reason=f"{operation} notification, sequence {seq}")
-        self.inventory.record_notification(eid, seq, iccid, operation)
+        applied = self._apply(iccid, operation, eid=eid, reason=f"{operation} notification, sequence {seq}",
+                              handled=(seq, operation))
         if applied and operation == "delete" and profile.reusable:
             self._apply(iccid, "reuse", eid=eid, reason="deleted from the device; available for a new download")
 
@@ -341,12 +341,14 @@ class Es9Service:
             return True
         return False
 
-    def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str) -> bool:
+    def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str,
+               handled: tuple[int, str] | None = None) -> bool:
         """Apply a device-reported event; one the status model refuses is recorded as ignored."""
         try:
-            self.inventory.apply(iccid, event, eid=eid, reason=reason)
+            self.inventory.apply(iccid, event, eid=eid, reason=reason, handled=handled)
         except IllegalStatusChange as refused:
-            self.inventory.note(iccid, event, error=f"ignored: {refused.message}", reason=reason, eid=eid)
+            self.inventory.note(iccid, event, error=f"ignored: {refused.message}", reason=reason, eid=eid,
+                                handled=handled)
             return False
         return True
 

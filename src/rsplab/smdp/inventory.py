@@ -416,11 +416,13 @@ class Inventory:
     # --- status changes --------------------------------------------------------------------------
 
     def apply(self, iccid: str, event: str, *, reason: str | None = None, eid: str | None = None,
-              expect: ProfileStatus | None = None) -> ProfileStatus:
+              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None) -> ProfileStatus:
         """Move a profile by ``event`` and record it; raises ``IllegalStatusChange`` (nothing recorded).
 
         ``expect`` refuses the change unless the profile is still in that status (a session that
         read the profile earlier must not act on a profile an admin changed meanwhile).
+        ``handled``: (sequence number, operation) of the notification that reported the event,
+        kept in the same transaction (see :meth:`notification_handled`).
         """
         with self._write() as db:
             current = self._status(db, iccid)
@@ -436,14 +438,27 @@ class Inventory:
                 extra = ", downloaded_eid=NULL"
             db.execute(f"UPDATE profiles SET status=?, updated_at=?{extra} WHERE iccid=?", (*args, iccid))
             self._history(db, iccid, event, current, target, reason=reason, eid=eid)
+            self._handled(db, iccid, eid, handled)
         return target
 
     def note(self, iccid: str, event: str, *, error: str | None = None, reason: str | None = None,
-             eid: str | None = None) -> None:
+             eid: str | None = None, handled: tuple[int, str] | None = None) -> None:
         """Record an event that changed no status (a refused notification, a wrong code, ...)."""
         with self._write() as db:
             current = self._status(db, iccid)
             self._history(db, iccid, event, current, current, reason=reason, error=error, eid=eid)
+            self._handled(db, iccid, eid, handled)
+
+    @staticmethod
+    def _handled(db: sqlite3.Connection, iccid: str, eid: str | None, handled: tuple[int, str] | None) -> None:
+        """Keep a handled notification; an installation result starts the profile's record afresh
+        (so a card whose counter started again is not taken for a stale one)."""
+        if handled is None or eid is None:
+            return
+        seq, operation = handled
+        if operation == "install":
+            db.execute("DELETE FROM notifications WHERE eid=? AND iccid=?", (eid, iccid))
+        db.execute("INSERT OR IGNORE INTO notifications VALUES (?,?,?,?,?)", (eid, seq, iccid, operation, now_iso()))
 
     def _status(self, db: sqlite3.Connection, iccid: str) -> ProfileStatus:
         row = db.execute("SELECT status FROM profiles WHERE iccid=?", (iccid,)).fetchone()
@@ -540,14 +555,6 @@ class Inventory:
             row = self._db.execute("SELECT seq FROM notifications WHERE eid=? AND iccid=? AND event='install'",
                                    (eid, iccid)).fetchone()
         return row[0] if row is not None else None
-
-    def record_notification(self, eid: str, seq: int, iccid: str, event: str) -> None:
-        """Keep a handled notification; an installation result starts the profile's record afresh
-        (so a card whose counter started again is not taken for a stale one)."""
-        with self._write() as db:
-            if event == "install":
-                db.execute("DELETE FROM notifications WHERE eid=? AND iccid=?", (eid, iccid))
-            db.execute("INSERT OR IGNORE INTO notifications VALUES (?,?,?,?,?)", (eid, seq, iccid, event, now_iso()))
 
     def euicc_certificates(self, eid: str) -> tuple[bytes, bytes] | None:
         with self._lock:
