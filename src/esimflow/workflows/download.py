@@ -71,6 +71,9 @@ with workflow.unsafe.imports_passed_through():
     from sgp22.results import OhResultCode, WinStatus
 
 MAX_SESSIONS = policies.DOWNLOAD_SESSIONS
+FORGOTTEN_SESSION = "es9.8.10.1/3.9"
+"""The SM-DP+ no longer knows the transaction (restarted, or the session expired): one new
+session can cure that, more cannot (a server that forgets every session is broken)."""
 MAX_CONFIRMATION_CODE_ATTEMPTS = 3
 SIGNAL_CANCEL_SESSION = "cancel_session"
 
@@ -208,6 +211,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         self._iccid: str | None = None
         self._iccids_before: set[str] | None = None
         self._code_attempts = 0
+        self._forgotten_sessions = 0
 
     @workflow.run
     async def run(self, request: DownloadProfileInput) -> OperationResult:
@@ -247,6 +251,11 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             if self.session.holds_session:
                 await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
                                      R.undefinedReason)
+            if failure.kind == FORGOTTEN_SESSION and workflow.patched("forgotten-session-once"):
+                self._forgotten_sessions += 1
+                if self._forgotten_sessions > 1:
+                    raise
+                raise _NewSession(f"the SM-DP+ forgot the session in {failure.data.get('step')}", failure) from None
             if (failure.retryable and failure.kind != "engine.internal") or _session_lost(failure):
                 raise _NewSession(f"{failure.kind} in {failure.data.get('step')}", failure) from None
             raise

@@ -74,6 +74,14 @@ CREATE TABLE IF NOT EXISTS history (
     eid TEXT
 );
 CREATE INDEX IF NOT EXISTS history_by_iccid ON history (iccid, id);
+CREATE TABLE IF NOT EXISTS notifications (
+    eid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    iccid TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (eid, iccid, seq)
+);
 CREATE TABLE IF NOT EXISTS packages (
     iccid TEXT PRIMARY KEY,
     der BLOB NOT NULL
@@ -501,11 +509,13 @@ class Inventory:
     # --- status changes --------------------------------------------------------------------------
 
     def apply(self, iccid: str, event: str, *, reason: str | None = None, eid: str | None = None,
-              expect: ProfileStatus | None = None) -> ProfileStatus:
+              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None) -> ProfileStatus:
         """Move a profile by ``event`` and record it; raises ``IllegalStatusChange`` (nothing recorded).
 
         ``expect`` refuses the change unless the profile is still in that status (a session that
         read the profile earlier must not act on a profile an admin changed meanwhile).
+        ``handled``: (sequence number, operation) of the notification that reported the event,
+        kept in the same transaction (see :meth:`notification_handled`).
         """
         with self._write() as db:
             current = self._status(db, iccid)
@@ -521,14 +531,27 @@ class Inventory:
                 extra = ", downloaded_eid=NULL"
             db.execute(f"UPDATE profiles SET status=?, updated_at=?{extra} WHERE iccid=?", (*args, iccid))
             self._history(db, iccid, event, current, target, reason=reason, eid=eid)
+            self._handled(db, iccid, eid, handled)
         return target
 
     def note(self, iccid: str, event: str, *, error: str | None = None, reason: str | None = None,
-             eid: str | None = None) -> None:
+             eid: str | None = None, handled: tuple[int, str] | None = None) -> None:
         """Record an event that changed no status (a refused notification, a wrong code, ...)."""
         with self._write() as db:
             current = self._status(db, iccid)
             self._history(db, iccid, event, current, current, reason=reason, error=error, eid=eid)
+            self._handled(db, iccid, eid, handled)
+
+    @staticmethod
+    def _handled(db: sqlite3.Connection, iccid: str, eid: str | None, handled: tuple[int, str] | None) -> None:
+        """Keep a handled notification; an installation result starts the profile's record afresh
+        (so a card whose counter started again is not taken for a stale one)."""
+        if handled is None or eid is None:
+            return
+        seq, operation = handled
+        if operation == "install":
+            db.execute("DELETE FROM notifications WHERE eid=? AND iccid=?", (eid, iccid))
+        db.execute("INSERT OR IGNORE INTO notifications VALUES (?,?,?,?,?)", (eid, seq, iccid, operation, now_iso()))
 
     def _status(self, db: sqlite3.Connection, iccid: str) -> ProfileStatus:
         row = db.execute("SELECT status FROM profiles WHERE iccid=?", (iccid,)).fetchone()
@@ -611,6 +634,20 @@ class Inventory:
                 "INSERT INTO euiccs VALUES (?,?,?,?) ON CONFLICT(eid) DO UPDATE SET "
                 "euicc_certificate=excluded.euicc_certificate, eum_certificate=excluded.eum_certificate, "
                 "last_seen=excluded.last_seen", (eid, euicc_certificate, eum_certificate, now_iso()))
+
+    # --- notifications handled, by the eUICC's sequence number, since the profile's installation ----
+
+    def notification_handled(self, eid: str, iccid: str, seq: int, event: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM notifications WHERE eid=? AND iccid=? AND seq=? AND event=?",
+                                    (eid, iccid, seq, event)).fetchone() is not None
+
+    def installed_at(self, eid: str, iccid: str) -> int | None:
+        """Sequence number of the installation result of the profile's current installation on ``eid``."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM notifications WHERE eid=? AND iccid=? AND event='install'",
+                                   (eid, iccid)).fetchone()
+        return row[0] if row is not None else None
 
     def euicc_certificates(self, eid: str) -> tuple[bytes, bytes] | None:
         with self._lock:
