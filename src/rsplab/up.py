@@ -1,8 +1,9 @@
 """The whole lab in one process: the lab SM-DP+, virtual eUICCs in vpcd readers and in-process,
 a test PKI made on first use, and profiles waiting to be downloaded.
 
-Everything lives in one state directory (default ``./lab-state``): the PKI, each eUICC's state
-file and the SM-DP+ inventory, so a lab stopped with Ctrl-C comes back as it was. Run it as
+Everything lives in one state directory (default ``./lab-state``, 0700, its secrets 0600): the
+PKI, each eUICC's state file, the SM-DP+ inventory and the admin API's bearer token
+(``admin-token``, new at every start), so a lab stopped with Ctrl-C comes back as it was. Run it as
 ``esimflow lab up`` (which can add Temporal) or ``python -m rsplab.up``. This module knows
 nothing of the engine: the lab must be usable by any LPA.
 """
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -29,6 +31,7 @@ from sgp22.transport_local import LocalTransport
 from rsplab import pcscd, pki
 from rsplab.euicc import EuiccConfig, VirtualEuicc
 from rsplab.euicc.vpcd import VpcdBridge
+from rsplab.private_files import private_dir
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus
 
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = Path("lab-state")
 DEFAULT_SMDP_PORT = 8443
+ADMIN_TOKEN_FILE = "admin-token"
 LAB_ICCID_PREFIX = "899990"
 """Country code 999 is unassigned, so a lab ICCID can never be a real operator's."""
 _ICCID_SERIAL_DIGITS = 12
@@ -50,6 +54,15 @@ class LabOptions:
     """Unbound profiles kept AVAILABLE on the SM-DP+ (topped up at every start)."""
     smdp_port: int = DEFAULT_SMDP_PORT
     """Fixed by default so activation codes and the eUICCs' default SM-DP+ stay valid across runs."""
+    admin_port: int | None = None
+    """The admin API's own loopback port; by default the SM-DP+ port + 1 (any free port with
+    ``smdp_port=0``, so parallel labs never collide)."""
+
+    @property
+    def admin_port_to_use(self) -> int:
+        if self.admin_port is not None:
+            return self.admin_port
+        return self.smdp_port + 1 if self.smdp_port else 0
     install_first_profile: bool = False
     """Give the first eUICC an installed, enabled profile (a device with working service)."""
     reader_wait: float = 10.0
@@ -62,8 +75,9 @@ class LabOptions:
             raise BadInputError("card and profile counts cannot be negative")
         if self.vpcd_cards + self.local_cards < 1:
             raise BadInputError("a lab needs at least one eUICC")
-        if not 0 <= self.smdp_port < 65536:
-            raise BadInputError(f"SM-DP+ port {self.smdp_port} out of range")
+        for name, port in (("SM-DP+", self.smdp_port), ("admin API", self.admin_port_to_use)):
+            if not 0 <= port < 65536:
+                raise BadInputError(f"{name} port {port} out of range")
 
 
 @dataclass
@@ -85,6 +99,7 @@ class Lab:
         self.options = options
         self.state_dir = Path(options.state_dir)
         self.pki_dir = self.state_dir / "pki"
+        self.admin_token_file = self.state_dir / ADMIN_TOKEN_FILE
         self.smdp: LabSmdp | None = None
         self.cards: list[LabCard] = []
         self._stack = contextlib.ExitStack()
@@ -101,9 +116,11 @@ class Lab:
 
     def _start(self) -> None:
         options = self.options
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
+        os.chmod(self.state_dir, 0o700)  # the lab's own directory, even when an older run made it 0755
         eids = self._ensure_pki(options.vpcd_cards + options.local_cards)
-        self.smdp = LabSmdp(self.pki_dir, self.state_dir / "smdp.sqlite3", port=options.smdp_port).start()
+        self.smdp = LabSmdp(self.pki_dir, self.state_dir / "smdp.sqlite3", port=options.smdp_port,
+                            admin_port=options.admin_port_to_use, admin_token_file=self.admin_token_file).start()
         self._stack.callback(self.smdp.stop)
         for eid in eids:
             card = VirtualEuicc(self.pki_dir, self.state_dir / f"euicc-{eid}.json", eid=eid,
@@ -179,7 +196,9 @@ class Lab:
         return {
             "state_dir": str(self.state_dir.resolve()),
             "smdp": {"address": self.smdp.address, "url": self.smdp.url, "ca_file": str(self.smdp.ca_file),
-                     "connect": f"127.0.0.1:{self.smdp.port}", "oid": self.smdp.smdp_oid},
+                     "connect": f"127.0.0.1:{self.smdp.port}", "oid": self.smdp.smdp_oid,
+                     "admin": {"url": self.smdp.admin_url, "connect": self.smdp.admin_connect,
+                               "token_file": str(self.admin_token_file.resolve())}},
             "euiccs": [{"eid": c.eid, "reader": c.reader, "in_process": c.reader is None,
                         "state_file": str(c.card.store.path)} for c in self.cards],
             "profiles": self.available_profiles(),
@@ -208,6 +227,8 @@ def format_summary(summary: dict) -> list[str]:
         f"lab state     {summary['state_dir']}",
         f"SM-DP+        {smdp['address']} (listening on {smdp['connect']}, OID {smdp['oid']})",
         f"CA file       {smdp['ca_file']}",
+        f"admin API     {smdp['admin']['url']} (on {smdp['admin']['connect']}, "
+        f"bearer token in {smdp['admin']['token_file']})",
     ]
     for euicc in summary["euiccs"]:
         where = f"reader \"{euicc['reader']}\"" if euicc["reader"] else "in-process"
@@ -250,6 +271,7 @@ def options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--local", type=int, default=0, help="in-process eUICCs")
     parser.add_argument("--profiles", type=int, default=3, help="available profiles to keep on the SM-DP+")
     parser.add_argument("--smdp-port", type=int, default=DEFAULT_SMDP_PORT, help="SM-DP+ port (0: any free)")
+    parser.add_argument("--admin-port", type=int, help="admin API port (default: SM-DP+ port + 1; 0: any free)")
     parser.add_argument("--reader-wait", type=float, default=10.0,
                         help="seconds to wait for a vpcd reader another run holds")
     parser.add_argument("--json", action="store_true", help="print the lab as one JSON object")
@@ -260,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     args = options_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = LabOptions(state_dir=args.state, vpcd_cards=args.vpcd, local_cards=args.local,
-                         profiles=args.profiles, smdp_port=args.smdp_port, reader_wait=args.reader_wait)
+                         profiles=args.profiles, smdp_port=args.smdp_port, admin_port=args.admin_port,
+                         reader_wait=args.reader_wait)
     try:
         with Lab(options) as lab, StopSignals() as stop:
             summary = lab.summary()

@@ -1,4 +1,6 @@
-"""The lab SM-DP+ as an ASGI application: ES9+, the lab SM-DS (ES11), and the admin API.
+"""The lab SM-DP+ as two ASGI applications: ES9+ with the lab SM-DS (ES11) for any LPA, and the
+admin API for the operator, each on its own listening socket (see ``by_port``): no ES9+ or ES11
+path can reach an admin function, whatever it looks like.
 
 Requests must be POSTs with a JSON content type (``application/json`` prefix, any charset)
 and an ``X-Admin-Protocol`` of ``gsma/rsp/v2.*``; anything else is an HTTP 400 with a Failed
@@ -8,6 +10,7 @@ drop the connection.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -144,13 +147,10 @@ async def _drop(receive, send) -> None:
         pass
 
 
-def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | None = None,
-              sessions: SessionStore | None = None):
-    sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
-    faults = faults if faults is not None else FaultPlan()
+def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan, sessions: SessionStore):
+    """ES9+ and ES11, with the fault plan applied."""
     es9 = Es9Service(config, inventory, sessions)
     es11 = Es11Service(config, inventory, sessions)
-    admin = SmdpAdmin(inventory, config.address)
     es9_handlers = {
         "initiateAuthentication": es9.initiate_authentication,
         "authenticateClient": es9.authenticate_client,
@@ -163,14 +163,61 @@ def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | N
         "authenticateClient": es11.authenticate_client,
     }
 
-    def describe() -> dict:
-        return {"address": config.address, "oid": config.oid, "sessions": len(sessions),
-                "curves": [s.curve for s in config.signing_sets]}
-
     app = Starlette(routes=[
         Route("/gsma/rsp2/es9plus/{function}", _function_endpoint(es9_handlers, frozenset({"handleNotification"})),
               methods=["POST"]),
         Route("/gsma/rsp2/es11/{function}", _function_endpoint(es11_handlers), methods=["POST"]),
-        *admin_routes(admin, faults, describe),
     ])
     return FaultInjection(app, faults)
+
+
+def build_admin_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan, sessions: SessionStore,
+                    token: str):
+    """The admin API; every request needs ``Authorization: Bearer <token>``."""
+    admin = SmdpAdmin(inventory, config.address)
+
+    def describe() -> dict:
+        return {"address": config.address, "oid": config.oid, "sessions": len(sessions),
+                "curves": [s.curve for s in config.signing_sets]}
+
+    return BearerToken(Starlette(routes=admin_routes(admin, faults, describe)), token)
+
+
+class BearerToken:
+    """ASGI wrapper refusing any request without the right bearer token (compared in constant time)."""
+
+    def __init__(self, app, token: str) -> None:
+        if len(token) < 16:
+            raise ValueError("an admin token has at least 16 characters")
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                body = json.dumps({"error": "the admin API needs its bearer token (the lab's admin-token file)",
+                                   "kind": "lab.admin.unauthorized"}).encode()
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="esimflow lab admin"')]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+class ByPort:
+    """One uvicorn server, two sockets: each request goes to the application of the socket it
+    arrived on (``scope["server"]``), so an ES9+ connection can never reach the admin API."""
+
+    def __init__(self, apps: dict[int, object]) -> None:
+        self.apps = apps
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            return
+        server = scope.get("server") or (None, None)
+        app = self.apps.get(server[1])
+        if app is None:  # unknown socket: refuse rather than guess
+            raise RuntimeError(f"request on an unexpected socket {server!r}")
+        await app(scope, receive, send)

@@ -4,11 +4,16 @@ TLS uses the DPtls certificate and key of the identities directory, TLS 1.2 or n
 ``ssl`` only loads keys from files, so the key is written to a private temporary directory
 for the moment it takes to load it, then removed. The listening socket is opened before the
 server starts, so ``port=0`` yields a free port that is known, and connectable, at once.
+
+The admin API listens on a socket of its own (loopback only, ``admin_port``), behind a bearer
+token generated at every start (``admin_token``, also written 0600 to ``admin_token_file``):
+whoever can reach ES9+ cannot read activation codes, reissue orders or inject faults.
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import socket
 import ssl
@@ -23,7 +28,8 @@ from sgp22.errors import EsimError
 
 from rsplab import pki
 from rsplab.smdp.admin import SmdpAdmin
-from rsplab.smdp.app import build_app
+from rsplab.private_files import write_private
+from rsplab.smdp.app import ByPort, build_admin_app, build_app
 from rsplab.smdp.config import DEFAULT_HOST_ID, DEFAULT_SESSION_TTL, SmdpConfig, load_config
 from rsplab.smdp.faults import FaultPlan
 from rsplab.smdp.inventory import Inventory, NewProfile, Profile, StatusChange
@@ -54,6 +60,22 @@ def tls_context(config: SmdpConfig, workdir: Path) -> ssl.SSLContext:
     return context
 
 
+def _listening_socket(opened: socket.socket | None, host: str, port: int) -> socket.socket:
+    """Bound and listening (connections queue until uvicorn accepts them); ``opened`` is closed
+    if this one cannot be had, so a failed start leaves nothing behind."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if opened is not None:
+            opened.close()
+        raise LabSmdpError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
 class LabSmdp:
     """A lab SM-DP+ on 127.0.0.1 for tests, benchmarks and ``esimflow lab up``.
 
@@ -73,18 +95,23 @@ class LabSmdp:
         host_id: bytes = DEFAULT_HOST_ID,
         session_ttl: float = DEFAULT_SESSION_TTL,
         allow_rebinding: bool = True,
+        admin_port: int = 0,
+        admin_host: str = "127.0.0.1",
+        admin_token_file: str | os.PathLike | None = None,
     ) -> None:
         self.identities_dir = Path(identities_dir)
         self._workdir = Path(tempfile.mkdtemp(prefix="esimflow-smdp-"))
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self._socket.bind(("127.0.0.1", port))
-            self._socket.listen(128)  # connections queue until uvicorn accepts them
-        except OSError as exc:
-            self._cleanup()
-            raise LabSmdpError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+            self._socket = _listening_socket(None, "127.0.0.1", port)
+            self._admin_socket = _listening_socket(self._socket, admin_host, admin_port)
+        except LabSmdpError:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            raise
         self.port = self._socket.getsockname()[1]
+        self.admin_port = self._admin_socket.getsockname()[1]
+        self.admin_host = admin_host
+        self.admin_token = secrets.token_urlsafe(32)
+        self.admin_token_file = Path(admin_token_file) if admin_token_file is not None else None
         try:
             self.config = load_config(self.identities_dir, port=self.port, fqdn=fqdn, host_id=host_id,
                                       session_ttl=session_ttl, allow_rebinding=allow_rebinding)
@@ -92,6 +119,8 @@ class LabSmdp:
         except BaseException:
             self._cleanup()
             raise
+        if self.admin_token_file is not None:
+            write_private(self.admin_token_file, self.admin_token.encode() + b"\n")
         self.inventory.set_meta("address", self.config.address)
         self.inventory.set_meta("oid", self.config.oid)
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan.from_file(faults) if faults else FaultPlan()
@@ -122,6 +151,15 @@ class LabSmdp:
         return f"https://{self.address}"
 
     @property
+    def admin_url(self) -> str:
+        """Where the admin API answers (TLS with the DPtls certificate, so ``fqdn`` as the name)."""
+        return f"https://{self.fqdn}:{self.admin_port}/lab/admin"
+
+    @property
+    def admin_connect(self) -> str:
+        return f"{self.admin_host}:{self.admin_port}"
+
+    @property
     def connect_overrides(self) -> dict[str, str]:
         """``{fqdn: "127.0.0.1:PORT"}``: where to connect while checking the certificate for ``fqdn``."""
         return {self.fqdn: f"127.0.0.1:{self.port}"}
@@ -137,7 +175,11 @@ class LabSmdp:
     # --- running -------------------------------------------------------------------------------------
 
     def _uvicorn(self) -> uvicorn.Server:
-        app = build_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions)
+        app = ByPort({
+            self.port: build_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions),
+            self.admin_port: build_admin_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions,
+                                             token=self.admin_token),
+        })
         context = tls_context(self.config, self._workdir)
         config = uvicorn.Config(app, http="h11", lifespan="off", log_level="warning", access_log=False,
                                 ssl_context_factory=lambda _config, _default: context,
@@ -169,7 +211,7 @@ class LabSmdp:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self._server.serve(sockets=[self._socket])
+        await self._server.serve(sockets=[self._socket, self._admin_socket])
 
     async def _drop_idle_connections(self) -> None:
         """While shutting down, cut keep-alive connections at once.
@@ -189,7 +231,7 @@ class LabSmdp:
         """Serve in the foreground until Ctrl-C or SIGTERM (uvicorn's signal handling)."""
         self._server = self._uvicorn()
         try:
-            self._server.run(sockets=[self._socket])
+            self._server.run(sockets=[self._socket, self._admin_socket])
         except KeyboardInterrupt:
             pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown is complete
         finally:
@@ -210,13 +252,15 @@ class LabSmdp:
 
     def close(self) -> None:
         self._socket.close()
+        self._admin_socket.close()
         if hasattr(self, "inventory"):
             self.inventory.close()
         self._cleanup()
 
     def _cleanup(self) -> None:
-        if self._socket.fileno() != -1:
-            self._socket.close()
+        for sock in (getattr(self, "_socket", None), getattr(self, "_admin_socket", None)):
+            if sock is not None and sock.fileno() != -1:
+                sock.close()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> "LabSmdp":
