@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from esimflow.devices import parse_reader_spec
 from sgp22 import es10
-from sgp22.apdu import DEFAULT_BLOCK_SIZE, IsdrChannel
+from sgp22.apdu import DEFAULT_BLOCK_SIZE, IsdrChannel, close_leftover_channels
 from sgp22.errors import EsimError, TransportError
 from sgp22.results import OhResultCode, WinStatus
 
@@ -49,7 +49,19 @@ class CardPool:
         with self._guard:
             return self._locks.setdefault(reader, threading.Lock())
 
-    def _open(self, reader: str) -> IsdrChannel:
+    def reclaim_channels(self, reader: str) -> list[int]:
+        """Close the logical channels an earlier process left open on the card in ``reader``
+        (before this pool opens its own); the numbers closed."""
+        with self._lock(reader):
+            if reader in self._channels:
+                raise TransportError(f"{reader} is in use by this worker", kind="card.busy", retryable=False)
+            transport = self._transport(reader)
+            try:
+                return close_leftover_channels(transport)
+            finally:
+                transport.close()
+
+    def _transport(self, reader: str):
         scheme, name = parse_reader_spec(reader)
         if scheme == "local":
             from sgp22.transport_local import LocalTransport
@@ -58,11 +70,13 @@ class CardPool:
             if card is None:
                 raise TransportError(f"this worker serves no in-process card {name!r}", kind="card.not_served",
                                      retryable=False)
-            transport = LocalTransport(card)
-        else:
-            from sgp22.transport_pcsc import PcscTransport
+            return LocalTransport(card)
+        from sgp22.transport_pcsc import PcscTransport
 
-            transport = PcscTransport(name)
+        return PcscTransport(name)
+
+    def _open(self, reader: str) -> IsdrChannel:
+        transport = self._transport(reader)
         channel = IsdrChannel(transport, block_size=self._block_size, trace=self._trace)
         try:
             channel.open()
