@@ -6,11 +6,13 @@ the environment so neither has to sit on a command line (visible in ``ps`` and s
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
 
 from esimflow import api
+from esimflow.openharmony import DownloadableProfileSpec, downloadable_profile_from_json
 from sgp22.errors import EsimError
 from sgp22.identifiers import activation_code_secrets, check_smdp_address
 
@@ -67,9 +69,43 @@ def _take_confirmation_code(call: Call, code: str | None) -> str | None:
     return code or None
 
 
+_profile_json = click.option(
+    "--profile-json", "profile_json", type=click.File("r"), metavar="FILE|-",
+    help="An OpenHarmony DownloadableProfile as JSON (activationCode, confirmationCode, carrierName, "
+         "accessRules), e.g. one of `available --json`'s data.downloadable_profiles; instead of "
+         "ACTIVATION_CODE.")
+
+
+def _profile_source(call: Call, activation_code: str | None, confirmation_code: str | None,
+                    profile_json) -> DownloadableProfileSpec:
+    """One source for the profile: the plain activation code (argument, stdin, environment) or
+    a DownloadableProfile document, never both, so no code is silently preferred over another."""
+    if profile_json is None:
+        return DownloadableProfileSpec(_read_activation_code(call, activation_code),
+                                       _take_confirmation_code(call, confirmation_code))
+    text = profile_json.read()
+    call.redactor.add(text.strip())
+    try:
+        spec = downloadable_profile_from_json(text)
+    except EsimError as error:  # its messages name keys, never values
+        raise bad_input(error.message) from None
+    if activation_code is not None and spec.activation_code is not None:
+        raise bad_input("give the activation code either as ACTIVATION_CODE or in --profile-json, not both")
+    if confirmation_code and spec.confirmation_code:
+        raise bad_input("give the confirmation code either with --confirmation-code or in --profile-json, not both")
+    return dataclasses.replace(
+        spec,
+        activation_code=_read_activation_code(call, spec.activation_code or activation_code),
+        confirmation_code=_take_confirmation_code(call, spec.confirmation_code or confirmation_code),
+    )
+
+
+
+
 @operation_command("download", watch=True, timeout=900.0)
 @_activation_code
 @_confirmation_code
+@_profile_json
 @_smdp
 @click.option("--switch", "switch_after_download", is_flag=True,
               help="Enable the profile once installed (switchAfterDownload).")
@@ -82,17 +118,20 @@ def _take_confirmation_code(call: Call, code: str | None) -> str | None:
               help="Seconds the download waits for a confirmation code or consent before it "
                    "cancels the session.")
 @_port
-def download(call: Call, activation_code: str | None, confirmation_code: str | None, smdp_address: str | None,
-             switch_after_download: bool, force_disable: bool, ppr_allowed: bool, review: bool,
-             consent_timeout: float, port_index: int) -> api.DownloadProfileInput:
+def download(call: Call, activation_code: str | None, confirmation_code: str | None, profile_json,
+             smdp_address: str | None, switch_after_download: bool, force_disable: bool, ppr_allowed: bool,
+             review: bool, consent_timeout: float, port_index: int) -> api.DownloadProfileInput:
     """Download a profile (OpenHarmony downloadProfile).
 
     ACTIVATION_CODE is LPA:1$<SM-DP+>$<matching ID>[...]; "-" reads it from stdin; without one
     the eUICC's default SM-DP+ is asked."""
+    profile = _profile_source(call, activation_code, confirmation_code, profile_json)
     return api.DownloadProfileInput(
         eid=call.require_eid(),
-        activation_code=_read_activation_code(call, activation_code),
-        confirmation_code=_take_confirmation_code(call, confirmation_code),
+        activation_code=profile.activation_code,
+        confirmation_code=profile.confirmation_code,
+        carrier_name=profile.carrier_name,
+        access_rules=list(profile.access_rules),
         smdp_address=_read_smdp_address(call, smdp_address),
         port_index=port_index,
         switch_after_download=switch_after_download,
@@ -107,16 +146,20 @@ def download(call: Call, activation_code: str | None, confirmation_code: str | N
 @operation_command("metadata", watch=True, timeout=300.0)
 @_activation_code
 @_confirmation_code
+@_profile_json
 @_force_disable
 @_port
-def metadata(call: Call, activation_code: str | None, confirmation_code: str | None, force_disable: bool,
-             port_index: int) -> api.GetDownloadableProfileMetadataInput:
+def metadata(call: Call, activation_code: str | None, confirmation_code: str | None, profile_json,
+             force_disable: bool, port_index: int) -> api.GetDownloadableProfileMetadataInput:
     """Preview what a download would install, without installing it
     (OpenHarmony getDownloadableProfileMetadata)."""
+    profile = _profile_source(call, activation_code, confirmation_code, profile_json)
     return api.GetDownloadableProfileMetadataInput(
         eid=call.require_eid(),
-        activation_code=_read_activation_code(call, activation_code),
-        confirmation_code=_take_confirmation_code(call, confirmation_code),
+        activation_code=profile.activation_code,
+        confirmation_code=profile.confirmation_code,
+        carrier_name=profile.carrier_name,
+        access_rules=list(profile.access_rules),
         port_index=port_index,
         force_disable_profile=force_disable,
     )

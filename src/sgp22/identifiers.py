@@ -153,6 +153,22 @@ class Iccid:
         padded = self.digits.ljust(2 * ICCID_BYTES, "F")
         return bytes(int(padded[i + 1] + padded[i], 16) for i in range(0, len(padded), 2))
 
+    @classmethod
+    def from_plain_bcd(cls, data: bytes) -> Iccid:
+        """The SAIP ProfileHeader coding: the digits as they read (``89 00 01 ..``), a 19-digit
+        ICCID padded with a final F. The Luhn digit is not enforced (see :meth:`from_bytes`)."""
+        if len(data) != ICCID_BYTES:
+            raise MalformedDataError(f"an ICCID is {ICCID_BYTES} bytes, got {len(data)}", kind="data.iccid")
+        nibbles = bytes(data).hex().upper()
+        digits = nibbles[:-1] if nibbles.endswith("F") else nibbles
+        if not _is_ascii_decimal(digits):
+            raise MalformedDataError(f"ICCID {nibbles} is not plain BCD (digits, one final F at most)",
+                                     kind="data.iccid")
+        return cls(digits)
+
+    def to_plain_bcd(self) -> bytes:
+        return bytes.fromhex(self.digits.ljust(2 * ICCID_BYTES, "F"))
+
     def __str__(self) -> str:
         return self.digits
 

@@ -14,7 +14,7 @@ from rsplab.euicc import VirtualEuicc
 from sgp22 import es10
 from sgp22.apdu import MAX_CHANNEL, IsdrChannel
 from sgp22.errors import StatusWordError
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from sgp22 import codec, es10
 from sgp22.errors import StatusWordError
 from sgp22.es10_types import iccid_digits
 from sgp22.apdu import ISDR_AID, IsdrChannel, select_by_aid_command
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from rsplab.euicc import VirtualEuicc
 from rsplab.euicc.state import EuiccState

@@ -64,6 +64,9 @@ class Profile:
     ci_pkid: str | None = None
     """The CI whose eUICC certificate the download used; the profile's notifications are signed
     with the same chain."""
+    access_rules: list[dict] = field(default_factory=list)
+    """The ARA-M rules the profile package installed: ``{"certificate_hash": hex,
+    "package_name": str?, "permissions": int}`` (answered as ``refArDo``)."""
 
     @property
     def iccid_bytes(self) -> bytes:

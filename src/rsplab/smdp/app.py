@@ -1,6 +1,10 @@
-"""The lab SM-DP+ as two ASGI applications: ES9+ with the lab SM-DS (ES11) for any LPA, and the
-admin API for the operator, each on its own listening socket (see ``by_port``): no ES9+ or ES11
-path can reach an admin function, whatever it looks like.
+"""The lab SM-DP+ as ASGI applications: ES9+, the lab SM-DS (ES11), and the admin API, each on
+a listening socket of its own (``by_local_port``), so no ES9+ or ES11 path can reach an admin
+function whatever it looks like; the admin API also wants its bearer token (``BearerToken``).
+
+The SM-DS answers ES11 under ``/gsma/rsp2/es11/`` and also under ``/gsma/rsp2/es9plus/``, where
+field LPAs post it (the function names do not collide: ES11 has only the two authentication
+functions).
 
 Requests must be POSTs with a JSON content type (``application/json`` prefix, any charset)
 and an ``X-Admin-Protocol`` of ``gsma/rsp/v2.*``; anything else is an HTTP 400 with a Failed
@@ -25,7 +29,7 @@ from rsplab.smdp.admin import SmdpAdmin, admin_routes
 from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.es9 import Es9Service
 from rsplab.smdp.es11 import Es11Service
-from rsplab.smdp.faults import FaultPlan, endpoint_of
+from rsplab.smdp.faults import FaultPlan, endpoint_of, smds_endpoint_of
 from rsplab.smdp.inventory import Inventory
 from rsplab.smdp.sessions import SessionStore
 from rsplab.smdp.wire import (
@@ -87,12 +91,13 @@ def _function_endpoint(handlers: dict, no_content: frozenset = frozenset()):
 class FaultInjection:
     """ASGI wrapper applying the fault plan to ES9+/ES11 calls."""
 
-    def __init__(self, app, plan: FaultPlan) -> None:
+    def __init__(self, app, plan: FaultPlan, endpoint_of=endpoint_of) -> None:
         self.app = app
         self.plan = plan
+        self.endpoint_of = endpoint_of
 
     async def __call__(self, scope, receive, send) -> None:
-        endpoint = endpoint_of(scope.get("path", "")) if scope["type"] == "http" else None
+        endpoint = self.endpoint_of(scope.get("path", "")) if scope["type"] == "http" else None
         if endpoint is None:
             return await self.app(scope, receive, send)
         decision = self.plan.decide(endpoint)
@@ -147,10 +152,12 @@ async def _drop(receive, send) -> None:
         pass
 
 
-def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan, sessions: SessionStore):
-    """ES9+ and ES11, with the fault plan applied."""
+def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | None = None,
+              sessions: SessionStore | None = None):
+    """ES9+, with the fault plan applied."""
+    sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
+    faults = faults if faults is not None else FaultPlan()
     es9 = Es9Service(config, inventory, sessions)
-    es11 = Es11Service(config, inventory, sessions)
     es9_handlers = {
         "initiateAuthentication": es9.initiate_authentication,
         "authenticateClient": es9.authenticate_client,
@@ -158,15 +165,9 @@ def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan, se
         "handleNotification": es9.handle_notification,
         "cancelSession": es9.cancel_session,
     }
-    es11_handlers = {
-        "initiateAuthentication": es11.initiate_authentication,
-        "authenticateClient": es11.authenticate_client,
-    }
-
     app = Starlette(routes=[
         Route("/gsma/rsp2/es9plus/{function}", _function_endpoint(es9_handlers, frozenset({"handleNotification"})),
               methods=["POST"]),
-        Route("/gsma/rsp2/es11/{function}", _function_endpoint(es11_handlers), methods=["POST"]),
     ])
     return FaultInjection(app, faults)
 
@@ -206,18 +207,28 @@ class BearerToken:
         await self.app(scope, receive, send)
 
 
-class ByPort:
-    """One uvicorn server, two sockets: each request goes to the application of the socket it
-    arrived on (``scope["server"]``), so an ES9+ connection can never reach the admin API."""
+def build_smds_app(config: SmdpConfig, smdp_address: str, inventory: Inventory, *, faults: FaultPlan | None = None,
+                   sessions: SessionStore | None = None):
+    """The lab SM-DS at ``config.address``; its events send the LPA to the SM-DP+ at ``smdp_address``."""
+    sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
+    es11 = Es11Service(config, smdp_address, inventory, sessions)
+    endpoint = _function_endpoint({
+        "initiateAuthentication": es11.initiate_authentication,
+        "authenticateClient": es11.authenticate_client,
+    })
+    app = Starlette(routes=[Route(f"/gsma/rsp2/{group}/{{function}}", endpoint, methods=["POST"])
+                            for group in ("es11", "es9plus")])
+    return FaultInjection(app, faults if faults is not None else FaultPlan(), smds_endpoint_of)
 
-    def __init__(self, apps: dict[int, object]) -> None:
-        self.apps = apps
 
-    async def __call__(self, scope, receive, send) -> None:
+def by_local_port(apps: dict[int, object]):
+    """One ASGI application per listening port (the SM-DP+ and the SM-DS share a server)."""
+    async def dispatch(scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             return
-        server = scope.get("server") or (None, None)
-        app = self.apps.get(server[1])
-        if app is None:  # unknown socket: refuse rather than guess
-            raise RuntimeError(f"request on an unexpected socket {server!r}")
+        _, port = scope.get("server") or (None, None)
+        app = apps.get(port)
+        if app is None:
+            raise RuntimeError(f"no lab application listens on port {port}")
         await app(scope, receive, send)
+    return dispatch

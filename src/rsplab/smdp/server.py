@@ -5,17 +5,19 @@ TLS uses the DPtls certificate and key of the identities directory, TLS 1.2 or n
 for the moment it takes to load it, then removed. The listening socket is opened before the
 server starts, so ``port=0`` yields a free port that is known, and connectable, at once.
 
-The admin API listens on a socket of its own (loopback only, ``admin_port``), behind a bearer
-token generated at every start (``admin_token``, also written 0600 to ``admin_token_file``):
-whoever can reach ES9+ cannot read activation codes, reissue orders or inject faults.
+The lab SM-DS has an address of its own: a second listening socket served by the same server,
+requests told apart by the local port they arrived on. So has the admin API (loopback only,
+``admin_port``), behind a bearer token generated at every start (``admin_token``, also written
+0600 to ``admin_token_file``): whoever can reach ES9+ cannot read activation codes, reissue
+orders or inject faults.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import tempfile
 import threading
@@ -29,12 +31,13 @@ from sgp22.errors import EsimError
 from rsplab import pki
 from rsplab.smdp.admin import SmdpAdmin
 from rsplab.private_files import write_private
-from rsplab.smdp.app import ByPort, build_admin_app, build_app
+from rsplab.smdp.app import build_admin_app, build_app, build_smds_app, by_local_port
 from rsplab.smdp.config import DEFAULT_HOST_ID, DEFAULT_SESSION_TTL, SmdpConfig, load_config
 from rsplab.smdp.faults import FaultPlan
 from rsplab.smdp.inventory import Inventory, NewProfile, Profile, StatusChange
 from rsplab.smdp.sessions import SessionStore
 from rsplab.smdp.status import ProfileStatus
+from rsplab.sockets import listening_socket
 
 STARTUP_TIMEOUT = 20.0
 
@@ -60,28 +63,13 @@ def tls_context(config: SmdpConfig, workdir: Path) -> ssl.SSLContext:
     return context
 
 
-def _listening_socket(opened: socket.socket | None, host: str, port: int) -> socket.socket:
-    """Bound and listening (connections queue until uvicorn accepts them); ``opened`` is closed
-    if this one cannot be had, so a failed start leaves nothing behind."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        if opened is not None:
-            opened.close()
-        raise LabSmdpError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return sock
-
-
 class LabSmdp:
     """A lab SM-DP+ on 127.0.0.1 for tests, benchmarks and ``esimflow lab up``.
 
     ``address`` is what activation codes carry (``localhost:PORT`` with the generated PKI);
     clients trust ``ca_file`` and connect to ``127.0.0.1:PORT`` (see ``connect_overrides`` when
-    the certificate's name does not resolve, as with the SGP.26 set).
+    the certificate's name does not resolve, as with the SGP.26 set). ``smds_address`` is the
+    lab SM-DS (same name and certificate, port ``smds_port``), where eUICCs' root SM-DS points.
     """
 
     def __init__(
@@ -90,6 +78,7 @@ class LabSmdp:
         db_path: str | os.PathLike | None = None,
         *,
         port: int = 0,
+        smds_port: int = 0,
         fqdn: str | None = None,
         faults: FaultPlan | str | os.PathLike | None = None,
         host_id: bytes = DEFAULT_HOST_ID,
@@ -101,20 +90,21 @@ class LabSmdp:
     ) -> None:
         self.identities_dir = Path(identities_dir)
         self._workdir = Path(tempfile.mkdtemp(prefix="esimflow-smdp-"))
-        try:
-            self._socket = _listening_socket(None, "127.0.0.1", port)
-            self._admin_socket = _listening_socket(self._socket, admin_host, admin_port)
-        except LabSmdpError:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            raise
-        self.port = self._socket.getsockname()[1]
-        self.admin_port = self._admin_socket.getsockname()[1]
+        self._sockets = []
+        for host, wanted in (("127.0.0.1", port), ("127.0.0.1", smds_port), (admin_host, admin_port)):
+            try:
+                self._sockets.append(listening_socket(host, wanted))
+            except OSError as exc:
+                self._cleanup()
+                raise LabSmdpError(f"cannot listen on {host}:{wanted}: {exc.strerror}") from None
+        self.port, self.smds_port, self.admin_port = (sock.getsockname()[1] for sock in self._sockets)
         self.admin_host = admin_host
         self.admin_token = secrets.token_urlsafe(32)
         self.admin_token_file = Path(admin_token_file) if admin_token_file is not None else None
         try:
             self.config = load_config(self.identities_dir, port=self.port, fqdn=fqdn, host_id=host_id,
                                       session_ttl=session_ttl, allow_rebinding=allow_rebinding)
+            self.smds_config = dataclasses.replace(self.config, port=self.smds_port)
             self.inventory = Inventory(db_path or self._workdir / "smdp.db")
         except BaseException:
             self._cleanup()
@@ -139,6 +129,10 @@ class LabSmdp:
         return self.config.address
 
     @property
+    def smds_address(self) -> str:
+        return self.smds_config.address
+
+    @property
     def fqdn(self) -> str:
         return self.config.fqdn
 
@@ -161,8 +155,9 @@ class LabSmdp:
 
     @property
     def connect_overrides(self) -> dict[str, str]:
-        """``{fqdn: "127.0.0.1:PORT"}``: where to connect while checking the certificate for ``fqdn``."""
-        return {self.fqdn: f"127.0.0.1:{self.port}"}
+        """Where to connect while checking the certificate for ``fqdn``: the SM-DP+ by name, the SM-DS
+        by its address (``fqdn:SMDS_PORT``)."""
+        return {self.fqdn: f"127.0.0.1:{self.port}", self.smds_address: f"127.0.0.1:{self.smds_port}"}
 
     def _write_ca_file(self) -> Path:
         ca_file = pki.load(self.identities_dir).ca_file
@@ -175,8 +170,10 @@ class LabSmdp:
     # --- running -------------------------------------------------------------------------------------
 
     def _uvicorn(self) -> uvicorn.Server:
-        app = ByPort({
+        app = by_local_port({
             self.port: build_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions),
+            self.smds_port: build_smds_app(self.smds_config, self.config.address, self.inventory, faults=self.faults,
+                                           sessions=self.sessions),
             self.admin_port: build_admin_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions,
                                              token=self.admin_token),
         })
@@ -211,7 +208,7 @@ class LabSmdp:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self._server.serve(sockets=[self._socket, self._admin_socket])
+        await self._server.serve(sockets=self._sockets)
 
     async def _drop_idle_connections(self) -> None:
         """While shutting down, cut keep-alive connections at once.
@@ -231,7 +228,7 @@ class LabSmdp:
         """Serve in the foreground until Ctrl-C or SIGTERM (uvicorn's signal handling)."""
         self._server = self._uvicorn()
         try:
-            self._server.run(sockets=[self._socket, self._admin_socket])
+            self._server.run(sockets=self._sockets)
         except KeyboardInterrupt:
             pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown is complete
         finally:
@@ -251,16 +248,13 @@ class LabSmdp:
         self.close()
 
     def close(self) -> None:
-        self._socket.close()
-        self._admin_socket.close()
         if hasattr(self, "inventory"):
             self.inventory.close()
         self._cleanup()
 
     def _cleanup(self) -> None:
-        for sock in (getattr(self, "_socket", None), getattr(self, "_admin_socket", None)):
-            if sock is not None and sock.fileno() != -1:
-                sock.close()
+        for sock in self._sockets:
+            sock.close()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> "LabSmdp":
@@ -271,8 +265,9 @@ class LabSmdp:
 
     # --- admin -------------------------------------------------------------------------------------
 
-    def add_profile(self, iccid: str, **options) -> str:
-        """Add a profile (options as :class:`NewProfile`); returns its activation code."""
+    def add_profile(self, iccid: str | None = None, **options) -> str:
+        """Add a profile (options as :class:`NewProfile`, ``package`` for an operator's package);
+        returns its activation code."""
         _, code = self.admin.add_profile(NewProfile(iccid=iccid, **options))
         return code
 
