@@ -11,8 +11,9 @@ serve when they start and give it up when they stop. Two registries (``open_regi
   registry of a single host, read by that host's worker processes. Not for network
   filesystems (SQLite's WAL needs shared memory).
 
-Reader specs: ``pcsc:<reader name>`` (a PC/SC reader) or ``local:<name>`` (an in-process virtual
-eUICC registered with the worker that created it).
+Reader specs (``carddrivers.spec``): ``pcsc:<reader name>`` (a PC/SC reader), ``local:<name>``
+(an in-process virtual eUICC registered with the worker that created it) or ``at:<serial
+device>`` (a cellular modem), each with optional ``?key=value`` options.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from carddrivers.spec import ReaderSpec
 from esimflow.api import DeviceInfo
 from esimflow.config import TEMPORAL_REGISTRY
 from sgp22.errors import BadInputError, EsimError
@@ -32,8 +34,6 @@ from sgp22.results import OhResultCode, WinStatus
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-READER_SCHEMES = ("pcsc", "local")
-
 
 class DeviceNotFoundError(EsimError):
     """No worker has registered this eUICC: nothing can reach its card."""
@@ -41,13 +41,6 @@ class DeviceNotFoundError(EsimError):
     kind = "device.not_found"
     oh_result = OhResultCode.RESULT_PROFILE_EID_INVALID
     win_status = WinStatus.NotFound
-
-
-def parse_reader_spec(spec: str) -> tuple[str, str]:
-    scheme, sep, name = spec.partition(":")
-    if not sep or scheme not in READER_SCHEMES or not name:
-        raise BadInputError(f"reader spec must be pcsc:<reader name> or local:<name>, got {spec!r}")
-    return scheme, name
 
 
 def match_device(devices: Iterable[DeviceInfo], device: str) -> DeviceInfo:
@@ -111,7 +104,7 @@ class DeviceRegistry:
 
     def register(self, device: DeviceInfo) -> None:
         """Claim the EID for this host (the last host to see a card owns it)."""
-        parse_reader_spec(device.reader)
+        ReaderSpec.parse(device.reader)
         with closing(self._connect()) as db, db:
             db.execute(
                 "INSERT INTO devices (eid, card_host, reader, name, registered_at, workflow_task_queue)"

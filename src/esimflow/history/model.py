@@ -118,5 +118,14 @@ class HistoryStore(Protocol):
         those at ``since`` <= time < ``until``, on ``eid``, of ``iccid``, to ``status``, made by
         ``operation``."""
 
+    def changes(self, *, since: datetime | None = None, until: datetime | None = None,
+                status: Status | str | None = None, operation: str | None = None, errors_only: bool = False,
+                limit: int = 100, offset: int = 0) -> list[StatusChange]:
+        """The changes of all profiles in ``[since, until)`` newest first, optionally only those
+        to ``status``, by ``operation`` or with an error reason; ``offset`` pages on."""
+
+    def operations(self) -> list[str]:
+        """Every operation name the history has recorded a change for, sorted."""
+
     def close(self) -> None:
         ...

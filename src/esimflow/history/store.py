@@ -190,7 +190,10 @@ class SqlHistoryStore:
 
     def logs(self, errors_only: bool = False, limit: int = 100, *, since: datetime | None = None,
              until: datetime | None = None, eid: str | None = None, iccid: str | None = None,
-             status: Status | str | None = None, operation: str | None = None) -> list[StatusChange]:
+             status: Status | str | None = None, operation: str | None = None,
+             offset: int = 0) -> list[StatusChange]:
+        if offset < 0:
+            raise BadInputError(f"offset must be at least 0, got {offset}")
         where, parameters = ["1 = 1"], []
         if errors_only:
             where.append("error_reason IS NOT NULL")
@@ -208,8 +211,14 @@ class SqlHistoryStore:
             where.append("to_status = ?")
             parameters.append(_status_filter(status))
         rows = self.db.query(f"SELECT {_CHANGE_COLUMNS} FROM status_change WHERE {' AND '.join(where)}"
-                             " ORDER BY at DESC, id DESC LIMIT ?", (*parameters, _limit(limit)), "read the history")
+                             " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?", (*parameters, _limit(limit), offset),
+                             "read the history")
         return [self._change(row) for row in rows]
+
+    def operations(self) -> list[str]:
+        """The operations that changed a status, for the console's filter."""
+        rows = self.db.query("SELECT DISTINCT operation FROM status_change ORDER BY operation", (), "read the history")
+        return [operation for (operation,) in rows]
 
     def close(self) -> None:
         self.db.close()

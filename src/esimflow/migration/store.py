@@ -315,6 +315,10 @@ class MigrationStore:
                 "abort_reason": reason, "counters": json.loads(counters) if counters else None,
                 "finished_at": finished}
 
+    def migration_ids(self) -> list[str]:
+        """Every migration the store holds, the most recently created first."""
+        return [row[0] for row in self._query("SELECT id FROM migration ORDER BY created_at DESC, id")]
+
     def line_errors(self, migration_id: str) -> list[LineError]:
         rows = self._query("SELECT line, column_name, message FROM line_error WHERE migration_id = ? ORDER BY line",
                            (migration_id,))
