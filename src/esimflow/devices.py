@@ -55,6 +55,30 @@ def match_device(devices: Iterable[DeviceInfo], device: str) -> DeviceInfo:
     raise DeviceNotFoundError(f"no worker serves a device named {device!r}")
 
 
+def still_attached(devices: list[DeviceInfo]) -> list[DeviceInfo]:
+    """The devices whose reader is still there: a PC/SC reader still listed by pcscd, a
+    modem's serial device still present; in-process cards always are. When pcscd cannot be
+    asked, every reader counts as present (a card is only withdrawn when it is known gone)."""
+    specs = {device.reader: ReaderSpec.parse(device.reader) for device in devices}
+    readers: set[str] | None = None
+    if any(spec.driver == "pcsc" for spec in specs.values()):
+        try:
+            from smartcard.System import readers as list_readers
+
+            readers = {str(reader) for reader in list_readers()}
+        except Exception:  # pcscd down or restarting: cannot tell
+            readers = None
+    attached = []
+    for device in devices:
+        spec = specs[device.reader]
+        if spec.driver == "pcsc" and readers is not None and spec.target not in readers:
+            continue
+        if spec.driver == "at" and not Path(spec.target).exists():
+            continue
+        attached.append(device)
+    return attached
+
+
 def open_registry(location: Path | str, client: Client | None = None, *, task_queue: str | None = None):
     """``temporal`` (needs the client, and the engine's workflow queue the routing workflows run
     on), else the SQLite registry file at ``location``."""
@@ -94,8 +118,10 @@ class DeviceRegistry:
         for device in devices:
             self.register(device)
 
-    async def serve(self, card_host: str, devices: list[DeviceInfo], stop: asyncio.Event) -> None:
-        """Keep the claim until ``stop``, then give the cards up."""
+    async def serve(self, card_host: str, devices: list[DeviceInfo], stop: asyncio.Event, *,
+                    present=None) -> None:
+        """Keep the claim until ``stop``, then give the cards up (``present`` is for the
+        Temporal registry's renewals; this one has none)."""
         try:
             await stop.wait()
         finally:

@@ -161,3 +161,47 @@ async def test_operations_follow_the_card_to_its_new_host_and_fail_fast_once_no_
             assert await devices_listed() == []
             with contextlib.suppress(Exception):  # nothing left to wake up on the shared server
                 await dev_client.get_workflow_handle(api.euicc_workflow_id(fresh_eid)).terminate("test ended")
+
+
+async def test_a_card_whose_reader_is_gone_is_withdrawn_at_the_next_renewal(dev_client, unique_task_queue, fresh_eid):
+    host = f"unplugged-{uuid.uuid4().hex[:6]}"
+    registry = TemporalDeviceRegistry(dev_client, task_queue=unique_task_queue, lease=LEASE)
+    unplugged = asyncio.Event()
+    stop = asyncio.Event()
+    async with routing_worker(dev_client, unique_task_queue):
+        serving = asyncio.create_task(registry.serve(
+            host, [device(fresh_eid, host)], stop, present=lambda served: [] if unplugged.is_set() else served))
+
+        async def routed():
+            try:
+                assert (await asyncio.to_thread(registry.lookup, fresh_eid)).card_host == host
+            except DeviceNotFoundError as error:
+                raise AssertionError(error.message) from None
+
+        await eventually(routed, within=10)
+        unplugged.set()
+
+        async def withdrawn():
+            try:
+                await asyncio.to_thread(registry.lookup, fresh_eid)
+            except DeviceNotFoundError as error:
+                assert "no card host serves" in error.message  # withdrawn, not just a silent host
+                return
+            raise AssertionError("still routed")
+
+        await eventually(withdrawn, within=LEASE.total_seconds())
+        stop.set()
+        await serving
+        await dev_client.get_workflow_handle(card_host_id(host)).result()
+
+
+def test_a_reader_is_attached_while_its_device_exists(tmp_path):
+    from esimflow.devices import still_attached
+
+    modem = tmp_path / "ttyUSB2"
+    modem.touch()
+    devices = [DeviceInfo("1" * 32, "h", "local:card"), DeviceInfo("2" * 32, "h", f"at:{modem}"),
+               DeviceInfo("3" * 32, "h", f"at:{tmp_path / 'ttyUSB9'}")]
+    assert [d.eid for d in still_attached(devices)] == ["1" * 32, "2" * 32]
+    modem.unlink()
+    assert [d.eid for d in still_attached(devices)] == ["1" * 32]

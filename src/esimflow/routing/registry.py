@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import TypeVar
 
@@ -99,23 +99,34 @@ class TemporalDeviceRegistry:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
 
-    async def serve(self, card_host: str, devices: list[DeviceInfo], stop: asyncio.Event) -> None:
-        """Announce ``devices``, keep the host's lease until ``stop``, then withdraw them. A
-        renewal that fails (Temporal unreachable) is retried at the next interval; the lease
-        outlives two missed renewals."""
-        await self.renew(card_host, len(devices))
-        await self.announce(devices)
+    async def serve(self, card_host: str, devices: list[DeviceInfo], stop: asyncio.Event, *,
+                    present: Callable[[list[DeviceInfo]], list[DeviceInfo]] | None = None) -> None:
+        """Announce ``devices``, keep the host's lease until ``stop``, then withdraw them. At each
+        renewal ``present`` (if given) says which are still attached (a reader unplugged, a
+        modem gone): the others are withdrawn at once. A renewal that fails (Temporal
+        unreachable) is retried at the next interval; the lease outlives two missed renewals."""
+        served = list(devices)
+        await self.renew(card_host, len(served))
+        await self.announce(served)
         try:
             while not stop.is_set():
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.lease.total_seconds() / 3)
                 except TimeoutError:
                     try:
-                        await self.renew(card_host, len(devices))
+                        if present is not None:
+                            attached = await asyncio.to_thread(present, served)
+                            lost = [device for device in served if device not in attached]
+                            if lost:
+                                log.warning("card host %s: %d card(s) gone, withdrawn: %s", card_host, len(lost),
+                                            ", ".join(device.eid for device in lost))
+                                await self.withdraw(lost)
+                                served = [device for device in served if device in attached]
+                        await self.renew(card_host, len(served))
                     except RPCError as error:
                         log.warning("card host %s: lease not renewed: %s", card_host, error)
         finally:
-            await self.withdraw(devices)
+            await self.withdraw(served)
             await self.retire(card_host)
 
     async def _each(self, devices: Iterable[DeviceInfo], call) -> None:

@@ -37,7 +37,7 @@ from esimflow.activities.engine import EngineActivities
 from esimflow.activities.osu_images import OsImageSource
 from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
 from esimflow.config import TemporalConfig, connect
-from esimflow.devices import open_registry
+from esimflow.devices import open_registry, still_attached
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import BadInputError, EsimError
@@ -180,7 +180,8 @@ class EsimflowWorker:
             self.build()
         serving = None
         if self.options.card_host:
-            serving = asyncio.create_task(self.registry.serve(self.options.card_host, self.devices, stop))
+            serving = asyncio.create_task(self.registry.serve(self.options.card_host, self.devices, stop,
+                                                              present=still_attached))
             # a host whose cards cannot be announced serves nothing: stop, and say why below
             serving.add_done_callback(lambda task: task.cancelled() or task.exception() is None or stop.set())
         try:
