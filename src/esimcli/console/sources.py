@@ -242,10 +242,28 @@ class Sources:
         registry = self.registry()
         if registry is None:
             return []
-        history = self.history()
-        enabled = {record.eid: record.iccid for record in history.profiles(status=Status.ENABLED)} if history else {}
         return [DeviceRow(d.eid, d.card_host, d.reader, d.name, d.workflow_task_queue, enabled.get(d.eid))
-                for d in registry.all()]
+                for enabled in [self._enabled_profiles()] for d in registry.all()]
+
+    def _enabled_profiles(self) -> dict[str, str]:
+        """EID -> the ICCID last known enabled on it: the newest of the history's ENABLED records
+        and what the card itself reported at the end of a migration (a device whose migration
+        failed before any change keeps a profile the history never saw)."""
+        newest: dict[str, tuple[datetime, str]] = {}
+
+        def offer(eid: str | None, at: datetime, iccid: str) -> None:
+            if eid and (eid not in newest or newest[eid][0] < at):
+                newest[eid] = (at, iccid)
+
+        history = self.history()
+        for record in history.profiles(status=Status.ENABLED) if history else []:
+            offer(record.eid, record.at, record.iccid)
+        store = self.migration_store()
+        for migration_id in store.migration_ids() if store else []:
+            for device in store.devices(migration_id):
+                if device["enabled_iccid"] and device["finished_at"]:
+                    offer(device["eid"], datetime.fromisoformat(device["finished_at"]), device["enabled_iccid"])
+        return {eid: iccid for eid, (_, iccid) in newest.items()}
 
 
 def _engine_record(change: StatusChange) -> Record:
