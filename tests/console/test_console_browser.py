@@ -172,14 +172,15 @@ def text_of(driver, element_id: str) -> str:
     return driver.find_element(By.ID, element_id).text
 
 
-def shoot(driver, name: str, secrets: list[str]) -> None:
-    """Every page the test looks at is checked for secrets before its picture is kept."""
+def shoot(driver, name: str, secrets: list[str], height: int | None = None) -> None:
+    """Every page the test looks at is checked for secrets before its picture is kept (the
+    whole page, or ``height`` pixels of the window: a pop-up is as tall as the window)."""
     source = driver.page_source
     for secret in secrets:
         assert secret not in source, f"a matching ID is on the {name} page"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return Math.max(document.body.scrollHeight, 700)")
-    driver.set_window_size(1440, min(height + 40, 2400))
+    height = height or driver.execute_script("return Math.max(document.body.scrollHeight, 700)") + 40
+    driver.set_window_size(1440, min(height, 2400))
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
     driver.set_window_size(1440, 1000)
 
@@ -295,7 +296,7 @@ def test_search_the_fleet_by_iccid_and_read_the_detail(stack, console, browser, 
     assert current.get_attribute("data-status") == "ENABLED"
     link = dialog.find_element(By.CSS_SELECTOR, "#records a[href*='/workflows/']")
     assert link.get_attribute("href").startswith(stack.server.ui_url)
-    shoot(driver, "detail", secrets_of_the_fleet)
+    shoot(driver, "detail", secrets_of_the_fleet, height=1300)
     driver.find_element(By.ID, "detail-close").click()
 
     driver.find_element(By.ID, "search-iccid").clear()

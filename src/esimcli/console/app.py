@@ -293,7 +293,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         rows = [d for d in await run_in_threadpool(store.devices, migration_id)
                 if not outcome or (d["outcome"] or "not_finished") == outcome]
         return page(request, "migration.html", user, status=status, chart=Markup(status["chart"]), devices=rows,
-                    outcome=outcome, migration_id=migration_id)
+                    outcome=outcome, migration_id=migration_id, now=_now())
 
     @login_required
     async def migration_status(request: Request, user: Account) -> Response:
