@@ -179,7 +179,8 @@ def shoot(driver, name: str, secrets: list[str], height: int | None = None) -> N
     for secret in secrets:
         assert secret not in source, f"a matching ID is on the {name} page"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = height or driver.execute_script("return Math.max(document.body.scrollHeight, 700)") + 40
+    height = height or driver.execute_script(
+        "return Math.max(document.documentElement.scrollHeight, 700) + window.outerHeight - window.innerHeight")
     driver.set_window_size(1440, min(height, 2400))
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
     driver.set_window_size(1440, 1000)
