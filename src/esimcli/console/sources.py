@@ -227,7 +227,7 @@ class Sources:
         history = self.history()
         if history is None:
             return []
-        changes = history.changes(since=query.since, until=query.until, status=query.status or None,
+        changes = history.logs(since=query.since, until=query.until, status=query.status or None,
                                   operation=query.operation or None, errors_only=query.errors_only,
                                   limit=query.per_page, offset=(max(query.page, 1) - 1) * query.per_page)
         return [_engine_record(change) for change in changes]
