@@ -8,7 +8,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from esimflow.history import SqliteHistoryStore, StatusChange
+from esimflow.history import SqlHistoryStore, StatusChange
 from rsplab.smdp.inventory import Inventory, NewProfile
 from sgp22.identifiers import Iccid
 
@@ -33,10 +33,10 @@ def write_accounts(path: Path) -> Path:
     return path
 
 
-def seed_history(path: Path, profiles: int = 60) -> SqliteHistoryStore:
+def seed_history(path: Path, profiles: int = 60) -> SqlHistoryStore:
     """``profiles`` profiles downloaded, installed and enabled on EID_A or EID_B; profile 3's
     second download failed with a matching ID refusal (an error record)."""
-    store = SqliteHistoryStore(path)
+    store = SqlHistoryStore(path)
     for number in range(profiles):
         eid = EID_A if number % 2 == 0 else EID_B
         at = START + timedelta(minutes=number)

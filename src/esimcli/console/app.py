@@ -255,8 +255,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     @login_required
     async def logs_export(request: Request, user: Account) -> Response:
         query, _ = _log_query(request)
-        query.page, query.per_page = 1, LOG_EXPORT_LIMIT
-        records = await run_in_threadpool(sources.logs, query)
+        records = await run_in_threadpool(sources.all_logs, query, LOG_EXPORT_LIMIT)
         return Response(logs_csv(records), media_type="text/csv", headers={
             **_SECURITY_HEADERS,
             "content-disposition": f'attachment; filename="profile-logs-{_now():%Y%m%dT%H%M%SZ}.csv"'})

@@ -25,6 +25,7 @@ from sgp22.taxonomy import result_codes
 
 ENGINE, LAB = "engine", "lab SM-DP+"
 SORT_KEYS = ("iccid", "status", "at", "eid", "operator", "smdp")
+EXPORT_PAGE = 5_000
 
 
 @dataclass
@@ -113,7 +114,7 @@ def _lab_time(text: str) -> datetime:
 
 
 class Sources:
-    def __init__(self, *, history: str | None, migrations: Path | None, registry: Path | None,
+    def __init__(self, *, history: str | None, migrations: str | Path | None, registry: Path | None,
                  lab_inventory: Path | None) -> None:
         self.history_location = history
         self.migrations_path = migrations
@@ -228,9 +229,22 @@ class Sources:
         if history is None:
             return []
         changes = history.logs(since=query.since, until=query.until, status=query.status or None,
-                                  operation=query.operation or None, errors_only=query.errors_only,
-                                  limit=query.per_page, offset=(max(query.page, 1) - 1) * query.per_page)
+                               operation=query.operation or None, errors_only=query.errors_only,
+                               limit=query.per_page, offset=(max(query.page, 1) - 1) * query.per_page)
         return [_engine_record(change) for change in changes]
+
+    def all_logs(self, query: LogQuery, at_most: int) -> list[Record]:
+        """Every record the query matches, newest first, up to ``at_most`` (the CSV export)."""
+        records: list[Record] = []
+        page = LogQuery(query.since, query.until, query.status, query.operation, query.errors_only, 1,
+                        EXPORT_PAGE)
+        while len(records) < at_most:
+            batch = self.logs(page)
+            records += batch
+            if len(batch) < page.per_page:
+                break
+            page.page += 1
+        return records[:at_most]
 
     def operations(self) -> list[str]:
         history = self.history()
