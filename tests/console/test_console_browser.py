@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -165,7 +166,10 @@ def secrets_of_the_fleet(stack) -> list[str]:
 
 
 def wait_for(driver, condition, timeout: float = WAIT, message: str = ""):
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d), message)
+    """``condition`` true, while pages come and go (an element of the page being left is stale)."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        lambda d: condition(d), message)
 
 
 def text_of(driver, element_id: str) -> str:

@@ -159,7 +159,10 @@ def test_the_migration_page_shows_counts_and_reasons_and_a_viewer_no_buttons(wit
     assert "the target did not attach" in page
     assert 'id="controls"' not in page and "action-pause" not in page
     failed_only = client.get("/migrations/mig-test", params={"outcome": "rolled_back"}).text
-    assert failed_only.count('class="outcome-rolled_back"') == 1 and "outcome-not_finished" not in failed_only
+    assert failed_only.count('class="outcome-rolled_back"') == 1 and "outcome-not_started" not in failed_only
+    waiting = client.get("/migrations/mig-test", params={"outcome": "not_started"}).text
+    assert waiting.count('class="outcome-not_started"') == 1 and iccid(0) in waiting
+    assert client.get("/migrations/mig-test", params={"outcome": "lost"}).status_code == 400
     status = client.get("/migrations/mig-test/status.json").json()
     assert status["counts"]["rolled_back"] == 1 and status["total"] == 2 and "<svg" in status["chart"]
     refused = client.post("/migrations/mig-test/control", data={"csrf": csrf_of(page), "action": "pause"})

@@ -31,7 +31,7 @@ from temporalio.client import Client
 
 from esimflow.config import TemporalConfig
 from esimflow.machines.profile_status import Status
-from esimflow.migration.model import Outcome
+from esimflow.migration.model import NOT_STARTED, Outcome
 from esimflow.migration.store import UnknownMigrationError
 from sgp22.errors import BadInputError, EsimError
 
@@ -289,8 +289,9 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         except UnknownMigrationError as error:
             return page(request, "error.html", user, message=error.message, status_code=404)
         outcome = request.query_params.get("outcome", "")
-        rows = [d for d in await run_in_threadpool(store.devices, migration_id)
-                if not outcome or (d["outcome"] or "not_finished") == outcome]
+        if outcome and outcome not in (*Outcome.ALL, NOT_STARTED):
+            raise BadInputError(f"{outcome!r} is not an outcome ({', '.join((*Outcome.ALL, NOT_STARTED))})")
+        rows = await run_in_threadpool(store.devices, migration_id, outcome or None)
         return page(request, "migration.html", user, status=status, chart=Markup(status["chart"]), devices=rows,
                     outcome=outcome, migration_id=migration_id, now=_now())
 

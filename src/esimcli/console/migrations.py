@@ -67,7 +67,8 @@ async def live_status(client: Client | None, store: MigrationStore, migration_id
                 "pending": max(stored["total"] - sum(counts.values()), 0),
                 "concurrency": stored["policy"].get("max_concurrency", 0), "rate_per_second": 0.0,
                 "eta_seconds": None, "canary_size": stored["policy"].get("canary_size", 0),
-                "canary_finished": False, "abort_reason": stored["abort_reason"], "failure_rate": 0.0,
+                "canary_finished": sum(counts.values()) >= stored["policy"].get("canary_size", 0),
+                "abort_reason": stored["abort_reason"], "failure_rate": 0.0,
                 "dry_run": stored["policy"].get("dry_run", False), "runs": 0, "errors": []}
     finished = sum(body["counts"].values())
     body.update(live=live, problem=problem, finished=finished,
