@@ -22,7 +22,6 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from temporalio.client import Client
 
@@ -206,9 +205,10 @@ def log_out(driver) -> None:
 
 def click_action(driver, action: str) -> str:
     """Press a control button; the migration's answer (or refusal) on the page it leads to."""
-    before = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.leftBehind = true")  # gone once the answer's page has loaded
     driver.find_element(By.ID, f"action-{action}").click()
-    wait_for(driver, expected_conditions.staleness_of(before), 60, f"no answer to {action}")
+    wait_for(driver, lambda d: d.execute_script("return document.readyState === 'complete' && !window.leftBehind"),
+             60, f"no answer to {action}")
     flash = wait_for(driver, lambda d: d.find_elements(By.ID, "flash"), 20, f"no answer to {action}")[0]
     return flash.text
 
@@ -257,7 +257,12 @@ def test_an_operator_logs_in_and_steers_a_live_migration(stack, console, browser
     time.sleep(3)
     assert counts(driver) == (held, "paused")  # nothing new starts while paused
 
+    driver.find_element(By.ID, "concurrency-value").clear()
+    driver.find_element(By.ID, "concurrency-value").send_keys("1")
+    answer = click_action(driver, "concurrency")
+    assert "Concurrency 1 accepted" in answer and "concurrency 1" in answer, answer
     assert "Resume accepted" in click_action(driver, "resume")
+    wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, '[data-field="concurrency"]').text == "1", 20)
     wait_for(driver, lambda d: counts(d) == (FLEET_SIZE, "completed"), message="the migration did not complete")
     outcomes = {name: int(text_of(driver, f"count-{name}")) for name in ("migrated", "rolled_back", "failed", "skipped")}
     assert outcomes == {"migrated": FLEET_SIZE - 1, "rolled_back": 1, "failed": 0, "skipped": 0}, outcomes
@@ -341,6 +346,16 @@ def test_the_devices_page_lists_every_card_with_its_enabled_profile(stack, conso
         expected = device.old_iccid if device.eid in failed else device.target_iccid
         assert expected in rows[device.eid], rows[device.eid]
     shoot(driver, "devices", secrets_of_the_fleet)
+
+    # the failed card's page: its profiles, its migration with the reason, its error record
+    failed_device = stack.lab.devices[sorted(CANNOT_INSTALL)[0]]
+    driver.find_element(By.CSS_SELECTOR, f'#devices tr[data-eid="{failed_device.eid}"] a.device-link').click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "device-profiles"), 20)
+    assert failed_device.old_iccid in text_of(driver, "device-facts")
+    assert failed_device.target_iccid in text_of(driver, "device-profiles")
+    assert "rolled_back" in text_of(driver, "device-migrations")
+    assert driver.find_elements(By.CSS_SELECTOR, "#device-records tr.error")
+    shoot(driver, "device", secrets_of_the_fleet)
 
 
 def test_a_viewer_sees_no_operator_buttons_and_cannot_steer(stack, console, browser, secrets_of_the_fleet):

@@ -190,3 +190,12 @@ def test_logging_out_ends_the_session(client):
     page = client.get("/fleet").text
     assert client.post("/logout", data={"csrf": csrf_of(page)}).status_code == 303
     assert client.get("/fleet").status_code == 303
+
+
+def test_a_device_page_shows_the_cards_profiles_and_records(client):
+    log_in(client, *VIEWER)
+    page = client.get(f"/devices/{EID_B}").text
+    assert page.count('<tr data-iccid=') == 30 and iccid(3) in page and iccid(0) not in page
+    assert page.count('<tr class="error">') == 1 and "es9.8.2.6/3.8" in page
+    assert "no card host has registered this eUICC" in page  # this console has no registry
+    assert client.get("/devices/1234").status_code == 400

@@ -265,6 +265,15 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         rows = await run_in_threadpool(sources.devices)
         return page(request, "devices.html", user, rows=rows)
 
+    @login_required
+    async def device_page(request: Request, user: Account) -> Response:
+        eid = request.path_params["eid"]
+        if not eid.isdigit() or len(eid) != 32:
+            raise BadInputError("an EID is 32 digits")
+        device, profiles, records, migrations = await run_in_threadpool(sources.device, eid)
+        return page(request, "device.html", user, eid=eid, device=device, profiles=profiles, records=records,
+                    migrations=migrations)
+
     def _store():
         store = sources.migration_store()
         if store is None:
@@ -341,6 +350,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Route("/logs", logs),
         Route("/logs.csv", logs_export),
         Route("/devices", devices),
+        Route("/devices/{eid}", device_page),
         Route("/migrations", migration_list),
         Route("/migrations/{migration_id}", migration_page),
         Route("/migrations/{migration_id}/status.json", migration_status),

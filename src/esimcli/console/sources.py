@@ -26,6 +26,7 @@ from sgp22.taxonomy import result_codes
 ENGINE, LAB = "engine", "lab SM-DP+"
 SORT_KEYS = ("iccid", "status", "at", "eid", "operator", "smdp")
 EXPORT_PAGE = 5_000
+DEVICE_RECORDS = 200
 
 
 @dataclass
@@ -258,6 +259,17 @@ class Sources:
             return []
         return [DeviceRow(d.eid, d.card_host, d.reader, d.name, d.workflow_task_queue, enabled.get(d.eid))
                 for enabled in [self._enabled_profiles()] for d in registry.all()]
+
+    def device(self, eid: str) -> tuple[DeviceRow | None, list[FleetRow], list[Record], list[dict]]:
+        """One card: its registry row, its profiles, its status records (newest first) and its
+        place in every migration that listed it."""
+        row = next((d for d in self.devices() if d.eid == eid), None)
+        profiles, _ = self.fleet(FleetQuery(eid=eid, per_page=500))
+        history = self.history()
+        records = [_engine_record(c) for c in history.logs(eid=eid, limit=DEVICE_RECORDS)] if history else []
+        store = self.migration_store()
+        migrations = store.device_migrations(eid) if store else []
+        return row, profiles, records, migrations
 
     def _enabled_profiles(self) -> dict[str, str]:
         """EID -> the ICCID last known enabled on it: the newest of the history's ENABLED records
