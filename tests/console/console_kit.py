@@ -33,10 +33,10 @@ def write_accounts(path: Path) -> Path:
     return path
 
 
-def seed_history(path: Path, profiles: int = 60) -> SqlHistoryStore:
+def seed_history(location: Path | str, profiles: int = 60) -> SqlHistoryStore:
     """``profiles`` profiles downloaded, installed and enabled on EID_A or EID_B; profile 3's
     second download failed with a matching ID refusal (an error record)."""
-    store = SqlHistoryStore(path)
+    store = SqlHistoryStore(str(location))
     for number in range(profiles):
         eid = EID_A if number % 2 == 0 else EID_B
         at = START + timedelta(minutes=number)
@@ -65,11 +65,13 @@ def seed_inventory(path: Path) -> Inventory:
     return inventory
 
 
-def console_client(tmp_path: Path, *, migrations: Path | None = None) -> TestClient:
-    history = seed_history(tmp_path / "history.sqlite3")
-    history.close()
+def console_client(tmp_path: Path, *, history: str | None = None, migrations: Path | None = None) -> TestClient:
+    """A console on a seeded history (a SQLite file in ``tmp_path`` unless ``history`` names
+    another location, e.g. a PostgreSQL database) and lab inventory."""
+    history = history or str(tmp_path / "history.sqlite3")
+    seed_history(history).close()
     seed_inventory(tmp_path / "smdp.db").close()
-    sources = Sources(history=str(tmp_path / "history.sqlite3"), migrations=migrations,
+    sources = Sources(history=history, migrations=migrations,
                       registry=None, lab_inventory=tmp_path / "smdp.db")
     settings = ConsoleSettings(sources=sources, accounts=AccountBook.load(write_accounts(tmp_path / "accounts")),
                                temporal=None, session_secret="test-secret-" + "x" * 20)

@@ -19,8 +19,9 @@ from tests.console.console_kit import (
 
 
 @pytest.fixture
-def client(tmp_path):
-    with console_client(tmp_path) as client:
+def client(tmp_path, database_location):
+    """The console on a history in a SQLite file, then in a PostgreSQL database."""
+    with console_client(tmp_path, history=database_location) as client:
         yield client
 
 
