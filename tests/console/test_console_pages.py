@@ -11,7 +11,7 @@ from esimflow.migration.fleet import parse_fleet
 from esimflow.migration.model import DeviceOutcome, MigrationPolicy
 from esimflow.migration.store import MigrationStore
 
-from esimcli.console.accounts import AccountBook, hash_password, password_matches
+from esimcli.console.accounts import AccountBook, LoginThrottle, hash_password, password_matches
 
 from tests.console.console_kit import (
     EID_A, EID_B, MATCHING_ID, OPERATOR, VIEWER, console_client, csrf_of, iccid, log_in, write_accounts,
@@ -200,3 +200,24 @@ def test_a_device_page_shows_the_cards_profiles_and_records(client):
     assert page.count('<tr class="error">') == 1 and "es9.8.2.6/3.8" in page
     assert "no card host has registered this eUICC" in page  # this console has no registry
     assert client.get("/devices/1234").status_code == 400
+
+
+def test_repeated_wrong_passwords_are_refused_for_a_while_even_with_the_right_one(tmp_path):
+    with console_client(tmp_path) as client:
+        for _ in range(5):
+            assert log_in(client, OPERATOR[0], "a wrong guess!").status_code == 401
+        refused = log_in(client, *OPERATOR)
+        assert refused.status_code == 429 and "too many failed logins" in refused.text
+        assert client.get("/fleet").status_code == 303
+        assert log_in(client, *VIEWER).status_code == 303  # another account is not held up
+
+
+def test_the_throttle_lets_a_key_try_again_after_its_window():
+    now = [0.0]
+    throttle = LoginThrottle(attempts=2, window=60, clock=lambda: now[0])
+    throttle.failed("ops")
+    now[0] = 10
+    throttle.failed("ops")
+    assert throttle.blocked("ops") == 50 and throttle.blocked("other") == 0
+    now[0] = 61
+    assert throttle.blocked("ops") == 0

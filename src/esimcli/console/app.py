@@ -36,7 +36,7 @@ from esimflow.migration.store import UnknownMigrationError
 from sgp22.errors import BadInputError, EsimError
 
 from esimcli.console import migrations as migration_view
-from esimcli.console.accounts import Account, AccountBook, Role
+from esimcli.console.accounts import Account, AccountBook, LoginThrottle, Role
 from esimcli.console.charts import status_diagram
 from esimcli.console.sources import SORT_KEYS, FleetQuery, LogQuery, Sources, logs_csv
 
@@ -100,6 +100,10 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     temporal = TemporalLink(settings.temporal)
     sources = settings.sources
+    # an account's password is guessed slowly; one address (every user of a loopback console,
+    # or behind one proxy) gets more room before everyone there is refused
+    per_account = LoginThrottle(attempts=5)
+    per_client = LoginThrottle(attempts=30)
 
     def workflow_url(workflow_id: str | None) -> str | None:
         if not workflow_id or not settings.temporal_ui or settings.temporal is None:
@@ -170,16 +174,23 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         if isinstance(form, Response):
             return form
         token = form.get("token", "").strip()
+        name = form.get("name", "").strip()
+        client_key = request.client.host if request.client else "?"
+        wait = max(per_account.blocked(name) if name else 0.0, per_client.blocked(client_key))
+        if wait:
+            return page(request, "login.html", None, status_code=429, next=_safe_next(form.get("next")),
+                        error=f"too many failed logins: try again in {int(wait) + 1} s")
         if token:
             account = settings.accounts.token_login(token)
         else:
-            account = await run_in_threadpool(settings.accounts.login, form.get("name", "").strip(),
-                                               form.get("password", ""))
+            account = await run_in_threadpool(settings.accounts.login, name, form.get("password", ""))
         if account is None:
-            response = page(request, "login.html", None, next=_safe_next(form.get("next")),
-                            error="wrong name, password or token")
-            response.status_code = 401
-            return response
+            per_client.failed(client_key)
+            if name:
+                per_account.failed(name)
+            return page(request, "login.html", None, status_code=401, next=_safe_next(form.get("next")),
+                        error="wrong name, password or token")
+        per_account.succeeded(name)
         request.session.clear()  # a fresh session (and CSRF token) for the logged-in user
         request.session.update(user=account.name, role=str(account.role), expires=time.time() + SESSION_SECONDS,
                                csrf=secrets.token_urlsafe(32))
