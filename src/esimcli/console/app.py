@@ -35,10 +35,12 @@ from esimflow.migration.model import NOT_STARTED, Outcome
 from esimflow.migration.store import UnknownMigrationError
 from sgp22.errors import BadInputError, EsimError
 
+from esimcli.connection import connect_config, owned_runtime
 from esimcli.console import migrations as migration_view
 from esimcli.console.accounts import Account, AccountBook, LoginThrottle, Role
 from esimcli.console.charts import status_diagram
 from esimcli.console.sources import SORT_KEYS, FleetQuery, LogQuery, Sources, logs_csv
+from esimcli.failures import CliFailure
 
 HERE = Path(__file__).parent
 SESSION_SECONDS = 8 * 3600
@@ -80,9 +82,6 @@ class TemporalLink:
         async with self._lock:
             if self.client is None and time.monotonic() - self._tried_at > TEMPORAL_RETRY_SECONDS:
                 self._tried_at = time.monotonic()
-                from esimcli.connection import connect_config, owned_runtime
-                from esimcli.failures import CliFailure
-
                 self._runtime = self._runtime or owned_runtime()
                 try:
                     self.client = await connect_config(self.config, self._runtime)

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 from datetime import UTC, datetime
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.migration.client import MigrationControl
@@ -46,10 +46,8 @@ async def live_status(client: Client | None, store: MigrationStore, migration_id
         try:
             status = await asyncio.wait_for(MigrationControl(client, migration_id).status(), QUERY_TIMEOUT)
             live = True
-        except (RPCError, TimeoutError, WorkflowUpdateFailedError) as error:
+        except (RPCError, TimeoutError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
             problem = f"Temporal did not answer the status query: {getattr(error, 'message', None) or error}"
-        except Exception as error:  # a closed workflow without a worker, a query failure
-            problem = f"Temporal did not answer the status query: {error}"
     else:
         problem = "not connected to Temporal"
     if status is not None:

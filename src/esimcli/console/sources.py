@@ -132,7 +132,9 @@ class Sources:
         if location is None:
             return False
         text = str(location)
-        return "://" in text and not text.startswith("sqlite://") or Path(text.removeprefix("sqlite://")).is_file()
+        if "://" in text and not text.startswith("sqlite://"):
+            return True  # a database server: the store says itself whether it can be reached
+        return Path(text.removeprefix("sqlite://")).is_file()
 
     def history(self) -> HistoryStore | None:
         if self._history is None and self._exists(self.history_location):
