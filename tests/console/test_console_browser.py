@@ -249,7 +249,7 @@ def test_an_operator_logs_in_and_steers_a_live_migration(stack, console, browser
     shoot(driver, "migration", secrets_of_the_fleet)
 
     answer = click_action(driver, "pause")
-    assert "Pause accepted: the migration is paused" in answer, answer
+    assert "Pause accepted; the migration answered: paused" in answer, answer
     wait_for(driver, lambda d: text_of(d, "in-flight") == "0" and counts(d)[1] == "paused",
              message="the devices in flight did not finish after the pause")
     held = counts(driver)[0]

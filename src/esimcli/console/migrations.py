@@ -107,5 +107,6 @@ async def control(client: Client | None, migration_id: str, action: str, concurr
         return False, f"{label} not delivered: Temporal answered {error.message}"
     except TimeoutError:
         return False, f"{label}: no answer from the migration within {CONTROL_TIMEOUT:.0f} s (is its worker running?)"
-    return True, (f"{label} accepted: the migration is {status.state}, {status.finished}/{status.total} finished, "
-                  f"{status.in_flight} in flight, concurrency {status.concurrency}")
+    # the migration's answer is its status when it took the update (an approval's effect follows)
+    return True, (f"{label} accepted; the migration answered: {status.state}, {status.finished}/{status.total} "
+                  f"finished, {status.in_flight} in flight, concurrency {status.concurrency}")
