@@ -9,6 +9,7 @@ missing card as ``+CME ERROR: 10``. It knows nothing of the port it is served on
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sgp22.errors import CardRemovedError
@@ -60,6 +61,8 @@ class AtInterpreter:
         self.commands = 0
         self.apdu_commands = 0
         self.resets = 0
+        self.store_data_blocks: Counter[int] = Counter()
+        """STORE DATA blocks the modem carried, by data length (what a test of block sizes reads)."""
 
     def handle(self, line: str) -> Answer:
         """The modem's whole answer to one command line (without its echo)."""
@@ -141,6 +144,8 @@ class AtInterpreter:
         apdu = bytes.fromhex(text)
         if len(apdu) > 5 and apdu[4] > self.max_apdu_data:
             raise _CmeError(INCORRECT_PARAMETERS)
+        if len(apdu) > 5 and apdu[1] == 0xE2:
+            self.store_data_blocks[apdu[4]] += 1
         answer = self.card.transmit(apdu).hex().upper()
         return f'{len(answer)},"{answer}"'
 
