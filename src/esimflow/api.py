@@ -10,6 +10,7 @@ This module is imported inside the workflow sandbox: keep it free of I/O at impo
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
@@ -178,6 +179,8 @@ class DownloadProfileInput:
     require_user_consent: bool = False
     consent_timeout_seconds: float = 300.0
     smdp_address: str | None = None  # overrides the address of the activation code/the default
+    carrier_name: str = ""  # OpenHarmony DownloadableProfile.carrierName, answered back
+    access_rules: list[dict] = field(default_factory=list)  # DownloadableProfile.accessRules as given
 
     def __repr__(self) -> str:  # the matching ID and the confirmation code are secrets
         return (
@@ -305,6 +308,8 @@ class GetDownloadableProfileMetadataInput:
     confirmation_code: str | None = None
     port_index: int = 0
     force_disable_profile: bool = False
+    carrier_name: str = ""  # OpenHarmony DownloadableProfile.carrierName, answered back
+    access_rules: list[dict] = field(default_factory=list)  # DownloadableProfile.accessRules as given
 
     def __repr__(self) -> str:
         return (
@@ -399,6 +404,7 @@ class ProfileInfo:
     policy_rules: int = 0
     isdp_aid: str = ""
     operator: dict[str, str] | None = None  # mcc, mnc, gid1, gid2
+    access_rules: list[dict] = field(default_factory=list)  # openharmony.AccessRule fields
 
 
 @dataclass
@@ -412,6 +418,7 @@ class ProfileMetadata:
     policy_rules: int = 0
     confirmation_code_required: bool = False
     solvable_errors: int = 0
+    access_rules: list[dict] = field(default_factory=list)  # openharmony.AccessRule fields
 
 
 @dataclass
@@ -629,10 +636,11 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
     eid = op_input.eid
     workflow_id = operation_workflow_id(operation, eid, operation_id)
     request = OperationRequest(operation, operation_id, dataclasses.asdict(op_input))
-    update = await client.start_update_with_start_workflow(
-        UPDATE_SUBMIT, request, start_workflow_operation=await _entity_start(client, eid, task_queue),
+    start = await _entity_start(client, eid, task_queue)
+    update = await _with_entity_start_failure(client, eid, start, client.start_update_with_start_workflow(
+        UPDATE_SUBMIT, request, start_workflow_operation=start,
         wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=OperationResult,
-    )
+    ))
     return OperationHandle(client, operation, eid, workflow_id,
                            lambda: _first_result(client, workflow_id, update.result))
 
@@ -643,9 +651,10 @@ async def hold_euicc(client: Client, request: HoldRequest, *,
     ``release`` signal to ``euicc-<EID>`` carrying the hold id."""
     from temporalio.client import WorkflowUpdateStage
 
-    update = await client.start_update_with_start_workflow(
-        UPDATE_HOLD, request, start_workflow_operation=await _entity_start(client, request.eid, task_queue),
-        wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=HoldGrant)
+    start = await _entity_start(client, request.eid, task_queue)
+    update = await _with_entity_start_failure(client, request.eid, start, client.start_update_with_start_workflow(
+        UPDATE_HOLD, request, start_workflow_operation=start,
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=HoldGrant))
     return await update.result()
 
 
@@ -657,6 +666,30 @@ async def _entity_start(client: Client, eid: str, task_queue: str):
     return WithStartWorkflowOperation(
         ENTITY_WORKFLOW, EntityInput(eid, search_attributes=await _search_attributes_usable(client)),
         id=euicc_workflow_id(eid), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=task_queue)
+
+
+async def _with_entity_start_failure(client: Client, eid: str, start, submit: Awaitable[Any]) -> Any:
+    """The submit, or, when the entity it started failed at once (input under a payload key the
+    workers lack: ``codec.unknown_key``), that failure instead of the server's "update aborted"."""
+    from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+    from temporalio.service import RPCError
+
+    try:
+        return await submit
+    except RPCError:
+        with contextlib.suppress(RPCError):  # the start's own outcome, the same error
+            await start.workflow_handle()
+        entity = client.get_workflow_handle(euicc_workflow_id(eid))
+        try:
+            failed = (await entity.describe()).status == WorkflowExecutionStatus.FAILED
+            if failed:
+                await entity.result()
+        except WorkflowFailureError as failure:
+            if failure.cause is not None:
+                raise failure.cause from None
+        except RPCError:
+            pass
+        raise
 
 
 OWN_RESULT_FIRST_POLL = 0.002
