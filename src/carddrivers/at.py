@@ -20,7 +20,9 @@ What a modem port does to an LPA and what this driver does about it:
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections import deque
 
 import serial
 
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BAUD = 115200
 DEFAULT_TIMEOUT = 10.0
+_LINE_END = re.compile(rb"[\r\n]")
 _QUIET = 0.1
 """Seconds without a byte after which a freshly opened port counts as drained."""
 
@@ -49,10 +52,11 @@ class AtModemTransport:
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         self.device = device
         self.timeout = timeout
-        self._buffer = bytearray()
+        self._buffer = b""
+        self._lines: deque[str] = deque()
         self._sessions: set[int] = set()
         try:
-            self._port = serial.serial_for_url(device, baudrate=baud, timeout=0.05, exclusive=True)
+            self.port = serial.serial_for_url(device, baudrate=baud, timeout=0.05, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"cannot open modem port {device}: {exc}", kind="card.modem_unavailable") from exc
         self._open = True
@@ -119,7 +123,7 @@ class AtModemTransport:
         self._sessions.clear()
         self._open = False
         try:
-            self._port.close()
+            self.port.close()
         except (serial.SerialException, OSError):
             pass
 
@@ -142,7 +146,7 @@ class AtModemTransport:
             raise TransportError(f"modem port {self.device} is closed", kind="card.transport_closed", retryable=False)
         doing = line.split("=", 1)[0]
         try:
-            self._port.write(line.encode("ascii") + b"\r")
+            self.port.write(line.encode("ascii") + b"\r")
         except (serial.SerialException, OSError) as exc:
             raise self._gone(f"writing {doing}", exc) from exc
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
@@ -171,33 +175,31 @@ class AtModemTransport:
         return True
 
     def _read_line(self, deadline: float, doing: str) -> str:
-        while True:
-            ends = [index for index in (self._buffer.find(b"\r"), self._buffer.find(b"\n")) if index >= 0]
-            if ends:
-                raw = bytes(self._buffer[:min(ends)])
-                del self._buffer[:min(ends) + 1]
-                text = raw.decode("ascii", "replace").strip()
-                if text:
-                    return text
-                continue
+        while not self._lines:
             if time.monotonic() > deadline:
                 self._abandon()
-                raise CardTimeoutError(f"modem {self.device} did not answer {doing} within {self.timeout:g} s")
+                raise CardTimeoutError(f"modem {self.device} did not answer {doing} in time")
             try:
-                chunk = self._port.read(self._port.in_waiting or 1)
+                chunk = self.port.read(self.port.in_waiting or 1)
             except (serial.SerialException, OSError) as exc:
                 raise self._gone(f"waiting for the answer to {doing}", exc) from exc
-            self._buffer += chunk
+            if not chunk:
+                continue
+            *complete, rest = _LINE_END.split(self._buffer + chunk)
+            self._buffer = rest
+            self._lines.extend(text for raw in complete if (text := raw.decode("ascii", "replace").strip()))
+        return self._lines.popleft()
 
     def _drain(self) -> None:
         """Forget whatever an earlier user left unread (a late answer must not be taken for ours)."""
-        self._port.reset_input_buffer()
+        self.port.reset_input_buffer()
         end = time.monotonic() + 1.0
         quiet_since = time.monotonic()
         while time.monotonic() < end and time.monotonic() - quiet_since < _QUIET:
-            if self._port.read(self._port.in_waiting or 1):
+            if self.port.read(self.port.in_waiting or 1):
                 quiet_since = time.monotonic()
-        self._buffer.clear()
+        self._buffer = b""
+        self._lines.clear()
 
     def _gone(self, doing: str, exc: Exception) -> ModemResetError:
         self._abandon()
@@ -208,6 +210,6 @@ class AtModemTransport:
         self._sessions.clear()
         self._open = False
         try:
-            self._port.close()
+            self.port.close()
         except (serial.SerialException, OSError):
             pass
