@@ -25,6 +25,8 @@ def test_a_bare_reader_name_is_a_pcsc_reader():
 
 @pytest.mark.parametrize("text, complaint", [
     ("usb:reader", "reader spec must be"),
+    ("qmi:/dev/cdc-wdm0", "QMI driver is not implemented"),
+    ("mbim:/dev/cdc-wdm0", "MBIM driver is not implemented"),
     ("at:", "reader spec must be"),
     ("at:?baud=9600", "names no reader"),
     ("pcsc:Reader?mode=csim", "unknown option"),
