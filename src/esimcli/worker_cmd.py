@@ -36,13 +36,12 @@ def _overrides(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _all_pcsc_readers() -> list[str]:
-    from smartcard.pcsc.PCSCExceptions import BaseSCardException
-    from smartcard.System import readers
+    from carddrivers.pcsc import list_readers
 
     try:
-        return [str(reader) for reader in readers()]
-    except BaseSCardException as error:
-        raise CliFailure(ExitCode.USAGE, "card.pcsc", f"cannot list PC/SC readers (is pcscd running?): {error}") from None
+        return list_readers()
+    except EsimError as error:
+        raise CliFailure(ExitCode.USAGE, error.kind, error.message) from None
 
 
 @click.command("worker")

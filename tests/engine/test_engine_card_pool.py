@@ -60,3 +60,11 @@ def test_the_block_size_a_card_settled_on_is_kept_for_its_next_sessions(lab_pki)
         with pool.session(reader, card.eid) as isdr:  # a new connection and ISD-R session
             assert isdr.block_size == 120
         pool.close()
+
+
+def test_a_reader_spec_sets_the_first_block_size(lab_pki):
+    with VirtualEuicc(lab_pki.root) as card:
+        pool, reader = pool_with(card)
+        with pool.session(f"{reader}?block=120", card.eid) as isdr:
+            assert isdr.block_size == 120
+        pool.close()
