@@ -149,10 +149,11 @@ class AtModemTransport:
             self.port.write(line.encode("ascii") + b"\r")
         except (serial.SerialException, OSError) as exc:
             raise self._gone(f"writing {doing}", exc) from exc
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
         information: list[str] = []
         while True:
-            text = self._read_line(deadline, doing)
+            text = self._read_line(deadline, doing, limit)
             if text == line:
                 continue  # echo
             if at_protocol.is_final(text):
@@ -174,15 +175,15 @@ class AtModemTransport:
             return False
         return True
 
-    def _read_line(self, deadline: float, doing: str) -> str:
+    def _read_line(self, deadline: float, doing: str, limit: float) -> str:
         while not self._lines:
             if time.monotonic() > deadline:
                 self._abandon()
-                raise CardTimeoutError(f"modem {self.device} did not answer {doing} in time")
+                raise CardTimeoutError(f"modem {self.device} did not answer {doing} within {limit:g} s")
             try:
                 chunk = self.port.read(self.port.in_waiting or 1)
             except (serial.SerialException, OSError) as exc:
-                raise self._gone(f"waiting for the answer to {doing}", exc) from exc
+                raise self._gone(f"while answering {doing}", exc) from exc
             if not chunk:
                 continue
             *complete, rest = _LINE_END.split(self._buffer + chunk)
