@@ -32,6 +32,7 @@ FAMILIES = [
     ("esimcli.profile_status_cmd", "profile"),
     ("esimcli.logs_cmd", "logs"),
     ("esimcli.console_cmd", "console"),
+    ("esimcli.admin_cmd", "admin"),
 ]
 
 
