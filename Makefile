@@ -32,7 +32,9 @@ venv: $(VENV)/.installed
 
 setup: system venv
 
+# Lint first (seconds), then the suite.
 test: setup
+	$(VENV)/bin/ruff check --no-cache .
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/pytest -q -p no:cacheprovider
 
 demo: setup

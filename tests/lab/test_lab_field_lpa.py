@@ -16,7 +16,6 @@ import json
 import ssl
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
