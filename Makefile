@@ -32,9 +32,11 @@ venv: $(VENV)/.installed
 
 setup: system venv
 
-# Lint first (seconds), then the suite.
+# Lint and type-check first (seconds; which modules mypy holds to strict: [tool.mypy] in
+# pyproject.toml), then the suite.
 test: setup
 	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/mypy --cache-dir=/dev/null
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/pytest -q -p no:cacheprovider
 
 demo: setup
