@@ -235,7 +235,10 @@ ES9_CODES: dict[tuple[str, str], Mapping] = {
                          win=Win.Other),
     ("8.8.4", "3.7"): _m(e.SmdpIncompatibleError, "the SM-DP+ has no DPauth certificate for the eUICC's CI",
                          oh=Oh.RESULT_CERTIFICATE_INVALID),
-    ("8.10.1", "3.9"): _m(e.TransactionUnknownError, "the SM-DP+ does not know this transactionId"),
+    ("8.10.1", "3.9"): _m(e.TransactionUnknownError, "the SM-DP+ does not know this transactionId (a new session may "
+                                                      "succeed; retrying the step cannot)"),
+    ("8.8.5", "4.10"): _m(e.DownloadOrderExpiredError, "the download order has expired: the operator must issue a new one"),
+    ("8.8.5", "6.4"): _m(e.DownloadOrderRetriesExceededError, "the download order has used up its attempts"),
     ("8.1", "6.1"): _m(e.EuiccRejectedBySmdpError, "the eUICC signature or server challenge is invalid",
                        oh=Oh.RESULT_AUTHENTICATION_FAILED),
     ("8.1.2", "6.1"): _m(e.EuiccRejectedBySmdpError, "the SM-DP+ refused the EUM certificate"),
@@ -405,6 +408,8 @@ DIRECT_FAILURES: list[tuple[str, str, Callable[[], e.EsimError]]] = [
     ("engine", "user cancelled the operation", lambda: e.UserCancelledError("cancelled")),
     ("engine", "no user consent before the consent timeout", lambda: e.ConsentTimeoutError("consent timeout")),
     ("engine", "switch needs the enabled profile disabled and forceDisable is off",
+     lambda: e.MustDisableProfileError("must disable")),
+    ("engine", "delete of the enabled profile (switch to another one first)",
      lambda: e.MustDisableProfileError("must disable")),
     ("engine", "download attempts exhausted", lambda: e.DownloadRetriesExceededError("retries")),
 ]
