@@ -49,6 +49,10 @@ class ModemResetError(TransportError):
 class AtModemTransport:
     """One modem AT port as a :class:`sgp22.apdu.CardTransport`."""
 
+    device_owns_channels = True
+    """The modem keeps logical channels of its own on the UICC (ISIM, IMS, its toolkit), so a
+    host must never sweep the card's channels closed as it may on a reader it owns alone."""
+
     def __init__(self, device: str, *, baud: int = DEFAULT_BAUD, mode: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         self.device = device
