@@ -307,7 +307,7 @@ async def test_an_activation_code_pinning_another_smdp_oid_is_refused(engine, sm
 async def test_progress_shows_segments_during_a_long_install(engine, smdp, card):
     """The steps run inside workflow tasks as local activities; the worker heartbeats a long
     task every few seconds, and each heartbeat lets a progress query through."""
-    card.faults.delay_s = 0.03  # about 8 s of LoadBoundProfilePackage
+    card.faults.delay_s = 0.06  # about 8 s of LoadBoundProfilePackage (some 130 blocks of 255 bytes)
     try:
         handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid(), size=30_000)))
         seen = []
