@@ -3,7 +3,8 @@ nothing is downloaded) against ``esimflow console`` on the real stack: a Tempora
 the lab SM-DP+ with a fleet of virtual eUICCs, the engine's and the migration's workers, and a
 small migration with a canary batch. One stack for the module; the tests run in file order and
 build on each other (the migration's data is what the Fleet and Logs pages show). Screenshots of
-each page land in docs/console/."""
+each page land in a temporary directory, or in ``ESIMFLOW_SCREENSHOTS`` (``docs/console`` to
+refresh the documentation's pictures): a test run leaves the work tree as it found it."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -40,7 +42,7 @@ from tests.migration.migration_helpers import write_csv
 pytestmark = [pytest.mark.temporal, pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+SCREENSHOTS = Path(os.environ.get("ESIMFLOW_SCREENSHOTS") or Path(tempfile.gettempdir()) / "esimflow-console-shots")
 FLEET_SIZE = 8
 CANARY = 2
 CANNOT_INSTALL = {5}  # (fleet index) its target profile is too large for the card: rolled back, an error record
