@@ -38,3 +38,12 @@ def test_the_cli_starts_without_the_extras():
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "smdp.example.com" in run.stdout
+
+
+@pytest.mark.parametrize("hidden", [("starlette", "uvicorn", "jinja2"), ("smartcard",)])
+def test_an_engine_host_needs_neither_extra(hidden):
+    # the worker and the operation commands: what deploy/Dockerfile's engine hosts run
+    script = (f"import sys\nfor hidden in {hidden!r}: sys.modules[hidden] = None\n"
+              "import esimcli.worker_cmd, esimflow.workers.run, esimcli.download_cmd, esimcli.migrate_cmd\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
