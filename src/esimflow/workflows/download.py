@@ -33,9 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PolicyRulesVerdict,
         PrepareDownloadStepInput,
     )
-    from esimflow.activities.liveness import segments_of
     from esimflow.api import (
-        QUERY_PROGRESS,
         UPDATE_DECLINE,
         UPDATE_GIVE_CONSENT,
         UPDATE_PROVIDE_CONFIRMATION_CODE,
@@ -72,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from sgp22.identifiers import ActivationCode
     from sgp22.results import OhResultCode, WinStatus
 
-MAX_SESSIONS = 3
+MAX_SESSIONS = policies.DOWNLOAD_SESSIONS
 FORGOTTEN_SESSION = "es9.8.10.1/3.9"
 """The SM-DP+ no longer knows the transaction (restarted, or the session expired): one new
 session can cure that, more cannot (a server that forgets every session is broken)."""
@@ -102,13 +100,6 @@ class _Target:
 class RspSessionWorkflow(OperationWorkflow):
     """The user-facing half of a session: updates that answer the metadata preview, and the
     cancel request a CancelSession operation forwards here."""
-
-    @workflow.query(name=QUERY_PROGRESS)
-    def progress(self) -> Progress:
-        live = segments_of(workflow.info().workflow_id)  # LoadBPP running as a local activity here
-        if live is None:
-            return self._progress
-        return dataclasses.replace(self._progress, segments_done=live[0], segments_total=live[1])
 
     def __init__(self) -> None:
         super().__init__()
@@ -224,7 +215,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
 
     @workflow.run
     async def run(self, request: DownloadProfileInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._download(request))
+        return await conclude(self, request.eid, lambda: self._download(request))
 
     async def _download(self, request: DownloadProfileInput) -> OperationResult:
         card = await card_of(request.eid)
@@ -383,6 +374,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 LoadBppStepInput(card.ref, tid, package.bound_profile_package, metadata.iccid),
                 LoadBppResult, retry=policies.load_bpp_retry(),
                 start_to_close=policies.LOAD_BPP_START_TO_CLOSE, heartbeat=policies.LOAD_BPP_HEARTBEAT,
+                recorded_first=True,
             ), record_downloaded())
         except StepFailed as failure:
             # Removed card, transport trouble past the retries, or a card reset (a worker crash
@@ -509,7 +501,7 @@ class GetDownloadableProfileMetadataWorkflow(RspSessionWorkflow):
 
     @workflow.run
     async def run(self, request: GetDownloadableProfileMetadataInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._preview(request))
+        return await conclude(self, request.eid, lambda: self._preview(request))
 
     async def _preview(self, request: GetDownloadableProfileMetadataInput) -> OperationResult:
         card = await card_of(request.eid)

@@ -147,6 +147,8 @@ class Es9Service:
             ppr2=profile.ppr2,
             icon_type=profile.icon_type,
             icon=profile.icon,
+            access_rules=self.inventory.access_rules(profile.iccid),
+            profile_owner=self.inventory.profile_owner(profile.iccid),
         )
 
     # --- getBoundProfilePackage ------------------------------------------------------------------
@@ -196,7 +198,8 @@ class Es9Service:
                                 eid=session.eid)
             return session.bound_package  # the same request again: the same package
         smdp_otsk = self._one_time_key(session, euicc_otpk)
-        upp = self.inventory.package(profile.iccid) or profile_package.build_upp(profile.iccid, size=profile.size)
+        upp = self.inventory.package(profile.iccid) or profile_package.build_upp(
+            profile.iccid, size=profile.size, access_rules=self.inventory.access_rules(profile.iccid))
         package = bpp.bound_profile_package(
             transaction_id=session.transaction_id,
             host_id=self.config.host_id,
