@@ -23,6 +23,8 @@ from sgp22 import certs
 from sgp22.certs import Role
 from sgp22.errors import BadInputError
 
+from rsplab.private_files import private_dir
+
 CURVES = {"NIST": ec.SECP256R1, "BRP": ec.BrainpoolP256R1}
 _CURVE_NAMES = {"nist": "NIST", "p-256": "NIST", "p256": "NIST", "secp256r1": "NIST",
                 "brp": "BRP", "brainpool": "BRP", "brainpoolp256r1": "BRP"}
@@ -169,8 +171,7 @@ class LabIdentities:
         """
         if self.dptls.private_key is None:
             raise BadInputError(f"{self.root} has no DPtls private key")
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
+        dest = private_dir(dest)
         cert_path, key_path = dest / "dptls-cert.pem", dest / "dptls-key.pem"
         cert_path.write_bytes(self.tls_certificate.public_bytes(serialization.Encoding.PEM))
         _write_private_key(key_path, self.dptls.private_key)
@@ -387,7 +388,7 @@ def _make_smdp(ci: _Issuer, curve: str, role: Role, smdp_oid: str, tls_names: Se
 def _write(root: Path, cert_rel: str, key_rel: str, certificate: x509.Certificate,
            key: ec.EllipticCurvePrivateKey, *, pem_twin: bool = False) -> None:
     cert_path, key_path = root / cert_rel, root / key_rel
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(cert_path.parent)
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
     if pem_twin:
         cert_path.with_suffix(".pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

@@ -381,6 +381,8 @@ DIRECT_FAILURES: list[tuple[str, str, Callable[[], e.EsimError]]] = [
     ("card", "reader or card I/O failure", lambda: e.TransportError("I/O failure")),
     ("card", "card removed from the reader", lambda: e.CardRemovedError("removed")),
     ("card", "card did not answer in time", lambda: e.CardTimeoutError("timeout")),
+    ("card", "the driver refused to carry a command (a modem's ERROR, +CME ERROR: 50)",
+     lambda: e.CommandRefusedError("refused")),
     ("card", "error status word (e.g. 6F00)", lambda: e.StatusWordError("6F00", sw=0x6F00)),
     ("card", "GetEID answered without a valid EID", lambda: e.EidUnavailableError("no EID")),
     ("network", "SM-DP+ not reachable (refused, reset)", lambda: e.ServerUnreachableError("unreachable")),

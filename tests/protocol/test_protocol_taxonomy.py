@@ -273,3 +273,15 @@ def test_engine_outcomes_have_their_own_errors():
 
 def test_committed_outcomes_doc_matches_the_tables():
     assert DOC.read_text() == taxonomy.render_markdown(), "regenerate: python -m sgp22.taxonomy > docs/outcomes.md"
+
+
+def test_a_recorded_error_kind_gives_back_both_outcome_codes():
+    """A status record keeps the error's kind; its codes are found again from the kind alone,
+    the same as the error raised for it carried."""
+    raised = taxonomy.es10_error("loadBoundProfilePackage", "invalidSignature", 2)
+    assert taxonomy.result_codes(raised.kind) == (raised.oh_result, raised.win_status)
+    refused = taxonomy.es9_error("authenticateClient", "8.2.6", "3.8")
+    assert taxonomy.result_codes(refused.kind) == (refused.oh_result, refused.win_status)
+    assert taxonomy.result_codes(errors.CardRemovedError.kind) == (errors.CardRemovedError.oh_result,
+                                                                    errors.CardRemovedError.win_status)
+    assert taxonomy.result_codes("no.such.kind") == (Oh.RESULT_SGP_22_OTHER, Win.Other)

@@ -1,8 +1,8 @@
 """Operator actions on the lab SM-DP+, shared by the admin HTTP API, ``LabSmdp`` and the CLI.
 
-The HTTP API lives under ``/lab/admin`` on the SM-DP+'s own HTTPS port (which only listens
-on 127.0.0.1); the CLI works on the SQLite file directly, so it needs no running server, and
-finds the SM-DP+ address for activation codes in the file (written by ``serve``).
+The HTTP API lives under ``/lab/admin`` on a port of its own (loopback only, bearer token:
+see ``rsplab.smdp.server``); the CLI works on the SQLite file directly, so it needs no running
+server, and finds the SM-DP+ address for activation codes in the file (written by ``serve``).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from rsplab.smdp.inventory import (
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus
 
 ADMIN_PREFIX = "/lab/admin"
+DEFAULT_ADMIN_PORT = 8445
 STATUS_ACTIONS = {"expire": "expired by the operator", "cancel": "cancelled by the operator",
                   "remove": "removed from the platform"}
 _PROFILE_FIELDS = {

@@ -29,6 +29,7 @@ from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import Eid, Iccid, mask_secret
 from sgp22.profile_package import ProfilePackageError, parse_upp
 
+from rsplab.private_files import create_private
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
 
 SCHEMA_VERSION = 1
@@ -342,11 +343,11 @@ class Inventory:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
+            create_private(self.path)  # matching IDs in clear: the owner's eyes only
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise InventoryError(f"cannot open inventory {self.path}: {exc}") from None
         try:
             self._db.row_factory = sqlite3.Row
