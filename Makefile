@@ -2,7 +2,7 @@
 # Both install what they need on a fresh Debian machine (as root).
 PYTHON ?= python3
 VENV ?= .venv
-APT_PACKAGES = pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools
+APT_PACKAGES = pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools faketime postgresql chromium chromium-driver
 
 .PHONY: system venv setup test demo bench clean
 

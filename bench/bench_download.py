@@ -63,7 +63,7 @@ from rsplab.up import Lab, LabOptions, lab_iccid
 from sgp22 import es10, lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.es9 import Es9Client, Es9Config
-from sgp22.transport_pcsc import PcscTransport
+from carddrivers.pcsc import PcscTransport
 
 TARGET_RATIO = 1.5
 CARD_HOST = "bench"
@@ -166,7 +166,8 @@ class LabView:
 
 @contextlib.contextmanager
 def lab_here(state_dir: Path, size: int, reader_wait: float) -> Iterator[LabView]:
-    with Lab(LabOptions(state_dir=state_dir, vpcd_cards=1, profiles=0, smdp_port=0, reader_wait=reader_wait)) as lab:
+    with Lab(LabOptions(state_dir=state_dir, vpcd_cards=1, profiles=0, smdp_port=0, smds_port=0,
+                        reader_wait=reader_wait)) as lab:
         serials = itertools.count(1)
 
         def new_profile() -> tuple[str, str]:

@@ -139,7 +139,7 @@ def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
 
     title = demo.step("start the lab: SM-DP+, a virtual eUICC in a vpcd reader with a working profile")
     lab = stack.enter_context(Lab(LabOptions(state_dir=demo.workdir / "lab", vpcd_cards=1, profiles=1, smdp_port=0,
-                                             install_first_profile=True, reader_wait=300.0)))
+                                             smds_port=0, install_first_profile=True, reader_wait=300.0)))
     card = lab.cards[0]
     offered = lab.available_profiles()
     if not offered or card.reader is None:

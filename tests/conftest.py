@@ -65,6 +65,25 @@ async def time_skipping_env(payload_converter):
     await env.shutdown()
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the session (tests/postgres_server.py)."""
+    from tests.postgres_server import remove, start_server
+
+    server = start_server()
+    yield server
+    remove(server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_location(request, tmp_path) -> str:
+    """Where a store under test lives: a SQLite file, then a fresh database on the session's
+    PostgreSQL server; a store's tests that take it run on both."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite3")
+    return request.getfixturevalue("postgres_server").fresh_database()
+
+
 @pytest.fixture
 def unique_task_queue(request) -> str:
     """A task queue no other test (or concurrent test run) polls."""

@@ -9,10 +9,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # package prefix -> module prefixes it must never import
 FORBIDDEN = {
-    "sgp22": ["esimflow", "esimcli", "rsplab", "temporalio"],
+    "sgp22": ["esimflow", "esimcli", "rsplab", "temporalio", "carddrivers", "smartcard", "serial"],
+    "carddrivers": ["esimflow", "esimcli", "rsplab", "temporalio"],
     "rsplab": ["esimflow", "esimcli", "temporalio"],
     "esimflow.machines": ["temporalio", "sgp22", "rsplab", "esimcli", "httpx", "smartcard", "sqlite3"],
-    "esimflow.workflows": ["rsplab", "esimcli", "httpx", "smartcard", "sgp22.transport_pcsc", "sgp22.es9"],
+    "esimflow.workflows": ["rsplab", "esimcli", "httpx", "smartcard", "serial", "carddrivers",
+                           "sgp22.es9"],
     "esimflow": ["esimcli", "rsplab"],
 }
 

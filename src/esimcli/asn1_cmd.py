@@ -67,7 +67,7 @@ def _read_bytes(text: str, is_base64: bool) -> bytes:
     if is_base64:
         try:
             return base64.b64decode(compact, validate=True)
-        except binascii.Error as error:
+        except (binascii.Error, ValueError) as error:  # ValueError: characters outside ASCII
             raise BadInputError(f"not base64: {error}") from None
     if compact[:2].lower() == "0x":
         compact = compact[2:]

@@ -30,6 +30,7 @@ FAMILIES = [
     ("esimcli.migrate_cmd", "migrate"),
     ("esimcli.profile_status_cmd", "profile"),
     ("esimcli.logs_cmd", "logs"),
+    ("esimcli.console_cmd", "console"),
     ("esimcli.admin_cmd", "admin"),
 ]
 

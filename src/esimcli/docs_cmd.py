@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from esimcli import openharmony_table
 from esimflow.machines import MACHINES
 from esimflow.machines.diagram import markdown
 
@@ -39,3 +40,20 @@ def machines(out: Path, check: bool) -> None:
     for name, model in MACHINES.items():
         (out / f"{name}.md").write_text(markdown(model))
     click.echo(f"wrote {len(MACHINES)} machine pages to {out} ({len(stale)} changed)")
+
+
+@docs.command("openharmony")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/openharmony.md"),
+              show_default=True, help="The conformance page.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the page is missing or out of date.")
+def openharmony(out: Path, check: bool) -> None:
+    """Where every function and field of the OpenHarmony eSIM system API lives in esimflow."""
+    page = openharmony_table.render_markdown()
+    if check:
+        if not out.is_file() or out.read_text() != page:
+            click.echo(f"out of date: {out} (run `esimflow docs openharmony`)", err=True)
+            sys.exit(1)
+        click.echo(f"{out} up to date")
+        return
+    out.write_text(page)
+    click.echo(f"wrote {out}")

@@ -6,14 +6,19 @@ the environment so neither has to sit on a command line (visible in ``ps`` and s
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
 
 from esimflow import api
+from esimflow.openharmony import DownloadableProfileSpec, downloadable_profile_from_json
+from sgp22.errors import EsimError
+from sgp22.identifiers import activation_code_secrets, check_smdp_address
 
 from esimcli import params
-from esimcli.failures import bad_input
+from esimcli.exit_codes import ExitCode
+from esimcli.failures import CliFailure, bad_input
 from esimcli.operation_cmd import Call, operation_command
 from esimcli.questions import CONFIRMATION_CODE_ENV
 
@@ -39,10 +44,24 @@ def _read_activation_code(call: Call, text: str | None) -> str | None:
         text = sys.stdin.readline()
     if not text or not text.strip():
         return None
+    for secret in activation_code_secrets(text):  # before parsing: a refusal must not echo a field
+        call.redactor.add(secret)
     code = params.activation_code(text)
-    call.redactor.add(text.strip())
     call.redactor.add(code.matching_id)
     return text.strip()
+
+
+def _read_smdp_address(call: Call, address: str | None) -> str | None:
+    """Checked here, so a pasted activation code or a matching ID typed into ``--smdp`` is a
+    usage error that masks it, never a value carried into the workflow and quoted back."""
+    if address is None:
+        return None
+    try:
+        return check_smdp_address(address.strip())
+    except EsimError as error:
+        for secret in (address, address.strip(), *address.split("$")):
+            call.redactor.add(secret)
+        raise CliFailure(ExitCode.USAGE, error.kind, f"--smdp: {error.message}") from None
 
 
 def _take_confirmation_code(call: Call, code: str | None) -> str | None:
@@ -50,9 +69,43 @@ def _take_confirmation_code(call: Call, code: str | None) -> str | None:
     return code or None
 
 
+_profile_json = click.option(
+    "--profile-json", "profile_json", type=click.File("r"), metavar="FILE|-",
+    help="An OpenHarmony DownloadableProfile as JSON (activationCode, confirmationCode, carrierName, "
+         "accessRules), e.g. one of `available --json`'s data.downloadable_profiles; instead of "
+         "ACTIVATION_CODE.")
+
+
+def _profile_source(call: Call, activation_code: str | None, confirmation_code: str | None,
+                    profile_json) -> DownloadableProfileSpec:
+    """One source for the profile: the plain activation code (argument, stdin, environment) or
+    a DownloadableProfile document, never both, so no code is silently preferred over another."""
+    if profile_json is None:
+        return DownloadableProfileSpec(_read_activation_code(call, activation_code),
+                                       _take_confirmation_code(call, confirmation_code))
+    text = profile_json.read()
+    call.redactor.add(text.strip())
+    try:
+        spec = downloadable_profile_from_json(text)
+    except EsimError as error:  # its messages name keys, never values
+        raise bad_input(error.message) from None
+    if activation_code is not None and spec.activation_code is not None:
+        raise bad_input("give the activation code either as ACTIVATION_CODE or in --profile-json, not both")
+    if confirmation_code and spec.confirmation_code:
+        raise bad_input("give the confirmation code either with --confirmation-code or in --profile-json, not both")
+    return dataclasses.replace(
+        spec,
+        activation_code=_read_activation_code(call, spec.activation_code or activation_code),
+        confirmation_code=_take_confirmation_code(call, spec.confirmation_code or confirmation_code),
+    )
+
+
+
+
 @operation_command("download", watch=True, timeout=900.0)
 @_activation_code
 @_confirmation_code
+@_profile_json
 @_smdp
 @click.option("--switch", "switch_after_download", is_flag=True,
               help="Enable the profile once installed (switchAfterDownload).")
@@ -65,18 +118,21 @@ def _take_confirmation_code(call: Call, code: str | None) -> str | None:
               help="Seconds the download waits for a confirmation code or consent before it "
                    "cancels the session.")
 @_port
-def download(call: Call, activation_code: str | None, confirmation_code: str | None, smdp_address: str | None,
-             switch_after_download: bool, force_disable: bool, ppr_allowed: bool, review: bool,
-             consent_timeout: float, port_index: int) -> api.DownloadProfileInput:
+def download(call: Call, activation_code: str | None, confirmation_code: str | None, profile_json,
+             smdp_address: str | None, switch_after_download: bool, force_disable: bool, ppr_allowed: bool,
+             review: bool, consent_timeout: float, port_index: int) -> api.DownloadProfileInput:
     """Download a profile (OpenHarmony downloadProfile).
 
     ACTIVATION_CODE is LPA:1$<SM-DP+>$<matching ID>[...]; "-" reads it from stdin; without one
     the eUICC's default SM-DP+ is asked."""
+    profile = _profile_source(call, activation_code, confirmation_code, profile_json)
     return api.DownloadProfileInput(
         eid=call.require_eid(),
-        activation_code=_read_activation_code(call, activation_code),
-        confirmation_code=_take_confirmation_code(call, confirmation_code),
-        smdp_address=smdp_address,
+        activation_code=profile.activation_code,
+        confirmation_code=profile.confirmation_code,
+        carrier_name=profile.carrier_name,
+        access_rules=list(profile.access_rules),
+        smdp_address=_read_smdp_address(call, smdp_address),
         port_index=port_index,
         switch_after_download=switch_after_download,
         force_disable_profile=force_disable,
@@ -89,16 +145,20 @@ def download(call: Call, activation_code: str | None, confirmation_code: str | N
 @operation_command("metadata", watch=True, timeout=300.0)
 @_activation_code
 @_confirmation_code
+@_profile_json
 @_force_disable
 @_port
-def metadata(call: Call, activation_code: str | None, confirmation_code: str | None, force_disable: bool,
-             port_index: int) -> api.GetDownloadableProfileMetadataInput:
+def metadata(call: Call, activation_code: str | None, confirmation_code: str | None, profile_json,
+             force_disable: bool, port_index: int) -> api.GetDownloadableProfileMetadataInput:
     """Preview what a download would install, without installing it
     (OpenHarmony getDownloadableProfileMetadata)."""
+    profile = _profile_source(call, activation_code, confirmation_code, profile_json)
     return api.GetDownloadableProfileMetadataInput(
         eid=call.require_eid(),
-        activation_code=_read_activation_code(call, activation_code),
-        confirmation_code=_take_confirmation_code(call, confirmation_code),
+        activation_code=profile.activation_code,
+        confirmation_code=profile.confirmation_code,
+        carrier_name=profile.carrier_name,
+        access_rules=list(profile.access_rules),
         port_index=port_index,
         force_disable_profile=force_disable,
     )
@@ -130,4 +190,4 @@ def cancel_session(call: Call, transaction_id: str, reason: str, smdp_address: s
     except ValueError:
         raise bad_input("the transaction ID is hex (as `download` progress and results show it)") from None
     return api.CancelSessionInput(eid=call.require_eid(), transaction_id=transaction_id,
-                                  reason=int(_REASONS[reason]), smdp_address=smdp_address)
+                                  reason=int(_REASONS[reason]), smdp_address=_read_smdp_address(call, smdp_address))

@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow import api
@@ -149,7 +150,9 @@ async def engine_call(awaitable: Awaitable[T]) -> T:
     except (WorkflowFailureError, WorkflowUpdateFailedError) as error:
         cause = error.cause
         message = getattr(cause, "message", None) or str(cause or error)
-        raise CliFailure(ExitCode.ENGINE_FAILURE, "engine.failed",
+        raise CliFailure(ExitCode.ENGINE_FAILURE, getattr(cause, "type", None) or "engine.failed",
                          f"the engine ended the operation without a result: {message}") from None
+    except ApplicationError as error:  # the submit itself failed (codec.unknown_key)
+        raise CliFailure(ExitCode.ENGINE_FAILURE, error.type or "engine.failed", error.message) from None
     except EsimError as error:  # e.g. no worker polls the entity's queue: one line, no traceback
         raise CliFailure(ExitCode.ENGINE_FAILURE, error.kind, error.message, retryable=error.retryable) from None

@@ -59,21 +59,25 @@ def smdp() -> None:
 @_DB_OPTION
 @click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True,
               help="TCP port on 127.0.0.1 (0: any free port).")
+@click.option("--smds-port", type=click.IntRange(0, 65535), default=8444, show_default=True,
+              help="Lab SM-DS TCP port on 127.0.0.1 (0: any free port).")
 @click.option("--fqdn", help="Name the server answers as (a DNS name of the DPtls certificate; default its first).")
 @click.option("--faults", "faults_file", type=click.Path(exists=True, dir_okay=False),
               help='Fault rules as JSON: {"seed": 1, "faults": [{"endpoint": ..., "kind": ..., ...}]}.')
 @click.option("--session-ttl", type=click.FloatRange(min=1), default=600, show_default=True,
               help="Seconds an unfinished RSP session stays usable.")
-def serve(identities_dir, db_path, port, fqdn, faults_file, session_ttl) -> None:
-    """Serve ES9+ (/gsma/rsp2/es9plus), ES11 (/gsma/rsp2/es11) and admin (/lab/admin) until Ctrl-C."""
+def serve(identities_dir, db_path, port, smds_port, fqdn, faults_file, session_ttl) -> None:
+    """Serve ES9+ (/gsma/rsp2/es9plus) and admin (/lab/admin), and the lab SM-DS (ES11 under
+    /gsma/rsp2/es11 and /gsma/rsp2/es9plus) on its own port, until Ctrl-C."""
     from rsplab.smdp.server import LabSmdp
 
     try:
-        server = LabSmdp(identities_dir, db_path, port=port, fqdn=fqdn, faults=faults_file, session_ttl=session_ttl)
+        server = LabSmdp(identities_dir, db_path, port=port, smds_port=smds_port, fqdn=fqdn, faults=faults_file, session_ttl=session_ttl)
     except EsimError as error:
         _fail(error.message)
     click.echo(f"lab SM-DP+ {server.address} (OID {server.smdp_oid})")
     click.echo(f"  listening on https://127.0.0.1:{server.port}")
+    click.echo(f"  SM-DS       {server.smds_address} on https://127.0.0.1:{server.smds_port}")
     click.echo(f"  CA file     {server.ca_file}")
     click.echo(f"  inventory   {server.inventory.path}")
     click.echo(f"  admin API   {server.url}{ADMIN_PREFIX}")
@@ -82,7 +86,9 @@ def serve(identities_dir, db_path, port, fqdn, faults_file, session_ttl) -> None
 
 @smdp.command("add-profile")
 @_DB_OPTION
-@click.option("--iccid", required=True, help="ICCID (19-20 digits, Luhn check digit last).")
+@click.option("--iccid", help="ICCID (19-20 digits, Luhn check digit last); with --package, taken from its header.")
+@click.option("--package", "package_file", type=click.File("rb"),
+              help="Serve this profile package (SAIP DER, e.g. a TS.48 test profile) unchanged.")
 @click.option("--matching-id", help="Matching ID of the activation code (default: generated).")
 @click.option("--confirmation-code", help="Require this confirmation code (stored only as its SHA-256).")
 @click.option("--cc-retries", type=click.IntRange(1, 100), default=3, show_default=True,
@@ -91,21 +97,25 @@ def serve(identities_dir, db_path, port, fqdn, faults_file, session_ttl) -> None
 @click.option("--class", "profile_class", type=click.Choice(PROFILE_CLASSES), default="operational", show_default=True)
 @click.option("--ppr1", is_flag=True, help="Profile policy rule 1: disabling the profile is not allowed.")
 @click.option("--ppr2", is_flag=True, help="Profile policy rule 2: deleting the profile is not allowed.")
-@click.option("--size", type=click.IntRange(0, 4 * 1024 * 1024), help="Size of the profile package in bytes.")
+@click.option("--size", type=click.IntRange(0, 4 * 1024 * 1024), help="Size of the generated profile package in bytes.")
 @click.option("--release/--no-release", default=True, show_default=True, help="Released for download now.")
 @click.option("--reusable/--single-use", default=True, show_default=True,
               help="AVAILABLE again once the user deletes it from the device.")
-@click.option("--name", "profile_name", help="Profile name shown to the user.")
+@click.option("--name", "profile_name", help="Profile name shown to the user (default: the package's profile type).")
 @click.option("--provider", "service_provider_name", default="esimflow lab", show_default=True)
 @click.option("--address", help="SM-DP+ address for the activation code (default: the one the server recorded).")
 @_JSON_OPTION
-def add_profile(db_path, iccid, matching_id, confirmation_code, cc_retries, eid, profile_class, ppr1, ppr2, size,
-                release, reusable, profile_name, service_provider_name, address, as_json) -> None:
-    """Add a profile to the inventory and print its activation code."""
+def add_profile(db_path, iccid, package_file, matching_id, confirmation_code, cc_retries, eid, profile_class, ppr1,
+                ppr2, size, release, reusable, profile_name, service_provider_name, address, as_json) -> None:
+    """Add a profile to the inventory and print its activation code.
+
+    The SM-DP+ generates the profile package (of --size bytes) unless --package gives one."""
+    if iccid is None and package_file is None:
+        _fail("give --iccid or --package")
     admin = _admin(db_path, address)
     try:
         profile, code = admin.add_profile(NewProfile(
-            iccid=iccid, matching_id=matching_id, confirmation_code=confirmation_code, eid=eid,
+            iccid=iccid, package=package_file.read() if package_file else None, matching_id=matching_id, confirmation_code=confirmation_code, eid=eid,
             profile_class=profile_class, ppr1=ppr1, ppr2=ppr2, released=release, reusable=reusable, size=size,
             service_provider_name=service_provider_name, profile_name=profile_name, cc_retry_limit=cc_retries))
     except EsimError as error:

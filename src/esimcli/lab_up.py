@@ -16,10 +16,11 @@ from pathlib import Path
 import click
 from temporalio.runtime import Runtime
 
-from esimflow.config import TemporalConfig
+from esimflow.codec import ensure_key_file
+from esimflow.config import ENV_CODEC_KEY, ENV_CODEC_KEY_FILE, TemporalConfig
 from esimflow.workers.devstack import DevServer, start_dev_server
 from esimflow.workers.run import EsimflowWorker, WorkerOptions, serve
-from rsplab.up import DEFAULT_SMDP_PORT, DEFAULT_STATE_DIR, Lab, LabOptions, StopSignals, format_summary
+from rsplab.up import DEFAULT_SMDP_PORT, DEFAULT_SMDS_PORT, DEFAULT_STATE_DIR, Lab, LabOptions, StopSignals, format_summary
 from sgp22.errors import EsimError
 
 from esimcli.connection import connect_config, owned_runtime
@@ -41,6 +42,8 @@ DEFAULT_UI_PORT = 8233
               help="Profiles kept available on the SM-DP+.")
 @click.option("--smdp-port", type=click.IntRange(0, 65535), default=DEFAULT_SMDP_PORT, show_default=True,
               help="SM-DP+ HTTPS port on 127.0.0.1 (0: any free port).")
+@click.option("--smds-port", type=click.IntRange(0, 65535), default=DEFAULT_SMDS_PORT, show_default=True,
+              help="Lab SM-DS HTTPS port on 127.0.0.1, the eUICCs' root SM-DS (0: any free port).")
 @click.option("--with-temporal", is_flag=True, help="Also run the Temporal dev server and a worker for the lab.")
 @click.option("--temporal-port", type=click.IntRange(0, 65535), default=DEFAULT_TEMPORAL_PORT, show_default=True,
               help="Dev server gRPC port (0: any free port).")
@@ -49,11 +52,12 @@ DEFAULT_UI_PORT = 8233
 @click.option("--reader-wait", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds to wait for a vpcd reader that another lab or test holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the lab as one JSON object.")
-def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_port: int, with_temporal: bool,
+def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_port: int, smds_port: int,
+       with_temporal: bool,
        temporal_port: int, ui_port: int, reader_wait: float, as_json: bool) -> None:
-    """Start the lab SM-DP+ and virtual eUICCs; Ctrl-C stops everything it started."""
+    """Start the lab SM-DP+, the lab SM-DS and virtual eUICCs; Ctrl-C stops everything it started."""
     options = LabOptions(state_dir=state_dir, vpcd_cards=vpcd_cards, local_cards=local_cards, profiles=profiles,
-                         smdp_port=smdp_port, reader_wait=reader_wait)
+                         smdp_port=smdp_port, smds_port=smds_port, reader_wait=reader_wait)
     try:
         with Lab(options) as lab:
             if not with_temporal:
@@ -76,10 +80,12 @@ def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_p
 
 async def _serve_lab(lab: Lab, server: DevServer, as_json: bool, runtime: Runtime) -> None:
     """Run a worker for the lab's cards until SIGINT/SIGTERM (``serve`` handles both)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    if not (env.get(ENV_CODEC_KEY) or env.get(ENV_CODEC_KEY_FILE)):  # the lab's own key, named in the summary
+        env[ENV_CODEC_KEY_FILE] = str(ensure_key_file(lab.state_dir / "codec.key"))
     options = WorkerOptions(
         # The lab's own dev server: Temporal settings meant for another cluster must not apply.
-        config=TemporalConfig.from_env({k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")},
-                                       address=server.address),
+        config=TemporalConfig.from_env(env, address=server.address),
         net=True,
         card_host=f"lab-{socket.gethostname()}",
         readers=[card.reader for card in lab.cards if card.reader],
@@ -90,7 +96,8 @@ async def _serve_lab(lab: Lab, server: DevServer, as_json: bool, runtime: Runtim
 
     def ready(worker: EsimflowWorker) -> None:
         temporal = {"address": server.address, "namespace": "default", "ui": server.ui_url,
-                    "served_eids": [device.eid for device in worker.devices]}
+                    "served_eids": [device.eid for device in worker.devices],
+                    "codec_key_file": env.get(ENV_CODEC_KEY_FILE)}
         _print(lab.summary(), temporal, as_json)
 
     client = await connect_config(options.config, runtime)
@@ -107,6 +114,7 @@ def _print(summary: dict, temporal: dict | None, as_json: bool) -> None:
                       f"Temporal UI   {temporal['ui'] or '-'}",
                       f"worker        serves {len(temporal['served_eids'])} eUICC(s)",
                       f"try           esimflow profiles --address {temporal['address']} "
-                      f"--eid {summary['euiccs'][0]['eid']}"]
+                      + (f"--codec-key-file {temporal['codec_key_file']} " if temporal["codec_key_file"] else "")
+                      + f"--eid {summary['euiccs'][0]['eid']}"]
         click.echo("\n".join(lines))
     click.echo("lab up; Ctrl-C stops it", err=True)

@@ -2,8 +2,6 @@
 (the operator platform's Logs page); ``--errors`` keeps the changes that carry an error reason."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from esimflow.history import HistoryStore
@@ -17,7 +15,7 @@ from esimcli.profile_status_cmd import change_json, change_table, history_option
               help="How many changes to show.")
 @history_option
 @json_option
-def logs(errors_only: bool, limit: int, history_path: Path | None, as_json: bool) -> None:
+def logs(errors_only: bool, limit: int, history_path: str | None, as_json: bool) -> None:
     """Recent profile status changes (time, ICCID, EID, from, to, operation, workflow, error)."""
     def body(store: HistoryStore) -> tuple[dict, list[str]]:
         changes = store.logs(errors_only=errors_only, limit=limit)

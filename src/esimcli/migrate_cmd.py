@@ -197,20 +197,22 @@ click.argument("max_concurrency", type=click.IntRange(min=1))(
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True,
               help="Where to write the report (.csv or .json).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="Default: from the file extension.")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), envvar="ESIMFLOW_MIGRATIONS",
-              show_envvar=True, help="Migration store (default: migrations.sqlite3 in the esimflow state dir).")
+@click.option("--store", "store_path", envvar="ESIMFLOW_MIGRATIONS", show_envvar=True,
+              help="Migration store: a SQLite file or postgresql://... (default: the history's PostgreSQL "
+                   "database, else migrations.sqlite3 in the esimflow state dir).")
 @_json_option
-def report_command(migration_id: str, out_file: Path, fmt: str | None, store_path: Path | None,
+def report_command(migration_id: str, out_file: Path, fmt: str | None, store_path: str | None,
                    as_json: bool) -> None:
     """Write every device's outcome and reason (never an activation code) to --out."""
     from esimflow.migration.report import write_report
+    from esimflow.database import is_postgresql, sqlite_path
     from esimflow.migration.store import default_location, open_store
 
     out = _Output("migrate report", as_json)
 
     async def body() -> ExitCode:
         path = store_path or default_location()
-        if not path.is_file():
+        if not is_postgresql(path) and not sqlite_path(path).is_file():
             raise CliFailure(ExitCode.USAGE, "migration.store",
                              f"no migration store at {path}: give --store (the migration worker's file)")
         store = open_store(path)

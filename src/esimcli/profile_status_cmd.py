@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import click
 
+from esimflow.database import is_postgresql, sqlite_path
 from esimflow.history import ENV_HISTORY, HistoryStore, ProfileRecord, StatusChange, default_location, open_history
 from esimflow.machines.profile_status import Status
 from sgp22.errors import BadInputError, EsimError
@@ -21,8 +21,9 @@ from esimcli import params
 from esimcli.exit_codes import ExitCode
 
 history_option = click.option(
-    "--history", "history_path", type=click.Path(dir_okay=False, path_type=Path), envvar=ENV_HISTORY,
-    show_envvar=True, help="Profile status history (default: history.sqlite3 in the esimflow state dir).")
+    "--history", "history_path", envvar=ENV_HISTORY, show_envvar=True,
+    help="Profile status history: a SQLite file or postgresql://... (default: history.sqlite3 in the "
+         "esimflow state dir).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
@@ -35,7 +36,7 @@ def profile() -> None:
 @click.argument("iccid", callback=params.iccid_param)
 @history_option
 @json_option
-def history(iccid: str, history_path: Path | None, as_json: bool) -> None:
+def history(iccid: str, history_path: str | None, as_json: bool) -> None:
     """Every status change of profile ICCID, oldest first."""
     def body(store: HistoryStore) -> tuple[dict, list[str]]:
         changes = store.history(iccid)
@@ -51,7 +52,7 @@ def history(iccid: str, history_path: Path | None, as_json: bool) -> None:
 @click.option("--eid", callback=params.eid_param, help="Only profiles on this eUICC.")
 @history_option
 @json_option
-def list_profiles(status: str | None, eid: str | None, history_path: Path | None, as_json: bool) -> None:
+def list_profiles(status: str | None, eid: str | None, history_path: str | None, as_json: bool) -> None:
     """The latest status of every profile the engine has touched."""
     def body(store: HistoryStore) -> tuple[dict, list[str]]:
         records = store.profiles(status=status.upper() if status else None, eid=eid)
@@ -61,13 +62,13 @@ def list_profiles(status: str | None, eid: str | None, history_path: Path | None
     run_with_history("profile list", history_path, as_json, body)
 
 
-def run_with_history(command: str, history_path: Path | None, as_json: bool,
+def run_with_history(command: str, history_path: str | None, as_json: bool,
                      body: Callable[[HistoryStore], tuple[dict, list[str]]]) -> None:
     """Open the store, run ``body``, print its answer (lines, or one JSON object), exit."""
     ctx = click.get_current_context()
-    path = history_path or Path(default_location())
+    path = history_path or default_location()
     try:
-        if not Path(str(path).removeprefix("sqlite://")).is_file():
+        if not is_postgresql(path) and not sqlite_path(path).is_file():
             raise BadInputError(f"no profile status history at {path}: the engine's workers write it; "
                                 f"give --history or {ENV_HISTORY}")
         store = open_history(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from temporalio.runtime import Runtime
 
+from esimflow.activities.card_access import CardHold
 from esimflow.workers.run import EsimflowWorker, WorkerOptions, serve
 from sgp22.errors import EsimError
 
@@ -48,8 +49,10 @@ def _all_pcsc_readers() -> list[str]:
 @temporal_options
 @click.option("--net/--no-net", default=True, show_default=True,
               help="Run workflows and SM-DP+ steps (any host may).")
-@click.option("--reader", "readers", multiple=True, metavar="NAME",
-              help="PC/SC reader to serve (repeatable); its card's EID is registered for this host.")
+@click.option("--reader", "readers", multiple=True, metavar="SPEC",
+              help="Card to serve (repeatable): a PC/SC reader name, pcsc:NAME, or a modem's AT port "
+                   "at:DEVICE[?baud=115200&mode=cgla|csim&timeout=S]; ?block=120 fixes the STORE DATA block "
+                   "size. Its card's EID is registered for this host.")
 @click.option("--all-readers", is_flag=True, help="Serve every PC/SC reader present (empty ones are skipped).")
 @click.option("--card-host", metavar="NAME",
               help="Name of this host as owner of its readers (default: the host name).")
@@ -59,11 +62,17 @@ def _all_pcsc_readers() -> list[str]:
               help="Reach an SM-DP+ whose name does not resolve at this address (TLS still checks the name).")
 @click.option("--card-threads", type=click.IntRange(min=1), default=8, show_default=True,
               help="Card steps running at once (one per reader at most).")
+@click.option("--card-hold", type=click.Choice([hold.value for hold in CardHold]), default=CardHold.WORKER.value,
+              show_default=True,
+              help="Hold each card for the worker's life, or only per operation: release the reader "
+                   "--release-after seconds after the last step so other tools can use it.")
+@click.option("--release-after", type=click.FloatRange(min=0), default=2.0, show_default=True, metavar="SECONDS",
+              help="With --card-hold operation: idle seconds before the card is released (0: after every step).")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="INFO",
               show_default=True)
 def worker(connection: ConnectionFlags, net: bool, readers: tuple[str, ...], all_readers: bool,
            card_host: str | None, ca_file: Path | None, connect_to: tuple[str, ...], card_threads: int,
-           log_level: str) -> None:
+           card_hold: str, release_after: float, log_level: str) -> None:
     """Run esimflow workers: workflows, SM-DP+ steps and/or this host's card readers."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -72,7 +81,7 @@ def worker(connection: ConnectionFlags, net: bool, readers: tuple[str, ...], all
             config=connection.config(), net=net,
             card_host=card_host or (socket.gethostname() if served else None),
             readers=served, ca_file=ca_file, connect_overrides=_overrides(connect_to),
-            card_threads=card_threads,
+            card_threads=card_threads, card_hold=CardHold(card_hold), card_release_after=release_after,
         )
         options.validate()
         asyncio.run(_serve(options, owned_runtime()))

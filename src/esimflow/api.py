@@ -10,6 +10,7 @@ This module is imported inside the workflow sandbox: keep it free of I/O at impo
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
@@ -181,6 +182,8 @@ class DownloadProfileInput:
     require_user_consent: bool = False
     consent_timeout_seconds: float = 300.0
     smdp_address: str | None = None  # overrides the address of the activation code/the default
+    carrier_name: str = ""  # OpenHarmony DownloadableProfile.carrierName, answered back
+    access_rules: list[dict] = field(default_factory=list)  # DownloadableProfile.accessRules as given
 
     def __repr__(self) -> str:  # the matching ID and the confirmation code are secrets
         return (
@@ -308,6 +311,8 @@ class GetDownloadableProfileMetadataInput:
     confirmation_code: str | None = None
     port_index: int = 0
     force_disable_profile: bool = False
+    carrier_name: str = ""  # OpenHarmony DownloadableProfile.carrierName, answered back
+    access_rules: list[dict] = field(default_factory=list)  # DownloadableProfile.accessRules as given
 
     def __repr__(self) -> str:
         return (
@@ -402,6 +407,7 @@ class ProfileInfo:
     policy_rules: int = 0
     isdp_aid: str = ""
     operator: dict[str, str] | None = None  # mcc, mnc, gid1, gid2
+    access_rules: list[dict] = field(default_factory=list)  # openharmony.AccessRule fields
 
 
 @dataclass
@@ -415,6 +421,7 @@ class ProfileMetadata:
     policy_rules: int = 0
     confirmation_code_required: bool = False
     solvable_errors: int = 0
+    access_rules: list[dict] = field(default_factory=list)  # openharmony.AccessRule fields
 
 
 @dataclass
@@ -730,7 +737,6 @@ async def _accepted(client: Client, eid: str, requested_queue: str, timeout: flo
     :class:`EntityUnreachableError` after ``timeout`` seconds (default ``ESIMFLOW_ACCEPT_TIMEOUT``
     or 60): an entity whose queue no worker polls would keep the caller waiting forever."""
     import asyncio
-    import contextlib
     import os
     from datetime import timedelta
 
@@ -740,7 +746,8 @@ async def _accepted(client: Client, eid: str, requested_queue: str, timeout: flo
         timeout = float(os.environ.get(ACCEPT_TIMEOUT_ENV) or DEFAULT_ACCEPT_TIMEOUT)
     start = await _entity_start(client, eid, requested_queue)
     try:
-        return await asyncio.wait_for(submit(start, timedelta(seconds=timeout)), timeout)
+        return await asyncio.wait_for(
+            _with_entity_start_failure(client, eid, start, submit(start, timedelta(seconds=timeout))), timeout)
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         with contextlib.suppress(BaseException):  # the start's own outcome: taken, not left unretrieved
             await asyncio.wait_for(start.workflow_handle(), 1)
@@ -765,6 +772,30 @@ async def _entity_start(client: Client, eid: str, task_queue: str):
     return WithStartWorkflowOperation(
         ENTITY_WORKFLOW, EntityInput(eid),
         id=euicc_workflow_id(eid), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=task_queue)
+
+
+async def _with_entity_start_failure(client: Client, eid: str, start, submit: Awaitable[Any]) -> Any:
+    """The submit, or, when the entity it started failed at once (input under a payload key the
+    workers lack: ``codec.unknown_key``), that failure instead of the server's "update aborted"."""
+    from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+    from temporalio.service import RPCError
+
+    try:
+        return await submit
+    except RPCError:
+        with contextlib.suppress(RPCError):  # the start's own outcome, the same error
+            await start.workflow_handle()
+        entity = client.get_workflow_handle(euicc_workflow_id(eid))
+        try:
+            failed = (await entity.describe()).status == WorkflowExecutionStatus.FAILED
+            if failed:
+                await entity.result()
+        except WorkflowFailureError as failure:
+            if failure.cause is not None:
+                raise failure.cause from None
+        except RPCError:
+            pass
+        raise
 
 
 OWN_RESULT_FIRST_POLL = 0.002

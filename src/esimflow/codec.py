@@ -12,9 +12,15 @@ Where the keys come from (``Keyring.from_env``):
 - ``ESIMFLOW_CODEC_KEY_FILE``: a file, one key per line (``#`` comments); the first is active,
   the others decrypt only. Used when ``ESIMFLOW_CODEC_KEY`` is not set;
 - ``ESIMFLOW_CODEC_PREVIOUS_KEYS``: comma-separated older keys that decrypt only;
-- nothing configured: a key file created once under the esimflow state directory (mode 0600),
-  so a single-machine setup is encrypted without configuration. Every host of a multi-host
-  deployment must be given the same key.
+- nothing configured: the process refuses to start. A key made up on the spot would encrypt
+  what no other host can read (the lab and ``make demo`` provide their key explicitly).
+
+A payload this process cannot decrypt because it was not given that key (a client or worker
+configured with another key) does not fail the codec, which would fail the whole workflow task
+again and again and wedge the eUICC's entity: it decodes to a marker that the payload converter
+turns into a non-retryable ``codec.unknown_key`` error naming the key it needed, where the input
+is used. An update with such input is rejected (it never reaches the entity's state), a workflow
+started with it fails at once, an activity fails without retries.
 """
 from __future__ import annotations
 
@@ -41,9 +47,12 @@ log = logging.getLogger(__name__)
 ENV_KEY = "ESIMFLOW_CODEC_KEY"
 ENV_KEY_FILE = "ESIMFLOW_CODEC_KEY_FILE"
 ENV_PREVIOUS_KEYS = "ESIMFLOW_CODEC_PREVIOUS_KEYS"
-DEFAULT_KEY_FILE_NAME = "codec.key"
 
 ENCODING = b"binary/encrypted"
+UNDECODABLE_ENCODING = b"binary/esimflow-unknown-key"
+"""The marker a payload decodes to when this process lacks its key (see the module docstring)."""
+METADATA_KNOWN_KEY_IDS = "known-key-ids"
+UNKNOWN_KEY = "codec.unknown_key"
 METADATA_ENCODING = "encoding"
 METADATA_KEY_ID = "encryption-key-id"
 KEY_BYTES = 32
@@ -58,6 +67,12 @@ class CodecKeyError(EsimError):
     retryable = False
     oh_result = OhResultCode.RESULT_SGP_22_OTHER
     win_status = WinStatus.Other
+
+
+class UnknownKeyError(CodecKeyError):
+    """A payload encrypted with a key this process was not given."""
+
+    kind = UNKNOWN_KEY
 
 
 class PayloadTamperedError(EsimError):
@@ -138,14 +153,17 @@ class Keyring:
         return cls(keys[0], tuple(keys[1:]))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, default_file: Path | None = None) -> Keyring:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Keyring:
         env = os.environ if env is None else env
         if env.get(ENV_KEY):
             ring = cls(parse_key(env[ENV_KEY], ENV_KEY))
         elif env.get(ENV_KEY_FILE):
             ring = cls.from_file(Path(env[ENV_KEY_FILE]))
         else:
-            ring = cls.from_file(ensure_default_key_file(default_file or _default_key_file(env)))
+            raise CodecKeyError(
+                f"no payload key configured: set {ENV_KEY} (64 hex digits) or {ENV_KEY_FILE}; every client "
+                f"and worker of one deployment needs the same key (`esimflow lab up` and `make demo` bring "
+                f"their own)")
         return ring.with_previous(_previous_from_env(env))
 
 
@@ -153,14 +171,9 @@ def _previous_from_env(env: Mapping[str, str]) -> list[bytes]:
     return [parse_key(part, ENV_PREVIOUS_KEYS) for part in env.get(ENV_PREVIOUS_KEYS, "").split(",") if part.strip()]
 
 
-def _default_key_file(env: Mapping[str, str]) -> Path:
-    from esimflow.config import state_dir
-
-    return state_dir(env) / DEFAULT_KEY_FILE_NAME
-
-
-def ensure_default_key_file(path: Path) -> Path:
-    """Create ``path`` with a fresh key unless it exists; readable by the owner only."""
+def ensure_key_file(path: Path) -> Path:
+    """Create ``path`` with a fresh key unless it exists, readable by the owner only: the lab's
+    own key, which its clients are pointed to explicitly."""
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +184,7 @@ def ensure_default_key_file(path: Path) -> Path:
     with os.fdopen(descriptor, "w") as file:
         file.write("# esimflow payload key (AES-256, hex); first line encrypts, later lines decrypt\n")
         file.write(Keyring.generate().active.hex() + "\n")
-    log.info("created payload key file %s; give every worker and client the same key", path)
+    log.info("created payload key file %s", path)
     return path
 
 
@@ -204,17 +217,24 @@ class AesGcmCodec(temporalio.converter.PayloadCodec):
 
     def decrypt(self, payload: Payload) -> Payload:
         """Payloads that were never encrypted pass through unchanged (histories written before
-        the codec was switched on stay readable)."""
+        the codec was switched on stay readable). A payload under a key this process lacks
+        becomes the unknown-key marker (see the module docstring)."""
+        if payload.metadata.get(METADATA_ENCODING) != ENCODING:
+            return payload
+        wanted = payload.metadata.get(METADATA_KEY_ID, b"").decode("ascii", "replace")
+        if wanted not in self._by_id:
+            return Payload(metadata={METADATA_ENCODING: UNDECODABLE_ENCODING, METADATA_KEY_ID: wanted.encode(),
+                                     METADATA_KNOWN_KEY_IDS: ",".join(self._by_id).encode()})
+        return self.decrypt_strict(payload)
+
+    def decrypt_strict(self, payload: Payload) -> Payload:
+        """Like :meth:`decrypt`, but a payload under an unknown key raises :class:`UnknownKeyError`."""
         if payload.metadata.get(METADATA_ENCODING) != ENCODING:
             return payload
         wanted = payload.metadata.get(METADATA_KEY_ID, b"").decode("ascii", "replace")
         cipher = self._by_id.get(wanted)
         if cipher is None:
-            raise CodecKeyError(
-                f"payload encrypted with key {wanted or '(none named)'}, which this process was not given "
-                f"(it has {', '.join(self._by_id)}); configure that key in {ENV_KEY}, {ENV_KEY_FILE} "
-                f"or {ENV_PREVIOUS_KEYS}"
-            )
+            raise UnknownKeyError(unknown_key_message(wanted, list(self._by_id)))
         if len(payload.data) < NONCE_BYTES + 16:
             raise PayloadTamperedError(f"encrypted payload too short ({len(payload.data)} bytes)")
         try:
@@ -228,6 +248,55 @@ class AesGcmCodec(temporalio.converter.PayloadCodec):
 
 def _associated(identifier: str) -> bytes:
     return ENCODING + b"\x00" + identifier.encode()
+
+
+def unknown_key_message(wanted: str, known: Sequence[str]) -> str:
+    """Fingerprints only: which key the payload needs, which this process has."""
+    return (f"payload encrypted with key {wanted or '(none named)'}, which this process was not given "
+            f"(it has {', '.join(known) or 'none'}); give clients and workers the same key in {ENV_KEY} or "
+            f"{ENV_KEY_FILE} (older keys in {ENV_PREVIOUS_KEYS})")
+
+
+class UnknownKeyPayloadConverter(temporalio.converter.EncodingPayloadConverter):
+    """Turns the unknown-key marker into a non-retryable ``codec.unknown_key`` error where the
+    value is used: inside a workflow that rejects the update or fails the run, never the task."""
+
+    @property
+    def encoding(self) -> str:
+        return UNDECODABLE_ENCODING.decode()
+
+    def to_payload(self, value: object) -> Payload | None:
+        return None  # only ever decoded
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> object:
+        from temporalio.exceptions import ApplicationError
+
+        wanted = payload.metadata.get(METADATA_KEY_ID, b"").decode("ascii", "replace")
+        known = [k for k in payload.metadata.get(METADATA_KNOWN_KEY_IDS, b"").decode("ascii", "replace").split(",") if k]
+        raise ApplicationError(unknown_key_message(wanted, known), type=UNKNOWN_KEY, non_retryable=True)
+
+
+class PayloadConverter(temporalio.converter.CompositePayloadConverter):
+    """Temporal's default converters plus the unknown-key marker's."""
+
+    def __init__(self) -> None:
+        super().__init__(*temporalio.converter.DefaultPayloadConverter.default_encoding_payload_converters,
+                         UnknownKeyPayloadConverter())
+
+
+class FailureConverter(temporalio.converter.DefaultFailureConverterWithEncodedAttributes):
+    """Failure messages and stack traces encrypted, except an unknown-key failure's: it names
+    fingerprints only, and the party that must read it is the one without the other's key."""
+
+    _in_clear = temporalio.converter.DefaultFailureConverter()
+
+    def to_failure(self, exception: BaseException, payload_converter, failure) -> None:
+        from temporalio.exceptions import ApplicationError
+
+        if isinstance(exception, ApplicationError) and exception.type == UNKNOWN_KEY:
+            self._in_clear.to_failure(exception, payload_converter, failure)
+        else:
+            super().to_failure(exception, payload_converter, failure)
 
 
 def data_converter(key: bytes | Keyring | None = None, *, env: Mapping[str, str] | None = None
@@ -247,6 +316,7 @@ def data_converter(key: bytes | Keyring | None = None, *, env: Mapping[str, str]
         keyring = Keyring.from_env(env)
     return replace(
         temporalio.converter.default(),
+        payload_converter_class=PayloadConverter,
         payload_codec=AesGcmCodec(keyring),
-        failure_converter_class=temporalio.converter.DefaultFailureConverterWithEncodedAttributes,
+        failure_converter_class=FailureConverter,
     )

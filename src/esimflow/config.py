@@ -56,7 +56,7 @@ class TemporalConfig:
     # else the codec's own rule (environment, then a key file in the state directory)
     codec_key_file: Path | None = None  # one key per line, first encrypts (esimflow.codec format)
     device_registry: Path | None = None
-    history_path: Path | None = None
+    history_path: Path | str | None = None  # a SQLite file, or a postgresql:// URL (esimflow.history)
 
     def __repr__(self) -> str:  # the API key and the codec key never show
         return (
@@ -84,7 +84,7 @@ class TemporalConfig:
             codec_key=_parse_key(env[ENV_CODEC_KEY], ENV_CODEC_KEY) if env.get(ENV_CODEC_KEY) else None,
             codec_key_file=path(ENV_CODEC_KEY_FILE),
             device_registry=path(ENV_DEVICE_REGISTRY) or state_dir(env) / "devices.sqlite3",
-            history_path=path(ENV_HISTORY),
+            history_path=env.get(ENV_HISTORY) or None,
         )
         config = config.with_overrides(**overrides)
         config.validate()
@@ -92,7 +92,7 @@ class TemporalConfig:
 
     def with_overrides(self, **overrides) -> TemporalConfig:
         given = {name: value for name, value in overrides.items() if value is not None}
-        for name in ("tls_cert", "tls_key", "tls_ca", "device_registry", "history_path", "codec_key_file"):
+        for name in ("tls_cert", "tls_key", "tls_ca", "device_registry", "codec_key_file"):
             if name in given:
                 given[name] = Path(given[name])
         if isinstance(given.get("codec_key"), str):

@@ -5,8 +5,9 @@ here and send card activities to that host's task queue. Card-host workers regis
 serve when they start. The registry is a small SQLite file (WAL, one row per EID) so several
 worker processes on a host, or hosts sharing a volume, see one consistent view.
 
-Reader specs: ``pcsc:<reader name>`` (a PC/SC reader) or ``local:<name>`` (an in-process virtual
-eUICC registered with the worker that created it).
+Reader specs (``carddrivers.spec``): ``pcsc:<reader name>`` (a PC/SC reader), ``local:<name>``
+(an in-process virtual eUICC registered with the worker that created it) or ``at:<serial
+device>`` (a cellular modem), each with optional ``?key=value`` options.
 """
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from carddrivers.spec import ReaderSpec
 from esimflow.api import DeviceInfo
 from sgp22.errors import BadInputError, EsimError
 from sgp22.results import OhResultCode, WinStatus
-
-READER_SCHEMES = ("pcsc", "local")
 
 
 class DeviceNotFoundError(EsimError):
@@ -28,13 +28,6 @@ class DeviceNotFoundError(EsimError):
     kind = "device.not_found"
     oh_result = OhResultCode.RESULT_PROFILE_EID_INVALID
     win_status = WinStatus.NotFound
-
-
-def parse_reader_spec(spec: str) -> tuple[str, str]:
-    scheme, sep, name = spec.partition(":")
-    if not sep or scheme not in READER_SCHEMES or not name:
-        raise BadInputError(f"reader spec must be pcsc:<reader name> or local:<name>, got {spec!r}")
-    return scheme, name
 
 
 class DeviceRegistry:
@@ -58,7 +51,7 @@ class DeviceRegistry:
 
     def register(self, device: DeviceInfo) -> None:
         """Claim the EID for this host (the last host to see a card owns it)."""
-        parse_reader_spec(device.reader)
+        ReaderSpec.parse(device.reader)
         with closing(self._connect()) as db, db:
             db.execute(
                 "INSERT INTO devices (eid, card_host, reader, name, registered_at, workflow_task_queue)"

@@ -24,7 +24,7 @@ from sgp22.apdu import IsdrChannel
 from sgp22.errors import BadInputError, EsimError
 from sgp22.es9 import Es9Client, Es9Config
 from sgp22.identifiers import ActivationCode, Iccid
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from rsplab import pcscd, pki
 from rsplab.euicc import EuiccConfig, VirtualEuicc
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = Path("lab-state")
 DEFAULT_SMDP_PORT = 8443
+DEFAULT_SMDS_PORT = 8444
 LAB_ICCID_PREFIX = "899990"
 """Country code 999 is unassigned, so a lab ICCID can never be a real operator's."""
 _ICCID_SERIAL_DIGITS = 12
@@ -50,6 +51,8 @@ class LabOptions:
     """Unbound profiles kept AVAILABLE on the SM-DP+ (topped up at every start)."""
     smdp_port: int = DEFAULT_SMDP_PORT
     """Fixed by default so activation codes and the eUICCs' default SM-DP+ stay valid across runs."""
+    smds_port: int = DEFAULT_SMDS_PORT
+    """The lab SM-DS, the eUICCs' root SM-DS address (fixed by default for the same reason)."""
     install_first_profile: bool = False
     """Give the first eUICC an installed, enabled profile (a device with working service)."""
     reader_wait: float = 10.0
@@ -62,8 +65,11 @@ class LabOptions:
             raise BadInputError("card and profile counts cannot be negative")
         if self.vpcd_cards + self.local_cards < 1:
             raise BadInputError("a lab needs at least one eUICC")
-        if not 0 <= self.smdp_port < 65536:
-            raise BadInputError(f"SM-DP+ port {self.smdp_port} out of range")
+        for name, port in (("SM-DP+", self.smdp_port), ("SM-DS", self.smds_port)):
+            if not 0 <= port < 65536:
+                raise BadInputError(f"{name} port {port} out of range")
+        if self.smdp_port and self.smdp_port == self.smds_port:
+            raise BadInputError("the SM-DP+ and the SM-DS need different ports")
 
 
 @dataclass
@@ -103,12 +109,13 @@ class Lab:
         options = self.options
         self.state_dir.mkdir(parents=True, exist_ok=True)
         eids = self._ensure_pki(options.vpcd_cards + options.local_cards)
-        self.smdp = LabSmdp(self.pki_dir, self.state_dir / "smdp.sqlite3", port=options.smdp_port).start()
+        self.smdp = LabSmdp(self.pki_dir, self.state_dir / "smdp.sqlite3", port=options.smdp_port,
+                             smds_port=options.smds_port).start()
         self._stack.callback(self.smdp.stop)
         for eid in eids:
             card = VirtualEuicc(self.pki_dir, self.state_dir / f"euicc-{eid}.json", eid=eid,
                                 config=EuiccConfig(default_dp_address=self.smdp.address,
-                                                   root_ds_address=self.smdp.address))
+                                                   root_ds_address=self.smdp.smds_address))
             self._stack.callback(card.close)
             self.cards.append(LabCard(card))
         if options.install_first_profile:
@@ -180,6 +187,7 @@ class Lab:
             "state_dir": str(self.state_dir.resolve()),
             "smdp": {"address": self.smdp.address, "url": self.smdp.url, "ca_file": str(self.smdp.ca_file),
                      "connect": f"127.0.0.1:{self.smdp.port}", "oid": self.smdp.smdp_oid},
+            "smds": {"address": self.smdp.smds_address, "connect": f"127.0.0.1:{self.smdp.smds_port}"},
             "euiccs": [{"eid": c.eid, "reader": c.reader, "in_process": c.reader is None,
                         "state_file": str(c.card.store.path)} for c in self.cards],
             "profiles": self.available_profiles(),
@@ -207,6 +215,8 @@ def format_summary(summary: dict) -> list[str]:
     lines = [
         f"lab state     {summary['state_dir']}",
         f"SM-DP+        {smdp['address']} (listening on {smdp['connect']}, OID {smdp['oid']})",
+        f"SM-DS         {summary['smds']['address']} (listening on {summary['smds']['connect']}; "
+        "ES11 under /gsma/rsp2/es11 and /gsma/rsp2/es9plus)",
         f"CA file       {smdp['ca_file']}",
     ]
     for euicc in summary["euiccs"]:
@@ -250,6 +260,7 @@ def options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--local", type=int, default=0, help="in-process eUICCs")
     parser.add_argument("--profiles", type=int, default=3, help="available profiles to keep on the SM-DP+")
     parser.add_argument("--smdp-port", type=int, default=DEFAULT_SMDP_PORT, help="SM-DP+ port (0: any free)")
+    parser.add_argument("--smds-port", type=int, default=DEFAULT_SMDS_PORT, help="SM-DS port (0: any free)")
     parser.add_argument("--reader-wait", type=float, default=10.0,
                         help="seconds to wait for a vpcd reader another run holds")
     parser.add_argument("--json", action="store_true", help="print the lab as one JSON object")
@@ -260,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     args = options_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = LabOptions(state_dir=args.state, vpcd_cards=args.vpcd, local_cards=args.local,
-                         profiles=args.profiles, smdp_port=args.smdp_port, reader_wait=args.reader_wait)
+                         profiles=args.profiles, smdp_port=args.smdp_port, smds_port=args.smds_port,
+                         reader_wait=args.reader_wait)
     try:
         with Lab(options) as lab, StopSignals() as stop:
             summary = lab.summary()

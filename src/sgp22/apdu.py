@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from sgp22.errors import (
     BadInputError,
+    CommandRefusedError,
     EsimError,
     MalformedDataError,
     StatusWordError,
@@ -21,9 +22,12 @@ from sgp22.results import OhResultCode, WinStatus
 
 ISDR_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
 TERMINAL_CAPABILITY = bytes.fromhex("80AA00000AA9088100820101830107")
-DEFAULT_BLOCK_SIZE = 120
 MIN_BLOCK_SIZE = 6
 MAX_BLOCK_SIZE = 255
+FALLBACK_BLOCK_SIZE = 120
+"""The STORE DATA block every eUICC and modem takes; a session starts at ``MAX_BLOCK_SIZE``
+(fewer round trips) and falls back to this one when a long block is refused."""
+SW_WRONG_LENGTH = 0x6700
 MAX_CHANNEL = 19
 
 INS_STORE_DATA = 0xE2
@@ -43,11 +47,23 @@ log = logging.getLogger(__name__)
 
 @runtime_checkable
 class CardTransport(Protocol):
-    """A card: ``transmit`` takes one command APDU and returns response data || SW1 SW2."""
+    """A card: ``transmit`` takes one command APDU and returns response data || SW1 SW2;
+    ``close`` releases the card (a reader's connection, a modem's port) for other tools.
+
+    A driver that opens logical channels itself (a modem's ``AT+CCHO``, QMI or MBIM "open
+    logical channel") also has ``opens_logical_channels = True``,
+    ``open_logical_channel(aid) -> channel`` (channel opened with the application selected) and
+    ``close_logical_channel(channel)``; :class:`IsdrChannel` then uses those instead of
+    MANAGE CHANNEL and SELECT, which such a driver cannot send.
+    """
 
     def transmit(self, apdu: bytes) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+def opens_logical_channels(transport: CardTransport) -> bool:
+    return bool(getattr(transport, "opens_logical_channels", False))
 
 
 @dataclass(frozen=True)
@@ -195,7 +211,7 @@ def check_block_size(block_size: int) -> int:
     return block_size
 
 
-def store_data_commands(cla: int, data: bytes, block_size: int = DEFAULT_BLOCK_SIZE) -> list[bytes]:
+def store_data_commands(cla: int, data: bytes, block_size: int = FALLBACK_BLOCK_SIZE) -> list[bytes]:
     """One STORE DATA sequence: ``CLA E2 P1 P2 Lc data 00`` per block, P1 0x11 for more and
     0x91 for the last block, P2 counting blocks from 00."""
     check_block_size(block_size)
@@ -312,20 +328,31 @@ class IsdrChannel:
 
     A logical channel leaves the basic channel (and the modem's USIM session on it) alone;
     ``logical_channel=False`` is for readers whose card has only the basic channel.
+
+    STORE DATA blocks start at ``block_size`` and, when the card (6700) or the driver
+    (:class:`CommandRefusedError`) refuses a block longer than ``fallback_block_size``, the
+    command is sent again in blocks of that size, which the session keeps (``block_size`` then
+    tells the caller what to remember for this card). ``owns_transport``: closing the session
+    also closes the transport, so ``with IsdrChannel(PcscTransport(...))`` leaves the reader
+    free for other tools.
     """
 
     def __init__(
         self,
         transport: CardTransport,
         *,
-        block_size: int = DEFAULT_BLOCK_SIZE,
+        block_size: int = MAX_BLOCK_SIZE,
+        fallback_block_size: int | None = FALLBACK_BLOCK_SIZE,
         logical_channel: bool = True,
         terminal_capability: bool = True,
         trace: bool = False,
         aid: bytes = ISDR_AID,
+        owns_transport: bool = True,
     ) -> None:
         self.link = ApduLink(transport, trace=trace)
         self.block_size = check_block_size(block_size)
+        self.fallback_block_size = None if fallback_block_size is None else check_block_size(fallback_block_size)
+        self.owns_transport = owns_transport
         self.use_logical_channel = logical_channel
         self.send_terminal_capability = terminal_capability
         self.aid = aid
@@ -354,6 +381,12 @@ class IsdrChannel:
 
     def open(self) -> IsdrChannel:
         if self.channel is not None:
+            return self
+        if self.use_logical_channel and opens_logical_channels(self.transport):
+            # the driver opens the channel with the ISD-R selected (AT+CCHO); the modem, not
+            # this session, is the terminal and has sent its own TERMINAL CAPABILITY
+            self.channel = self.transport.open_logical_channel(self.aid)
+            self.select_response = b""
             return self
         if self.send_terminal_capability:
             self._terminal_capability()
@@ -389,6 +422,9 @@ class IsdrChannel:
 
     def _close_channel(self, channel: int) -> None:
         try:
+            if opens_logical_channels(self.transport):
+                self.transport.close_logical_channel(channel)
+                return
             response = self.link.exchange(manage_channel_close_command(channel))
         except EsimError as exc:  # the card may be gone; the channel dies with the session then
             log.warning("closing logical channel %d failed: %s", channel, exc.message)
@@ -398,19 +434,53 @@ class IsdrChannel:
 
     def close(self) -> None:
         channel, self.channel = self.channel, None
-        if channel:
-            self._close_channel(channel)
+        try:
+            if channel:
+                self._close_channel(channel)
+        finally:
+            if self.owns_transport:
+                self.transport.close()
 
     def store_data(self, request: bytes) -> bytes:
         """Send one DER request as a STORE DATA sequence and return the eUICC's answer (may be
         empty, e.g. for all but the last segment of a bound profile package)."""
         cla = self.cla
         withheld = _withheld_label(request)
+        try:
+            return self._store_data_blocks(cla, request, withheld)
+        except _LongBlockRefused as refused:
+            log.info("a STORE DATA block of %d bytes was refused (%s); sending blocks of %d from now on",
+                     self.block_size, refused.error.message, self.fallback_block_size)
+            self.block_size = self.fallback_block_size
+            return self._store_data_blocks(cla, request, withheld)
+
+    def _store_data_blocks(self, cla: int, request: bytes, withheld: str | None) -> bytes:
         *leading, last = store_data_commands(cla, request, self.block_size)
         for command in leading:
-            response = check_status(self.link.exchange(command, withheld=withheld), "STORE DATA")
+            response = check_status(self._store_data_block(command, withheld), "STORE DATA")
             if response.data:
                 # an eUICC may answer before the last block when it gives up early (e.g. a PIR
                 # with an error in the middle of a bound profile package)
                 return response.data
-        return check_status(self.link.exchange(last, withheld=withheld), "STORE DATA").data
+        return check_status(self._store_data_block(last, withheld), "STORE DATA").data
+
+    def _store_data_block(self, command: bytes, withheld: str | None) -> Response:
+        """One block; a refusal of its length becomes :class:`_LongBlockRefused` while a
+        smaller block size is left to try (the card keeps nothing of a sequence restarted
+        at block 00)."""
+        may_fall_back = self.fallback_block_size is not None and command[4] > self.fallback_block_size
+        try:
+            response = self.link.exchange(command, withheld=withheld)
+        except CommandRefusedError as error:
+            if may_fall_back:
+                raise _LongBlockRefused(error) from error
+            raise
+        if response.sw == SW_WRONG_LENGTH and may_fall_back:
+            raise _LongBlockRefused(status_word_error(response.sw, "STORE DATA"))
+        return response
+
+
+class _LongBlockRefused(Exception):
+    def __init__(self, error: EsimError) -> None:
+        super().__init__(error.message)
+        self.error = error

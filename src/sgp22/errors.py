@@ -90,6 +90,14 @@ class CardTimeoutError(TransportError):
     win_status = WinStatus.TimeoutWaitingForResponse
 
 
+class CommandRefusedError(TransportError):
+    """The driver (a modem, a reader) refused to carry a command, e.g. one longer than it
+    takes: the card never saw it, so the same command fails again."""
+
+    kind = "card.command_refused"
+    retryable = False
+
+
 class StatusWordError(EsimError):
     """The card answered an APDU with an error status word."""
 

@@ -18,7 +18,7 @@ from sgp22.es10_enums import (
 from sgp22.es10_types import ProfileInfo, iccid_coded
 
 # every ProfileInfo tag, for callers that want the icon and policy data too
-ALL_PROFILE_INFO_TAGS = bytes.fromhex("5A4F9F70909192939495B6B7B899")
+ALL_PROFILE_INFO_TAGS = bytes.fromhex("5A4F9F70909192939495B6B7B899BF76")
 
 
 def _profile_identifier(iccid: str | None, isdp_aid: bytes | None) -> tuple[str, bytes]:

@@ -179,6 +179,42 @@ class NotificationConfiguration:
 
 
 @dataclass(frozen=True)
+class AccessRule:
+    """One GlobalPlatform SEAC access rule of a profile's ARA-M as GetProfilesInfo reports it
+    (``refArDo``, 'E2'): the app, by the hash of its signing certificate (DeviceAppID-REF-DO,
+    SHA-1 or SHA-256) and optionally its package name, and its PERM-AR-DO (8 bytes, Android's
+    carrier-privilege bits, read as one big-endian number)."""
+
+    certificate_hash: bytes
+    package_name: str | None = None
+    permissions: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.certificate_hash) not in (20, 32):
+            raise BadInputError(f"an access rule's certificate hash is 20 or 32 bytes, not {len(self.certificate_hash)}")
+        if self.package_name is not None and len(self.package_name.encode()) > 127:
+            raise BadInputError("an access rule's package name is at most 127 bytes")
+        if not 0 <= self.permissions < 1 << 64:
+            raise BadInputError("an access rule's permissions are 8 bytes")
+
+    @classmethod
+    def from_asn1(cls, value: dict) -> AccessRule:
+        ref = value["refDo"]
+        package = ref.get("pkgRefDo")
+        try:
+            name = package.decode() if package is not None else None
+        except UnicodeDecodeError:
+            raise MalformedDataError("an access rule's package name is not UTF-8") from None
+        return cls(ref["deviceAppIdRefDo"], name, int.from_bytes(value["arDo"]["permArDo"], "big"))
+
+    def to_asn1(self) -> dict:
+        ref: dict = {"deviceAppIdRefDo": self.certificate_hash}
+        if self.package_name is not None:
+            ref["pkgRefDo"] = self.package_name.encode()
+        return {"refDo": ref, "arDo": {"permArDo": self.permissions.to_bytes(8, "big")}}
+
+
+@dataclass(frozen=True)
 class ProfileInfo:
     """One entry of GetProfilesInfo; fields the eUICC did not report are None."""
 
@@ -194,6 +230,7 @@ class ProfileInfo:
     notification_configuration_info: list[NotificationConfiguration] = field(default_factory=list)
     profile_owner: OperatorId | None = None
     ppr_ids: PprIds | None = None
+    access_rules: list[AccessRule] = field(default_factory=list)
 
     @classmethod
     def from_asn1(cls, value: dict) -> ProfileInfo:
@@ -212,6 +249,7 @@ class ProfileInfo:
             ],
             profile_owner=OperatorId.from_asn1(value["profileOwner"]) if "profileOwner" in value else None,
             ppr_ids=bits_to_flags(PprIds, value["profilePolicyRules"]) if "profilePolicyRules" in value else None,
+            access_rules=[AccessRule.from_asn1(item) for item in value.get("refArDo", [])],
         )
 
 

@@ -11,6 +11,7 @@ ES9+ prescribes, unreachable servers and TLS failures each have their own class.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -59,12 +60,19 @@ class Es9Config:
 
     ``ca_file``: PEM bundle of the CAs that may sign the servers' TLS certificates (the only
     trust used). ``connect_overrides``: address (``host`` or ``host:port``) -> ``ip:port`` to
-    connect to instead. ``timeout``: seconds for connecting and for each read.
+    connect to instead. ``timeout``: seconds for connecting and for each read. ``deadline``:
+    seconds for a whole call, connection to last byte: a server dripping bytes resets the read
+    timeout forever, and the engine's ES9+ steps time out at 90 s, so a call must give up well
+    before and say why. ``max_response_bytes``: the largest answer read; a BPP is at most 4 MiB
+    (what an eUICC takes in one command), about 5.6 MB in base64, so 8 MiB leaves room while a
+    hostile answer cannot exhaust memory.
     """
 
     ca_file: str | Path
     connect_overrides: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 30.0
+    deadline: float = 60.0
+    max_response_bytes: int = 8 * 1024 * 1024
 
 
 def ssl_context(ca_file: str | Path) -> ssl.SSLContext:
@@ -155,6 +163,14 @@ class Es11AuthenticateClientResult:
     events: list[EventEntry]
 
 
+class ServerResponseTooLargeError(ServerResponseError):
+    """The answer is larger than any ES9+ answer can be (``Es9Config.max_response_bytes``); the
+    same server would send it again, so retrying does not help."""
+
+    kind = "server.response_too_large"
+    retryable = False
+
+
 class TransactionMismatchError(ServerResponseError):
     """The server answered for another transaction than the one asked about."""
 
@@ -224,25 +240,45 @@ class RspServerClient:
             "User-Agent": USER_AGENT,
         }
         where = f"{function} at {self.address.text}"
+        request = self._client.build_request(
+            "POST", self._url(function), content=json.dumps(body).encode(), headers=headers,
+            extensions={"sni_hostname": self.address.host},
+        )
         try:
-            response = await self._client.post(
-                self._url(function),
-                content=json.dumps(body).encode(),
-                headers=headers,
-                extensions={"sni_hostname": self.address.host},
-            )
+            async with asyncio.timeout(self.config.deadline):
+                response, content = await self._exchange(request, where)
+        except TimeoutError:
+            raise ServerTimeoutError(f"{where}: no complete answer within {self.config.deadline:g} s") from None
         except httpx.HTTPError as exc:
             raise self._network_error(exc, where) from exc
         if response.status_code == 204 and empty_answer:
             return {}
         if response.status_code != 200:
-            self._raise_reported_failure(function, response, where)
+            self._raise_reported_failure(function, content, where)
             raise HttpStatusError(f"{where}: HTTP {response.status_code}", status_code=response.status_code)
-        if empty_answer and not response.content.strip():
+        if empty_answer and not content.strip():
             return {}
-        answer = self._json(response, where)
+        answer = self._json(response, content, where)
         self._check_status(function, answer, where)
         return answer
+
+    async def _exchange(self, request: httpx.Request, where: str) -> tuple[httpx.Response, bytes]:
+        """Send ``request`` and read the answer, never more than ``max_response_bytes`` of it."""
+        limit = self.config.max_response_bytes
+        response = await self._client.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdecimal() and len(declared) < 20 and int(declared) > limit:
+                raise ServerResponseTooLargeError(f"{where}: the answer announces {int(declared)} bytes, "
+                                                  f"more than the {limit} an ES9+ answer may have")
+            content = bytearray()
+            async for chunk in response.aiter_bytes():
+                content += chunk
+                if len(content) > limit:
+                    raise ServerResponseTooLargeError(f"{where}: the answer exceeds {limit} bytes")
+        finally:
+            await response.aclose()
+        return response, bytes(content)
 
     def _network_error(self, exc: httpx.HTTPError, where: str) -> EsimError:
         chain: list[BaseException] = []
@@ -267,21 +303,21 @@ class RspServerClient:
             return ServerUnreachableError(f"{where}: cannot connect to {self._connect_to.netloc}")
         return ServerUnreachableError(f"{where}: {type(exc).__name__}")
 
-    def _raise_reported_failure(self, function: str, response: httpx.Response, where: str) -> None:
+    def _raise_reported_failure(self, function: str, content: bytes, where: str) -> None:
         """Some servers send their Failed status with an HTTP error code instead of 200; the
         subject and reason codes say more than the HTTP status, so they win."""
         try:
-            answer = json.loads(response.content)
+            answer = json.loads(content)
             status = answer["header"]["functionExecutionStatus"]["status"]
-        except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+        except (ValueError, RecursionError, TypeError, KeyError):
             return
         if status in FAILURE_STATUSES:
             self._check_status(function, answer, where)
 
-    def _json(self, response: httpx.Response, where: str) -> dict[str, Any]:
+    def _json(self, response: httpx.Response, content: bytes, where: str) -> dict[str, Any]:
         try:
-            answer = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+            answer = json.loads(content)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise ServerResponseError(
                 f"{where}: answer is not JSON (Content-Type {response.headers.get('content-type', 'none')!r})"
             ) from None

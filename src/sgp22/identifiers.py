@@ -153,6 +153,22 @@ class Iccid:
         padded = self.digits.ljust(2 * ICCID_BYTES, "F")
         return bytes(int(padded[i + 1] + padded[i], 16) for i in range(0, len(padded), 2))
 
+    @classmethod
+    def from_plain_bcd(cls, data: bytes) -> Iccid:
+        """The SAIP ProfileHeader coding: the digits as they read (``89 00 01 ..``), a 19-digit
+        ICCID padded with a final F. The Luhn digit is not enforced (see :meth:`from_bytes`)."""
+        if len(data) != ICCID_BYTES:
+            raise MalformedDataError(f"an ICCID is {ICCID_BYTES} bytes, got {len(data)}", kind="data.iccid")
+        nibbles = bytes(data).hex().upper()
+        digits = nibbles[:-1] if nibbles.endswith("F") else nibbles
+        if not _is_ascii_decimal(digits):
+            raise MalformedDataError(f"ICCID {nibbles} is not plain BCD (digits, one final F at most)",
+                                     kind="data.iccid")
+        return cls(digits)
+
+    def to_plain_bcd(self) -> bytes:
+        return bytes.fromhex(self.digits.ljust(2 * ICCID_BYTES, "F"))
+
     def __str__(self) -> str:
         return self.digits
 
@@ -177,39 +193,110 @@ def _bad_address(message: str, defect: str) -> SmdpAddressInvalidError:
     return SmdpAddressInvalidError(message, kind=f"input.smdp_address.{defect}")
 
 
+def _shown_address(address: str) -> str:
+    """How an error names a refused address: in clear only while it looks like a host name, so
+    a matching ID put in the address field (fields swapped, a pasted activation code) never
+    comes back in a message."""
+    if len(address) <= 80 and re.fullmatch(r"[A-Za-z0-9.:\[\]/-]+", address) and (
+        "." in address or address.startswith("[") or address.split(":")[0].lower() == "localhost"
+    ):
+        return repr(address)
+    return mask_secret(address)
+
+
 def check_smdp_address(address: str) -> str:
-    """``address`` if it is a host name, an IPv4 address or a bracketed IPv6 address, with an
-    optional ``:port`` (lab servers listen on high ports); otherwise a SmdpAddressInvalidError."""
+    """``address`` if it is a fully qualified host name, ``localhost``, an IPv4 address or a
+    bracketed IPv6 address, with an optional ``:port`` (lab servers listen on high ports);
+    otherwise a SmdpAddressInvalidError that does not repeat a value that could be a secret.
+
+    A single-label name other than ``localhost`` is refused: SGP.22 addresses are FQDNs, and a
+    bare token there is far more likely a matching ID in the wrong field."""
+    if not isinstance(address, str):
+        raise _bad_address(f"an SM-DP+ address is text, got {type(address).__name__}", "invalid")
     if not address:
         raise _bad_address("the SM-DP+ address is empty", "missing")
+    shown = _shown_address(address)
+    if _DELIMITER in address:
+        raise _bad_address(f"SM-DP+ address {mask_secret(address)} contains '$': give the host name, "
+                           "not an activation code", "invalid")
     if "://" in address:
-        raise _bad_address(f"SM-DP+ address {address[:80]!r} is a URL: give the host name only", "invalid")
+        raise _bad_address(f"SM-DP+ address {shown} is a URL: give the host name only", "invalid")
     host, port = address, None
     if address.startswith("["):
         end = address.find("]")
         if end < 0:
-            raise _bad_address(f"SM-DP+ address {address[:80]!r} opens '[' without closing it", "invalid")
+            raise _bad_address(f"SM-DP+ address {shown} opens '[' without closing it", "invalid")
         host, rest = address[: end + 1], address[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise _bad_address(f"SM-DP+ address {address[:80]!r} has text after ']'", "invalid")
+                raise _bad_address(f"SM-DP+ address {shown} has text after ']'", "invalid")
             port = rest[1:]
         if not re.fullmatch(r"\[[0-9A-Fa-f:.]+\]", host) or host.count(":") < 2:
-            raise _bad_address(f"SM-DP+ address {address[:80]!r} is not an IPv6 literal", "invalid")
+            raise _bad_address(f"SM-DP+ address {shown} is not an IPv6 literal", "invalid")
     elif ":" in address:
         host, port = address.rsplit(":", 1)
-    if port is not None and not (port.isdecimal() and port.isascii() and 0 < int(port) < 65536):
-        raise _bad_address(f"SM-DP+ address {address[:80]!r} has an invalid port {port[:10]!r}", "port")
+    # A length check before int(): Python refuses to convert 4,300+ digits (ValueError).
+    if port is not None and not (port.isascii() and port.isdecimal() and len(port) <= 5 and 0 < int(port) < 65536):
+        port_shown = repr(port) if len(port) <= 6 and port.isascii() and port.isprintable() else f"of {len(port)} characters"
+        raise _bad_address(f"SM-DP+ address {shown} has an invalid port {port_shown}", "port")
     if not host.startswith("["):
         if len(host) > 253:
             raise _bad_address(f"SM-DP+ host name has {len(host)} characters, at most 253 are allowed", "invalid")
-        for label in host.split("."):
+        labels = host.split(".")
+        for number, label in enumerate(labels, start=1):
             if not _LABEL.fullmatch(label):
-                shown = label if len(label) <= 63 else label[:60] + "…"
                 raise _bad_address(
-                    f"SM-DP+ address {address[:80]!r} has an invalid host name label {shown!r}", "invalid"
+                    f"SM-DP+ address {shown}: host name label {number} {_label_defect(label)}", "invalid"
                 )
+        if len(labels) == 1 and host.lower() != "localhost":
+            raise _bad_address(
+                f"SM-DP+ address {shown} is a single name, not a fully qualified host name "
+                "(is a matching ID in the address field?)",
+                "invalid",
+            )
     return address
+
+
+def _label_defect(label: str) -> str:
+    if not label:
+        return "is empty"
+    if len(label) > 63:
+        return f"has {len(label)} characters (at most 63)"
+    if label.startswith("-") or label.endswith("-"):
+        return "starts or ends with '-'"
+    bad = next(char for char in label if not (char.isascii() and (char.isalnum() or char == "-")))
+    return f"contains {_name_char(bad)} (letters, digits and '-' only)"
+
+
+def activation_code_secrets(text: str) -> list[str]:
+    """Every part of an activation code string that may be a secret, found before parsing, so
+    whatever a parser or a later layer says about a malformed code can be masked: each
+    ``$``-separated field except the format, a valid-looking address, an OID and the flag."""
+    if not isinstance(text, str):
+        return []
+    text = text.strip()
+    fields = text.split(_DELIMITER)
+    secrets = []
+    for position, value in enumerate(fields):
+        if not value or (position == 0 and value.upper() in (AC_FORMAT, AC_PREFIX + AC_FORMAT)):
+            continue
+        if position == 1 and _shown_address(value) != mask_secret(value):
+            continue
+        if position == 3 and _OID.fullmatch(value):
+            continue
+        if position == 4 and value == "1":
+            continue
+        secrets.append(value)
+    if len(fields) > 1 or secrets:
+        secrets.append(text)
+    return secrets
+
+
+def scrub(message: str, secrets) -> str:
+    """``message`` with every one of ``secrets`` (longest first) replaced by its mask."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        message = message.replace(secret, mask_secret(secret))
+    return message
 
 
 def check_oid(text: str) -> str:
@@ -247,6 +334,14 @@ class ActivationCode:
 
     @classmethod
     def parse(cls, text: str) -> ActivationCode:
+        try:
+            return cls._parse(text)
+        except (ActivationCodeInvalidError, SmdpAddressInvalidError) as error:
+            # Defence in depth: whatever field a secret sits in, no message repeats it.
+            raise type(error)(scrub(error.message, activation_code_secrets(text)), kind=error.kind) from None
+
+    @classmethod
+    def _parse(cls, text: str) -> ActivationCode:
         if not isinstance(text, str):
             raise _invalid(f"an activation code is text, got {type(text).__name__}", "type")
         text = text.strip()

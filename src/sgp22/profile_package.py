@@ -1,14 +1,16 @@
 """Unprotected profile packages (UPP): the SAIP profile elements an SM-DP+ binds into a BPP.
 
-The lab SM-DP+ needs packages of a chosen ICCID and size, and the virtual eUICC needs to read
-the ICCID back out of what it decrypted (to refuse an ICCID that does not match the metadata).
-A package is the concatenation of DER ProfileElements: the ProfileHeader first, the PE-End
-last. Files of generated content bring a package up to the requested size, so benchmarks can
-install 10, 30 or 100 KB profiles that look like profiles to any SAIP reader.
+A package is the concatenation of DER ProfileElements (SAIP PEDefinitions): the ProfileHeader
+first, the PE-End last. Real packages (the GSMA TS.48 test profiles) code the header's ICCID
+as plain BCD (``89 00 01 ..``, a 19-digit ICCID padded with F) while EF.ICCID in the MF holds
+the nibble-swapped EF.ICCID coding, the coding StoreMetadata uses too; an SM-DP+ swaps the
+header value to build the metadata, and an eUICC accepts the package whose header matches the
+metadata under that rule. The parser reads both and checks EF.ICCID against the header.
 
-Elements outside esimflow's subset (``upp.asn``) are kept as opaque raw bytes, so a real SAIP
-package (USIM, PIN, AKA elements) still parses as long as it starts with a header and ends
-with an end element.
+Every SAIP element type is recognised by its tag; those esimflow does not interpret (PINs,
+keys, file system templates) are read as far as their PEHeader and kept byte for byte, so a
+real package installs unchanged. The lab SM-DP+ also generates packages of a chosen ICCID and
+size (header, MF with EF.ICCID, files of generated content, end) that any SAIP reader reads.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from importlib import resources
 
 import asn1tools
 
-from sgp22 import codec
+from sgp22 import codec, tlv
 from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.identifiers import Iccid
 
@@ -31,13 +33,16 @@ EUICC_RESPONSE_OK = bytes.fromhex("3007A0053003800100")
 
 DEFAULT_PROFILE_TYPE = "esimflow lab profile"
 DEFAULT_SERVICES = ("usim", "milenage")
+MF_TEMPLATE_OID = "2.23.143.1.2.1"
+"""The SAIP template of the MF (with EF.ICCID, EF.DIR, EF.ARR)."""
 
 MAX_FILLER_FILES = 256
 FILLER_FILE_CHUNK = 16384
 """Content bytes per generated file; a transparent EF holds at most 65535 bytes."""
 _FILLER_FILE_ID_BASE = 0xAF00
 _FILLER_DESCRIPTOR = b"\x41\x21"  # transparent EF, shareable
-_PE_HEADER_ID = 1
+_MF_ID = 1
+"""PEHeader identification of the generated MF; the generated files follow it."""
 
 
 class ProfilePackageError(MalformedDataError):
@@ -46,15 +51,44 @@ class ProfilePackageError(MalformedDataError):
     kind = "upp.malformed"
 
 
+class IccidMismatchError(ProfilePackageError):
+    """EF.ICCID in the MF holds another ICCID than the profile header."""
+
+    kind = "upp.iccid_mismatch"
+
+
+@functools.lru_cache(maxsize=1)
+def _source() -> str:
+    return resources.files("sgp22").joinpath("asn1/upp.asn").read_text(encoding="utf-8")
+
+
 @functools.lru_cache(maxsize=1)
 def _spec():
-    source = resources.files("sgp22").joinpath("asn1/upp.asn").read_text(encoding="utf-8")
-    return codec.compile_der_string(source)
+    return codec.compile_der_string(_source())
+
+
+@functools.lru_cache(maxsize=1)
+def type_descriptors() -> dict[str, dict]:
+    """asn1tools' parse tree of upp.asn by type name (for readable output)."""
+    return asn1tools.parse_string(_source())["EsimflowProfilePackage"]["types"]
+
+
+@functools.lru_cache(maxsize=1)
+def _kinds_by_tag() -> dict[int, str]:
+    """SAIP element name by DER tag (context class, constructed): header A0 .. opt-iot BF21."""
+    kinds = {}
+    for member in type_descriptors()["ProfileElement"]["members"]:
+        if member:
+            number = member["tag"]["number"]
+            kinds[0xA0 | number if number < 31 else 0xBF00 | number] = member["name"]
+    return kinds
 
 
 @dataclass(frozen=True)
 class ProfileElement:
-    """One decoded element; ``kind`` is the SAIP alternative name, or ``unknown`` (raw kept)."""
+    """One element: ``kind`` is the SAIP alternative name (``unknown`` for a tag the SAIP module
+    does not define); ``value`` is what the project's module decodes; ``der`` is the element as
+    received."""
 
     kind: str
     value: object = field(repr=False)
@@ -62,32 +96,44 @@ class ProfileElement:
 
     @property
     def tag(self) -> int:
-        return self.der[0]
+        return tlv.read_tlv(self.der)[0].tag
+
+    @property
+    def identification(self) -> int | None:
+        """The PEHeader identification number (the header, the rfu and unknown elements have none)."""
+        if not isinstance(self.value, dict):
+            return None
+        for item in self.value.values():
+            if isinstance(item, dict) and "identification" in item:
+                return item["identification"]
+            break
+        return None
 
 
 @dataclass(frozen=True)
 class ParsedProfile:
     iccid: str
+    """The header's ICCID (19 or 20 digits)."""
     major_version: int
     minor_version: int
     profile_type: str | None
     services: tuple[str, ...]
     elements: tuple[ProfileElement, ...] = field(repr=False)
     size: int = 0
+    ef_iccid: str | None = None
+    """The ICCID EF.ICCID of the MF is filled with, when the package fills it."""
 
     @property
     def header(self) -> dict:
         return self.elements[0].value
 
 
-# --- ICCID in EF.ICCID coding -------------------------------------------------------------------
+# --- the two ICCID codings -------------------------------------------------------------------------
 
 
 def encode_iccid(iccid: str) -> bytes:
-    """19 or 20 digits -> 10 bytes of nibble-swapped BCD, F padded (``8949..`` -> ``98 94 ..``).
-
-    The Luhn digit is not checked here: a package carries whatever ICCID its issuer gave it.
-    """
+    """19 or 20 digits -> EF.ICCID coding (StoreMetadata '5A', EF.ICCID): nibble-swapped BCD,
+    F padded (``8949..`` -> ``98 94 ..``). The Luhn digit is not checked here."""
     return Iccid(str(iccid)).to_bytes()
 
 
@@ -96,7 +142,20 @@ def decode_iccid(coded: bytes) -> str:
     try:
         return Iccid.from_bytes(bytes(coded)).digits
     except MalformedDataError as error:
-        raise ProfilePackageError(f"ICCID in the profile header: {error.message}") from None
+        raise ProfilePackageError(f"ICCID in EF.ICCID coding: {error.message}") from None
+
+
+def encode_header_iccid(iccid: str) -> bytes:
+    """19 or 20 digits -> the ProfileHeader coding: plain BCD, a 19-digit ICCID F padded."""
+    return Iccid(str(iccid)).to_plain_bcd()
+
+
+def decode_header_iccid(coded: bytes) -> str:
+    """Inverse of :func:`encode_header_iccid`."""
+    try:
+        return Iccid.from_plain_bcd(bytes(coded)).digits
+    except MalformedDataError as error:
+        raise ProfilePackageError(f"ICCID of the profile header: {error.message}") from None
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -113,13 +172,25 @@ def _header_pe(iccid: str, profile_type: str | None, services, version: tuple[in
     header = {
         "major-version": version[0],
         "minor-version": version[1],
-        "iccid": encode_iccid(iccid),
+        "iccid": encode_header_iccid(iccid),
         "eUICC-Mandatory-services": {name: None for name in services},
         "eUICC-Mandatory-GFSTEList": [],
     }
     if profile_type:
         header["profileType"] = profile_type
     return _encode("header", header)
+
+
+def _mf_pe(iccid: str) -> bytes:
+    """The MF from its SAIP template, EF.ICCID filled with the ICCID in EF.ICCID coding."""
+    return _encode("mf", {
+        "mf-header": {"mandated": None, "identification": _MF_ID},
+        "templateID": MF_TEMPLATE_OID,
+        "mf": [],
+        "ef-iccid": [("fillFileContent", encode_iccid(iccid))],
+        "ef-dir": [],
+        "ef-arr": [],
+    })
 
 
 def _end_pe(identification: int) -> bytes:
@@ -145,7 +216,7 @@ def _filler_pe(index: int, content: bytes, with_offset: bool = False, pieces: in
     cut = -(-len(content) // pieces) if content else 0
     commands.extend(("fillFileContent", content[i * cut:(i + 1) * cut]) for i in range(pieces))
     return _encode("genericFileManagement", {
-        "gfm-header": {"identification": _PE_HEADER_ID + 1 + index},
+        "gfm-header": {"identification": _MF_ID + 1 + index},
         "fileManagementCMD": [commands],
     })
 
@@ -191,18 +262,18 @@ def build_upp(
     services=DEFAULT_SERVICES,
     version: tuple[int, int] = SAIP_VERSION,
 ) -> bytes:
-    """A profile package for ``iccid``: header, generated files when ``size`` asks for them, end.
+    """A profile package for ``iccid``: header, MF, generated files when ``size`` asks for them, end.
 
     With ``size`` the package is exactly that many bytes; sizes below the smallest package with
     one file cannot be met and raise :class:`BadInputError` naming the smallest size.
     """
-    header = _header_pe(iccid, profile_type, services, version)
-    bare_end = _end_pe(_PE_HEADER_ID + 1)
+    header = _header_pe(iccid, profile_type, services, version) + _mf_pe(iccid)
+    bare_end = _end_pe(_MF_ID + 1)
     if size is None or size == len(header) + len(bare_end):
         return header + bare_end
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise BadInputError("profile package size must be a non-negative number of bytes")
-    smallest = len(header) + len(_filler_pe(0, b"", False)) + len(_end_pe(_PE_HEADER_ID + 2))
+    smallest = len(header) + len(_filler_pe(0, b"", False)) + len(_end_pe(_MF_ID + 2))
     if size < smallest:
         raise BadInputError(f"a profile package with files is at least {smallest} bytes, {size} asked")
     full_file = len(_filler_pe(0, bytes(FILLER_FILE_CHUNK), False))
@@ -211,7 +282,7 @@ def build_upp(
         raise BadInputError(f"a lab profile package holds at most {MAX_FILLER_FILES} files "
                             f"({MAX_FILLER_FILES * FILLER_FILE_CHUNK} bytes)")
     for files in (fewest, fewest + 1):
-        end = _end_pe(_PE_HEADER_ID + 1 + files)
+        end = _end_pe(_MF_ID + 1 + files)
         fillers = _fill_exactly(iccid, size - len(header) - len(end), files)
         if fillers is not None:
             return header + b"".join(fillers) + end
@@ -226,30 +297,84 @@ def _service_names() -> tuple[str, ...]:
 # --- parsing -------------------------------------------------------------------------------------
 
 
+def _where(number: int, offset: int, kind: str | None) -> str:
+    return f"profile element {number} ({kind}) at offset {offset}" if kind else \
+        f"profile element {number} at offset {offset}"
+
+
 def split_elements(data: bytes) -> list[ProfileElement]:
-    """Cut a package into its elements, decoding those esimflow knows and keeping the rest raw."""
+    """Cut a package into its elements, decoding what the project's module defines and keeping
+    every element's bytes as received. A defect is one line naming the element and its offset."""
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise ProfilePackageError("profile package is empty")
     data = bytes(data)
     elements = []
     offset = 0
     while offset < len(data):
+        number = len(elements) + 1
         try:
-            value, length = _spec().decode_with_length("ProfileElement", data[offset:])
-        except (asn1tools.DecodeError, IndexError, ValueError) as exc:
-            raise ProfilePackageError(
-                f"profile element {len(elements) + 1} at offset {offset} does not decode: {exc}") from exc
-        if length <= 0:
-            raise ProfilePackageError(f"profile element {len(elements) + 1} at offset {offset} is empty")
-        raw = data[offset:offset + length]
-        kind, content = value if value[0] is not None else ("unknown", None)
-        elements.append(ProfileElement(kind, content, raw))
-        offset += length
+            framed, after = tlv.read_tlv(data, offset)
+        except MalformedDataError as error:
+            kind = _kinds_by_tag().get(_leading_tag(data, offset))
+            raise ProfilePackageError(f"{_where(number, offset, kind)} is cut short: {error.message}") from None
+        raw = data[offset:after]
+        kind = _kinds_by_tag().get(framed.tag)
+        if kind is None:
+            elements.append(ProfileElement("unknown", None, raw))
+        else:
+            try:
+                alternative, value = _spec().decode("ProfileElement", raw)
+            except (asn1tools.DecodeError, IndexError, ValueError) as exc:
+                raise ProfilePackageError(f"{_where(number, offset, kind)} does not decode: {_first_line(exc)}") from None
+            elements.append(ProfileElement(alternative, value, raw))
+        offset = after
     return elements
 
 
+def _leading_tag(data: bytes, offset: int) -> int:
+    first = data[offset]
+    if first & 0x1F == 0x1F and offset + 1 < len(data):
+        return (first << 8) | data[offset + 1]
+    return first
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
+
+
+def file_content(commands: list) -> bytes:
+    """The bytes a SAIP ``File`` writes: each fillFileContent at the current position, each
+    fillFileOffset skipping ahead (unwritten bytes read as FF, the erased state)."""
+    content = bytearray()
+    position = 0
+    for choice, value in commands:
+        if choice == "fillFileOffset":
+            position += value
+        elif choice == "fillFileContent":
+            if len(content) < position:
+                content += b"\xff" * (position - len(content))
+            content[position:position + len(value)] = value
+            position += len(value)
+    return bytes(content)
+
+
+def _ef_iccid(elements: list[ProfileElement]) -> str | None:
+    for element in elements:
+        if element.kind == "mf":
+            content = file_content(element.value["ef-iccid"])
+            if not content:
+                return None
+            try:
+                return Iccid.from_bytes(content[:10]).digits
+            except (MalformedDataError, BadInputError):
+                raise ProfilePackageError(f"EF.ICCID holds {content[:10].hex().upper()}, not an ICCID "
+                                          "in EF.ICCID coding") from None
+    return None
+
+
 def parse_upp(data: bytes) -> ParsedProfile:
-    """Read a package, checking it runs from one ProfileHeader to one PE-End."""
+    """Read a package, checking it runs from one ProfileHeader to one PE-End and that EF.ICCID,
+    when the package fills it, holds the header's ICCID."""
     elements = split_elements(data)
     if elements[0].kind != "header":
         raise ProfilePackageError(f"profile package starts with {elements[0].kind} (tag {elements[0].tag:02X}), "
@@ -263,14 +388,19 @@ def parse_upp(data: bytes) -> ParsedProfile:
     if ends[0] != len(elements) - 1:
         raise ProfilePackageError(f"{len(elements) - 1 - ends[0]} profile elements follow the PE-End")
     header = elements[0].value
+    iccid = decode_header_iccid(header["iccid"])
+    ef_iccid = _ef_iccid(elements)
+    if ef_iccid is not None and ef_iccid != iccid:
+        raise IccidMismatchError(f"EF.ICCID holds ICCID {ef_iccid}, the profile header {iccid}")
     return ParsedProfile(
-        iccid=decode_iccid(header["iccid"]),
+        iccid=iccid,
         major_version=header["major-version"],
         minor_version=header["minor-version"],
         profile_type=header.get("profileType"),
         services=tuple(name for name in _service_names() if name in header["eUICC-Mandatory-services"]),
         elements=tuple(elements),
         size=len(data),
+        ef_iccid=ef_iccid,
     )
 
 

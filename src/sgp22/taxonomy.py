@@ -319,6 +319,33 @@ def es9_error(function: str, subject: str, reason: str, message: str | None = No
                          win_status=mapping.win, function=canonical, subject_code=str(subject), reason_code=str(reason))
 
 
+def _error_classes(base: type[e.EsimError] = e.EsimError) -> list[type[e.EsimError]]:
+    found = [base]
+    for sub in base.__subclasses__():
+        found += _error_classes(sub)
+    return found
+
+
+def result_codes(kind: str) -> tuple[Oh, Win]:
+    """The OpenHarmony and Windows codes an error ``kind`` surfaces as (what a status record
+    keeps as its error reason): ES10 kinds by function and result name, ES9+ kinds by subject
+    and reason code, the other kinds by the error class that carries them; the generic codes
+    for a kind no table knows."""
+    if kind.startswith("es10."):
+        function, _, result_name = kind.removeprefix("es10.").partition(".")
+        for name, mapping in ES10_RESULTS.get(es10_function(function) or function, {}).values():
+            if name == result_name:
+                return mapping.oh, mapping.win
+    if kind.startswith("es9.") and "/" in kind:
+        subject, _, reason = kind.removeprefix("es9.").partition("/")
+        mapping = es9_mapping("", subject, reason)[1]
+        return mapping.oh, mapping.win
+    for error in _error_classes():
+        if error.__dict__.get("kind") == kind:
+            return error.oh_result, error.win_status
+    return e.EsimError.oh_result, e.EsimError.win_status
+
+
 # --- the inverse: who produces each outcome ---------------------------------------------------
 
 

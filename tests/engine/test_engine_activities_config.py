@@ -32,7 +32,7 @@ def test_registry_routes_each_eid_to_the_host_that_claimed_it_last(tmp_path):
 
 
 def test_registry_refuses_a_reader_spec_it_cannot_open(tmp_path):
-    with pytest.raises(BadInputError, match="pcsc:<reader name> or local:<name>"):
+    with pytest.raises(BadInputError, match="pcsc:<reader name>, local:<name> or at:<serial device>"):
         DeviceRegistry(tmp_path / "d.sqlite3").register(DeviceInfo(EID_1, "h", "usb:reader"))
 
 

@@ -336,3 +336,24 @@ def test_a_payload_key_of_the_wrong_size_is_a_usage_error(runner, monkeypatch):
     assert outcome.exit_code == ExitCode.USAGE
     assert json.loads(outcome.stdout)["error"]["kind"].startswith(("codec", "input"))
     assert "ab" * 16 not in outcome.stdout + outcome.stderr
+
+
+@pytest.mark.parametrize("verb", [["profiles", "--eid", EID, "--json"], ["worker"]])
+def test_without_a_payload_key_neither_client_nor_worker_starts(runner, monkeypatch, tmp_path, verb):
+    """A key made up per host (as before) would encrypt what no other host can read."""
+    monkeypatch.delenv("ESIMFLOW_CODEC_KEY")
+    monkeypatch.delenv("ESIMFLOW_CODEC_KEY_FILE", raising=False)
+    outcome = invoke(runner, *verb, "--address", "127.0.0.1:1")
+    assert outcome.exit_code == ExitCode.USAGE
+    assert "no payload key configured" in outcome.stdout + outcome.stderr
+    assert not (tmp_path / "state" / "esimflow" / "codec.key").exists()
+
+
+def test_a_submit_under_another_payload_key_is_reported_by_its_type():
+    async def failing():
+        raise ApplicationError("payload encrypted with key k1, which this process was not given (it has k2)",
+                               type="codec.unknown_key", non_retryable=True)
+
+    with pytest.raises(CliFailure) as caught:
+        asyncio.run(driver.engine_call(failing()))
+    assert caught.value.kind == "codec.unknown_key" and "k1" in caught.value.message

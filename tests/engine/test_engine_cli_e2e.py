@@ -37,7 +37,7 @@ def environment(tmp_path_factory) -> dict[str, str]:
 def lab(tmp_path_factory, environment):
     state = tmp_path_factory.mktemp("lab")
     process = subprocess.Popen(
-        [ESIMFLOW, "lab", "up", "--state", str(state), "--vpcd", "0", "--local", "1", "--smdp-port", "0",
+        [ESIMFLOW, "lab", "up", "--state", str(state), "--vpcd", "0", "--local", "1", "--smdp-port", "0", "--smds-port", "0",
          "--with-temporal", "--temporal-port", "0", "--ui-port", "0", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     text = ""

@@ -6,6 +6,8 @@ import stat
 import pytest
 import temporalio.converter
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
+from temporalio.exceptions import ApplicationError
 
 from esimflow.codec import (
     ENV_KEY,
@@ -15,7 +17,9 @@ from esimflow.codec import (
     CodecKeyError,
     Keyring,
     PayloadTamperedError,
+    UnknownKeyError,
     data_converter,
+    ensure_key_file,
     key_id,
     parse_key,
 )
@@ -70,8 +74,8 @@ async def test_rotation_keeps_old_payloads_readable_and_encrypts_with_the_new_ke
     (new,) = await rotated.encode([payload()])
     assert new.metadata["encryption-key-id"] == key_id(KEY_2).encode()
     assert await rotated.decode([old, new]) == [payload(), payload()]
-    with pytest.raises(CodecKeyError) as error:
-        await old_codec.decode([new])
+    with pytest.raises(UnknownKeyError) as error:
+        old_codec.decrypt_strict(new)
     message = str(error.value)
     assert key_id(KEY_2) in message and ENV_PREVIOUS_KEYS in message
     assert KEY_2.hex() not in message and KEY_1.hex() not in repr(old_codec)
@@ -95,11 +99,9 @@ def test_keys_parse_from_hex_and_base64_and_bad_ones_are_not_echoed():
         Keyring(b"\x00" * 16)
 
 
-def test_env_key_with_previous_keys(tmp_path):
-    ring = Keyring.from_env({ENV_KEY: KEY_2.hex(), ENV_PREVIOUS_KEYS: f"{KEY_1.hex()}, "},
-                            default_file=tmp_path / "unused")
+def test_env_key_with_previous_keys():
+    ring = Keyring.from_env({ENV_KEY: KEY_2.hex(), ENV_PREVIOUS_KEYS: f"{KEY_1.hex()}, "})
     assert ring == Keyring(KEY_2, (KEY_1,))
-    assert not (tmp_path / "unused").exists()
 
 
 def test_key_file_first_line_encrypts_later_lines_decrypt(tmp_path):
@@ -113,12 +115,47 @@ def test_key_file_first_line_encrypts_later_lines_decrypt(tmp_path):
         Keyring.from_env({ENV_KEY_FILE: str(tmp_path / "empty")})
 
 
-def test_without_configuration_a_private_key_file_is_created_once(tmp_path):
+def test_without_a_configured_key_nothing_starts(tmp_path):
+    """A key made up per host would encrypt what no other host can read."""
     env = {"XDG_STATE_HOME": str(tmp_path)}
-    first = Keyring.from_env(env)
-    key_file = tmp_path / "esimflow" / "codec.key"
+    with pytest.raises(CodecKeyError) as error:
+        Keyring.from_env(env)
+    assert ENV_KEY in error.value.message and ENV_KEY_FILE in error.value.message
+    with pytest.raises(CodecKeyError):
+        data_converter(None, env=env)
+    assert list(tmp_path.iterdir()) == []  # and no key file appeared
+
+
+def test_lab_key_file_is_private_and_made_once(tmp_path):
+    key_file = ensure_key_file(tmp_path / "lab" / "codec.key")
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert Keyring.from_env(env) == first
+    first = Keyring.from_file(key_file)
+    assert Keyring.from_file(ensure_key_file(key_file)) == first
+
+
+async def test_a_payload_under_an_unknown_key_decodes_to_an_error_naming_that_key():
+    (sealed,) = await AesGcmCodec(Keyring(KEY_2)).encode([payload()])
+    converter = data_converter(KEY_1, env={})
+    (marker,) = await converter.payload_codec.decode([sealed])
+    assert SECRET not in marker.SerializeToString()
+    with pytest.raises(ApplicationError) as error:
+        converter.payload_converter.from_payloads([marker])
+    assert error.value.type == "codec.unknown_key" and error.value.non_retryable
+    assert key_id(KEY_2) in error.value.message and key_id(KEY_1) in error.value.message
+    assert KEY_1.hex() not in error.value.message and KEY_2.hex() not in error.value.message
+    with pytest.raises(UnknownKeyError, match=key_id(KEY_2)):
+        converter.payload_codec.decrypt_strict(sealed)
+
+
+def test_an_unknown_key_failure_stays_readable_without_the_key_other_failures_do_not():
+    converter = data_converter(KEY_1, env={})
+    unknown, other = Failure(), Failure()
+    converter.failure_converter.to_failure(
+        ApplicationError(f"needs key {key_id(KEY_2)}", type="codec.unknown_key"), converter.payload_converter, unknown)
+    converter.failure_converter.to_failure(
+        ApplicationError(SECRET.decode(), type="download.refused"), converter.payload_converter, other)
+    assert unknown.message == f"needs key {key_id(KEY_2)}" and not unknown.HasField("encoded_attributes")
+    assert other.message == "Encoded failure" and other.HasField("encoded_attributes")  # the codec seals them
 
 
 def test_data_converter_encrypts_payloads_and_failure_messages():

@@ -1,5 +1,6 @@
 """The profile status history answers an operator: where each profile stands, what happened to
-it, which operations failed; retried writes land once, concurrent writers lose nothing."""
+it, which operations failed; retried writes land once, concurrent writers lose nothing. Every
+store test runs on a SQLite file and on a real PostgreSQL server (``database_location``)."""
 import multiprocessing
 import sqlite3
 import threading
@@ -7,13 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from esimflow.history import (
-    HistoryStore,
-    HistoryUnavailableError,
-    SqliteHistoryStore,
-    StatusChange,
-    open_history,
-)
+from esimflow import database
+from esimflow.history import HistoryStore, HistoryUnavailableError, StatusChange, open_history
 from esimflow.machines import ProfileStatus, Status
 from sgp22.errors import BadInputError, NotSupportedError
 
@@ -31,8 +27,8 @@ def change(iccid=ICCID_1, to=Status.DOWNLOADED, *, minutes=0, workflow_id="Downl
 
 
 @pytest.fixture
-def store(tmp_path):
-    with SqliteHistoryStore(tmp_path / "history.sqlite3") as opened:
+def store(database_location):
+    with open_history(database_location) as opened:
         yield opened
 
 
@@ -120,23 +116,23 @@ def test_bad_changes_are_refused_with_a_clear_error(fields, message):
         StatusChange(**{**base, **fields})
 
 
-def _write_from_process(path: str, worker: int, count: int) -> None:
-    store = SqliteHistoryStore(path)
+def _write_from_process(location: str, worker: int, count: int) -> None:
+    store = open_history(location)
     for i in range(count):
         for _ in range(2):  # every write retried once
             store.record(change(f"89490000000{worker:02d}{i:06d}", workflow_id=f"proc-{worker}", minutes=i))
     store.close()
 
 
-def test_concurrent_threads_and_processes_lose_nothing_and_duplicate_nothing(tmp_path):
-    path = tmp_path / "shared" / "history.sqlite3"
-    SqliteHistoryStore(path).close()
+def test_concurrent_threads_and_processes_lose_nothing_and_duplicate_nothing(database_location):
+    open_history(database_location).close()
     count = 100
     spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_write_from_process, args=(str(path), worker, count)) for worker in (1, 2)]
+    processes = [spawn.Process(target=_write_from_process, args=(database_location, worker, count))
+                 for worker in (1, 2)]
     for process in processes:
         process.start()
-    store = SqliteHistoryStore(path)
+    store = open_history(database_location)
     errors = []
 
     def write_from_thread(worker: int) -> None:
@@ -157,8 +153,9 @@ def test_concurrent_threads_and_processes_lose_nothing_and_duplicate_nothing(tmp
     assert errors == [] and [p.exitcode for p in processes] == [0, 0]
     assert len(store.logs(limit=10_000)) == 5 * count
     assert len(store.profiles()) == 5 * count
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store.path is not None:
+        with sqlite3.connect(store.path) as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
 
 
@@ -171,12 +168,102 @@ def test_open_history_by_location(tmp_path):
         assert store.path == tmp_path / "c.sqlite3"
     with open_history(env={"XDG_STATE_HOME": str(tmp_path / "state")}) as store:
         assert store.path == tmp_path / "state" / "esimflow" / "history.sqlite3"
-    with pytest.raises(NotSupportedError, match="PostgreSQL history store is not implemented"):
-        open_history("postgresql://db.example/esim")
+    with pytest.raises(NotSupportedError, match="unsupported database location scheme: mysql://"):
+        open_history("mysql://db.example/esim")
+
+
+def test_postgresql_is_selected_by_the_environment(postgres_server):
+    location = postgres_server.fresh_database()
+    with open_history(env={"ESIMFLOW_HISTORY": location}) as store:
+        assert store.path is None
+        store.record(change())
+    with open_history(location) as again:  # another process (or host) reads what was written
+        assert [c.idempotency_key for c in again.history(ICCID_1)] == ["DownloadProfile-1/8949000000000000001/DOWNLOADED/0"]
 
 
 def test_an_unusable_file_is_a_typed_error(tmp_path):
     not_a_database = tmp_path / "history.sqlite3"
     not_a_database.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(HistoryUnavailableError, match="cannot open the history database"):
-        SqliteHistoryStore(not_a_database)
+    with pytest.raises(HistoryUnavailableError, match="cannot open the database"):
+        open_history(not_a_database)
+
+
+def test_an_unreachable_server_is_a_typed_error_without_the_password(monkeypatch):
+    from tests.postgres_server import free_port
+
+    monkeypatch.setattr(database, "CONNECT_TIMEOUT_SECONDS", 1.0)
+    with pytest.raises(HistoryUnavailableError, match="cannot connect to the database") as refused:
+        open_history(f"postgresql://esim:s3cret-pw@127.0.0.1:{free_port()}/history")
+    assert "s3cret-pw" not in refused.value.message and "esim:***@127.0.0.1" in refused.value.message
+    assert refused.value.retryable
+
+
+def test_logs_filter_by_time_range_card_profile_status_and_operation(store):
+    store.record(change(ICCID_1, minutes=0))
+    store.record(change(ICCID_1, Status.ENABLED, minutes=10, sequence=1, operation="SwitchProfile"))
+    store.record(change(ICCID_2, Status.AVAILABLE, minutes=20, eid=EID_B, workflow_id="DownloadProfile-2",
+                        error_reason="es9.8.2.6/3.8"))
+    store.record(change(ICCID_2, Status.AVAILABLE, minutes=40, eid=EID_B, workflow_id="DownloadProfile-3",
+                        error_reason="es9.8.2.6/3.8"))
+    window = {"since": T0 + timedelta(minutes=10), "until": T0 + timedelta(minutes=40)}
+    assert [c.at.minute for c in store.logs(**window)] == [20, 10]  # since included, until excluded
+    assert [c.at.minute for c in store.logs(errors_only=True, **window)] == [20]
+    assert [c.iccid for c in store.logs(eid=EID_B)] == [ICCID_2, ICCID_2]
+    assert [c.at.minute for c in store.logs(iccid=ICCID_1, status="ENABLED")] == [10]
+    assert [c.operation for c in store.logs(operation="SwitchProfile")] == ["SwitchProfile"]
+    with pytest.raises(BadInputError, match="not a profile status"):
+        store.logs(status="GONE")
+
+
+def test_profiles_page_by_iccid(store):
+    iccids = [f"89490000000000001{n:02d}" for n in range(5)]
+    for n, iccid in enumerate(iccids):
+        store.record(change(iccid, Status.ENABLED if n % 2 else Status.DISABLED, workflow_id=f"w{n}"))
+    first = store.profiles(limit=2)
+    rest = store.profiles(after=first[-1].iccid, limit=10)
+    assert [p.iccid for p in first + rest] == iccids
+    assert [p.iccid for p in store.profiles(status=Status.ENABLED, limit=1)] == [iccids[1]]
+
+
+def test_a_history_written_before_schema_versions_opens_and_is_migrated(tmp_path):
+    """A SQLite history of an earlier esimflow (schema 1, no version table) keeps its records,
+    and the latest status it knew is found by status."""
+    path = tmp_path / "history.sqlite3"
+    with sqlite3.connect(path) as old:
+        for statement in filter(str.strip, HISTORY_V1.split(";")):
+            old.execute(statement)
+        old.execute("INSERT INTO status_change (idempotency_key, at, iccid, eid, to_status, operation, workflow_id,"
+                    " sequence) VALUES ('w/1', '2026-11-21T12:00:00.000000Z', ?, ?, 'ENABLED', 'SwitchProfile',"
+                    " 'w', 0)", (ICCID_1, EID_A))
+        old.execute("INSERT INTO profile_latest (iccid, eid, at, change_id) VALUES (?, ?,"
+                    " '2026-11-21T12:00:00.000000Z', 1)", (ICCID_1, EID_A))
+        old.execute("PRAGMA user_version = 1")
+    with open_history(path) as store:
+        assert [(p.iccid, p.status) for p in store.profiles(status="ENABLED")] == [(ICCID_1, Status.ENABLED)]
+        assert store.record(change(ICCID_2))
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT version FROM esimflow_schema WHERE component = 'history'").fetchone() == (2,)
+
+
+def test_a_database_of_a_newer_esimflow_is_refused(database_location):
+    open_history(database_location).close()
+    store = open_history(database_location)
+    with store.db.transaction("pretend to be newer") as tx:
+        tx.execute("UPDATE esimflow_schema SET version = 99 WHERE component = 'history'")
+    store.close()
+    with pytest.raises(HistoryUnavailableError, match="version 99, newer than this esimflow") as refused:
+        open_history(database_location)
+    assert not refused.value.retryable
+
+
+HISTORY_V1 = """
+CREATE TABLE status_change (id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT NOT NULL UNIQUE,
+    at TEXT NOT NULL, iccid TEXT NOT NULL, eid TEXT, from_status TEXT, to_status TEXT NOT NULL,
+    operation TEXT NOT NULL, workflow_id TEXT, error_reason TEXT, sequence INTEGER NOT NULL);
+CREATE INDEX status_change_by_iccid ON status_change (iccid, at, id);
+CREATE INDEX status_change_by_time ON status_change (at, id);
+CREATE INDEX status_change_errors ON status_change (at, id) WHERE error_reason IS NOT NULL;
+CREATE TABLE profile_latest (iccid TEXT PRIMARY KEY, eid TEXT, at TEXT NOT NULL,
+    change_id INTEGER NOT NULL REFERENCES status_change (id));
+CREATE INDEX profile_latest_by_eid ON profile_latest (eid)
+"""

@@ -22,12 +22,12 @@ def smdp(lab_pki):
 
 @pytest.fixture
 def card(lab_pki, fresh_eid, tmp_path, smdp):
-    """A virtual eUICC whose root SM-DS is the lab server."""
+    """A virtual eUICC whose root SM-DS is the lab SM-DS."""
     from rsplab.euicc.card import VirtualEuicc
     from rsplab.euicc.config import EuiccConfig
 
     with VirtualEuicc(lab_pki.root, tmp_path / "euicc.json", eid=fresh_eid,
-                      config=EuiccConfig(root_ds_address=smdp.address)) as euicc:
+                      config=EuiccConfig(root_ds_address=smdp.smds_address)) as euicc:
         yield euicc
 
 

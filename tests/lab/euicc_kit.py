@@ -13,7 +13,7 @@ from sgp22 import codec, crypto
 from sgp22.apdu import IsdrChannel
 from sgp22.profile_package import build_upp
 from sgp22.tlv import build, children, parse_one
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from rsplab import pki
 from rsplab.smdp.bpp import ProfileProtectionKeys, bound_profile_package, initialise_secure_channel, store_metadata_request

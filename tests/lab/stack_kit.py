@@ -26,7 +26,7 @@ import pytest
 from sgp22 import lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.es9 import Es9Client, Es9Config
-from sgp22.transport_pcsc import PcscTransport
+from carddrivers.pcsc import PcscTransport
 
 from rsplab.euicc.vpcd import VpcdBridge
 from rsplab.pcscd import VPCD_PORTS, PcscdError, ensure_pcscd, vpcd_slot, wait_for_card

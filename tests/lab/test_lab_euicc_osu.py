@@ -8,7 +8,7 @@ import pytest
 from sgp22 import codec
 from sgp22.certs import load_private_key
 from sgp22.osu import OsuStatus, OsUpdater, parse_os_image
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from rsplab.euicc import EuiccConfig, EuiccIdentity, Faults, VirtualEuicc, build_os_image
 from tests.lab.euicc_kit import SGP26

@@ -1,4 +1,5 @@
-"""The lab SM-DS (ES11), and the lab SM-DP+ driven by esimflow's own ES9+/ES11 client."""
+"""The lab SM-DS (ES11, on an address of its own), and the lab SM-DP+ and SM-DS driven by
+esimflow's own ES9+/ES11 client."""
 from __future__ import annotations
 
 import os
@@ -22,42 +23,56 @@ from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fi
     status_of,
 )
 
-
-
-
-def es11_events(lpa, euicc: SoftEuicc, address: str) -> dict:
+def es11_events(lpa, euicc: SoftEuicc, address: str, path_group: str = "es11") -> dict:
     initiate = lpa.es11("initiateAuthentication", {
-        "euiccChallenge": b64(os.urandom(16)), "euiccInfo1": b64(euicc.info1()), "smdsAddress": address})
+        "euiccChallenge": b64(os.urandom(16)), "euiccInfo1": b64(euicc.info1()), "smdsAddress": address},
+        path_group=path_group)
     if status_of(initiate) != "Executed-Success":
         return initiate
     return lpa.es11("authenticateClient", {
         "transactionId": initiate["transactionId"],
-        "authenticateServerResponse": b64(euicc.authenticate_server_response(initiate))})
+        "authenticateServerResponse": b64(euicc.authenticate_server_response(initiate))}, path_group=path_group)
 
 
-def test_smds_lists_the_profiles_waiting_for_the_authenticated_eid(smdp, lpa, lab_identities):
+def test_smds_has_an_address_of_its_own(smdp):
+    assert smdp.smds_port != smdp.port
+    assert smdp.smds_address == f"{smdp.fqdn}:{smdp.smds_port}"
+
+
+@pytest.mark.parametrize("path_group", ["es11", "es9plus"])
+def test_smds_lists_the_profiles_waiting_for_the_authenticated_eid(smdp, lpa, lab_identities, path_group):
     ids = pki.load(lab_identities)
     euicc = SoftEuicc.from_dir(lab_identities, ids.fleet_eids()[2])
-    assert es11_events(lpa, euicc, smdp.address)["eventEntries"] == []
-    first = smdp.add_profile(iccid_for(3001), eid=euicc.eid).split("$")[2]
-    second = smdp.add_profile(iccid_for(3002), eid=euicc.eid).split("$")[2]
-    smdp.add_profile(iccid_for(3003), eid=euicc.eid, released=False)
-    smdp.add_profile(iccid_for(3004), eid=ids.eid)
-    answer = es11_events(lpa, euicc, smdp.address)
+    assert es11_events(lpa, euicc, smdp.smds_address, path_group)["eventEntries"] == []
+    serial = 3001 if path_group == "es11" else 3011
+    first = smdp.add_profile(iccid_for(serial), eid=euicc.eid).split("$")[2]
+    second = smdp.add_profile(iccid_for(serial + 1), eid=euicc.eid).split("$")[2]
+    smdp.add_profile(iccid_for(serial + 2), eid=euicc.eid, released=False)
+    smdp.add_profile(iccid_for(serial + 3), eid=ids.eid)
+    answer = es11_events(lpa, euicc, smdp.smds_address, path_group)
     assert status_of(answer) == "Executed-Success"
+    # the events send the LPA to the SM-DP+, not back to the SM-DS
     assert answer["eventEntries"] == [{"eventId": first, "rspServerAddress": smdp.address},
                                       {"eventId": second, "rspServerAddress": smdp.address}]
+    smdp.remove(iccid_for(serial))
+    smdp.remove(iccid_for(serial + 1))
 
 
-def test_smds_refuses_another_address_with_its_own_code(lpa, lab_identities):
-    answer = es11_events(lpa, SoftEuicc.from_dir(lab_identities), "smds.example.com")
-    assert codes(answer) == ("8.9.1", "3.8")
+def test_smds_refuses_another_address_with_its_own_code(smdp, lpa, lab_identities):
+    for address in ("smds.example.com", smdp.address):
+        answer = es11_events(lpa, SoftEuicc.from_dir(lab_identities), address)
+        assert codes(answer) == ("8.9.1", "3.8")
+
+
+def test_the_smdp_address_serves_no_es11_and_the_smds_no_es9_download(smdp, lpa, lab_identities):
+    assert lpa.post("/gsma/rsp2/es11/initiateAuthentication", {}).status_code == 404
+    assert lpa.post("/gsma/rsp2/es9plus/getBoundProfilePackage", {}, smds=True).status_code == 404
 
 
 def test_smds_session_cannot_be_used_for_es9(smdp, lpa, lab_identities):
     euicc = SoftEuicc.from_dir(lab_identities)
     initiate = lpa.es11("initiateAuthentication", {
-        "euiccChallenge": b64(os.urandom(16)), "euiccInfo1": b64(euicc.info1()), "smdsAddress": smdp.address})
+        "euiccChallenge": b64(os.urandom(16)), "euiccInfo1": b64(euicc.info1()), "smdsAddress": smdp.smds_address})
     answer = lpa.es9("authenticateClient", {
         "transactionId": initiate["transactionId"],
         "authenticateServerResponse": b64(euicc.authenticate_server_response(initiate))})
@@ -101,7 +116,7 @@ async def test_esimflow_client_sees_refusals_as_typed_errors(smdp, lab_identitie
 async def test_esimflow_smds_client_reads_the_events(smdp, lab_identities):
     euicc = SoftEuicc.from_dir(lab_identities, pki.load(lab_identities).fleet_eids()[1])
     matching_id = smdp.add_profile(iccid_for(3200), eid=euicc.eid).split("$")[2]
-    async with Es11Client(smdp.address, _client_config(smdp)) as client:
+    async with Es11Client(smdp.smds_address, _client_config(smdp)) as client:
         initiate = await client.initiate_authentication(os.urandom(16), euicc.info1())
         as_json = {"serverSigned1": b64(initiate.server_signed1), "transactionId": initiate.transaction_id}
         result = await client.authenticate_client(initiate.transaction_id,

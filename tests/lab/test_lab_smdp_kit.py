@@ -176,11 +176,12 @@ class LpaClient:
     def close(self) -> None:
         self.http.close()
 
-    def post(self, path: str, body, *, headers=None, raw: bytes | None = None) -> httpx.Response:
-        url = f"https://127.0.0.1:{self.smdp.port}{path}"
+    def post(self, path: str, body, *, headers=None, raw: bytes | None = None, smds: bool = False) -> httpx.Response:
+        """POST to the SM-DP+, or with ``smds`` to the lab SM-DS (its own port and address)."""
+        port, address = (self.smdp.smds_port, self.smdp.smds_address) if smds else (self.smdp.port, self.smdp.address)
+        url = f"https://127.0.0.1:{port}{path}"
         content = raw if raw is not None else httpx.Request("POST", url, json=body).content
-        return self.http.post(url, content=content, headers={**LPA_HEADERS, "Host": self.smdp.address,
-                                                             **(headers or {})},
+        return self.http.post(url, content=content, headers={**LPA_HEADERS, "Host": address, **(headers or {})},
                               extensions={"sni_hostname": self.smdp.fqdn})
 
     def es9(self, function: str, body: dict) -> dict:
@@ -190,8 +191,9 @@ class LpaClient:
         assert response.headers["content-type"].startswith("application/json")
         return response.json()
 
-    def es11(self, function: str, body: dict) -> dict:
-        response = self.post(f"/gsma/rsp2/es11/{function}", body)
+    def es11(self, function: str, body: dict, *, path_group: str = "es11") -> dict:
+        """ES11 at the SM-DS, under ``/gsma/rsp2/es11/`` or (as field LPAs post it) ``es9plus``."""
+        response = self.post(f"/gsma/rsp2/{path_group}/{function}", body, smds=True)
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -7,7 +7,7 @@ import pytest
 from sgp22 import es10, lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.es9 import Es9Client, Es9Config
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from rsplab.euicc import VirtualEuicc
 from rsplab.smdp.server import LabSmdp

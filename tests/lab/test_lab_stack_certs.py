@@ -13,7 +13,7 @@ from sgp22 import codec, es10, lpa, tlv
 from sgp22.errors import Es9FunctionError, Es10ResultError
 from sgp22.es9 import Es9Client
 from sgp22.identifiers import ActivationCode
-from sgp22.transport_pcsc import PcscTransport
+from carddrivers.pcsc import PcscTransport
 
 from rsplab import pki
 from rsplab.euicc import VirtualEuicc

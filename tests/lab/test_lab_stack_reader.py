@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sgp22.transport_pcsc import PcscTransport
+from carddrivers.pcsc import PcscTransport
 
 from rsplab.euicc import VirtualEuicc
 from rsplab.euicc.vpcd import VpcdBridge

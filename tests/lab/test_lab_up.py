@@ -62,7 +62,7 @@ def test_lab_up_puts_a_card_in_a_vpcd_reader_and_takes_it_out_on_ctrl_c(tmp_path
     pcscd.ensure_pcscd()
     state = tmp_path / "lab"
     process = start([sys.executable, "-m", "rsplab.up", "--state", str(state), "--vpcd", "1", "--local", "1",
-                     "--smdp-port", "0", "--reader-wait", "240", "--json"], tmp_path)
+                     "--smdp-port", "0", "--smds-port", "0", "--reader-wait", "240", "--json"], tmp_path)
     try:
         summary = read_json_document(process)
         vpcd_card, local_card = summary["euiccs"]
@@ -89,7 +89,7 @@ def test_lab_up_puts_a_card_in_a_vpcd_reader_and_takes_it_out_on_ctrl_c(tmp_path
 def test_the_lab_comes_back_as_it_was(tmp_path):
     """Second start: same PKI, same eUICCs, the same available profiles (topped up, not doubled)."""
     command = [ESIMFLOW, "lab", "up", "--state", str(tmp_path / "lab"), "--vpcd", "0", "--local", "2",
-               "--smdp-port", "0", "--profiles", "2", "--json"]
+               "--smdp-port", "0", "--smds-port", "0", "--profiles", "2", "--json"]
     summaries = []
     for _ in range(2):
         process = start(command, tmp_path)

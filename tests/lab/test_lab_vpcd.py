@@ -12,7 +12,7 @@ import pytest
 from sgp22 import codec
 from sgp22.errors import CardRemovedError, TransportError
 from sgp22.profile_package import encode_iccid
-from sgp22.transport_pcsc import PcscTransport
+from carddrivers.pcsc import PcscTransport
 
 from rsplab.euicc import Faults, VirtualEuicc
 from rsplab.euicc.vpcd import VpcdBridge

@@ -1,10 +1,12 @@
 """The migration store and report, and the pacing rules: what a re-run sees, what the report
-says, and that activation codes rest sealed."""
+says, and that activation codes rest sealed. The store's tests run on a SQLite file and on a
+real PostgreSQL server (``database_location``)."""
 from __future__ import annotations
 
 import csv
 import json
 import sqlite3
+import threading
 
 import pytest
 
@@ -13,6 +15,7 @@ from esimflow.migration import policy as pacing
 from esimflow.migration.fleet import load_fleet
 from esimflow.migration.model import Counters, DeviceOutcome, MigrationPolicy, Outcome
 from esimflow.migration.report import write_report
+from esimflow.migration import store as store_module
 from esimflow.migration.store import FleetMismatchError, MigrationStoreError, open_store
 
 from tests.migration.migration_helpers import KEYRING, activation_code, eid, iccid, write_csv
@@ -24,9 +27,17 @@ def fleet_file(tmp_path):
         {"eid": eid(n), "current_iccid": iccid(n), "activation_code": activation_code(n)} for n in range(3)])
 
 
-def test_the_store_seals_codes_and_a_rerun_sees_what_is_done(tmp_path, fleet_file):
-    path = tmp_path / "migrations.sqlite3"
-    store = open_store(path, KEYRING)
+def _everything_at_rest(store) -> bytes:
+    """What the store keeps, as its files' bytes (SQLite) or every value of its tables."""
+    if store.path is not None:
+        return b"".join(p.read_bytes() for p in store.path.parent.glob(store.path.name + "*"))
+    rows = [row for table in ("migration", "device", "line_error") for row in store._query(f"SELECT * FROM {table}")]
+    return b"".join(bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode()
+                    for row in rows for value in row)
+
+
+def test_the_store_seals_codes_and_a_rerun_sees_what_is_done(database_location, fleet_file):
+    store = open_store(database_location, KEYRING)
     fleet = load_fleet(fleet_file)
     first = store.import_fleet("m1", fleet, MigrationPolicy())
     assert (first.total, first.invalid, first.created) == (3, 0, True)
@@ -42,39 +53,38 @@ def test_the_store_seals_codes_and_a_rerun_sees_what_is_done(tmp_path, fleet_fil
     assert [(p.done, p.known_target_iccid) for p in page] == [(True, None), (False, iccid(1, 2)), (False, None)]
     assert [p.entry.activation_code for p in page] == [activation_code(n) for n in range(3)]
     assert store.page("m1", 1, 1)[0].entry.index == 1
+    raw = _everything_at_rest(store)
+    assert b"MIG-SECRET" not in raw and b"smdp.migration.test" not in raw  # sealed at rest
+    if store.path is not None:
+        assert store.path.stat().st_mode & 0o077 == 0
     store.close()
-
-    raw = path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("migrations.sqlite3-*"))
-    assert b"MIG-SECRET" not in raw  # sealed at rest
-    assert path.stat().st_mode & 0o077 == 0
     with pytest.raises(MigrationStoreError, match="not given"):
-        open_store(path, Keyring.generate()).page("m1", 0, 1)
+        open_store(database_location, Keyring.generate()).page("m1", 0, 1)
 
 
-def test_another_fleet_under_the_same_id_is_refused(tmp_path, fleet_file):
-    store = open_store(tmp_path / "m.sqlite3", KEYRING)
+def test_another_fleet_under_the_same_id_is_refused(tmp_path, database_location, fleet_file):
+    store = open_store(database_location, KEYRING)
     store.import_fleet("m1", load_fleet(fleet_file), MigrationPolicy())
     other = write_csv(tmp_path / "other.csv", [{"eid": eid(9), "current_iccid": iccid(9), "target_iccid": iccid(9, 2)}])
     with pytest.raises(FleetMismatchError, match="another fleet"):
         store.import_fleet("m1", load_fleet(other), MigrationPolicy())
 
 
-def test_invalid_lines_keep_nothing_unless_skipped(tmp_path):
+def test_invalid_lines_keep_nothing_unless_skipped(tmp_path, database_location):
     rows = [{"eid": eid(1), "current_iccid": iccid(1), "target_iccid": iccid(1, 2)},
             {"eid": eid(2), "current_iccid": "123", "target_iccid": iccid(2, 2)}]
     fleet = load_fleet(write_csv(tmp_path / "f.csv", rows))
-    store = open_store(tmp_path / "m.sqlite3", KEYRING)
+    store = open_store(database_location, KEYRING)
     refused = store.import_fleet("m1", fleet, MigrationPolicy())
     assert refused.rejected and refused.invalid == 1 and refused.errors[0].line == 3
-    with sqlite3.connect(tmp_path / "m.sqlite3") as db:
-        assert db.execute("SELECT count(*) FROM migration").fetchone() == (0,)
+    assert store.migrations() == []
     kept = store.import_fleet("m1", fleet, MigrationPolicy(skip_invalid_lines=True))
     assert (kept.total, kept.invalid, kept.rejected) == (1, 1, False)
     assert [e.line for e in store.line_errors("m1")] == [3]
 
 
-def test_the_report_lists_every_device_in_csv_and_json(tmp_path, fleet_file):
-    store = open_store(tmp_path / "m.sqlite3", KEYRING)
+def test_the_report_lists_every_device_in_csv_and_json(tmp_path, database_location, fleet_file):
+    store = open_store(database_location, KEYRING)
     store.import_fleet("m1", load_fleet(fleet_file), MigrationPolicy())
     store.record_outcome(DeviceOutcome("m1", 0, eid(0), Outcome.MIGRATED, target_iccid=iccid(0, 2),
                                        enabled_iccid=iccid(0, 2), old_deleted=True, workflow_id="m1-device-0"))
@@ -94,6 +104,89 @@ def test_the_report_lists_every_device_in_csv_and_json(tmp_path, fleet_file):
     assert rows[1]["reason"] == "the current profile is not on the card"
     for name in ("report.json", "report.csv"):
         assert "MIG-SECRET" not in (tmp_path / name).read_text()
+
+
+def test_a_retried_outcome_write_is_one_attempt_and_a_rerun_is_another(database_location, fleet_file):
+    store = open_store(database_location, KEYRING)
+    store.import_fleet("m1", load_fleet(fleet_file), MigrationPolicy())
+    first_run = DeviceOutcome("m1", 0, eid(0), Outcome.FAILED, "card removed", error_kind="card.removed",
+                              workflow_id="m1-device-0", started_at="2026-11-21T12:00:00+00:00",
+                              finished_at="2026-11-21T12:01:00+00:00")
+    for _ in range(3):  # the activity retried after its answer was lost
+        store.record_outcome(first_run)
+    assert store.devices("m1")[0]["attempts"] == 1
+    rerun = DeviceOutcome("m1", 0, eid(0), Outcome.MIGRATED, target_iccid=iccid(0, 2), enabled_iccid=iccid(0, 2),
+                          workflow_id="m1-device-0", started_at="2026-11-21T13:00:00+00:00",
+                          finished_at="2026-11-21T13:02:00+00:00")
+    store.record_outcome(rerun)
+    store.record_outcome(rerun)
+    (device,) = store.devices("m1", outcome=Outcome.MIGRATED)
+    assert (device["attempts"], device["target_iccid"]) == (2, iccid(0, 2))
+    assert [d["index"] for d in store.devices("m1", outcome="not_started")] == [1, 2]
+
+
+def test_the_console_reads_migrations_newest_first_and_a_card_across_them(tmp_path, database_location, fleet_file):
+    store = open_store(database_location, KEYRING)
+    store.import_fleet("older", load_fleet(fleet_file), MigrationPolicy())
+    store.import_fleet("newer", load_fleet(fleet_file), MigrationPolicy(max_concurrency=3))
+    store.record_outcome(DeviceOutcome("older", 1, eid(1), Outcome.FAILED, "no connectivity"))
+    listed = store.migrations()
+    assert [(m["migration_id"], m["total"], m["state"]) for m in listed] == [("newer", 3, None), ("older", 3, None)]
+    assert listed[0]["policy"]["max_concurrency"] == 3
+    across = store.device_migrations(eid(1))
+    assert [(d["migration_id"], d["outcome"]) for d in across] == [("older", "failed"), ("newer", None)]
+    assert all("activation_code" not in d and "sealed_code" not in d for d in across)
+
+
+def test_concurrent_writers_of_one_store_lose_nothing(database_location, tmp_path):
+    rows = [{"eid": eid(n), "current_iccid": iccid(n), "target_iccid": iccid(n, 2)} for n in range(40)]
+    fleet = load_fleet(write_csv(tmp_path / "fleet.csv", rows))
+    store = open_store(database_location, KEYRING)
+    store.import_fleet("m1", fleet, MigrationPolicy())
+    errors = []
+
+    def write(indices) -> None:
+        try:
+            for index in indices:
+                outcome = DeviceOutcome("m1", index, eid(index), Outcome.MIGRATED, workflow_id=f"m1-device-{index}")
+                store.record_outcome(outcome)
+                store.record_outcome(outcome)
+        except Exception as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(range(start, 40, 4),)) for start in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [(d["outcome"], d["attempts"]) for d in store.devices("m1")] == [("migrated", 1)] * 40
+    assert all(entry.done for entry in store.page("m1", 0, 100))
+
+
+def test_a_store_written_before_schema_versions_is_migrated(tmp_path, fleet_file):
+    path = tmp_path / "migrations.sqlite3"
+    with sqlite3.connect(path) as old:
+        for statement in filter(str.strip, store_module.MIGRATIONS[0].sqlite.split(";")):
+            old.execute(statement)
+        old.execute("INSERT INTO migration (id, fleet_sha256, fleet_format, total, invalid, policy, created_at)"
+                    " VALUES ('old', 'x', 'csv', 0, 0, '{}', '2026-01-01T00:00:00+00:00')")
+    store = open_store(path, KEYRING)
+    assert [m["migration_id"] for m in store.migrations()] == ["old"]
+    store.import_fleet("m1", load_fleet(fleet_file), MigrationPolicy())
+    store.record_outcome(DeviceOutcome("m1", 0, eid(0), Outcome.MIGRATED))
+    assert store.devices("m1")[0]["attempts"] == 1
+
+
+def test_postgresql_is_the_default_when_the_history_is_there(postgres_server):
+    location = postgres_server.fresh_database()
+    assert store_module.default_location({"ESIMFLOW_HISTORY": location}) == location
+    assert store_module.default_location({"ESIMFLOW_HISTORY": location, "ESIMFLOW_MIGRATIONS": "/m.sqlite3"}) == (
+        "/m.sqlite3")
+    assert store_module.default_location({"ESIMFLOW_HISTORY": "/h.sqlite3", "XDG_STATE_HOME": "/s"}) == (
+        "/s/esimflow/migrations.sqlite3")
+    with open_store(store_module.default_location({"ESIMFLOW_HISTORY": location}), KEYRING) as store:
+        assert store.path is None and store.migrations() == []
 
 
 def test_the_failure_window_decides_only_when_full():

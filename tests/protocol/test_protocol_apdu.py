@@ -21,7 +21,7 @@ from sgp22.apdu import (
     store_data_commands,
 )
 from sgp22.errors import BadInputError, CardRemovedError, EsimError, MalformedDataError, StatusWordError, TransportError
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from tests.protocol.scripted_card import Es10Applet, ScriptedCard
 

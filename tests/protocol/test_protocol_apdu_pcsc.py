@@ -10,7 +10,7 @@ from rsplab.pcscd import VPCD_PORTS, ensure_pcscd, vpcd_slot, wait_for_card
 from sgp22 import es10
 from sgp22.apdu import IsdrChannel
 from sgp22.errors import BadInputError, CardRemovedError, TransportError
-from sgp22.transport_pcsc import PcscTransport, choose_reader, list_readers
+from carddrivers.pcsc import PcscTransport, choose_reader, list_readers
 
 from tests.protocol.scripted_card import Es10Applet
 

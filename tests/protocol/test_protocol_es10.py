@@ -27,7 +27,7 @@ from sgp22.es10_enums import (
     flags_to_bits,
 )
 from sgp22.es10_types import iccid_coded, iccid_digits
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from tests.protocol.scripted_card import Es10Applet
 
@@ -287,6 +287,34 @@ def test_profiles_info_decodes_every_field():
     assert second.iccid == "8944000000000000013" and second.state is ProfileState.disabled
     assert second.nickname is None and second.notification_configuration_info == []
     assert "PNG" not in repr(first)  # icons stay out of logs
+
+
+def _tlv(tag: str, body: bytes) -> bytes:
+    """Hand-built DER (short and one-byte long lengths) so the vector does not come from the codec."""
+    length = bytes([len(body)]) if len(body) < 0x80 else bytes([0x81, len(body)])
+    return bytes.fromhex(tag) + length + body
+
+
+def test_profiles_info_reads_the_access_rules_of_ref_ar_do():
+    """SGP.22 ProfileInfo.refArDo 'BF76': GlobalPlatform SEAC REF-AR-DO 'E2' = REF-DO 'E1'
+    (DeviceAppID-REF-DO 'C1' SHA-256 of the app's certificate, PKG-REF-DO 'CA') and AR-DO 'E3'
+    (PERM-AR-DO 'DB', 8 bytes)."""
+    digest = bytes(range(32))
+    dialer = _tlv("E2", _tlv("E1", _tlv("C1", digest) + _tlv("CA", b"com.example.dialer"))
+                  + _tlv("E3", _tlv("DB", bytes.fromhex("0000000000000001"))))
+    any_app = _tlv("E2", _tlv("E1", _tlv("C1", digest[:20])) + _tlv("E3", _tlv("DB", bytes(8))))
+    answer = _tlv("BF2D", _tlv("A0", _tlv("E3", _tlv("5A", bytes.fromhex(ICCID_CODED))
+                                          + _tlv("BF76", dialer + any_app))))
+    isdr, applet = session({"BF2D00": answer.hex()})
+    (profile,) = es10.get_profiles_info(isdr)
+    assert profile.access_rules == [es10.AccessRule(digest, "com.example.dialer", 1),
+                                    es10.AccessRule(digest[:20], None, 0)]
+    assert codec.encode("RefArDo", profile.access_rules[0].to_asn1()) == dialer
+
+
+def test_an_access_rule_hash_is_sha1_or_sha256():
+    with pytest.raises(BadInputError):
+        es10.AccessRule(bytes(24))
 
 
 def test_profiles_info_search_criteria_and_tag_list():

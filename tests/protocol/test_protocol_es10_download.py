@@ -20,7 +20,7 @@ from sgp22.es10_enums import (
     flags_to_bits,
 )
 from sgp22.es10_types import AuthenticateServerRequest, DeviceInfo, PrepareDownloadRequest, ServerAuthentication
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from tests.protocol.scripted_card import Es10Applet
 from tests.protocol.test_protocol_es10 import EUICC_INFO2, ICCID, ICCID_CODED

@@ -24,7 +24,7 @@ from sgp22.errors import (
 )
 from sgp22.es9 import Es9Client, Es9Config, Es11Client, TransactionMismatchError
 from sgp22.es10_enums import CancelSessionReason, NotificationEvent, PprFlags, PprIds, flags_to_bits
-from sgp22.transport_local import LocalTransport
+from carddrivers.local import LocalTransport
 
 from tests.protocol.scripted_card import Es10Applet, Sw
 from tests.protocol.tls_test_server import ScriptedHttpsServer, make_pki

@@ -92,7 +92,7 @@ Answer = tuple[int, bytes, str] | Callable[[bytes], tuple[int, bytes, str]] | De
 
 
 def _bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio then sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
@@ -194,6 +194,55 @@ class GarbageTlsServer:
                 pass
 
     def start(self) -> GarbageTlsServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
+class RawTlsServer:
+    """Completes the TLS handshake and answers each request with raw bytes that ``respond``
+    chooses: a list of ``(bytes, pause_before)`` pieces, then the connection closes. Anything
+    HTTP allows (and much it does not) can be sent: wrong lengths, drips, truncation, floods.
+    Each connection gets its own thread, so a drip does not hold up the next case."""
+
+    def __init__(self, pki: Pki) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(pki.cert_file, pki.key_file)
+        self._socket = _bound_socket()
+        self._socket.listen(64)
+        self._socket.settimeout(0.2)
+        self.port = self._socket.getsockname()[1]
+        self.respond: Callable[[], list[tuple[bytes, float]]] = lambda: []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except (TimeoutError, OSError):
+                continue
+            threading.Thread(target=self._answer, args=(connection, self.respond), daemon=True).start()
+
+    def _answer(self, connection: socket.socket, respond) -> None:
+        try:
+            connection.settimeout(5)
+            with self._context.wrap_socket(connection, server_side=True) as tls:
+                _read_whole_request(tls)
+                for piece, pause in respond():
+                    if pause:
+                        time.sleep(pause)
+                    if self._stop.is_set():
+                        return
+                    tls.sendall(piece)
+        except (OSError, ssl.SSLError):
+            pass
+
+    def start(self) -> RawTlsServer:
         self._thread.start()
         return self
 

@@ -45,6 +45,7 @@ from esimflow.activities.types import (
     SetNicknameStepInput,
 )
 from esimflow.api import OsuStatus, PolicyRules, ProfileInfo, ProfileState
+from esimflow.openharmony import access_rule_dict
 from sgp22 import crypto, es10, lpa, osu
 from sgp22.es10_enums import PprIds
 
@@ -73,6 +74,7 @@ def profile_info(profile: es10.ProfileInfo) -> ProfileInfo:
             "mcc": owner.mcc, "mnc": owner.mnc,
             "gid1": (owner.gid1 or b"").hex().upper(), "gid2": (owner.gid2 or b"").hex().upper(),
         },
+        access_rules=[access_rule_dict(rule) for rule in profile.access_rules],
     )
 
 

@@ -11,16 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from esimflow.history.model import HistoryStore, ProfileRecord, StatusChange
-from esimflow.history.sqlite import HistoryUnavailableError, SqliteHistoryStore
-from sgp22.errors import NotSupportedError
+from esimflow.history.store import HistoryUnavailableError, SqlHistoryStore
 
 ENV_HISTORY = "ESIMFLOW_HISTORY"
 DEFAULT_FILE_NAME = "history.sqlite3"
 
 
 def default_location(env: Mapping[str, str] | None = None) -> str:
-    """``ESIMFLOW_HISTORY`` (a file path, or ``sqlite:///path``), else ``history.sqlite3`` in
-    the esimflow state directory."""
+    """``ESIMFLOW_HISTORY`` (a file path, ``sqlite:///path`` or ``postgresql://...``), else
+    ``history.sqlite3`` in the esimflow state directory."""
     from esimflow.config import state_dir
 
     env = os.environ if env is None else env
@@ -28,18 +27,12 @@ def default_location(env: Mapping[str, str] | None = None) -> str:
 
 
 def open_history(location: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> HistoryStore:
-    """The store at ``location`` (a path, ``sqlite:///path``); None: ``default_location``."""
-    target = str(location) if location is not None else default_location(env)
-    if target.startswith(("postgresql://", "postgres://")):
-        raise NotSupportedError("a PostgreSQL history store is not implemented yet; use a SQLite file path")
-    if target.startswith("sqlite:///"):
-        target = target.removeprefix("sqlite://")
-    elif "://" in target:
-        raise NotSupportedError(f"unsupported history location scheme: {target.split('://')[0]}://")
-    return SqliteHistoryStore(target)
+    """The store at ``location`` (a path, ``sqlite:///path``, ``postgresql://...``); None:
+    ``default_location``."""
+    return SqlHistoryStore(str(location) if location is not None else default_location(env))
 
 
 __all__ = [
-    "HistoryStore", "HistoryUnavailableError", "ProfileRecord", "SqliteHistoryStore", "StatusChange",
+    "ENV_HISTORY", "HistoryStore", "HistoryUnavailableError", "ProfileRecord", "SqlHistoryStore", "StatusChange",
     "default_location", "open_history",
 ]

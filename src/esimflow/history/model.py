@@ -94,13 +94,10 @@ class ProfileRecord:
 
 @runtime_checkable
 class HistoryStore(Protocol):
-    """Where status changes are kept.
+    """Where status changes are kept, and the read API the CLI and the console use.
 
-    ``SqliteHistoryStore`` (one file, WAL) is the default and suits a host or a shared volume.
-    A PostgreSQL store for fleets whose workers span many hosts implements this same protocol:
-    the idempotency key as a UNIQUE column with ``INSERT ... ON CONFLICT DO NOTHING``, the latest
-    status per ICCID as an upserted table (or ``DISTINCT ON (iccid) ... ORDER BY at DESC``).
-    It is not implemented yet (``open_history`` says so for ``postgresql://`` locations).
+    ``SqlHistoryStore`` implements it on a SQLite file (one host) or on PostgreSQL (every host
+    of a deployment writes and reads one history).
     """
 
     def record(self, change: StatusChange) -> bool:
@@ -109,12 +106,21 @@ class HistoryStore(Protocol):
     def history(self, iccid: str) -> list[StatusChange]:
         """Every change of one profile, oldest first."""
 
-    def profiles(self, status: Status | str | None = None, eid: str | None = None) -> list[ProfileRecord]:
-        """The latest status of each profile, optionally only those in ``status`` or on ``eid``."""
+    def profiles(self, status: Status | str | None = None, eid: str | None = None, *,
+                 after: str | None = None, limit: int | None = None) -> list[ProfileRecord]:
+        """The latest status of each profile by ICCID, optionally only those in ``status`` or on
+        ``eid``; a page of ``limit`` profiles whose ICCID sorts after ``after`` (keyset paging)."""
 
-    def logs(self, errors_only: bool = False, limit: int = 100) -> list[StatusChange]:
-        """The most recent changes of all profiles, newest first (only failed ones with
-        ``errors_only``)."""
+    def logs(self, errors_only: bool = False, limit: int = 100, *, since: datetime | None = None,
+             until: datetime | None = None, eid: str | None = None, iccid: str | None = None,
+             status: Status | str | None = None, operation: str | None = None,
+             offset: int = 0) -> list[StatusChange]:
+        """The most recent changes, newest first: only failed ones with ``errors_only``, only
+        those at ``since`` <= time < ``until``, on ``eid``, of ``iccid``, to ``status``, made by
+        ``operation``; ``offset`` pages on."""
+
+    def operations(self) -> list[str]:
+        """Every operation name the history has recorded a change for, sorted."""
 
     def close(self) -> None:
         ...

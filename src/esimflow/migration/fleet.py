@@ -20,12 +20,13 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from esimflow.migration.model import FleetEntry, LineError, mask
 from sgp22.errors import BadInputError, EsimError
-from sgp22.identifiers import ActivationCode, Eid, Iccid
+from sgp22.identifiers import ActivationCode, Eid, Iccid, mask_secret
 
 COLUMNS = ("eid", "device", "current_iccid", "activation_code", "target_iccid", "target")
 _ALIASES = {
@@ -97,6 +98,12 @@ def _format_of(text: str, name: str) -> str:
     return "jsonl" if first.startswith("{") else "csv"
 
 
+def _shown_column(name: str) -> str:
+    """An unknown column name as messages show it: a secret pasted as a header cell or a JSON
+    key (an activation code) is masked like any other."""
+    return name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_ -]{0,39}", name) else mask_secret(name)
+
+
 def _column(name: str) -> str:
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     return _ALIASES.get(key, key)
@@ -112,7 +119,7 @@ def _csv_rows(text: str, name: str):
                 continue
             if header is None:
                 header = [_column(cell) for cell in raw]
-                unknown = [cell for cell in header if cell not in COLUMNS]
+                unknown = [_shown_column(cell) for cell in header if cell not in COLUMNS]
                 if unknown:
                     raise FleetFileError(f"{name} line {reader.line_num}: unknown column(s) {', '.join(unknown)}; "
                                          f"the columns are {', '.join(COLUMNS)}")
@@ -139,7 +146,7 @@ def _jsonl_rows(text: str):
             continue
         try:
             value = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             yield number, {"__error__": "not a JSON object"}
             continue
         if not isinstance(value, dict):
@@ -149,7 +156,7 @@ def _jsonl_rows(text: str):
         for key, item in value.items():
             column = _column(str(key))
             if column not in COLUMNS:
-                row.setdefault("__unknown__", []).append(str(key))
+                row.setdefault("__unknown__", []).append(_shown_column(str(key)))
                 continue
             if item is not None and not isinstance(item, str):
                 row.setdefault("__not_text__", []).append(column)
@@ -189,6 +196,8 @@ class _Checker:
         device = row.get("device", "")
         if len(device) > MAX_DEVICE_ADDRESS or any(ord(ch) < 32 for ch in device):
             self._error(line, "device", f"a device address is at most {MAX_DEVICE_ADDRESS} printable characters")
+        elif "$" in device:  # shown on status pages: an activation code in this column must not be
+            self._error(line, "device", "a device address has no '$' (is an activation code in the wrong column?)")
         self._code_key = None
         code, target = self._target(line, row)
 

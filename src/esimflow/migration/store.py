@@ -5,8 +5,8 @@ history: the workflow carries a cursor and reads the fleet in pages through acti
 outcomes live here too, so a report can be written at any time and a re-run of the same
 migration skips the devices already migrated.
 
-One SQLite file (WAL; ``ESIMFLOW_MIGRATIONS``, default ``migrations.sqlite3`` in the esimflow
-state directory) on the host of the migration worker. Activation codes are sealed with the
+A SQLite file on the migration worker's host (the embedded default) or the deployment's
+PostgreSQL database (``ESIMFLOW_MIGRATIONS``, see ``default_location``). Activation codes are sealed with the
 payload key (AES-256-GCM, the fleet index as associated data): the store outlives the fleet
 file and must not become a second plain-text copy of its secrets.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -30,19 +29,21 @@ from esimflow.migration.model import (
     DeviceOutcome,
     FleetEntry,
     ImportResult,
+    NOT_STARTED,
     LineError,
     MigrationPolicy,
     Outcome,
     PageEntry,
 )
-from esimflow.sqlite_connections import ThreadConnections
+from esimflow.database import Database, Migration, Transaction, is_postgresql, migrate
 from sgp22.errors import BadInputError, EsimError
 
 ENV_MIGRATIONS = "ESIMFLOW_MIGRATIONS"
 DEFAULT_FILE_NAME = "migrations.sqlite3"
 STATUS_ERRORS = 20  # line errors returned with an import (all of them stay in the store)
 
-_SCHEMA = """
+COMPONENT = "migrations"
+_TABLES = """
 CREATE TABLE IF NOT EXISTS migration (
     id TEXT PRIMARY KEY,
     fleet_sha256 TEXT NOT NULL,
@@ -87,6 +88,19 @@ CREATE TABLE IF NOT EXISTS line_error (
 );
 CREATE INDEX IF NOT EXISTS line_error_by_migration ON line_error (migration_id, line);
 """
+_MIGRATION_2 = """
+ALTER TABLE device ADD COLUMN outcome_key TEXT;
+CREATE INDEX device_by_eid ON device (eid, migration_id);
+CREATE INDEX device_by_outcome ON device (migration_id, outcome, idx);
+CREATE INDEX migration_by_created ON migration (created_at)
+"""
+MIGRATIONS = (
+    # IF NOT EXISTS: a store written before schema versions were recorded has these tables
+    Migration(sqlite=_TABLES, postgresql=_TABLES.replace("sealed_code BLOB", "sealed_code BYTEA")),
+    # the key of the last outcome write (a retried write is not another attempt); lookups of a
+    # card across migrations (by EID), of a migration's devices by outcome, migrations by age
+    Migration(sqlite=_MIGRATION_2, postgresql=_MIGRATION_2),
+)
 
 
 class MigrationStoreError(EsimError):
@@ -106,11 +120,19 @@ class UnknownMigrationError(BadInputError):
     kind = "migration.unknown"
 
 
-def default_location(env: Mapping[str, str] | None = None) -> Path:
+def default_location(env: Mapping[str, str] | None = None) -> str:
+    """``ESIMFLOW_MIGRATIONS`` (a file path, ``sqlite:///path`` or ``postgresql://...``); else the
+    PostgreSQL database of the history when ``ESIMFLOW_HISTORY`` names one (one database for a
+    deployment); else ``migrations.sqlite3`` in the esimflow state directory."""
     from esimflow.config import state_dir
+    from esimflow.history import ENV_HISTORY
 
     env = os.environ if env is None else env
-    return Path(env.get(ENV_MIGRATIONS) or state_dir(env) / DEFAULT_FILE_NAME)
+    if env.get(ENV_MIGRATIONS):
+        return env[ENV_MIGRATIONS]
+    if is_postgresql(env.get(ENV_HISTORY, "")):
+        return env[ENV_HISTORY]
+    return str(state_dir(env) / DEFAULT_FILE_NAME)
 
 
 def _now() -> str:
@@ -144,44 +166,32 @@ class CodeSealer:
 
 
 class MigrationStore:
-    def __init__(self, path: Path | str, sealer: CodeSealer | None = None) -> None:
-        self.path = Path(path)
+    """The store on a SQLite file (owner-only permissions) or a PostgreSQL database."""
+
+    def __init__(self, location: Path | str, sealer: CodeSealer | None = None) -> None:
+        self.db = Database(location, MigrationStoreError)
         self.sealer = sealer
-        self._connections = ThreadConnections(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._write() as db:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    db.execute(statement)
-            os.chmod(self.path, 0o600)
-        except (sqlite3.Error, OSError) as error:
-            raise MigrationStoreError(f"{self.path}: cannot open the migration store ({error})") from None
+            migrate(self.db, COMPONENT, MIGRATIONS)
+            if self.db.path is not None:
+                os.chmod(self.db.path, 0o600)
+        except OSError as error:
+            self.db.close()
+            raise MigrationStoreError(f"{self.db.path}: cannot restrict the store to its owner ({error})") from None
+        except BaseException:
+            self.db.close()
+            raise
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file (None on PostgreSQL)."""
+        return self.db.path
 
     def __repr__(self) -> str:
-        return f"MigrationStore({str(self.path)!r})"
-
-    def _db(self) -> sqlite3.Connection:
-        return self._connections.get()
-
-    class _Transaction:
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self.db = db
-
-        def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
-            return self.db
-
-        def __exit__(self, exc_type, *rest) -> None:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-    def _write(self) -> _Transaction:
-        return self._Transaction(self._db())
+        return f"MigrationStore({self.db!r})"
 
     def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
-        try:
-            return self._db().execute(sql, parameters).fetchall()
-        except sqlite3.Error as error:
-            raise MigrationStoreError(f"{self.path}: cannot read the migration store ({error})") from None
+        return self.db.query(sql, parameters, "read the migration store")
 
     def _need_sealer(self) -> CodeSealer:
         if self.sealer is None:
@@ -194,8 +204,7 @@ class MigrationStore:
     def import_fleet(self, migration_id: str, fleet: Fleet, policy: MigrationPolicy) -> ImportResult:
         """Keep a validated fleet under ``migration_id``; importing the same fleet again is a
         no-op that keeps every outcome (a re-run), another fleet under the same id is refused."""
-        try:
-            with self._write() as db:
+        with self.db.transaction("store the fleet") as db:
                 row = db.execute("SELECT fleet_sha256, total, invalid FROM migration WHERE id = ?",
                                  (migration_id,)).fetchone()
                 if row is not None:
@@ -232,42 +241,38 @@ class MigrationStore:
                 )
                 return ImportResult(total=len(entries), invalid=len(fleet.errors),
                                     errors=fleet.errors[:STATUS_ERRORS], created=True)
-        except sqlite3.Error as error:
-            raise MigrationStoreError(f"{self.path}: cannot store the fleet ({error})") from None
 
     @staticmethod
-    def _errors(db: sqlite3.Connection, migration_id: str) -> list[LineError]:
+    def _errors(db: Transaction, migration_id: str) -> list[LineError]:
         rows = db.execute("SELECT line, column_name, message FROM line_error WHERE migration_id = ?"
                           " ORDER BY line LIMIT ?", (migration_id, STATUS_ERRORS)).fetchall()
         return [LineError(*row) for row in rows]
 
     def record_outcome(self, outcome: DeviceOutcome) -> None:
+        """Keep a device's outcome. A retried write (the same outcome of the same device
+        workflow run) is the same write: it does not count as another attempt."""
         done = outcome.outcome == Outcome.MIGRATED or (outcome.outcome == Outcome.SKIPPED and not outcome.dry_run)
-        try:
-            with self._write() as db:
-                cursor = db.execute(
-                    "UPDATE device SET outcome = ?, reason = ?, result_target_iccid = ?, enabled_iccid = ?,"
-                    " old_deleted = ?, dry_run = ?, done = ?, error_kind = ?, workflow_id = ?, started_at = ?,"
-                    " finished_at = ?, attempts = attempts + 1 WHERE migration_id = ? AND idx = ?",
-                    (outcome.outcome, outcome.reason, outcome.target_iccid, outcome.enabled_iccid,
-                     int(outcome.old_deleted), int(outcome.dry_run), int(done), outcome.error_kind,
-                     outcome.workflow_id, outcome.started_at, outcome.finished_at,
-                     outcome.migration_id, outcome.index),
-                )
-                if cursor.rowcount != 1:
-                    raise UnknownMigrationError(
-                        f"migration {outcome.migration_id} has no device {outcome.index}")
-        except sqlite3.Error as error:
-            raise MigrationStoreError(f"{self.path}: cannot record an outcome ({error})") from None
+        key = "/".join((outcome.workflow_id, outcome.started_at, outcome.finished_at, outcome.outcome))
+        with self.db.transaction("record an outcome") as db:
+            cursor = db.execute(
+                "UPDATE device SET outcome = ?, reason = ?, result_target_iccid = ?, enabled_iccid = ?,"
+                " old_deleted = ?, dry_run = ?, done = ?, error_kind = ?, workflow_id = ?, started_at = ?,"
+                " finished_at = ?, attempts = attempts + CASE WHEN outcome_key = ? THEN 0 ELSE 1 END,"
+                " outcome_key = ? WHERE migration_id = ? AND idx = ?",
+                (outcome.outcome, outcome.reason, outcome.target_iccid, outcome.enabled_iccid,
+                 int(outcome.old_deleted), int(outcome.dry_run), int(done), outcome.error_kind,
+                 outcome.workflow_id, outcome.started_at, outcome.finished_at, key, key,
+                 outcome.migration_id, outcome.index),
+            )
+            if cursor.rowcount != 1:
+                raise UnknownMigrationError(
+                    f"migration {outcome.migration_id} has no device {outcome.index}")
 
     def finish(self, migration_id: str, state: str, abort_reason: str | None, counters: Counters) -> None:
-        try:
-            with self._write() as db:
-                db.execute("UPDATE migration SET state = ?, abort_reason = ?, counters = ?, finished_at = ?"
-                           " WHERE id = ?", (state, abort_reason, json.dumps(asdict(counters)), _now(),
-                                             migration_id))
-        except sqlite3.Error as error:
-            raise MigrationStoreError(f"{self.path}: cannot record the end of a migration ({error})") from None
+        with self.db.transaction("record the end of a migration") as db:
+            db.execute("UPDATE migration SET state = ?, abort_reason = ?, counters = ?, finished_at = ?"
+                       " WHERE id = ?", (state, abort_reason, json.dumps(asdict(counters)), _now(),
+                                         migration_id))
 
     # --- reading
 
@@ -303,43 +308,77 @@ class MigrationStore:
         rows = self._query("SELECT id, fleet_sha256, fleet_format, total, invalid, policy, created_at, state,"
                            " abort_reason, counters, finished_at FROM migration WHERE id = ?", (migration_id,))
         if not rows:
-            raise UnknownMigrationError(f"no migration {migration_id!r} in {self.path}")
+            raise UnknownMigrationError(f"no migration {migration_id!r} in {self.db}")
         (mid, sha, fmt, total, invalid, policy, created, state, reason, counters, finished) = rows[0]
         return {"migration_id": mid, "fleet_sha256": sha, "fleet_format": fmt, "total": total,
                 "invalid_lines": invalid, "policy": json.loads(policy), "created_at": created, "state": state,
                 "abort_reason": reason, "counters": json.loads(counters) if counters else None,
                 "finished_at": finished}
 
+    def migration_ids(self) -> list[str]:
+        """Every migration the store holds, the most recently created first."""
+        return [row[0] for row in self._query("SELECT id FROM migration ORDER BY created_at DESC, id")]
+
     def line_errors(self, migration_id: str) -> list[LineError]:
         rows = self._query("SELECT line, column_name, message FROM line_error WHERE migration_id = ? ORDER BY line",
                            (migration_id,))
         return [LineError(*row) for row in rows]
 
-    def devices(self, migration_id: str) -> list[dict]:
-        """Every device of the migration with its outcome (None: not finished); never the code."""
+    def migrations(self, limit: int = 100) -> list[dict]:
+        """The most recent migrations (as ``migration`` describes each), newest first."""
+        rows = self._query("SELECT id FROM migration ORDER BY created_at DESC, id LIMIT ?", (max(1, limit),))
+        return [self.migration(migration_id) for (migration_id,) in rows]
+
+    _DEVICE_COLUMNS = ("idx, line, eid, device, current_iccid, target_iccid, outcome, reason, result_target_iccid,"
+                       " enabled_iccid, old_deleted, dry_run, error_kind, workflow_id, started_at, finished_at,"
+                       " attempts, sealed_code IS NOT NULL, migration_id")
+    _DEVICE_NAMES = ("index", "line", "eid", "device", "current_iccid", "fleet_target_iccid", "outcome", "reason",
+                     "target_iccid", "enabled_iccid", "old_deleted", "dry_run", "error_kind", "workflow_id",
+                     "started_at", "finished_at", "attempts", "by_activation_code", "migration_id")
+
+    def devices(self, migration_id: str, outcome: str | None = None) -> list[dict]:
+        """Every device of the migration with its outcome (None: not finished), or only those
+        with ``outcome`` (``NOT_STARTED``: none yet); never the code."""
         self.migration(migration_id)
-        rows = self._query(
-            "SELECT idx, line, eid, device, current_iccid, target_iccid, outcome, reason, result_target_iccid,"
-            " enabled_iccid, old_deleted, dry_run, error_kind, workflow_id, started_at, finished_at, attempts,"
-            " sealed_code IS NOT NULL FROM device WHERE migration_id = ? ORDER BY idx", (migration_id,))
-        names = ("index", "line", "eid", "device", "current_iccid", "fleet_target_iccid", "outcome", "reason",
-                 "target_iccid", "enabled_iccid", "old_deleted", "dry_run", "error_kind", "workflow_id",
-                 "started_at", "finished_at", "attempts", "by_activation_code")
+        sql = f"SELECT {self._DEVICE_COLUMNS} FROM device WHERE migration_id = ?"
+        parameters: tuple = (migration_id,)
+        if outcome == NOT_STARTED:
+            sql += " AND outcome IS NULL"
+        elif outcome is not None:
+            sql += " AND outcome = ?"
+            parameters += (outcome,)
+        return self._devices(self._query(sql + " ORDER BY idx", parameters))
+
+    def device_migrations(self, eid: str) -> list[dict]:
+        """One card in every migration that lists it (a device page), oldest migration first."""
+        return self._devices(self._query(
+            f"SELECT {', '.join('d.' + c.strip() for c in self._DEVICE_COLUMNS.split(','))} FROM device d"
+            " JOIN migration m ON m.id = d.migration_id WHERE d.eid = ? ORDER BY m.created_at, d.idx", (eid,)))
+
+    def _devices(self, rows: list[tuple]) -> list[dict]:
         devices = []
         for row in rows:
-            device = dict(zip(names, row))
+            device = dict(zip(self._DEVICE_NAMES, row))
             for flag in ("old_deleted", "dry_run", "by_activation_code"):
                 device[flag] = bool(device[flag])
             devices.append(device)
         return devices
 
     def close(self) -> None:
-        self._connections.close()
+        self.db.close()
+
+    def __enter__(self) -> MigrationStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def _context(migration_id: str, index: int) -> str:
     return f"esimflow-migration/{migration_id}/{index}"
 
 
-def open_store(path: Path | str | None = None, keyring: Keyring | None = None) -> MigrationStore:
-    return MigrationStore(path or default_location(), CodeSealer(keyring) if keyring is not None else None)
+def open_store(location: Path | str | None = None, keyring: Keyring | None = None) -> MigrationStore:
+    """The store at ``location`` (None: ``default_location``); ``keyring`` seals and opens the
+    activation codes (without it, a store that holds codes can be reported on, not run)."""
+    return MigrationStore(location or default_location(), CodeSealer(keyring) if keyring is not None else None)

@@ -30,7 +30,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from esimflow.activities.card import CardActivities
-from esimflow.activities.card_access import CardPool
+from carddrivers.spec import ReaderSpec, normalise
+from esimflow.activities.card_access import CardHold, CardPool
 from esimflow.activities.engine import EngineActivities
 from esimflow.activities.osu_images import OsImageSource
 from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
@@ -47,8 +48,11 @@ log = logging.getLogger(__name__)
 class WorkerOptions:
     """What one worker process serves.
 
-    ``readers``: reader specs (``pcsc:<name>``) or plain PC/SC reader names; ``local_cards``:
-    in-process cards by name (anything with ``transmit``, e.g. ``rsplab.euicc.VirtualEuicc``).
+    ``readers``: reader specs (``pcsc:<name>``, ``at:<serial device>?...``, see
+    ``carddrivers.spec``) or plain PC/SC reader names; ``local_cards``: in-process cards by name
+    (anything with ``transmit``, e.g. ``rsplab.euicc.VirtualEuicc``). ``card_hold``: keep each
+    card for the worker's life, or release it ``card_release_after`` seconds after the last step
+    so other tools can use the reader between operations (docs/card-drivers.md).
     ``ca_file``: the CA that SM-DP+ TLS certificates must chain to (None: the system store);
     ``connect_overrides``: ``{"fqdn[:port]": "127.0.0.1:port"}`` for lab servers whose names do
     not resolve (TLS still checks the FQDN).
@@ -69,6 +73,8 @@ class WorkerOptions:
     activities (fast: no server round trip per step). False: only serve card steps, and let
     net-mode workers elsewhere run the workflows and network steps."""
     graceful_shutdown: timedelta = timedelta(seconds=30)
+    card_hold: CardHold = CardHold.WORKER
+    card_release_after: float = 2.0
 
     def validate(self) -> None:
         if not self.net and not self.card_host:
@@ -77,10 +83,6 @@ class WorkerOptions:
             raise BadInputError("serving readers or in-process cards needs a card host name (--card-host)")
         if self.card_host and not (self.readers or self.local_cards):
             raise BadInputError(f"card host {self.card_host!r} serves no reader and no in-process card")
-
-
-def reader_spec(reader: str) -> str:
-    return reader if reader.startswith(("pcsc:", "local:")) else f"pcsc:{reader}"
 
 
 def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, specs: list[str], *,
@@ -94,7 +96,7 @@ def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, spe
         except EsimError as error:
             log.warning("not serving %s: %s", spec, error.message)
             continue
-        device = DeviceInfo(eid=eid, card_host=card_host, reader=spec, name=spec.split(":", 1)[1],
+        device = DeviceInfo(eid=eid, card_host=card_host, reader=spec, name=ReaderSpec.parse(spec).target,
                             workflow_task_queue=workflow_task_queue)
         registry.register(device)
         served.append(device)
@@ -152,8 +154,8 @@ class EsimflowWorker:
             ))
         if options.card_host:
             queue = card_task_queue(options.card_host)
-            self._pool = CardPool()
-            specs = [reader_spec(reader) for reader in options.readers]
+            self._pool = CardPool(hold=options.card_hold, release_after=options.card_release_after)
+            specs = [normalise(reader) for reader in options.readers]
             specs += [self._pool.add_local(name, card) for name, card in options.local_cards.items()]
             self.devices = register_cards(self._pool, self.registry, options.card_host, specs,
                                           workflow_task_queue=queue if card_host_workflows else "")

@@ -28,7 +28,8 @@ SHARED_MODULES = (
     "sgp22", "asn1tools", "pyparsing", "transitions",  # deterministic libraries the workflows use
     # the engine's data types, machines and activity definitions (as Temporal advises: models
     # and activities are passed through; only the workflow modules are checked)
-    "esimflow.api", "esimflow.search_attributes", "esimflow.machines", "esimflow.activities",
+    "esimflow.api", "esimflow.openharmony", "esimflow.search_attributes", "esimflow.machines",
+    "esimflow.activities",
     "esimflow.migration.model", "esimflow.migration.policy", "esimflow.migration.activities",
 )
 

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from esimflow.api import DownloadableProfile, GetDownloadableProfilesInput, Operation, OperationResult
     from esimflow.machines import CancelSessionReason, DownloadSession
+    from esimflow.openharmony import downloadable_profile_json
     from esimflow.workflows.base import OperationWorkflow
     from esimflow.workflows.rsp import cancel_session, mutual_authentication
     from esimflow.workflows.steps import Card, StepFailed, card_of, conclude, net_call
@@ -70,7 +71,10 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
                 win_status=WinStatus.NoEligibleProfileForThisDevice,
                 error_kind=first["error_kind"], message=first["message"], data={"profiles": [], "errors": errors},
             )
-        return OperationResult.success(self.operation, request.eid, {"profiles": profiles, "errors": errors})
+        return OperationResult.success(self.operation, request.eid, {
+            "profiles": profiles, "errors": errors,
+            "downloadable_profiles": [_openharmony_shape(entry) for entry in profiles],
+        })
 
     async def _default_smdp(self, card: Card, address: str) -> list[dict]:
         session = DownloadSession()
@@ -110,3 +114,12 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
         return [dataclasses.asdict(DownloadableProfile(
             smdp_address=event.smdp_address, activation_code=f"LPA:1${event.smdp_address}${event.event_id}",
             source="smds", event_id=event.event_id)) for event in events.events]
+
+
+def _openharmony_shape(entry: dict) -> dict:
+    """OpenHarmony's ``DownloadableProfile`` for one entry: what ``download --profile-json``
+    takes back. A default-SM-DP+ entry has no activation code (the eUICC's default address is
+    used); its carrier name and rules come from the metadata the SM-DP+ showed."""
+    metadata = entry.get("metadata") or {}
+    return downloadable_profile_json(entry.get("activation_code"), metadata.get("service_provider_name", ""),
+                                     metadata.get("access_rules"))

@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         DownloadRetriesExceededError,
         UserCancelledError,
     )
+    from esimflow.openharmony import downloadable_profile_json
     from sgp22.identifiers import ActivationCode
     from sgp22.results import OhResultCode, WinStatus
 
@@ -422,6 +423,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             "session_attempts": self._progress.session_attempt,
             "notifications": notifications,
             "enabled": False,
+            "carrier_name": request.carrier_name,
         }
         if request.switch_after_download:
             switched = await switch_to(self, card, iccid, port=request.port_index,
@@ -512,6 +514,9 @@ class GetDownloadableProfileMetadataWorkflow(RspSessionWorkflow):
         self._progress.metadata = metadata
         outcome = await cancel_session(card, self.session, target.server_address, authenticated.transaction_id,
                                        R.postponed)
+        shown_code = str(ActivationCode.parse(request.activation_code)) if request.activation_code else None
         return OperationResult.success(self.operation, request.eid, {
             "metadata": dataclasses.asdict(metadata), "smdp_address": target.server_address, "cancel": outcome,
+            "downloadable_profile": downloadable_profile_json(
+                shown_code, request.carrier_name or metadata.service_provider_name, metadata.access_rules),
         })

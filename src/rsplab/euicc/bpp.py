@@ -20,7 +20,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sgp22 import codec
 from sgp22.crypto import BspSession, derive_session_keys, ecka, public_point, verify_plain
 from sgp22.errors import InvalidSignatureError, MalformedDataError, Scp03tSecurityError
-from sgp22.profile_package import ParsedProfile, ProfilePackageError, build_euicc_response, parse_upp, split_elements
+from sgp22.profile_package import (
+    IccidMismatchError,
+    ParsedProfile,
+    ProfilePackageError,
+    build_euicc_response,
+    decode_header_iccid,
+    decode_iccid,
+    parse_upp,
+    split_elements,
+)
 from sgp22.tlv import build, children, parse_one
 
 
@@ -388,16 +397,28 @@ class BppLoader:
                 self._check_header(bytes(self._package[: header[1] + header[2]]))
 
     def _check_header(self, first_element: bytes) -> None:
+        """The header's ICCID (plain BCD) must be the metadata's (EF.ICCID coding) read as digits."""
         self._header_checked = True
         try:
             element = split_elements(first_element)[0]
+            if element.kind != "header":
+                raise self._pe_error(f"the profile package starts with {element.kind}, not the ProfileHeader")
+            header_iccid = decode_header_iccid(element.value["iccid"])
         except ProfilePackageError as error:
             raise self._pe_error(str(error)) from error
-        if element.kind != "header":
-            raise self._pe_error(f"the profile package starts with {element.kind}, not the ProfileHeader")
-        if element.value["iccid"] != self.iccid:
-            raise self._fail(ErrorReason.DATA_MISMATCH, "ICCID of the profile header differs from the metadata",
-                             sima_response=build_euicc_response("bad-values", identification=1, aborted=True))
+        if header_iccid != self._metadata_iccid():
+            raise self._mismatch(f"the profile header names ICCID {header_iccid}, the metadata "
+                                 f"{self._metadata_iccid()}")
+
+    def _metadata_iccid(self) -> str | None:
+        try:
+            return decode_iccid(self.iccid)
+        except ProfilePackageError:
+            return None
+
+    def _mismatch(self, detail: str) -> BppError:
+        return self._fail(ErrorReason.DATA_MISMATCH, detail,
+                          sima_response=build_euicc_response("bad-values", aborted=True))
 
     def _pe_error(self, detail: str) -> BppError:
         return self._fail(ErrorReason.PE_PROCESSING_ERROR, detail,
@@ -406,6 +427,8 @@ class BppLoader:
     def _finish(self) -> LoadedProfile:
         try:
             package = parse_upp(bytes(self._package))
+        except IccidMismatchError as error:
+            raise self._mismatch(str(error)) from error
         except ProfilePackageError as error:
             raise self._pe_error(str(error)) from error
         if not self._header_checked:

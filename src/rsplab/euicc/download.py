@@ -285,6 +285,11 @@ class DownloadFunctions:
             return None
         return self._install(loaded)
 
+    def fail_load_inside_element(self) -> bytes:
+        """The signed error PIR for a STORE DATA sequence that ended inside a BPP element."""
+        return self._fail_load(BppError(self.session.loader.command, ErrorReason.SCP03T_STRUCTURE_ERROR,
+                                        "a STORE DATA sequence ended inside a BPP element"))
+
     def _check_metadata(self, stored: dict) -> None:
         state = self.store.state
         profile_class = stored.get("profileClass", 2)

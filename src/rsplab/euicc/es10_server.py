@@ -3,8 +3,9 @@
 Requests are recognised by their outer tag and decoded with ``sgp22.codec``; a request that
 does not decode answers ``6A80`` and an unknown function ``6A88`` (APDU-level errors), while
 every functional refusal is a ``9000`` answer carrying the SGP.22 result code. A bound profile
-package may arrive in many STORE DATA sequences: while one is being loaded, a sequence that
-does not open another ES10 function continues it.
+package may arrive in many STORE DATA sequences, each ending at an element boundary: while one
+is being loaded, a sequence that does not open another ES10 function continues it, and one that
+ends inside an element ends the load with an error result.
 """
 from __future__ import annotations
 
@@ -69,17 +70,15 @@ class Es10Server:
     def handle(self, request: bytes) -> bytes | None:
         """Answer one ES10 request (None: accepted, nothing to say yet, as for BPP segments)."""
         loading = self.download.loading
-        if loading and not self.download.loader_at_boundary:
-            return self.download.load_bound_profile_package(request)
         try:
             header = peek_header(request)
         except MalformedDataError as error:
             if loading:
-                return self.download.load_bound_profile_package(request)
+                return self._load_segment(request)
             raise ApduStatus(SW_WRONG_DATA, str(error)) from error
         tag = header[0] if header is not None else None
         if loading and (tag == 0xBF36 or tag not in self._functions):
-            return self.download.load_bound_profile_package(request)
+            return self._load_segment(request)
         if header is None:
             raise ApduStatus(SW_WRONG_DATA, "ES10 request shorter than its tag and length")
         entry = self._functions.get(tag)
@@ -93,6 +92,16 @@ class Es10Server:
             except MalformedDataError as error:
                 raise ApduStatus(SW_WRONG_DATA, str(error)) from error
         return handler(decoded, request)
+
+    def _load_segment(self, segment: bytes) -> bytes | None:
+        """One STORE DATA sequence of a BPP. The LPA cuts a BPP at element boundaries
+        (SGP.22 2.5.5), so a sequence that ends inside an element is a broken session: the load
+        ends here with its error result, instead of taking whatever comes next (another
+        function's request, from any channel) as the missing bytes."""
+        answer = self.download.load_bound_profile_package(segment)
+        if answer is None and not self.download.loader_at_boundary:
+            return self.download.fail_load_inside_element()
+        return answer
 
     # --- small functions
 

@@ -18,6 +18,7 @@ import enum
 from collections.abc import Callable
 
 from sgp22 import codec
+from sgp22.es10_types import AccessRule
 
 from rsplab.euicc.asn1_bits import to_bits, to_names
 from rsplab.euicc.config import PPR_NAMES, EuiccConfig
@@ -46,7 +47,7 @@ _INFO_TAGS = {
     0x5A: "iccid", 0x4F: "isdpAid", 0x9F70: "profileState", 0x90: "profileNickname",
     0x91: "serviceProviderName", 0x92: "profileName", 0x93: "iconType", 0x94: "icon",
     0x95: "profileClass", 0xB6: "notificationConfigurationInfo", 0xB7: "profileOwner",
-    0xB8: "dpProprietaryData", 0x99: "profilePolicyRules",
+    0xB8: "dpProprietaryData", 0x99: "profilePolicyRules", 0xBF76: "refArDo",
 }
 
 
@@ -136,6 +137,9 @@ class ProfileFunctions:
             "profileOwner": {k: bytes.fromhex(v) for k, v in profile.profile_owner.items()} if profile.profile_owner else None,
             "dpProprietaryData": {"dpOid": profile.dp_oid} if profile.dp_oid else None,
             "profilePolicyRules": to_bits(profile.pprs, PPR_NAMES) if profile.pprs else None,
+            "refArDo": [AccessRule(bytes.fromhex(rule["certificate_hash"]), rule.get("package_name"),
+                                   rule.get("permissions", 0)).to_asn1()
+                        for rule in profile.access_rules] or None,
         }
         return {name: available[name] for name in wanted if available[name] is not None}
 

@@ -62,6 +62,9 @@ class Profile:
     ci_pkid: str | None = None
     """The CI whose eUICC certificate the download used; the profile's notifications are signed
     with the same chain."""
+    access_rules: list[dict] = field(default_factory=list)
+    """The ARA-M rules the profile package installed: ``{"certificate_hash": hex,
+    "package_name": str?, "permissions": int}`` (answered as ``refArDo``)."""
 
     @property
     def iccid_bytes(self) -> bytes:
@@ -128,6 +131,8 @@ class EuiccState:
 
     @classmethod
     def from_json(cls, data: dict) -> "EuiccState":
+        if not isinstance(data, dict):
+            raise StateFileError(f"state file holds a JSON {type(data).__name__}, not a virtual eUICC state object")
         if data.get("format") != FORMAT:
             raise StateFileError(f"state file format {data.get('format')!r}, expected {FORMAT!r}")
         try:
@@ -139,8 +144,8 @@ class EuiccState:
             ]
             values["notifications"] = [Notification(**n) for n in data["notifications"]]
             return cls(**values)
-        except (KeyError, TypeError) as exc:
-            raise StateFileError(f"state file is not a virtual eUICC state: {exc}") from exc
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise StateFileError(f"state file is not a virtual eUICC state: {type(exc).__name__} {exc}") from exc
 
 
 class StateStore:
@@ -213,8 +218,8 @@ class StateStore:
     def _read(self) -> EuiccState:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise StateFileError(f"cannot read state file {self.path}: {exc}") from exc
+        except (OSError, ValueError, RecursionError) as exc:
+            raise StateFileError(f"cannot read state file {self.path}: {type(exc).__name__} {exc}") from exc
         return EuiccState.from_json(data)
 
     def _write(self, state: EuiccState) -> None:

@@ -6,6 +6,8 @@ finds the SM-DP+ address for activation codes in the file (written by ``serve``)
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 
 from starlette.requests import Request
@@ -28,7 +30,7 @@ _PROFILE_FIELDS = {
     "eid": ("eid", str), "profileClass": ("profile_class", str), "ppr1": ("ppr1", bool), "ppr2": ("ppr2", bool),
     "released": ("released", bool), "reusable": ("reusable", bool), "size": ("size", int),
     "serviceProviderName": ("service_provider_name", str), "profileName": ("profile_name", str),
-    "ccRetryLimit": ("cc_retry_limit", int),
+    "ccRetryLimit": ("cc_retry_limit", int), "package": ("package", str),
 }
 
 
@@ -79,8 +81,8 @@ def new_profile_from_json(body: dict) -> NewProfile:
     unknown = set(body) - set(_PROFILE_FIELDS)
     if unknown:
         raise BadInputError(f"unknown profile fields: {', '.join(sorted(unknown))}")
-    if "iccid" not in body:
-        raise BadInputError("iccid is missing")
+    if "iccid" not in body and "package" not in body:
+        raise BadInputError("iccid is missing (or give package, a base64 profile package)")
     values = {}
     for key, value in body.items():
         name, kind = _PROFILE_FIELDS[key]
@@ -89,6 +91,11 @@ def new_profile_from_json(body: dict) -> NewProfile:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise BadInputError(f"{key} must be a {kind.__name__.replace('str', 'string')}")
         values[name] = value
+    if "package" in values:
+        try:
+            values["package"] = base64.b64decode(values["package"], validate=True)
+        except binascii.Error:
+            raise BadInputError("package must be base64 (the profile package DER)") from None
     return NewProfile(**values)
 
 
@@ -179,7 +186,7 @@ async def _json(request: Request, optional: bool = False) -> dict:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadInputError("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise BadInputError("the request body must be a JSON object")

@@ -1,4 +1,8 @@
-"""The lab SM-DP+ as an ASGI application: ES9+, the lab SM-DS (ES11), and the admin API.
+"""The lab SM-DP+ as an ASGI application (ES9+ and the admin API), and the lab SM-DS (ES11).
+
+The SM-DS answers ES11 under ``/gsma/rsp2/es11/`` and also under ``/gsma/rsp2/es9plus/``, where
+field LPAs post it (the function names do not collide: ES11 has only the two authentication
+functions).
 
 Requests must be POSTs with a JSON content type (``application/json`` prefix, any charset)
 and an ``X-Admin-Protocol`` of ``gsma/rsp/v2.*``; anything else is an HTTP 400 with a Failed
@@ -22,7 +26,7 @@ from rsplab.smdp.admin import SmdpAdmin, admin_routes
 from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.es9 import Es9Service
 from rsplab.smdp.es11 import Es11Service
-from rsplab.smdp.faults import FaultPlan, endpoint_of
+from rsplab.smdp.faults import FaultPlan, endpoint_of, smds_endpoint_of
 from rsplab.smdp.inventory import Inventory
 from rsplab.smdp.sessions import SessionStore
 from rsplab.smdp.wire import (
@@ -54,7 +58,7 @@ async def _request_body(request: Request) -> dict | Response:
                              400)
     try:
         body = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return json_response({"header": failed_header("1.1", "2.1", "the body is not JSON")}, 400)
     if not isinstance(body, dict):
         return json_response({"header": failed_header("1.1", "2.1", "the body is not a JSON object")}, 400)
@@ -84,12 +88,13 @@ def _function_endpoint(handlers: dict, no_content: frozenset = frozenset()):
 class FaultInjection:
     """ASGI wrapper applying the fault plan to ES9+/ES11 calls."""
 
-    def __init__(self, app, plan: FaultPlan) -> None:
+    def __init__(self, app, plan: FaultPlan, endpoint_of=endpoint_of) -> None:
         self.app = app
         self.plan = plan
+        self.endpoint_of = endpoint_of
 
     async def __call__(self, scope, receive, send) -> None:
-        endpoint = endpoint_of(scope.get("path", "")) if scope["type"] == "http" else None
+        endpoint = self.endpoint_of(scope.get("path", "")) if scope["type"] == "http" else None
         if endpoint is None:
             return await self.app(scope, receive, send)
         decision = self.plan.decide(endpoint)
@@ -149,7 +154,6 @@ def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | N
     sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
     faults = faults if faults is not None else FaultPlan()
     es9 = Es9Service(config, inventory, sessions)
-    es11 = Es11Service(config, inventory, sessions)
     admin = SmdpAdmin(inventory, config.address)
     es9_handlers = {
         "initiateAuthentication": es9.initiate_authentication,
@@ -158,11 +162,6 @@ def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | N
         "handleNotification": es9.handle_notification,
         "cancelSession": es9.cancel_session,
     }
-    es11_handlers = {
-        "initiateAuthentication": es11.initiate_authentication,
-        "authenticateClient": es11.authenticate_client,
-    }
-
     def describe() -> dict:
         return {"address": config.address, "oid": config.oid, "sessions": len(sessions),
                 "curves": [s.curve for s in config.signing_sets]}
@@ -170,7 +169,33 @@ def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | N
     app = Starlette(routes=[
         Route("/gsma/rsp2/es9plus/{function}", _function_endpoint(es9_handlers, frozenset({"handleNotification"})),
               methods=["POST"]),
-        Route("/gsma/rsp2/es11/{function}", _function_endpoint(es11_handlers), methods=["POST"]),
         *admin_routes(admin, faults, describe),
     ])
     return FaultInjection(app, faults)
+
+
+def build_smds_app(config: SmdpConfig, smdp_address: str, inventory: Inventory, *, faults: FaultPlan | None = None,
+                   sessions: SessionStore | None = None):
+    """The lab SM-DS at ``config.address``; its events send the LPA to the SM-DP+ at ``smdp_address``."""
+    sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
+    es11 = Es11Service(config, smdp_address, inventory, sessions)
+    endpoint = _function_endpoint({
+        "initiateAuthentication": es11.initiate_authentication,
+        "authenticateClient": es11.authenticate_client,
+    })
+    app = Starlette(routes=[Route(f"/gsma/rsp2/{group}/{{function}}", endpoint, methods=["POST"])
+                            for group in ("es11", "es9plus")])
+    return FaultInjection(app, faults if faults is not None else FaultPlan(), smds_endpoint_of)
+
+
+def by_local_port(apps: dict[int, object]):
+    """One ASGI application per listening port (the SM-DP+ and the SM-DS share a server)."""
+    async def dispatch(scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            return
+        _, port = scope.get("server") or (None, None)
+        app = apps.get(port)
+        if app is None:
+            raise RuntimeError(f"no lab application listens on port {port}")
+        await app(scope, receive, send)
+    return dispatch

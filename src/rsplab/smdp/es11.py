@@ -1,8 +1,8 @@
 """The lab SM-DS (ES11): the same mutual authentication, answered with event entries.
 
 An event is a released AVAILABLE profile bound to the authenticated EID; its eventId is the
-profile's matching ID, so the LPA downloads it from this SM-DP+ with that matching ID exactly
-as it would after an SM-DS lookup in the field.
+profile's matching ID and its rspServerAddress the lab SM-DP+, so the LPA downloads it from
+there with that matching ID exactly as it would after an SM-DS lookup in the field.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from rsplab.smdp.sessions import SessionStore
 
 
 class Es11Service:
-    def __init__(self, config: SmdpConfig, inventory: Inventory, sessions: SessionStore) -> None:
+    def __init__(self, config: SmdpConfig, smdp_address: str, inventory: Inventory, sessions: SessionStore) -> None:
         self.config = config
+        self.smdp_address = smdp_address
         self.inventory = inventory
         self.sessions = sessions
 
@@ -31,7 +32,7 @@ class Es11Service:
         return {
             "transactionId": session.transaction_id_hex,
             "eventEntries": [
-                {"eventId": profile.matching_id, "rspServerAddress": self.config.address}
+                {"eventId": profile.matching_id, "rspServerAddress": self.smdp_address}
                 for profile in self.inventory.waiting_for(euicc.eid)
             ],
         }

@@ -189,7 +189,7 @@ class Es9Service:
                                 eid=session.eid)
             return session.bound_package  # the same request again: the same package
         smdp_otsk = self._one_time_key(session, euicc_otpk)
-        upp = profile_package.build_upp(profile.iccid, size=profile.size)
+        upp = self.inventory.package(profile.iccid) or profile_package.build_upp(profile.iccid, size=profile.size)
         package = bpp.bound_profile_package(
             transaction_id=session.transaction_id,
             host_id=self.config.host_id,

@@ -43,6 +43,14 @@ def endpoint_of(path: str) -> str | None:
     return None
 
 
+def smds_endpoint_of(path: str) -> str | None:
+    """At the SM-DS every call is ES11, whichever of its two path sets it came by."""
+    for prefix in (_ES11_PREFIX, _ES9_PREFIX):
+        if path.startswith(prefix):
+            return "es11." + path[len(prefix):]
+    return None
+
+
 @dataclass
 class FaultRule:
     id: int

@@ -25,12 +25,14 @@ from typing import Iterator
 
 from sgp22.errors import BadInputError, EsimError
 from sgp22.identifiers import Eid, Iccid, mask_secret
+from sgp22.profile_package import ProfilePackageError, parse_upp
 
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
 
 SCHEMA_VERSION = 1
 PROFILE_CLASSES = ("test", "provisioning", "operational")
 DEFAULT_CC_RETRY_LIMIT = 3
+MAX_PROFILE_SIZE = 4 * 1024 * 1024
 _MATCHING_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 _SCHEMA = """
@@ -70,6 +72,10 @@ CREATE TABLE IF NOT EXISTS history (
     eid TEXT
 );
 CREATE INDEX IF NOT EXISTS history_by_iccid ON history (iccid, id);
+CREATE TABLE IF NOT EXISTS packages (
+    iccid TEXT PRIMARY KEY,
+    der BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS euiccs (
     eid TEXT PRIMARY KEY,
     euicc_certificate BLOB NOT NULL,
@@ -191,9 +197,13 @@ class StatusChange:
 
 @dataclass(frozen=True)
 class NewProfile:
-    """What an operator gives to add a profile; secrets stay out of the repr."""
+    """What an operator gives to add a profile; secrets stay out of the repr.
 
-    iccid: str
+    ``package`` is an operator-supplied profile package (SAIP DER), served unchanged; its
+    header gives the ICCID. Without it the SM-DP+ generates a package of ``size`` bytes.
+    """
+
+    iccid: str | None = None
     matching_id: str | None = field(default=None, repr=False)
     confirmation_code: str | None = field(default=None, repr=False)
     eid: str | None = None
@@ -208,6 +218,28 @@ class NewProfile:
     icon_type: int | None = None
     icon: bytes | None = field(default=None, repr=False)
     cc_retry_limit: int = DEFAULT_CC_RETRY_LIMIT
+    package: bytes | None = field(default=None, repr=False)
+
+
+def package_refused(reason: str) -> BadInputError:
+    return BadInputError(f"profile package refused: {reason}", kind="input.profile_package")
+
+
+def check_package(package: bytes, iccid: str | None) -> tuple[str, str | None]:
+    """(ICCID, profile type) of an operator's package, or a one-line reason to refuse it."""
+    if len(package) > MAX_PROFILE_SIZE:
+        raise package_refused(f"{len(package)} bytes, more than the {MAX_PROFILE_SIZE} an eUICC takes")
+    try:
+        parsed = parse_upp(package)
+    except ProfilePackageError as error:
+        raise package_refused(error.message) from None
+    try:
+        header_iccid = Iccid.parse(parsed.iccid).digits
+    except BadInputError as error:
+        raise package_refused(f"header {error.message}") from None
+    if iccid is not None and check_iccid(iccid) != header_iccid:
+        raise package_refused(f"its header names ICCID {header_iccid}, not {iccid}")
+    return header_iccid, parsed.profile_type
 
 
 _PROFILE_COLUMNS = (
@@ -286,7 +318,16 @@ class Inventory:
     # --- profiles ------------------------------------------------------------------------------
 
     def add_profile(self, new: NewProfile) -> Profile:
-        iccid = check_iccid(new.iccid)
+        profile_type = None
+        if new.package is not None:
+            if new.size is not None:
+                raise BadInputError("a profile has either an operator's package or a generated size, not both")
+            iccid, profile_type = check_package(new.package, new.iccid)
+        elif new.iccid is None:
+            raise BadInputError("give the ICCID or a profile package")
+        else:
+            iccid = check_iccid(new.iccid)
+        size = len(new.package) if new.package is not None else new.size
         matching_id = check_matching_id(new.matching_id) if new.matching_id else generate_matching_id()
         if new.eid:
             check_eid(new.eid)
@@ -294,7 +335,7 @@ class Inventory:
             raise BadInputError(f"profile class must be one of {', '.join(PROFILE_CLASSES)}")
         if new.confirmation_code is not None and not new.confirmation_code:
             raise BadInputError("confirmation code must not be empty")
-        if new.size is not None and (new.size < 0 or new.size > 4 * 1024 * 1024):
+        if new.size is not None and (new.size < 0 or new.size > MAX_PROFILE_SIZE):
             raise BadInputError("profile size must be 0..4 MiB")
         if not 1 <= new.cc_retry_limit <= 100:
             raise BadInputError("confirmation code retry limit must be 1..100")
@@ -302,7 +343,9 @@ class Inventory:
             raise BadInputError("icon must be at most 1024 bytes with icon type 0 (JPG) or 1 (PNG)")
         if len(new.service_provider_name.encode()) > 32:
             raise BadInputError("service provider name is at most 32 bytes")
-        profile_name = new.profile_name or f"Lab profile {iccid[-4:]}"
+        if profile_type is not None and len(profile_type.encode()) > 64:
+            profile_type = None  # too long for a profile name
+        profile_name = new.profile_name or profile_type or f"Lab profile {iccid[-4:]}"
         if len(profile_name.encode()) > 64:
             raise BadInputError("profile name is at most 64 bytes")
         stamp = now_iso()
@@ -316,9 +359,11 @@ class Inventory:
                 f"INSERT INTO profiles ({_PROFILE_COLUMNS}) VALUES ({', '.join('?' * 20)})",
                 (iccid, matching_id, hash_code(new.confirmation_code) if new.confirmation_code else None, 0,
                  new.cc_retry_limit, new.eid, new.profile_class, int(new.ppr1), int(new.ppr2), int(new.released),
-                 int(new.reusable), new.size, new.service_provider_name, profile_name, new.icon_type, new.icon,
+                 int(new.reusable), size, new.service_provider_name, profile_name, new.icon_type, new.icon,
                  ProfileStatus.AVAILABLE.value, None, stamp, stamp),
             )
+            if new.package is not None:
+                db.execute("INSERT INTO packages (iccid, der) VALUES (?, ?)", (iccid, bytes(new.package)))
             self._history(db, iccid, "add", None, ProfileStatus.AVAILABLE, reason="activation code generated",
                           eid=new.eid)
         return self.get(iccid)
@@ -329,6 +374,12 @@ class Inventory:
         if row is None:
             raise ProfileNotFoundError(f"no profile with ICCID {iccid} in the inventory")
         return _profile(row)
+
+    def package(self, iccid: str) -> bytes | None:
+        """The operator's package of a profile, or None when the SM-DP+ generates it."""
+        with self._lock:
+            row = self._db.execute("SELECT der FROM packages WHERE iccid=?", (str(iccid),)).fetchone()
+        return bytes(row["der"]) if row is not None else None
 
     def find_by_matching_id(self, matching_id: str) -> Profile | None:
         with self._lock:

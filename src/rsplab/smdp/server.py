@@ -4,13 +4,16 @@ TLS uses the DPtls certificate and key of the identities directory, TLS 1.2 or n
 ``ssl`` only loads keys from files, so the key is written to a private temporary directory
 for the moment it takes to load it, then removed. The listening socket is opened before the
 server starts, so ``port=0`` yields a free port that is known, and connectable, at once.
+
+The lab SM-DS has an address of its own: a second listening socket served by the same server,
+requests told apart by the local port they arrived on.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
-import socket
 import ssl
 import tempfile
 import threading
@@ -23,12 +26,13 @@ from sgp22.errors import EsimError
 
 from rsplab import pki
 from rsplab.smdp.admin import SmdpAdmin
-from rsplab.smdp.app import build_app
+from rsplab.smdp.app import build_app, build_smds_app, by_local_port
 from rsplab.smdp.config import DEFAULT_HOST_ID, DEFAULT_SESSION_TTL, SmdpConfig, load_config
 from rsplab.smdp.faults import FaultPlan
 from rsplab.smdp.inventory import Inventory, NewProfile, Profile, StatusChange
 from rsplab.smdp.sessions import SessionStore
 from rsplab.smdp.status import ProfileStatus
+from rsplab.sockets import listening_socket
 
 STARTUP_TIMEOUT = 20.0
 
@@ -59,7 +63,8 @@ class LabSmdp:
 
     ``address`` is what activation codes carry (``localhost:PORT`` with the generated PKI);
     clients trust ``ca_file`` and connect to ``127.0.0.1:PORT`` (see ``connect_overrides`` when
-    the certificate's name does not resolve, as with the SGP.26 set).
+    the certificate's name does not resolve, as with the SGP.26 set). ``smds_address`` is the
+    lab SM-DS (same name and certificate, port ``smds_port``), where eUICCs' root SM-DS points.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class LabSmdp:
         db_path: str | os.PathLike | None = None,
         *,
         port: int = 0,
+        smds_port: int = 0,
         fqdn: str | None = None,
         faults: FaultPlan | str | os.PathLike | None = None,
         host_id: bytes = DEFAULT_HOST_ID,
@@ -76,18 +82,18 @@ class LabSmdp:
     ) -> None:
         self.identities_dir = Path(identities_dir)
         self._workdir = Path(tempfile.mkdtemp(prefix="esimflow-smdp-"))
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._socket.bind(("127.0.0.1", port))
-            self._socket.listen(128)  # connections queue until uvicorn accepts them
-        except OSError as exc:
-            self._cleanup()
-            raise LabSmdpError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
-        self.port = self._socket.getsockname()[1]
+        self._sockets = []
+        for wanted in (port, smds_port):
+            try:
+                self._sockets.append(listening_socket("127.0.0.1", wanted))
+            except OSError as exc:
+                self._cleanup()
+                raise LabSmdpError(f"cannot listen on 127.0.0.1:{wanted}: {exc.strerror}") from None
+        self.port, self.smds_port = (sock.getsockname()[1] for sock in self._sockets)
         try:
             self.config = load_config(self.identities_dir, port=self.port, fqdn=fqdn, host_id=host_id,
                                       session_ttl=session_ttl, allow_rebinding=allow_rebinding)
+            self.smds_config = dataclasses.replace(self.config, port=self.smds_port)
             self.inventory = Inventory(db_path or self._workdir / "smdp.db")
         except BaseException:
             self._cleanup()
@@ -110,6 +116,10 @@ class LabSmdp:
         return self.config.address
 
     @property
+    def smds_address(self) -> str:
+        return self.smds_config.address
+
+    @property
     def fqdn(self) -> str:
         return self.config.fqdn
 
@@ -123,8 +133,9 @@ class LabSmdp:
 
     @property
     def connect_overrides(self) -> dict[str, str]:
-        """``{fqdn: "127.0.0.1:PORT"}``: where to connect while checking the certificate for ``fqdn``."""
-        return {self.fqdn: f"127.0.0.1:{self.port}"}
+        """Where to connect while checking the certificate for ``fqdn``: the SM-DP+ by name, the SM-DS
+        by its address (``fqdn:SMDS_PORT``)."""
+        return {self.fqdn: f"127.0.0.1:{self.port}", self.smds_address: f"127.0.0.1:{self.smds_port}"}
 
     def _write_ca_file(self) -> Path:
         ca_file = pki.load(self.identities_dir).ca_file
@@ -137,7 +148,11 @@ class LabSmdp:
     # --- running -------------------------------------------------------------------------------------
 
     def _uvicorn(self) -> uvicorn.Server:
-        app = build_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions)
+        app = by_local_port({
+            self.port: build_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions),
+            self.smds_port: build_smds_app(self.smds_config, self.config.address, self.inventory, faults=self.faults,
+                                           sessions=self.sessions),
+        })
         context = tls_context(self.config, self._workdir)
         config = uvicorn.Config(app, http="h11", lifespan="off", log_level="warning", access_log=False,
                                 ssl_context_factory=lambda _config, _default: context,
@@ -169,7 +184,7 @@ class LabSmdp:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self._server.serve(sockets=[self._socket])
+        await self._server.serve(sockets=self._sockets)
 
     async def _drop_idle_connections(self) -> None:
         """While shutting down, cut keep-alive connections at once.
@@ -189,7 +204,7 @@ class LabSmdp:
         """Serve in the foreground until Ctrl-C or SIGTERM (uvicorn's signal handling)."""
         self._server = self._uvicorn()
         try:
-            self._server.run(sockets=[self._socket])
+            self._server.run(sockets=self._sockets)
         except KeyboardInterrupt:
             pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown is complete
         finally:
@@ -209,14 +224,13 @@ class LabSmdp:
         self.close()
 
     def close(self) -> None:
-        self._socket.close()
         if hasattr(self, "inventory"):
             self.inventory.close()
         self._cleanup()
 
     def _cleanup(self) -> None:
-        if self._socket.fileno() != -1:
-            self._socket.close()
+        for sock in self._sockets:
+            sock.close()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> "LabSmdp":
@@ -227,8 +241,9 @@ class LabSmdp:
 
     # --- admin -------------------------------------------------------------------------------------
 
-    def add_profile(self, iccid: str, **options) -> str:
-        """Add a profile (options as :class:`NewProfile`); returns its activation code."""
+    def add_profile(self, iccid: str | None = None, **options) -> str:
+        """Add a profile (options as :class:`NewProfile`, ``package`` for an operator's package);
+        returns its activation code."""
         _, code = self.admin.add_profile(NewProfile(iccid=iccid, **options))
         return code
 

@@ -1,4 +1,4 @@
-"""PC/SC card transport over pyscard: pick a reader by name or index, connect, transmit, and
+"""PC/SC card driver over pyscard: pick a reader by name or index, connect, transmit, and
 turn every PC/SC failure into a typed error a user can act on (no reader, no card, card
 removed, pcscd not running)."""
 from __future__ import annotations
@@ -9,7 +9,6 @@ from smartcard.pcsc.PCSCExceptions import BaseSCardException
 from smartcard.System import readers as pcsc_readers
 
 from sgp22.errors import BadInputError, CardRemovedError, CardTimeoutError, EsimError, TransportError
-
 
 
 def _codes(*codes: int) -> frozenset[int]:
@@ -85,7 +84,8 @@ def choose_reader(names: list[str], wanted: str | int | None) -> int:
 
 class PcscTransport:
     """A connection to the card in one PC/SC reader (shared mode; the card is left powered on
-    close so other applications keep their state)."""
+    close so other applications keep their state). ``close`` disconnects (SCardDisconnect) and
+    releases the PC/SC context, so a tool that connects exclusively can take the card at once."""
 
     def __init__(self, reader: str | int | None = None) -> None:
         readers = _readers()

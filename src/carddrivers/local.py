@@ -1,4 +1,4 @@
-"""In-process card transport: any object that answers APDUs (the virtual eUICC, a scripted test
+"""In-process card driver: any object that answers APDUs (the virtual eUICC, a scripted test
 card) becomes a `CardTransport`, with the same error behaviour as a reader."""
 from __future__ import annotations
 
