@@ -164,7 +164,8 @@ async def test_an_operation_id_taken_by_another_workflow_does_not_stop_the_entit
 
 async def test_an_operator_sees_drains_and_skips_an_entity(engine, card, smdp, dev_client):
     client = dev_client
-    waiting = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid()),
+    iccid = new_iccid()
+    waiting = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
                                                           require_user_consent=True))
 
     async def asking() -> bool:
@@ -188,6 +189,8 @@ async def test_an_operator_sees_drains_and_skips_an_entity(engine, card, smdp, d
     skipped = await waiting.result()
     assert (skipped.ok, skipped.error_kind) == (False, "engine.skipped")
     assert "the user walked away" in skipped.message
+    cancels = [c for c in smdp.history(iccid) if c.event == "cancel_session"]  # no session left open
+    assert cancels and "postponed" in cancels[-1].reason and str(smdp.status(iccid)) == "AVAILABLE"
     assert (await queued.result()).ok  # what was queued before the drain still runs
 
     async def ended() -> bool:
@@ -196,6 +199,12 @@ async def test_an_operator_sees_drains_and_skips_an_entity(engine, card, smdp, d
 
     await until(ended, "the drained entity to end", timeout=10)
     assert (await engine.run(api.ListProfilesInput(card.eid))).ok  # the next submit starts it afresh
+
+    async def idle() -> bool:
+        return (await api.entity_status(client, card.eid)).running is None
+
+    await until(idle, "the new entity to be idle", timeout=10)
     with pytest.raises(WorkflowUpdateFailedError) as nothing:
         await api.skip_current(client, card.eid, "again")
     assert "nothing is running" in nothing.value.cause.message
+

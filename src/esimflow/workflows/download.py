@@ -13,6 +13,7 @@ reason the DownloadSession machine allows in that phase.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -243,6 +244,13 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         ends it with a legal cancel and asks for a new one."""
         try:
             return await self._session_steps(card, request, target)
+        except asyncio.CancelledError:
+            # an operator skipped the download: no RSP session is left open on the card or at
+            # the SM-DP+ (the order stays usable)
+            if self.session.holds_session:
+                await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
+                                     R.postponed)
+            raise
         except StepFailed as failure:
             if self.session.holds_session:
                 await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,

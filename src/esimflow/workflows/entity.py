@@ -296,8 +296,12 @@ class EuiccEntityWorkflow:
         if running.operation == HOLD:
             self._released.add(running.operation_id)
         elif self._running_child is not None:
-            await self._running_child.signal(SIGNAL_SKIP, request.reason or "no reason given")
-            self._running_child.cancel()
+            try:
+                await self._running_child.signal(SIGNAL_SKIP, request.reason or "no reason given")
+            except Exception as error:  # it ended meanwhile: its own result stands
+                workflow.logger.info("skip not delivered: %s", type(error).__name__)
+            else:
+                self._running_child.cancel()
         await workflow.wait_condition(lambda: self._running is not running)
         return self.queue()
 
