@@ -166,8 +166,10 @@ class DownloadProfileInput:
     """Download (and optionally enable) a profile.
 
     ``activation_code`` None means: ask the eUICC's default SM-DP+ (no matching ID). A confirmation
-    code given up front is used directly; if the SM-DP+ requires one and none was given, the
-    workflow waits ``consent_timeout_seconds`` for ``provide_confirmation_code``. Profile policy
+    code given up front is used directly; if the SM-DP+ refuses it, the download ends at once with
+    RESULT_CONFIRMATION_CODE_INCORRECT, unless ``ask_again_if_code_refused`` (a caller that can ask
+    its user, such as the CLI on a terminal): then, as when the SM-DP+ requires a code and none was
+    given, the workflow waits ``consent_timeout_seconds`` for ``provide_confirmation_code``. Profile policy
     rules need consent unless ``is_ppr_allowed``; ``require_user_consent`` makes the workflow wait
     for ``give_consent`` after the metadata preview even when nothing else asks for it.
     """
@@ -184,6 +186,7 @@ class DownloadProfileInput:
     smdp_address: str | None = None  # overrides the address of the activation code/the default
     carrier_name: str = ""  # OpenHarmony DownloadableProfile.carrierName, answered back
     access_rules: list[dict] = field(default_factory=list)  # DownloadableProfile.accessRules as given
+    ask_again_if_code_refused: bool = False
 
     def __repr__(self) -> str:  # the matching ID and the confirmation code are secrets
         return (

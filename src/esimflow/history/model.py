@@ -117,7 +117,7 @@ class HistoryStore(Protocol):
              offset: int = 0) -> list[StatusChange]:
         """The most recent changes, newest first: only failed ones with ``errors_only``, only
         those at ``since`` <= time < ``until``, on ``eid``, of ``iccid``, to ``status``, made by
-        ``operation``; ``offset`` pages on."""
+        ``operation``; ``offset`` skips that many (pages of ``limit``)."""
 
     def operations(self) -> list[str]:
         """Every operation name the history has recorded a change for, sorted."""

@@ -3,8 +3,9 @@
 - **net** mode polls the workflow queue (workflows, plus the registry and history as local
   activities) and its network queue (ES9+/ES11 steps). Any number of hosts may run it.
 - **card host** mode serves the cards one host can reach: PC/SC readers and in-process virtual
-  eUICCs. At start it reads each card's EID and registers EID -> (its queue, reader) in the
-  device registry, so workflows send that card's steps here; at shutdown it unregisters them.
+  eUICCs. At start it reads each card's EID and claims EID -> (its queue, reader) in the
+  device registry (``esimflow.devices``: announced to Temporal, or the host's SQLite file), so
+  workflows send that card's steps here; at shutdown it gives them up.
   By default it also runs the operations on its cards (their steps as local activities, which
   costs one server round trip per workflow task instead of one per step), so it needs the SM-DP+
   network access and the registry and history files too; ``card_host_runs_workflows=False``
@@ -36,10 +37,10 @@ from esimflow.activities.engine import EngineActivities
 from esimflow.activities.osu_images import OsImageSource
 from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
 from esimflow.config import TemporalConfig, connect
-from esimflow.devices import DeviceRegistry
+from esimflow.devices import open_registry, still_attached
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
-from sgp22.errors import BadInputError, EsimError
+from sgp22.errors import BadInputError, EsimError, StatusWordError
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +89,40 @@ class WorkerOptions:
             raise BadInputError(f"card host {self.card_host!r} serves no reader and no in-process card")
 
 
-def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, specs: list[str], *,
-                   workflow_task_queue: str = "") -> list[DeviceInfo]:
-    """Read each card's EID and claim it for this host. A reader without a usable card is
-    reported and skipped, so one empty reader does not keep the others from being served."""
-    served = []
+class WorkerStartError(EsimError):
+    """The worker cannot serve what it was asked to (a card on which no session opens, or no
+    card at all): it stops at once instead of running while serving nothing."""
+
+    kind = "worker.start"
+
+
+def served_cards(pool: CardPool, card_host: str, specs: list[str], *,
+                 workflow_task_queue: str = "") -> list[DeviceInfo]:
+    """Take each card over: close the logical channels an earlier process left open (a killed
+    worker leaks one each time, and a card has few) and read its EID.
+
+    A reader without a card is reported and skipped, so one empty reader does not keep the
+    others from being served; a card that refuses a session, or a host left with no card at
+    all, fails the start with a WorkerStartError."""
+    found, skipped = [], []
     for spec in specs:
         try:
-            eid = pool.eid_of(spec)
+            reclaimed = pool.reclaim_channels(spec)
+            if reclaimed:
+                log.warning("closed logical channel(s) %s that an earlier process left open on %s",
+                            ", ".join(map(str, reclaimed)), spec)
+            found.append((spec, pool.eid_of(spec)))
+        except StatusWordError as error:  # the card is there but no ISD-R session opens
+            raise WorkerStartError(f"cannot open an ISD-R session on the card in {spec}: {error.message}") from None
         except EsimError as error:
             log.warning("not serving %s: %s", spec, error.message)
-            continue
+            skipped.append(f"{spec}: {error.message}")
+    if not found:
+        raise WorkerStartError(f"card host {card_host} has no eUICC to serve ({'; '.join(skipped)})")
+    served = []
+    for spec, eid in found:  # registered only once the start cannot fail any more
         device = DeviceInfo(eid=eid, card_host=card_host, reader=spec, name=ReaderSpec.parse(spec).target,
                             workflow_task_queue=workflow_task_queue)
-        registry.register(device)
         served.append(device)
         log.info("serving eUICC %s in %s on %s", eid, spec, card_task_queue(card_host))
     return served
@@ -114,7 +135,7 @@ class EsimflowWorker:
         options.validate()
         self.client = client
         self.options = options
-        self.registry = DeviceRegistry(options.config.device_registry)
+        self.registry = open_registry(options.config.device_registry, client, task_queue=options.task_queue)
         self.devices: list[DeviceInfo] = []
         self._workers: list[Worker] = []
         self._executors: list[ThreadPoolExecutor] = []
@@ -130,6 +151,7 @@ class EsimflowWorker:
     def build(self) -> None:
         from esimflow.activities.net import NetActivities
         from esimflow.history import open_history
+        from esimflow.routing.workflows import ROUTING_WORKFLOWS
         from esimflow.workflows.catalog import WORKFLOWS
 
         options = self.options
@@ -140,7 +162,7 @@ class EsimflowWorker:
             self._net = NetActivities(ca_file=options.ca_file, connect_overrides=options.connect_overrides)
         if options.net:
             self._workers.append(Worker(
-                self.client, task_queue=options.task_queue, workflows=WORKFLOWS,
+                self.client, task_queue=options.task_queue, workflows=[*WORKFLOWS, *ROUTING_WORKFLOWS],
                 activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
                 workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
                 sticky_queue_schedule_to_start_timeout=options.sticky_queue_timeout,
@@ -161,8 +183,13 @@ class EsimflowWorker:
             self._pool = CardPool(hold=options.card_hold, release_after=options.card_release_after)
             specs = [normalise(reader) for reader in options.readers]
             specs += [self._pool.add_local(name, card) for name, card in options.local_cards.items()]
-            self.devices = register_cards(self._pool, self.registry, options.card_host, specs,
-                                          workflow_task_queue=queue if card_host_workflows else "")
+            try:
+                self.devices = served_cards(self._pool, options.card_host, specs,
+                                            workflow_task_queue=queue if card_host_workflows else "")
+            except EsimError:
+                self.close()  # the sessions opened so far, the executors, the history
+                raise
+            self.registry.claim(self.devices)
             images = OsImageSource(options.os_image_dir) if options.os_image_dir else None
             activities = CardActivities(self._pool, os_images=images).activities()
             workflows = []
@@ -181,19 +208,26 @@ class EsimflowWorker:
         """Run until ``stop`` is set, then shut down gracefully."""
         if not self._workers:
             self.build()
+        serving = None
+        if self.options.card_host:
+            serving = asyncio.create_task(self.registry.serve(self.options.card_host, self.devices, stop,
+                                                              present=still_attached))
+            # a host whose cards cannot be announced serves nothing: stop, and say why below
+            serving.add_done_callback(lambda task: task.cancelled() or task.exception() is None or stop.set())
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for worker in self._workers:
                     await stack.enter_async_context(worker)
                 await stop.wait()
         finally:
+            if serving is not None:
+                stop.set()
+                await serving
             if self._net is not None:
                 await self._net.aclose()
             self.close()
 
     def close(self) -> None:
-        for device in self.devices:
-            self.registry.unregister(device.eid, device.card_host)
         self.devices = []
         if self._pool is not None:
             self._pool.close()

@@ -154,10 +154,18 @@ class ResetMemoryWorkflow(OperationWorkflow):
                                       kind="input.invalid", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
                                       win_status=WinStatus.Other)
             card = await card_of(self.context, request.eid)
+            deliver_first = workflow.patched("deliver-before-memory-reset")
+            if deliver_first:
+                # the reset takes the erased profiles' pending notifications with it: deliver
+                # them first, so their SM-DP+s hear of every change before the profiles vanish
+                self.phase("delivering notifications")
+                delivered_first = await deliver_notifications(card)
             self.phase("resetting memory", options.name or str(int(options)))
             data = await _reset(card, options, self.operation)
             self.phase("delivering notifications")
             data["notifications"] = await deliver_notifications(card)
+            if deliver_first:
+                data["notifications_before_reset"] = delivered_first
             data["options"] = int(options)
             return OperationResult.success(self.operation, request.eid, data)
 

@@ -151,12 +151,9 @@ class DeleteProfileWorkflow(OperationWorkflow):
                 raise profile_not_found(request.iccid, oh_result=OhResultCode.RESULT_NOTHING_TO_DELETE)
             # deleted by a run of this step whose worker died right after the card did it
             return await self._deleted(card, request)
-        if target.state == ProfilePhase.ENABLED:
-            raise OperationFailed(
-                f"profile {request.iccid} is enabled: switch to another profile before deleting it",
-                kind="profile.enabled", oh_result=OhResultCode.RESULT_PROFILE_EID_INVALID,
-                win_status=WinStatus.Other,
-            )
+        if target.state == ProfilePhase.ENABLED:  # the eUICC would refuse it (profileNotInDisabledState)
+            raise OperationFailed.of(MustDisableProfileError(
+                f"profile {request.iccid} is enabled: switch to another profile before deleting it"))
         target.delete(reason="user request")  # PPR2 guard
 
         self.phase("deleting", request.iccid)
