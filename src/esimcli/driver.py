@@ -152,14 +152,7 @@ async def engine_call(awaitable: Awaitable[T]) -> T:
         message = getattr(cause, "message", None) or str(cause or error)
         raise CliFailure(ExitCode.ENGINE_FAILURE, getattr(cause, "type", None) or "engine.failed",
                          f"the engine ended the operation without a result: {message}") from None
-<<<<<<< HEAD
-    except ApplicationError as error:  # the submit itself failed (codec.unknown_key)
-        raise CliFailure(ExitCode.ENGINE_FAILURE, error.type or "engine.failed", error.message) from None
-    except EsimError as error:  # e.g. no worker polls the entity's queue: one line, no traceback
-        raise CliFailure(ExitCode.ENGINE_FAILURE, error.kind, error.message, retryable=error.retryable) from None
-=======
     except EsimError as error:  # e.g. no worker polls the entity's queue: one line, no traceback
         raise CliFailure(ExitCode.ENGINE_FAILURE, error.kind, error.message, retryable=error.retryable) from None
     except ApplicationError as error:  # the submit itself failed (codec.unknown_key)
         raise CliFailure(ExitCode.ENGINE_FAILURE, error.type or "engine.failed", error.message) from None
->>>>>>> main
