@@ -882,4 +882,6 @@ class EntityInput:
     requested_task_queue: str = ""
 
 
-ANSWERED_KEPT = 200
+ANSWERED_KEPT = 100
+"""Enough for any client retry; bounded so the continue-as-new input stays far below Temporal's
+payload limits (a result is a few kB)."""
