@@ -42,6 +42,9 @@ class PostgresServer:
     directory: Path
     port: int
     binaries: Path
+    durable: bool = False
+    """False (tests): no fsync, as a test's data need not survive a power cut; True
+    (benchmarks): PostgreSQL's own durable defaults, so write rates are honest."""
 
     @property
     def admin_url(self) -> str:
@@ -65,9 +68,10 @@ class PostgresServer:
 
     def start(self) -> None:
         data = self.directory / "data"
+        fast = "" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-l", str(self.directory / "server.log"), "-w", "-t", "60",
-                  "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off"
-                        " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                  "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}{fast}"
+                        " -c max_connections=200",
                   "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -84,13 +88,13 @@ def _as_unprivileged(command: list[str]) -> list[str]:
     return ["runuser", "-u", UNPRIVILEGED_USER, "--", *command]
 
 
-def start_server() -> PostgresServer:
+def start_server(*, durable: bool = False) -> PostgresServer:
     """initdb in a new temporary directory owned by the unprivileged user, then start."""
     directory = Path(tempfile.mkdtemp(prefix="esimflow-pg-"))
     if os.geteuid() == 0:
         user = pwd.getpwnam(UNPRIVILEGED_USER)
         os.chown(directory, user.pw_uid, user.pw_gid)
-    server = PostgresServer(directory, free_port(), server_binaries())
+    server = PostgresServer(directory, free_port(), server_binaries(), durable)
     try:
         server._run("initdb", "-D", str(directory / "data"), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
                     "--no-sync", "--no-instructions")

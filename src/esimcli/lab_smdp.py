@@ -20,7 +20,7 @@ import httpx
 
 from rsplab.smdp.admin import ADMIN_PREFIX, DEFAULT_ADMIN_PORT, STATUS_ACTIONS, SmdpAdmin
 from rsplab.smdp.faults import ENDPOINTS, FAULT_KINDS
-from rsplab.smdp.inventory import Inventory, NewProfile, PROFILE_CLASSES
+from rsplab.smdp.inventory import PROFILE_CLASSES, Inventory, NewProfile, parse_access_rule
 from rsplab.smdp.status import ProfileStatus
 from sgp22.errors import EsimError
 
@@ -113,10 +113,16 @@ def serve(identities_dir, db_path, port, smds_port, fqdn, faults_file, session_t
               help="AVAILABLE again once the user deletes it from the device.")
 @click.option("--name", "profile_name", help="Profile name shown to the user (default: the package's profile type).")
 @click.option("--provider", "service_provider_name", default="esimflow lab", show_default=True)
+@click.option("--operator", "profile_owner", metavar="MCCMNC[:GID1[:GID2]]",
+              help="The operator the profile belongs to (profileOwner; GIDs in hex), e.g. 310410.")
+@click.option("--access-rule", "access_rules", multiple=True, metavar="CERT_HASH[:PACKAGE][:ACCESS_TYPE]",
+              help="An ARA-M rule of the profile (repeatable): the app's signing certificate hash (hex), its "
+                   "package name, the access type (PERM-AR-DO as a number, default 0).")
 @click.option("--address", help="SM-DP+ address for the activation code (default: the one the server recorded).")
 @_JSON_OPTION
 def add_profile(db_path, iccid, package_file, matching_id, confirmation_code, cc_retries, eid, profile_class, ppr1,
-                ppr2, size, release, reusable, profile_name, service_provider_name, address, as_json) -> None:
+                ppr2, size, release, reusable, profile_name, service_provider_name, profile_owner, access_rules,
+                address, as_json) -> None:
     """Add a profile to the inventory and print its activation code.
 
     The SM-DP+ generates the profile package (of --size bytes) unless --package gives one."""
@@ -131,7 +137,8 @@ def add_profile(db_path, iccid, package_file, matching_id, confirmation_code, cc
         profile, code = admin.add_profile(NewProfile(
             iccid=iccid, package=package, matching_id=matching_id, confirmation_code=confirmation_code, eid=eid,
             profile_class=profile_class, ppr1=ppr1, ppr2=ppr2, released=release, reusable=reusable, size=size,
-            service_provider_name=service_provider_name, profile_name=profile_name, cc_retry_limit=cc_retries))
+            service_provider_name=service_provider_name, profile_name=profile_name, cc_retry_limit=cc_retries,
+            access_rules=tuple(parse_access_rule(rule) for rule in access_rules), profile_owner=profile_owner))
     except EsimError as error:
         _fail(error.message)
     _show_profile(profile.summary(), as_json, code)

@@ -31,6 +31,8 @@ ENV_CODEC_KEY = "ESIMFLOW_CODEC_KEY"
 ENV_CODEC_KEY_FILE = "ESIMFLOW_CODEC_KEY_FILE"
 ENV_DEVICE_REGISTRY = "ESIMFLOW_DEVICE_REGISTRY"
 ENV_HISTORY = "ESIMFLOW_HISTORY"
+TEMPORAL_REGISTRY = "temporal"
+"""``ESIMFLOW_DEVICE_REGISTRY`` value: card hosts announce their cards to Temporal (esimflow.devices)."""
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -55,7 +57,7 @@ class TemporalConfig:
     codec_key: bytes | Keyring | None = None  # active key (or a whole keyring); None: codec_key_file,
     # else the codec's own rule (environment, then a key file in the state directory)
     codec_key_file: Path | None = None  # one key per line, first encrypts (esimflow.codec format)
-    device_registry: Path | None = None
+    device_registry: Path | str | None = None  # a SQLite file, or "temporal" (esimflow.devices)
     history_path: Path | str | None = None  # a SQLite file, or a postgresql:// URL (esimflow.history)
 
     def __repr__(self) -> str:  # the API key and the codec key never show
@@ -83,7 +85,7 @@ class TemporalConfig:
             api_key=env.get(ENV_API_KEY) or None,
             codec_key=_parse_key(env[ENV_CODEC_KEY], ENV_CODEC_KEY) if env.get(ENV_CODEC_KEY) else None,
             codec_key_file=path(ENV_CODEC_KEY_FILE),
-            device_registry=path(ENV_DEVICE_REGISTRY) or state_dir(env) / "devices.sqlite3",
+            device_registry=_registry(env.get(ENV_DEVICE_REGISTRY)) or state_dir(env) / "devices.sqlite3",
             history_path=env.get(ENV_HISTORY) or None,
         )
         config = config.with_overrides(**overrides)
@@ -92,9 +94,11 @@ class TemporalConfig:
 
     def with_overrides(self, **overrides) -> TemporalConfig:
         given = {name: value for name, value in overrides.items() if value is not None}
-        for name in ("tls_cert", "tls_key", "tls_ca", "device_registry", "codec_key_file"):
+        for name in ("tls_cert", "tls_key", "tls_ca", "codec_key_file"):
             if name in given:
                 given[name] = Path(given[name])
+        if "device_registry" in given:
+            given["device_registry"] = _registry(given["device_registry"])
         if isinstance(given.get("codec_key"), str):
             given["codec_key"] = _parse_key(given["codec_key"], "codec_key")
         return replace(self, **given)
@@ -133,6 +137,13 @@ class TemporalConfig:
         if self.codec_key_file is not None:
             return data_converter(Keyring.from_file(self.codec_key_file).with_previous(_previous_keys()))
         return data_converter(None)
+
+
+def _registry(value: Path | str | None) -> Path | str | None:
+    """``temporal`` stays a name; anything else is the SQLite registry file."""
+    if not value:
+        return None
+    return TEMPORAL_REGISTRY if str(value) == TEMPORAL_REGISTRY else Path(value)
 
 
 def _previous_keys() -> list[bytes]:

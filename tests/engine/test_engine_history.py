@@ -211,6 +211,8 @@ def test_logs_filter_by_time_range_card_profile_status_and_operation(store):
     assert [c.iccid for c in store.logs(eid=EID_B)] == [ICCID_2, ICCID_2]
     assert [c.at.minute for c in store.logs(iccid=ICCID_1, status="ENABLED")] == [10]
     assert [c.operation for c in store.logs(operation="SwitchProfile")] == ["SwitchProfile"]
+    assert [c.at.minute for c in store.logs(limit=2, offset=1)] == [20, 10]  # the second page of one
+    assert store.operations() == ["DownloadProfile", "SwitchProfile"]
     with pytest.raises(BadInputError, match="not a profile status"):
         store.logs(status="GONE")
 

@@ -113,16 +113,11 @@ class HistoryStore(Protocol):
 
     def logs(self, errors_only: bool = False, limit: int = 100, *, since: datetime | None = None,
              until: datetime | None = None, eid: str | None = None, iccid: str | None = None,
-             status: Status | str | None = None, operation: str | None = None) -> list[StatusChange]:
+             status: Status | str | None = None, operation: str | None = None,
+             offset: int = 0) -> list[StatusChange]:
         """The most recent changes, newest first: only failed ones with ``errors_only``, only
         those at ``since`` <= time < ``until``, on ``eid``, of ``iccid``, to ``status``, made by
-        ``operation``."""
-
-    def changes(self, *, since: datetime | None = None, until: datetime | None = None,
-                status: Status | str | None = None, operation: str | None = None, errors_only: bool = False,
-                limit: int = 100, offset: int = 0) -> list[StatusChange]:
-        """The changes of all profiles in ``[since, until)`` newest first, optionally only those
-        to ``status``, by ``operation`` or with an error reason; ``offset`` pages on."""
+        ``operation``; ``offset`` skips that many (pages of ``limit``)."""
 
     def operations(self) -> list[str]:
         """Every operation name the history has recorded a change for, sorted."""

@@ -119,9 +119,10 @@ class MigrationActivities:
         """The next devices, each with the queue its card's operations run on (the device's
         migration runs there too, holding the card)."""
         page = self.store.page(step.migration_id, step.start, step.limit)
-        queues = {device.eid: device.workflow_task_queue for device in self.registry.all()}
+        found = self.registry.lookup_many(entry.entry.eid for entry in page)
         for entry in page:
-            entry.workflow_task_queue = queues.get(entry.entry.eid, "")
+            device = found.get(entry.entry.eid)
+            entry.workflow_task_queue = device.workflow_task_queue if device else ""
         return page
 
     @activity.defn(name=MigrationStep.RECORD_OUTCOME)

@@ -3,8 +3,9 @@
 - **net** mode polls the workflow queue (workflows, plus the registry and history as local
   activities) and its network queue (ES9+/ES11 steps). Any number of hosts may run it.
 - **card host** mode serves the cards one host can reach: PC/SC readers and in-process virtual
-  eUICCs. At start it reads each card's EID and registers EID -> (its queue, reader) in the
-  device registry, so workflows send that card's steps here; at shutdown it unregisters them.
+  eUICCs. At start it reads each card's EID and claims EID -> (its queue, reader) in the
+  device registry (``esimflow.devices``: announced to Temporal, or the host's SQLite file), so
+  workflows send that card's steps here; at shutdown it gives them up.
   By default it also runs the operations on its cards (their steps as local activities, which
   costs one server round trip per workflow task instead of one per step), so it needs the SM-DP+
   network access and the registry and history files too; ``card_host_runs_workflows=False``
@@ -36,7 +37,7 @@ from esimflow.activities.engine import EngineActivities
 from esimflow.activities.osu_images import OsImageSource
 from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
 from esimflow.config import TemporalConfig, connect
-from esimflow.devices import DeviceRegistry
+from esimflow.devices import open_registry, still_attached
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import BadInputError, EsimError, StatusWordError
@@ -92,10 +93,10 @@ class WorkerStartError(EsimError):
     kind = "worker.start"
 
 
-def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, specs: list[str], *,
-                   workflow_task_queue: str = "") -> list[DeviceInfo]:
+def served_cards(pool: CardPool, card_host: str, specs: list[str], *,
+                 workflow_task_queue: str = "") -> list[DeviceInfo]:
     """Take each card over: close the logical channels an earlier process left open (a killed
-    worker leaks one each time, and a card has few), read its EID and claim it for this host.
+    worker leaks one each time, and a card has few) and read its EID.
 
     A reader without a card is reported and skipped, so one empty reader does not keep the
     others from being served; a card that refuses a session, or a host left with no card at
@@ -119,7 +120,6 @@ def register_cards(pool: CardPool, registry: DeviceRegistry, card_host: str, spe
     for spec, eid in found:  # registered only once the start cannot fail any more
         device = DeviceInfo(eid=eid, card_host=card_host, reader=spec, name=ReaderSpec.parse(spec).target,
                             workflow_task_queue=workflow_task_queue)
-        registry.register(device)
         served.append(device)
         log.info("serving eUICC %s in %s on %s", eid, spec, card_task_queue(card_host))
     return served
@@ -132,7 +132,7 @@ class EsimflowWorker:
         options.validate()
         self.client = client
         self.options = options
-        self.registry = DeviceRegistry(options.config.device_registry)
+        self.registry = open_registry(options.config.device_registry, client, task_queue=options.task_queue)
         self.devices: list[DeviceInfo] = []
         self._workers: list[Worker] = []
         self._executors: list[ThreadPoolExecutor] = []
@@ -148,6 +148,7 @@ class EsimflowWorker:
     def build(self) -> None:
         from esimflow.activities.net import NetActivities
         from esimflow.history import open_history
+        from esimflow.routing.workflows import ROUTING_WORKFLOWS
         from esimflow.workflows.catalog import WORKFLOWS
 
         options = self.options
@@ -158,7 +159,7 @@ class EsimflowWorker:
             self._net = NetActivities(ca_file=options.ca_file, connect_overrides=options.connect_overrides)
         if options.net:
             self._workers.append(Worker(
-                self.client, task_queue=options.task_queue, workflows=WORKFLOWS,
+                self.client, task_queue=options.task_queue, workflows=[*WORKFLOWS, *ROUTING_WORKFLOWS],
                 activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
                 workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
             ))
@@ -179,11 +180,12 @@ class EsimflowWorker:
             specs = [normalise(reader) for reader in options.readers]
             specs += [self._pool.add_local(name, card) for name, card in options.local_cards.items()]
             try:
-                self.devices = register_cards(self._pool, self.registry, options.card_host, specs,
-                                              workflow_task_queue=queue if card_host_workflows else "")
+                self.devices = served_cards(self._pool, options.card_host, specs,
+                                            workflow_task_queue=queue if card_host_workflows else "")
             except EsimError:
                 self.close()  # the sessions opened so far, the executors, the history
                 raise
+            self.registry.claim(self.devices)
             images = OsImageSource(options.os_image_dir) if options.os_image_dir else None
             activities = CardActivities(self._pool, os_images=images).activities()
             workflows = []
@@ -201,19 +203,26 @@ class EsimflowWorker:
         """Run until ``stop`` is set, then shut down gracefully."""
         if not self._workers:
             self.build()
+        serving = None
+        if self.options.card_host:
+            serving = asyncio.create_task(self.registry.serve(self.options.card_host, self.devices, stop,
+                                                              present=still_attached))
+            # a host whose cards cannot be announced serves nothing: stop, and say why below
+            serving.add_done_callback(lambda task: task.cancelled() or task.exception() is None or stop.set())
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for worker in self._workers:
                     await stack.enter_async_context(worker)
                 await stop.wait()
         finally:
+            if serving is not None:
+                stop.set()
+                await serving
             if self._net is not None:
                 await self._net.aclose()
             self.close()
 
     def close(self) -> None:
-        for device in self.devices:
-            self.registry.unregister(device.eid, device.card_host)
         self.devices = []
         if self._pool is not None:
             self._pool.close()

@@ -18,7 +18,14 @@ from sgp22.errors import BadInputError, EsimError
 from sgp22.identifiers import ActivationCode
 
 from rsplab.smdp.faults import FaultPlan
-from rsplab.smdp.inventory import Inventory, InventoryError, NewProfile, Profile, ProfileNotFoundError
+from rsplab.smdp.inventory import (
+    Inventory,
+    InventoryError,
+    NewProfile,
+    Profile,
+    ProfileNotFoundError,
+    parse_access_rule,
+)
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus
 
 ADMIN_PREFIX = "/lab/admin"
@@ -31,7 +38,8 @@ _PROFILE_FIELDS = {
     "eid": ("eid", str), "profileClass": ("profile_class", str), "ppr1": ("ppr1", bool), "ppr2": ("ppr2", bool),
     "released": ("released", bool), "reusable": ("reusable", bool), "size": ("size", int),
     "serviceProviderName": ("service_provider_name", str), "profileName": ("profile_name", str),
-    "ccRetryLimit": ("cc_retry_limit", int), "package": ("package", str),
+    "ccRetryLimit": ("cc_retry_limit", int), "package": ("package", str), "accessRules": ("access_rules", list),
+    "operator": ("profile_owner", str),
 }
 
 
@@ -92,6 +100,10 @@ def new_profile_from_json(body: dict) -> NewProfile:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise BadInputError(f"{key} must be a {kind.__name__.replace('str', 'string')}")
         values[name] = value
+    if "access_rules" in values:
+        if not all(isinstance(rule, str) for rule in values["access_rules"]):
+            raise BadInputError("accessRules must be a list of CERT_HASH[:PACKAGE][:ACCESS_TYPE] strings")
+        values["access_rules"] = tuple(parse_access_rule(rule) for rule in values["access_rules"])
     if "package" in values:
         try:
             values["package"] = base64.b64decode(values["package"], validate=True)

@@ -91,9 +91,10 @@ def _function_endpoint(handlers: dict, no_content: frozenset = frozenset()):
 class FaultInjection:
     """ASGI wrapper applying the fault plan to ES9+/ES11 calls."""
 
-    def __init__(self, app, plan: FaultPlan, endpoint_of=endpoint_of) -> None:
+    def __init__(self, app, plan: FaultPlan, sessions: SessionStore, endpoint_of=endpoint_of) -> None:
         self.app = app
         self.plan = plan
+        self.sessions = sessions
         self.endpoint_of = endpoint_of
 
     async def __call__(self, scope, receive, send) -> None:
@@ -107,6 +108,9 @@ class FaultInjection:
         if fault is None:
             return await self.app(scope, receive, send)
         log.info("fault %s on %s", fault.kind, endpoint)
+        if fault.kind == "restart":
+            self.sessions.clear()
+            return await self.app(scope, receive, send)
         if fault.kind in ("http_error", "drop") and not fault.after_processing:
             if fault.kind == "drop":
                 return await _drop(receive, send)
@@ -169,7 +173,7 @@ def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | N
         Route("/gsma/rsp2/es9plus/{function}", _function_endpoint(es9_handlers, frozenset({"handleNotification"})),
               methods=["POST"]),
     ])
-    return FaultInjection(app, faults)
+    return FaultInjection(app, faults, sessions)
 
 
 def build_admin_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan, sessions: SessionStore,
@@ -218,7 +222,7 @@ def build_smds_app(config: SmdpConfig, smdp_address: str, inventory: Inventory, 
     })
     app = Starlette(routes=[Route(f"/gsma/rsp2/{group}/{{function}}", endpoint, methods=["POST"])
                             for group in ("es11", "es9plus")])
-    return FaultInjection(app, faults if faults is not None else FaultPlan(), smds_endpoint_of)
+    return FaultInjection(app, faults if faults is not None else FaultPlan(), sessions, smds_endpoint_of)
 
 
 def by_local_port(apps: dict[int, object]):
