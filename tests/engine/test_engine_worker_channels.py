@@ -8,8 +8,7 @@ import logging
 import pytest
 
 from esimflow.activities.card_access import CardPool
-from esimflow.devices import DeviceNotFoundError, DeviceRegistry
-from esimflow.workers.run import WorkerStartError, register_cards
+from esimflow.workers.run import WorkerStartError, served_cards
 from rsplab.euicc import VirtualEuicc
 from sgp22 import es10
 from sgp22.apdu import MAX_CHANNEL, IsdrChannel
@@ -24,35 +23,30 @@ def card(lab_pki):
     euicc.close()
 
 
-@pytest.fixture
-def registry(tmp_path):
-    return DeviceRegistry(tmp_path / "devices.sqlite3")
-
-
 def _killed_worker_sessions(card, count: int) -> None:
     """What a SIGKILLed worker leaves: a selected ISD-R on a channel nobody will close."""
     for _ in range(count):
         IsdrChannel(LocalTransport(card)).open()
 
 
-def test_a_starting_worker_closes_the_channels_killed_workers_left_open(card, registry, caplog):
+def test_a_starting_worker_closes_the_channels_killed_workers_left_open(card, caplog):
     _killed_worker_sessions(card, MAX_CHANNEL)
     with pytest.raises(StatusWordError):
         IsdrChannel(LocalTransport(card)).open()  # every channel taken: this is the wedge
     pool = CardPool({"lab": card})
     with caplog.at_level(logging.WARNING, logger="esimflow.workers.run"):
-        (device,) = register_cards(pool, registry, "host-a", ["local:lab"])
-    assert device.eid == card.eid and registry.lookup(card.eid).card_host == "host-a"
+        (device,) = served_cards(pool, "host-a", ["local:lab"])
+    assert (device.eid, device.card_host) == (card.eid, "host-a")
     assert f"closed logical channel(s) {', '.join(map(str, range(1, MAX_CHANNEL + 1)))}" in caplog.text
     with pool.session("local:lab", card.eid) as channel:
         assert es10.get_profiles_info(channel) == []
     pool.close()
 
 
-def test_a_worker_started_after_each_of_many_kills_serves_the_card(card, registry):
+def test_a_worker_started_after_each_of_many_kills_serves_the_card(card):
     for attempt in range(3 * MAX_CHANNEL):  # each "worker" is killed after it took its session
         pool = CardPool({"lab": card})
-        (device,) = register_cards(pool, registry, "host-a", ["local:lab"])
+        (device,) = served_cards(pool, "host-a", ["local:lab"])
         assert device.eid == card.eid, f"start {attempt}"
         # no pool.close(): the process dies with its channel open
 
@@ -70,17 +64,15 @@ class NoChannelsCard:
         return self.card.transmit(apdu)
 
 
-def test_a_card_that_opens_no_session_fails_the_start_clearly(card, registry):
+def test_a_card_that_opens_no_session_fails_the_start_clearly(card):
     pool = CardPool({"stuck": NoChannelsCard(card), "lab": card})
     with pytest.raises(WorkerStartError) as raised:
-        register_cards(pool, registry, "host-b", ["local:lab", "local:stuck"])
+        served_cards(pool, "host-b", ["local:lab", "local:stuck"])
     assert "cannot open an ISD-R session on the card in local:stuck" in raised.value.message
-    with pytest.raises(DeviceNotFoundError):
-        registry.lookup(card.eid)  # nothing half-registered
     pool.close()
 
 
-def test_a_host_without_any_card_fails_the_start(registry):
+def test_a_host_without_any_card_fails_the_start():
     with pytest.raises(WorkerStartError) as raised:
-        register_cards(CardPool(), registry, "host-c", ["local:absent"])
+        served_cards(CardPool(), "host-c", ["local:absent"])
     assert "host-c has no eUICC to serve" in raised.value.message and "local:absent" in raised.value.message
