@@ -5,13 +5,15 @@ clear one-line failure and its exit code, never a traceback, and no output repea
 ID (plain, hex or base64). The engine is the recording stand-in of test_engine_cli.py, and the
 Temporal address points at a closed port, so nothing is started or reached.
 
-Seeded and reproducible (``SEED``); 600 invocations over all 52 verbs in about fifteen seconds.
-Outcomes of the recorded run (seed 6600): exit 2 (usage) 565, exit 0 18 (help-like or harmless),
-exit 1 7, exit 3 (Temporal unreachable) 7, reached the engine stand-in 3; tracebacks 0, leaks 0.
+Seeded and reproducible (``SEED``); 600 invocations over all verbs (57 with main of 2026-12-04)
+in about fifteen seconds. Outcomes of the recorded run (seed 6600): exit 2 (usage) 571, exit 0
+16 (help-like or harmless), exit 1 6, exit 3 (Temporal unreachable) 3, reached the engine
+stand-in 4; tracebacks 0, leaks 0.
 Findings it made, fixed: unreadable key files, a Temporal address the SDK refuses, an unopenable
 history path, docs pages that cannot be written and an unreadable --package were tracebacks;
 click's usage errors, the namespace in a connect failure, the lab inventory's "no profile" and
-the console's password prompt repeated a matching ID typed in their place. Verbs that serve until Ctrl-C (worker, lab up, lab
+the console's password prompt repeated a matching ID typed in their place; an activation code
+given as any argument (a history path, an OID) is now masked in all the command prints. Verbs that serve until Ctrl-C (worker, lab up, lab
 euicc, lab smdp serve) always get one argument click refuses, so they never start.
 """
 from __future__ import annotations
