@@ -199,9 +199,10 @@ _PLAIN_ADDRESS = re.compile(
 
 
 def shown_address(address: str) -> str:
-    """How an error names a refused (or unreachable) address: in clear only while it has the shape of a host name
-    (dotted labels, an optional numeric port), so a matching ID put in the address field or its
-    port (fields swapped, a pasted activation code) never comes back in a message."""
+    """How an error names a refused (or unreachable) address: in clear only while it has the
+    shape of a host name (dotted labels, an optional numeric port), so a matching ID put in the
+    address field or its port (fields swapped, a pasted activation code) never comes back in a
+    message."""
     scheme_free = address.split("://", 1)[-1]
     if len(address) <= 80 and _PLAIN_ADDRESS.fullmatch(scheme_free):
         return repr(address)
