@@ -22,6 +22,7 @@ from esimcli.failures import CliFailure
 from esimflow import config as engine_config
 from esimflow.codec import Keyring
 from sgp22.errors import EsimError
+from sgp22.identifiers import shown_address
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -89,6 +90,9 @@ class ConnectionFlags:
             return engine_config.TemporalConfig.from_env(**overrides)
         except EsimError as error:  # messages name the setting, never the key
             raise CliFailure(ExitCode.USAGE, error.kind, error.message) from None
+        except (OSError, ValueError) as error:  # unreadable, or not text (UnicodeDecodeError)
+            raise CliFailure(ExitCode.USAGE, "input.codec_key_file",
+                             f"cannot read the payload key file: {type(error).__name__}") from None
 
 
 def owned_runtime() -> Runtime:
@@ -114,17 +118,27 @@ async def connect_config(config: engine_config.TemporalConfig, runtime: Runtime)
     """
     try:
         data_converter = config.data_converter()
+        tls = config.tls_config()
     except EsimError as error:  # the payload key: named by its setting, never shown
         raise CliFailure(ExitCode.USAGE, error.kind, error.message) from None
+    except (OSError, ValueError) as error:  # a key or certificate file that cannot be read as one
+        raise CliFailure(ExitCode.USAGE, "input.file", f"cannot read a TLS or payload key file: "
+                                                       f"{type(error).__name__}") from None
+    shown = shown_address(config.address)
     try:
         return await Client.connect(
-            config.address, namespace=config.namespace, tls=config.tls_config(), api_key=config.api_key,
+            config.address, namespace=config.namespace, tls=tls, api_key=config.api_key,
             data_converter=data_converter, runtime=runtime,
         )
+    except ValueError as error:  # the SDK refuses the address itself
+        raise CliFailure(ExitCode.USAGE, "input.temporal_address",
+                         f"Temporal address {shown} is not host:port ({str(error).replace(config.address, shown)})",
+                         ) from None
     except RuntimeError as error:
         # The SDK reports every connect failure (refused, TLS, DNS, auth) as RuntimeError.
         raise CliFailure(
             ExitCode.TEMPORAL_UNREACHABLE, "temporal.unreachable",
-            f"cannot connect to Temporal at {config.address} (namespace {config.namespace}): {error}",
+            f"cannot connect to Temporal at {shown}: "
+            f"{str(error).replace(config.address, shown)}",
             retryable=True,
         ) from None

@@ -21,7 +21,7 @@ from esimflow.migration.store import default_location as default_migrations
 from sgp22.errors import BadInputError, EsimError
 
 from esimcli.connection import ConnectionFlags, temporal_options
-from esimcli.console.accounts import ENV_ACCOUNTS, MIN_PASSWORD_LENGTH, AccountBook, Role, write_account
+from esimcli.console.accounts import ENV_ACCOUNTS, check_name, MIN_PASSWORD_LENGTH, AccountBook, Role, write_account
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
 
@@ -109,6 +109,10 @@ def console(ctx: click.Context, host: str, port: int, accounts_file: Path | None
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 def account(name: str, role: str, accounts_file: Path, password_stdin: bool) -> None:
     """Add account NAME to the accounts file, or give it a new password and role."""
+    try:
+        check_name(name)  # before a prompt repeats it
+    except BadInputError as error:
+        raise click.BadParameter(error.message, param_hint="NAME") from None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:

@@ -36,9 +36,12 @@ def machines(out: Path, check: bool) -> None:
             sys.exit(1)
         click.echo(f"{len(MACHINES)} machine pages up to date in {out}")
         return
-    out.mkdir(parents=True, exist_ok=True)
-    for name, model in MACHINES.items():
-        (out / f"{name}.md").write_text(markdown(model))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, model in MACHINES.items():
+            (out / f"{name}.md").write_text(markdown(model))
+    except OSError as error:
+        raise click.FileError(str(out), error.strerror) from None
     click.echo(f"wrote {len(MACHINES)} machine pages to {out} ({len(stale)} changed)")
 
 
@@ -55,5 +58,8 @@ def openharmony(out: Path, check: bool) -> None:
             sys.exit(1)
         click.echo(f"{out} up to date")
         return
-    out.write_text(page)
+    try:
+        out.write_text(page)
+    except OSError as error:
+        raise click.FileError(str(out), error.strerror) from None
     click.echo(f"wrote {out}")

@@ -130,8 +130,12 @@ def add_profile(db_path, iccid, package_file, matching_id, confirmation_code, cc
         _fail("give --iccid or --package")
     admin = _admin(db_path, address)
     try:
+        package = package_file.read() if package_file else None
+    except OSError as error:
+        _fail(f"cannot read the profile package: {error.strerror}")
+    try:
         profile, code = admin.add_profile(NewProfile(
-            iccid=iccid, package=package_file.read() if package_file else None, matching_id=matching_id, confirmation_code=confirmation_code, eid=eid,
+            iccid=iccid, package=package, matching_id=matching_id, confirmation_code=confirmation_code, eid=eid,
             profile_class=profile_class, ppr1=ppr1, ppr2=ppr2, released=release, reusable=reusable, size=size,
             service_provider_name=service_provider_name, profile_name=profile_name, cc_retry_limit=cc_retries,
             access_rules=tuple(parse_access_rule(rule) for rule in access_rules), profile_owner=profile_owner))

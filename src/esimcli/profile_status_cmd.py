@@ -68,10 +68,13 @@ def run_with_history(command: str, history_path: str | None, as_json: bool,
     ctx = click.get_current_context()
     path = history_path or default_location()
     try:
-        if not is_postgresql(path) and not sqlite_path(path).is_file():
-            raise BadInputError(f"no profile status history at {path}: the engine's workers write it; "
-                                f"give --history or {ENV_HISTORY}")
-        store = open_history(path)
+        try:
+            if not is_postgresql(path) and not sqlite_path(path).is_file():
+                raise BadInputError(f"no profile status history at {path}: the engine's workers write it; "
+                                    f"give --history or {ENV_HISTORY}")
+            store = open_history(path)
+        except OSError as error:  # a name too long, a directory, no permission
+            raise BadInputError(f"cannot open the profile status history {path[:100]}: {error.strerror}") from None
         try:
             document, lines = body(store)
         finally:

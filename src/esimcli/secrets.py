@@ -6,7 +6,9 @@ server, a result field) still never reaches the terminal or a log collector.
 """
 from __future__ import annotations
 
-from sgp22.identifiers import mask_secret
+import re
+
+from sgp22.identifiers import activation_code_secrets, mask_secret, scrub
 
 # Shorter values are too likely to collide with ordinary text (a nickname, a count), and a
 # secret that short offers no protection worth the false positives.
@@ -27,3 +29,25 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, mask_secret(secret))
         return text
+
+
+_TOKEN_LIKE = re.compile(r"(?=.*[A-Za-z])(?=.*[0-9])[A-Za-z0-9_.~+/=-]{8,}")
+
+
+def argument_secrets(argv: list[str]) -> list[str]:
+    """Command-line arguments that may be secrets put where the CLI did not expect them: every
+    part of anything with a '$' (an activation code), and tokens shaped like a matching ID or a
+    key (letters and digits, 8 characters or more, no path separator first)."""
+    found = []
+    for argument in argv:
+        value = argument.split("=", 1)[1] if argument.startswith("--") and "=" in argument else argument
+        if "$" in value:
+            found += activation_code_secrets(value)
+        elif not value.startswith(("-", "/", ".")) and _TOKEN_LIKE.fullmatch(value):
+            found.append(value)
+    return [secret for secret in found if len(secret) >= _MIN_REDACTED_LENGTH]
+
+
+def mask_arguments(message: str, argv: list[str]) -> str:
+    """``message`` (click's usage errors quote what was typed) with possible secrets masked."""
+    return scrub(message, argument_secrets(argv))

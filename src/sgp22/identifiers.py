@@ -200,10 +200,11 @@ _PLAIN_ADDRESS = re.compile(
 )
 
 
-def _shown_address(address: str) -> str:
-    """How an error names a refused address: in clear only while it has the shape of a host name
-    (dotted labels, an optional numeric port), so a matching ID put in the address field or its
-    port (fields swapped, a pasted activation code) never comes back in a message."""
+def shown_address(address: str) -> str:
+    """How an error names a refused (or unreachable) address: in clear only while it has the
+    shape of a host name (dotted labels, an optional numeric port), so a matching ID put in the
+    address field or its port (fields swapped, a pasted activation code) never comes back in a
+    message."""
     scheme_free = address.split("://", 1)[-1]
     if len(address) <= 80 and _PLAIN_ADDRESS.fullmatch(scheme_free):
         return repr(address)
@@ -221,7 +222,7 @@ def check_smdp_address(address: str) -> str:
         raise _bad_address(f"an SM-DP+ address is text, got {type(address).__name__}", "invalid")
     if not address:
         raise _bad_address("the SM-DP+ address is empty", "missing")
-    shown = _shown_address(address)
+    shown = shown_address(address)
     if _DELIMITER in address:
         raise _bad_address(f"SM-DP+ address {mask_secret(address)} contains '$': give the host name, "
                            "not an activation code", "invalid")
@@ -286,7 +287,7 @@ def activation_code_secrets(text: str) -> list[str]:
     for position, value in enumerate(fields):
         if not value or (position == 0 and value.upper() in (AC_FORMAT, AC_PREFIX + AC_FORMAT)):
             continue
-        if position == 1 and _shown_address(value) != mask_secret(value):
+        if position == 1 and shown_address(value) != mask_secret(value):
             continue
         if position == 3 and _OID.fullmatch(value):
             continue

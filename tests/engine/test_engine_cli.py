@@ -14,7 +14,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from esimcli import driver, operation_cmd
+from esimcli import download_cmd, driver, operation_cmd
 from esimcli.envelope import SCHEMA_KEYS
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
@@ -212,6 +212,14 @@ def test_download_options_become_the_download_configuration(runner, engine, monk
     assert sent.activation_code == ACTIVATION_CODE
     assert sent.confirmation_code == CONFIRMATION_CODE
     assert (sent.switch_after_download, sent.force_disable_profile, sent.is_ppr_allowed) == (True, True, True)
+    assert not sent.ask_again_if_code_refused  # no terminal: a refused code ends the download at once
+
+
+def test_on_a_terminal_a_refused_code_is_asked_again(runner, engine, monkeypatch):
+    monkeypatch.setattr(download_cmd, "stdin_is_terminal", lambda: True)
+    engine.answer = api.OperationResult.success(api.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
+    assert invoke(runner, "download", "--eid", EID, ACTIVATION_CODE).exit_code == 0
+    assert engine.inputs[0].ask_again_if_code_refused
 
 
 def test_the_activation_code_can_be_read_from_stdin(runner, engine):

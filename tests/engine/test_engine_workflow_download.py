@@ -261,6 +261,14 @@ async def test_a_bad_activation_code_is_refused_without_repeating_it(engine, car
     assert "SECRET" not in result.message
 
 
+@pytest.mark.parametrize("smdp_address", ["LPA:1$smdp.example.com$SMDP-FIELD-SECRET-7", "SMDP-FIELD-SECRET-7",
+                                          "smdp.example.com:SMDP-FIELD-SECRET-7"])
+async def test_a_secret_given_as_the_smdp_address_through_the_api_is_refused_masked(engine, card, smdp_address):
+    result = await engine.run(api.DownloadProfileInput(card.eid, None, smdp_address=smdp_address))
+    assert (result.ok, result.oh_result_name) == (False, "RESULT_SMDP_ADDRESS_INVALID"), result
+    assert "SMDP-FIELD-SECRET-7" not in result.message
+
+
 async def test_matching_id_and_confirmation_code_never_reach_the_history_in_plain(engine, smdp, card,
                                                                                    time_skipping_env):
     from temporalio.client import Client

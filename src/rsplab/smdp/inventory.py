@@ -338,6 +338,12 @@ def _profile(row: sqlite3.Row) -> Profile:
     )
 
 
+def _shown_iccid(iccid: str) -> str:
+    """An ICCID as a message quotes it: whatever else a caller passed (a matching ID) is masked."""
+    text = str(iccid)
+    return text if text.isascii() and text.isdecimal() and len(text) <= 22 else mask_secret(text)
+
+
 class Inventory:
     """One SQLite inventory file; safe to share between the server's threads."""
 
@@ -460,7 +466,7 @@ class Inventory:
         with self._lock:
             row = self._db.execute(f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE iccid=?", (str(iccid),)).fetchone()
         if row is None:
-            raise ProfileNotFoundError(f"no profile with ICCID {iccid} in the inventory")
+            raise ProfileNotFoundError(f"no profile with ICCID {_shown_iccid(iccid)} in the inventory")
         return _profile(row)
 
     def package(self, iccid: str) -> bytes | None:
@@ -557,7 +563,7 @@ class Inventory:
     def _status(self, db: sqlite3.Connection, iccid: str) -> ProfileStatus:
         row = db.execute("SELECT status FROM profiles WHERE iccid=?", (iccid,)).fetchone()
         if row is None:
-            raise ProfileNotFoundError(f"no profile with ICCID {iccid} in the inventory")
+            raise ProfileNotFoundError(f"no profile with ICCID {_shown_iccid(iccid)} in the inventory")
         return ProfileStatus(row["status"])
 
     @staticmethod
