@@ -1,5 +1,6 @@
-"""One profile download end to end: the protocol library alone (a) against the Temporal engine (b)
-(issue 4, item 8; target b/a <= 1.5).
+"""One profile download end to end: the protocol library alone (a) against the Temporal engine (b),
+and Temporal's own floor (c) for the same steps (issue 4, item 8: b/a <= 1.5; issue 9, item 7:
+the engine adds at most 1.5x the floor).
 
 Both modes download onto the same virtual eUICC, which sits in a vpcd reader and is reached
 through pcscd and pyscard, from the same lab SM-DP+ over TLS (the lab runs in its own process,
@@ -12,6 +13,13 @@ as a card and a server would; ``--lab-here`` keeps it in this one):
   (``esimflow.api.start_operation``: update-with-start of the eUICC's entity workflow, which
   runs the download as a child workflow) against the Temporal dev server, served by the
   engine's worker (in this process) whose card steps reach the reader through PC/SC.
+
+- (c) Temporal's floor, in the same run on the same server: a workflow with as many steps as
+  the warm-up DownloadProfile run recorded, local and regular activities in the same order,
+  each a no-op (``temporal_floor.py``), started by the same client (payload codec included) and
+  run by a worker of this process with the engine's workflow runner.
+
+The figure that counts: the engine's overhead over the library (b - a) against the floor (c).
 
 Each timed download installs a new profile; it is deleted again (and the delete notification
 delivered) outside the timed section so the card never fills up. Prints every run, the median
@@ -50,7 +58,7 @@ from pathlib import Path
 
 from temporalio import activity as temporal_activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from esimflow import api
 from esimflow.config import TemporalConfig, connect
@@ -58,14 +66,16 @@ from esimflow.workers import devstack
 from esimflow.workers import run as worker_run
 from esimflow.workers.devstack import start_dev_server
 from esimflow.workers.run import EsimflowWorker, WorkerOptions
-from esimflow.workers.sandbox import STRICT
+from esimflow.workers.sandbox import workflow_runner
 from rsplab.up import Lab, LabOptions, lab_iccid
 from sgp22 import es10, lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.es9 import Es9Client, Es9Config
 from carddrivers.pcsc import PcscTransport
+from temporal_floor import NoOpStepsInput, NoOpStepsWorkflow, no_op_step
 
 TARGET_RATIO = 1.5
+TARGET_OVER_FLOOR = 1.5
 CARD_HOST = "bench"
 
 
@@ -84,9 +94,9 @@ VARIANTS: dict[str, Variant] = {
     "server-rps": Variant(
         "dev server: history.transferProcessorMaxPollRPS=1000 (default 20 polls/s per history shard)",
         server_args=("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")),
-    "strict-sandbox": Variant(
-        "workflows in Temporal's sandbox, every module checked (as the tests run them)",
-        worker_kwargs={"workflow_runner": STRICT}),
+    "unsandboxed": Variant(
+        "workflows outside Temporal's sandbox (what the sandbox costs; the engine always sandboxes)",
+        worker_kwargs={"workflow_runner": UnsandboxedWorkflowRunner()}),
     "no-local-heartbeat": Variant(
         "activity.heartbeat() returns at once inside a local activity (which cannot heartbeat)",
         patch="local_heartbeat"),
@@ -279,6 +289,9 @@ class DownloadBench:
         self.es9_config = Es9Config(ca_file=lab.ca_file, connect_overrides=lab.connect_overrides)
         self._isdr: IsdrChannel | None = None
         self._es9: Es9Client | None = None
+        self.last_workflow_id = ""  # the latest (b) download's DownloadProfile workflow
+        self.floor_queue = ""
+        self.floor_steps: list[bool] = []  # (c): True for a local activity, in DownloadProfile's order
 
     async def __aenter__(self) -> DownloadBench:
         self._isdr = IsdrChannel(PcscTransport(self.lab.reader))
@@ -319,7 +332,15 @@ class DownloadBench:
         elapsed, received = time.perf_counter() - started, time.time()
         if not result.ok:
             raise SystemExit(f"engine download failed: {result.error_kind}: {result.message}")
+        self.last_workflow_id = handle.workflow_id
         return elapsed, result.data["iccid"], handle.workflow_id, submitted, received
+
+    async def floor(self) -> float:
+        """(c): the no-op copy of DownloadProfile's steps (``floor_steps``), client to result."""
+        started = time.perf_counter()
+        await self.client.execute_workflow(NoOpStepsWorkflow.run, NoOpStepsInput(self.floor_steps),
+                                           id=f"bench-floor-{uuid.uuid4().hex[:12]}", task_queue=self.floor_queue)
+        return time.perf_counter() - started
 
     async def remove(self, iccid: str) -> None:
         """Untimed: delete the profile and deliver the delete notification."""
@@ -331,6 +352,11 @@ class DownloadBench:
             raise SystemExit(f"notifications not delivered: {undelivered}")
 
     async def one(self, mode: str, timings: Timings | None) -> float:
+        if mode == "c":
+            elapsed = await self.floor()
+            if timings is not None:
+                timings.runs[mode].append(elapsed)
+            return elapsed
         iccid, code = self.lab.new_profile()
         if mode == "a":
             elapsed, installed = await self.direct(code, timings.direct_parts if timings else None)
@@ -366,6 +392,19 @@ def _local_activity(event) -> tuple[str, float] | None:
         return data["activity_type"], scheduled["seconds"] + scheduled["nanos"] / 1e9
     except (ValueError, KeyError, TypeError):
         return None
+
+
+async def step_kinds(client, workflow_id: str) -> list[bool]:
+    """The steps of one recorded run in the order they were scheduled: True for a local activity."""
+    steps = []
+    for event in (await client.get_workflow_handle(workflow_id).fetch_history()).events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            steps.append((_seconds(event), False))
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            found = _local_activity(event)
+            if found is not None:
+                steps.append((found[1], True))
+    return [local for _, local in sorted(steps, key=lambda step: step[0])]
 
 
 async def history_breakdown(client, workflow_id: str, wall: float, submitted: float, received: float) -> dict:
@@ -444,24 +483,35 @@ def per_task(total: float, count: int) -> str:
     return f"({total / count * 1000:.1f} ms each)" if count else ""
 
 
-def report(timings: Timings, args, variants: list[Variant]) -> None:
-    a, b = timings.runs["a"], timings.runs["b"]
+def report(timings: Timings, args, variants: list[Variant], floor_steps: list[bool]) -> None:
+    a, b, c = timings.runs["a"], timings.runs["b"], timings.runs["c"]
     baseline = "fresh PC/SC connection and ES9+ client per download" if args.cold_baseline \
         else "PC/SC connection and ES9+ client kept open (as the engine keeps its own)"
     print(f"\nprofile size {args.size} bytes, {args.runs} timed runs per mode ({args.order}), "
           f"{args.warmup} untimed warm-up per mode")
     print(f"(a) baseline: {baseline}")
     for variant in variants:
-        print(f"(b) MONKEYPATCHED, not the shipped setting: {variant.label}")
-    print("\nrun      (a) library   (b) engine")
-    for number, (ta, tb) in enumerate(zip(a, b), 1):
-        print(f"{number:3d}      {ms(ta)}    {ms(tb)}")
-    med_a, med_b = statistics.median(a), statistics.median(b)
+        print(f"(b) and (c) MONKEYPATCHED, not the shipped setting: {variant.label}")
+    local = sum(floor_steps)
+    print(f"(c) floor: {len(floor_steps)} no-op steps ({local} local, {len(floor_steps) - local} regular activities), "
+          "same server, client and workflow runner")
+    print("\nrun      (a) library   (b) engine    (c) floor")
+    for number, (ta, tb, tc) in enumerate(zip(a, b, c), 1):
+        print(f"{number:3d}      {ms(ta)}    {ms(tb)}    {ms(tc)}")
+    med_a, med_b, med_c = statistics.median(a), statistics.median(b), statistics.median(c)
     print(f"\n(a) protocol library  median {ms(med_a)}  min {ms(min(a))}")
     print(f"(b) Temporal engine   median {ms(med_b)}  min {ms(min(b))}")
+    print(f"(c) Temporal floor    median {ms(med_c)}  min {ms(min(c))}")
     ratio = med_b / med_a
     verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
     print(f"ratio b/a (medians)   {ratio:.2f}   (min/min {min(b) / min(a):.2f}; target <= {TARGET_RATIO}: {verdict})")
+    overhead = med_b - med_a
+    over_floor = overhead / med_c
+    verdict = "meets" if over_floor <= TARGET_OVER_FLOOR else "MISSES"
+    print(f"\nengine overhead over the library (b - a)   {ms(overhead)}")
+    print(f"Temporal's floor for the same steps (c)    {ms(med_c)}")
+    print(f"overhead / floor (medians)                 {over_floor:7.2f}    "
+          f"(target <= {TARGET_OVER_FLOOR}: {verdict})")
 
     h = timings.histories
     med = lambda key: statistics.median(x[key] for x in h)  # noqa: E731
@@ -500,7 +550,8 @@ def report(timings: Timings, args, variants: list[Variant]) -> None:
 # --- main -----------------------------------------------------------------------------------------------
 
 
-async def measure(args, lab: LabView, address: str, workdir: Path, worker_options: dict) -> Timings:
+async def measure(args, lab: LabView, address: str, workdir: Path, worker_options: dict,
+                  floor_worker_kwargs: dict) -> tuple[Timings, list[bool]]:
     config = TemporalConfig(address=address, codec_key=os.urandom(32),
                             device_registry=workdir / "devices.sqlite3", history_path=workdir / "history.sqlite3")
     client = await connect(config)
@@ -513,28 +564,34 @@ async def measure(args, lab: LabView, address: str, workdir: Path, worker_option
                             **worker_options)
     worker = EsimflowWorker(client, options)
     worker.build()
+    floor_queue = f"{task_queue}-floor"
+    floor_worker = Worker(client, task_queue=floor_queue, workflows=[NoOpStepsWorkflow], activities=[no_op_step],
+                          **{"workflow_runner": workflow_runner(), **floor_worker_kwargs})
     if [d.eid for d in worker.devices] != [lab.eid]:
         raise SystemExit(f"the worker does not serve eUICC {lab.eid} in {lab.reader}")
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     timings = Timings()
     try:
-        async with DownloadBench(lab, client, task_queue, cold_baseline=args.cold_baseline) as bench:
-            for mode in "ab":
+        async with floor_worker, DownloadBench(lab, client, task_queue, cold_baseline=args.cold_baseline) as bench:
+            bench.floor_queue = floor_queue
+            for mode in "abc":
+                if mode == "c":  # the floor copies the steps the engine's warm-up download took
+                    bench.floor_steps = await step_kinds(client, bench.last_workflow_id)
                 for _ in range(args.warmup):
                     elapsed = await bench.one(mode, None)
                     print(f"warm-up ({mode}) {ms(elapsed)}", flush=True)
             if args.order == "alternate":
-                schedule = [mode for _ in range(args.runs) for mode in "ab"]
+                schedule = [mode for _ in range(args.runs) for mode in "abc"]
             else:
-                schedule = ["a"] * args.runs + ["b"] * args.runs
+                schedule = ["a"] * args.runs + ["b"] * args.runs + ["c"] * args.runs
             for mode in schedule:
                 elapsed = await bench.one(mode, timings)
                 print(f"({mode}) {ms(elapsed)}", flush=True)
     finally:
         stop.set()
         await running
-    return timings
+    return timings, bench.floor_steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -542,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed downloads per mode")
     parser.add_argument("--size", type=int, default=30 * 1024, help="profile size in bytes")
     parser.add_argument("--order", choices=("alternate", "blocks"), default="alternate",
-                        help="a,b,a,b,... or all (a) then all (b)")
+                        help="a,b,c,a,b,c,... or all (a), then all (b), then all (c)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed downloads per mode first")
     parser.add_argument("--cold-baseline", action="store_true",
                         help="(a) opens its PC/SC connection and ES9+ client inside the timed section")
@@ -555,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.warmup < 1:
+        parser.error("--warmup must be at least 1: the floor (c) copies the steps of the warm-up download")
 
     variants = [VARIANTS[name] for name in args.variant]
     worker_kwargs = {k: v for variant in variants for k, v in variant.worker_kwargs.items()}
@@ -574,10 +633,11 @@ def main(argv: list[str] | None = None) -> int:
             where = "this process" if args.lab_here else "its own process"
             print(f"Temporal dev server {server.address}; lab in {where}: SM-DP+ {lab.smdp_address}, "
                   f"eUICC {lab.eid} in \"{lab.reader}\"", flush=True)
-            timings = asyncio.run(measure(args, lab, server.address, workdir, worker_options))
+            timings, floor_steps = asyncio.run(
+                measure(args, lab, server.address, workdir, worker_options, worker_kwargs))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(timings, args, variants)
+    report(timings, args, variants, floor_steps)
     return 0
 
 

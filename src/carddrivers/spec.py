@@ -22,6 +22,7 @@ DRIVER_OPTIONS: dict[str, frozenset[str]] = {
     "at": frozenset({"block", "baud", "mode", "timeout"}),
 }
 AT_MODES = ("cgla", "csim")
+NOT_IMPLEMENTED = ("qmi", "mbim")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class ReaderSpec:
     @classmethod
     def parse(cls, text: str) -> ReaderSpec:
         driver, sep, rest = text.partition(":")
+        if driver in NOT_IMPLEMENTED:
+            raise BadInputError(f"the {driver.upper()} driver is not implemented (docs/card-drivers.md says how it "
+                                "would plug in); reach the modem's AT port with at:<serial device>")
         if not sep or driver not in DRIVER_OPTIONS or not rest:
             raise BadInputError(
                 f"reader spec must be pcsc:<reader name>, local:<name> or at:<serial device>[?options], got {text!r}"

@@ -1,8 +1,11 @@
-"""``esimflow asn1``: look inside any SGP.22 DER message (APDU trace, ES9+ blob, stored PIR).
+"""``esimflow asn1``: look inside any SGP.22 DER message (APDU trace, ES9+ blob, stored PIR)
+or a SAIP profile package (a TS.48 ``.der`` file, what an SM-DP+ binds).
 
 Output is JSON a person can read: bytes as upper-case hex, BIT STRINGs as the names of the bits
 set, named INTEGERs as their names, CHOICEs as ``{alternative: value}``. Matching IDs are masked
-unless ``--reveal-secrets`` is given, so pasting the output into a ticket leaks nothing.
+unless ``--reveal-secrets`` is given, so pasting the output into a ticket leaks nothing; so are
+the profile elements esimflow does not interpret (PINs, PUKs, network keys, security domain
+keys): their PEHeader and size are shown, their bytes only with ``--reveal-secrets``.
 """
 from __future__ import annotations
 
@@ -17,12 +20,14 @@ from typing import Any
 import click
 
 from esimcli.exit_codes import ExitCode
-from sgp22 import codec
-from sgp22.errors import BadInputError, EsimError
+from sgp22 import codec, profile_package, tlv
+from sgp22.errors import BadInputError, EsimError, MalformedDataError
 from sgp22.identifiers import mask_secret
 
 _SECRET_FIELDS = frozenset({"matchingId"})
 _ANONYMOUS_BITS = "bit"
+PACKAGE_TYPE = "ProfilePackage"
+"""``--type`` of a SAIP profile package: a sequence of ProfileElements, not one DER value."""
 
 
 @click.group()
@@ -31,26 +36,62 @@ def asn1() -> None:
 
 
 @asn1.command("decode")
-@click.argument("data", metavar="HEX|-")
-@click.option("--type", "type_name", metavar="NAME", help="Decode as this type instead of guessing from the tag.")
+@click.argument("data", metavar="HEX|-", required=False)
+@click.option("--file", "data_file", type=click.File("rb"), help="Read the DER bytes from this file instead.")
+@click.option("--type", "type_name", metavar="NAME",
+              help=f"Decode as this type instead of guessing from the tag ({PACKAGE_TYPE}: a SAIP profile package).")
 @click.option("--base64", "is_base64", is_flag=True, help="DATA is base64 (as in ES9+ JSON bodies), not hex.")
-@click.option("--reveal-secrets", is_flag=True, help="Show matching IDs in clear.")
-def decode(data: str, type_name: str | None, is_base64: bool, reveal_secrets: bool) -> None:
-    """Print an SGP.22 DER message as JSON; DATA is hex (whitespace allowed) or - for stdin.
+@click.option("--reveal-secrets", is_flag=True, help="Show matching IDs and opaque profile elements in clear.")
+def decode(data: str | None, data_file, type_name: str | None, is_base64: bool, reveal_secrets: bool) -> None:
+    """Print an SGP.22 DER message or a profile package as JSON; DATA is hex (whitespace allowed)
+    or - for stdin, or --file gives a binary file (e.g. a TS.48 profile package).
 
     Exit codes: 0 decoded; 2 the input is not hex/base64, the type is unknown, or the bytes do not
     decode (one line on stderr says why)."""
-    text = sys.stdin.read() if data == "-" else data
     try:
-        der = _read_bytes(text, is_base64)
-        if type_name:
-            value = codec.decode(type_name, der)
+        if (data is None) == (data_file is None):
+            raise BadInputError("give DATA (hex, or - for stdin) or --file, not both")
+        der = data_file.read() if data_file else _read_bytes(sys.stdin.read() if data == "-" else data, is_base64)
+        if type_name == PACKAGE_TYPE or (type_name is None and _is_package(der)):
+            document = package_document(der, reveal_secrets=reveal_secrets)
         else:
-            type_name, value = codec.decode_any(der)
+            if type_name:
+                value = codec.decode(type_name, der)
+            else:
+                type_name, value = codec.decode_any(der)
+            document = {"type": type_name, "value": readable(type_name, value, reveal_secrets=reveal_secrets)}
     except EsimError as error:
         _fail(error.message)
-    document = {"type": type_name, "value": readable(type_name, value, reveal_secrets=reveal_secrets)}
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _is_package(der: bytes) -> bool:
+    """A ProfileHeader followed by more elements: one SGP.22 message is a single TLV."""
+    if not der or der[0] != 0xA0:
+        return False
+    try:
+        _, end = tlv.read_tlv(der)
+    except MalformedDataError:
+        return False
+    return end < len(der)
+
+
+def package_document(der: bytes, *, reveal_secrets: bool = False) -> dict:
+    """The package's header facts and each element: kind, offset, length and decoded value."""
+    package = profile_package.parse_upp(der)
+    renderer = _Renderer(profile_package.type_descriptors(), reveal_secrets)
+    elements, offset = [], 0
+    for element in package.elements:
+        entry = {"kind": element.kind, "offset": offset, "length": len(element.der)}
+        if element.value is not None:
+            entry["value"] = renderer.render({"type": "ProfileElement"}, (element.kind, element.value))[element.kind]
+        if element.kind not in profile_package.INTERPRETED_KINDS:
+            entry["content"] = element.der.hex().upper() if reveal_secrets else "opaque (--reveal-secrets shows it)"
+        elements.append(entry)
+        offset += len(element.der)
+    return {"type": PACKAGE_TYPE, "iccid": package.iccid, "efIccid": package.ef_iccid,
+            "version": f"{package.major_version}.{package.minor_version}", "profileType": package.profile_type,
+            "services": list(package.services), "size": package.size, "elements": elements}
 
 
 @asn1.command("types")

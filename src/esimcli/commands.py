@@ -27,10 +27,12 @@ FAMILIES = [
     ("esimcli.euicc_cmd", "osu"),
     ("esimcli.euicc_cmd", "smdp"),
     ("esimcli.worker_cmd", "worker"),
+    ("esimcli.codec_server_cmd", "codec_server"),
     ("esimcli.migrate_cmd", "migrate"),
     ("esimcli.profile_status_cmd", "profile"),
     ("esimcli.logs_cmd", "logs"),
     ("esimcli.console_cmd", "console"),
+    ("esimcli.admin_cmd", "admin"),
 ]
 
 

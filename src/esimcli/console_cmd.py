@@ -48,7 +48,7 @@ def is_loopback(host: str) -> bool:
                    "ESIMFLOW_CONSOLE_TOKEN / ESIMFLOW_CONSOLE_VIEWER_TOKEN).")
 @click.option("--history", "history_location", envvar=ENV_HISTORY, show_envvar=True,
               help="Profile status history (default: history.sqlite3 in the esimflow state dir).")
-@click.option("--migrations", "migrations_path", type=_FILE, envvar=ENV_MIGRATIONS, show_envvar=True,
+@click.option("--migrations", "migrations_path", envvar=ENV_MIGRATIONS, show_envvar=True,
               help="Migration store (default: migrations.sqlite3 in the esimflow state dir).")
 @click.option("--device-registry", "registry_path", type=_FILE, envvar=engine_config.ENV_DEVICE_REGISTRY,
               show_envvar=True, help="Device registry of the card hosts.")
@@ -60,7 +60,7 @@ def is_loopback(host: str) -> bool:
 @temporal_options
 @click.pass_context
 def console(ctx: click.Context, host: str, port: int, accounts_file: Path | None, history_location: str | None,
-            migrations_path: Path | None, registry_path: Path | None, lab_inventory: Path | None,
+            migrations_path: str | None, registry_path: Path | None, lab_inventory: Path | None,
             temporal_ui: str | None, https_cert: str | None, https_key: str | None,
             connection: ConnectionFlags) -> None:
     """Serve the operator console (Fleet, Profile Logs, Migrations, Devices)."""

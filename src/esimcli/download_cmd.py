@@ -19,7 +19,7 @@ from sgp22.identifiers import activation_code_secrets, check_smdp_address
 from esimcli import params
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure, bad_input
-from esimcli.operation_cmd import Call, operation_command
+from esimcli.operation_cmd import Call, operation_command, stdin_is_terminal
 from esimcli.questions import CONFIRMATION_CODE_ENV
 
 ACTIVATION_CODE_ENV = "ESIMFLOW_ACTIVATION_CODE"
@@ -139,6 +139,7 @@ def download(call: Call, activation_code: str | None, confirmation_code: str | N
         is_ppr_allowed=ppr_allowed,
         require_user_consent=review,
         consent_timeout_seconds=consent_timeout,
+        ask_again_if_code_refused=stdin_is_terminal(),  # a terminal can be asked for another code
     )
 
 

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow import api
+from sgp22.errors import EsimError
 
 from esimcli.connection import ConnectionFlags, connect, owned_runtime
 from esimcli.exit_codes import ExitCode
@@ -151,5 +152,7 @@ async def engine_call(awaitable: Awaitable[T]) -> T:
         message = getattr(cause, "message", None) or str(cause or error)
         raise CliFailure(ExitCode.ENGINE_FAILURE, getattr(cause, "type", None) or "engine.failed",
                          f"the engine ended the operation without a result: {message}") from None
+    except EsimError as error:  # e.g. no worker polls the entity's queue: one line, no traceback
+        raise CliFailure(ExitCode.ENGINE_FAILURE, error.kind, error.message, retryable=error.retryable) from None
     except ApplicationError as error:  # the submit itself failed (codec.unknown_key)
         raise CliFailure(ExitCode.ENGINE_FAILURE, error.type or "engine.failed", error.message) from None

@@ -7,6 +7,7 @@ import click
 LAB_FAMILIES: list[tuple[str, str]] = [
     ("esimcli.lab_pki", "pki"),
     ("esimcli.lab_euicc", "euicc"),
+    ("esimcli.lab_modem", "modem"),
     ("esimcli.lab_smdp", "smdp"),
     ("esimcli.lab_up", "up"),
 ]

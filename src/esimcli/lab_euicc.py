@@ -28,6 +28,8 @@ def _fail(message: str) -> None:
               help="PKI directory in the SGP.26 layout (esimflow lab pki DIR, or the SGP.26 set).")
 @click.option("--eid", help="EID of a fleet eUICC under DIR/eUICC/<EID>/ (default: the directory's own eUICC).")
 @click.option("--capacity", type=click.IntRange(min=0), help="Bytes of profile storage (default 2 MiB).")
+@click.option("--max-block", type=click.IntRange(1, 255), default=255, show_default=True,
+              help="Longest STORE DATA block the card takes; longer ones answer 6700 (wrong length).")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
               help="Inject a fault (repeatable): delay=SECONDS, remove-after=APDUS, cat-busy, corrupt=N[,N..], "
                    "osu-unavailable, osu-fail.")
@@ -38,13 +40,13 @@ def _fail(message: str) -> None:
               help="How long to wait for the vpcd reader while another run (a test, lab up) holds it.")
 @click.option("--start-pcscd/--no-start-pcscd", default=True, show_default=True,
               help="Start pcscd when none is running (stopped again on exit).")
-def euicc(vpcd_address, state_path, identities_dir, eid, capacity, faults, reinsert_after, default_dp_address,
+def euicc(vpcd_address, state_path, identities_dir, eid, capacity, max_block, faults, reinsert_after, default_dp_address,
           wait_reader, start_pcscd) -> None:
     """Run a virtual eUICC (real SGP.22 crypto) as a card in a vpcd reader until Ctrl-C."""
     try:
         host, port = parse_address(vpcd_address)
         fault_config = Faults.parse(faults)
-        config = EuiccConfig(default_dp_address=default_dp_address)
+        config = EuiccConfig(default_dp_address=default_dp_address, max_store_data_block=max_block)
         if capacity is not None:
             config.capacity = capacity
         card = VirtualEuicc(identities_dir, state_path, eid=eid, faults=fault_config, config=config)

@@ -4,20 +4,23 @@
 remove, release, hold, reissue, activation-code) work on the SQLite file given with ``--db``
 (or ``ESIMFLOW_SMDP_DB``) directly, with or without a running server; activation codes use
 the address the server recorded in that file (or ``--address``). Fault injection at run time
-goes through the running server's admin API (``fault add|list|clear --server ADDRESS --ca FILE``).
+goes through the running server's admin API, which listens on its own loopback port and takes
+the bearer token the server wrote to its token file (``fault add|list|clear --server
+HOST:ADMIN-PORT --ca FILE --token-file FILE``).
 """
 from __future__ import annotations
 
 import json
 import ssl
 import sys
+from pathlib import Path
 
 import click
 import httpx
 
-from rsplab.smdp.admin import ADMIN_PREFIX, STATUS_ACTIONS, SmdpAdmin
+from rsplab.smdp.admin import ADMIN_PREFIX, DEFAULT_ADMIN_PORT, STATUS_ACTIONS, SmdpAdmin
 from rsplab.smdp.faults import ENDPOINTS, FAULT_KINDS
-from rsplab.smdp.inventory import Inventory, NewProfile, PROFILE_CLASSES
+from rsplab.smdp.inventory import PROFILE_CLASSES, Inventory, NewProfile, parse_access_rule
 from rsplab.smdp.status import ProfileStatus
 from sgp22.errors import EsimError
 
@@ -66,13 +69,20 @@ def smdp() -> None:
               help='Fault rules as JSON: {"seed": 1, "faults": [{"endpoint": ..., "kind": ..., ...}]}.')
 @click.option("--session-ttl", type=click.FloatRange(min=1), default=600, show_default=True,
               help="Seconds an unfinished RSP session stays usable.")
-def serve(identities_dir, db_path, port, smds_port, fqdn, faults_file, session_ttl) -> None:
-    """Serve ES9+ (/gsma/rsp2/es9plus) and admin (/lab/admin), and the lab SM-DS (ES11 under
-    /gsma/rsp2/es11 and /gsma/rsp2/es9plus) on its own port, until Ctrl-C."""
+@click.option("--admin-port", type=click.IntRange(0, 65535), default=DEFAULT_ADMIN_PORT, show_default=True,
+              help="TCP port of the admin API on 127.0.0.1 (0: any free port).")
+@click.option("--admin-token-file", type=click.Path(dir_okay=False),
+              help="Where to write the admin API's bearer token, 0600 (default: admin-token next to --db).")
+def serve(identities_dir, db_path, port, smds_port, fqdn, faults_file, session_ttl, admin_port, admin_token_file) -> None:
+    """Serve ES9+ (/gsma/rsp2/es9plus) on --port, the lab SM-DS (ES11 under /gsma/rsp2/es11 and
+    /gsma/rsp2/es9plus) on --smds-port, and the admin API (/lab/admin, bearer token) on
+    --admin-port, until Ctrl-C."""
     from rsplab.smdp.server import LabSmdp
 
+    token_file = Path(admin_token_file) if admin_token_file else Path(db_path).parent / "admin-token"
     try:
-        server = LabSmdp(identities_dir, db_path, port=port, smds_port=smds_port, fqdn=fqdn, faults=faults_file, session_ttl=session_ttl)
+        server = LabSmdp(identities_dir, db_path, port=port, smds_port=smds_port, fqdn=fqdn, faults=faults_file,
+                         session_ttl=session_ttl, admin_port=admin_port, admin_token_file=token_file)
     except EsimError as error:
         _fail(error.message)
     click.echo(f"lab SM-DP+ {server.address} (OID {server.smdp_oid})")
@@ -80,7 +90,7 @@ def serve(identities_dir, db_path, port, smds_port, fqdn, faults_file, session_t
     click.echo(f"  SM-DS       {server.smds_address} on https://127.0.0.1:{server.smds_port}")
     click.echo(f"  CA file     {server.ca_file}")
     click.echo(f"  inventory   {server.inventory.path}")
-    click.echo(f"  admin API   {server.url}{ADMIN_PREFIX}")
+    click.echo(f"  admin API   {server.admin_url} (on {server.admin_connect}, token in {token_file})")
     server.serve_forever()
 
 
@@ -103,10 +113,16 @@ def serve(identities_dir, db_path, port, smds_port, fqdn, faults_file, session_t
               help="AVAILABLE again once the user deletes it from the device.")
 @click.option("--name", "profile_name", help="Profile name shown to the user (default: the package's profile type).")
 @click.option("--provider", "service_provider_name", default="esimflow lab", show_default=True)
+@click.option("--operator", "profile_owner", metavar="MCCMNC[:GID1[:GID2]]",
+              help="The operator the profile belongs to (profileOwner; GIDs in hex), e.g. 310410.")
+@click.option("--access-rule", "access_rules", multiple=True, metavar="CERT_HASH[:PACKAGE][:ACCESS_TYPE]",
+              help="An ARA-M rule of the profile (repeatable): the app's signing certificate hash (hex), its "
+                   "package name, the access type (PERM-AR-DO as a number, default 0).")
 @click.option("--address", help="SM-DP+ address for the activation code (default: the one the server recorded).")
 @_JSON_OPTION
 def add_profile(db_path, iccid, package_file, matching_id, confirmation_code, cc_retries, eid, profile_class, ppr1,
-                ppr2, size, release, reusable, profile_name, service_provider_name, address, as_json) -> None:
+                ppr2, size, release, reusable, profile_name, service_provider_name, profile_owner, access_rules,
+                address, as_json) -> None:
     """Add a profile to the inventory and print its activation code.
 
     The SM-DP+ generates the profile package (of --size bytes) unless --package gives one."""
@@ -117,7 +133,8 @@ def add_profile(db_path, iccid, package_file, matching_id, confirmation_code, cc
         profile, code = admin.add_profile(NewProfile(
             iccid=iccid, package=package_file.read() if package_file else None, matching_id=matching_id, confirmation_code=confirmation_code, eid=eid,
             profile_class=profile_class, ppr1=ppr1, ppr2=ppr2, released=release, reusable=reusable, size=size,
-            service_provider_name=service_provider_name, profile_name=profile_name, cc_retry_limit=cc_retries))
+            service_provider_name=service_provider_name, profile_name=profile_name, cc_retry_limit=cc_retries,
+            access_rules=tuple(parse_access_rule(rule) for rule in access_rules), profile_owner=profile_owner))
     except EsimError as error:
         _fail(error.message)
     _show_profile(profile.summary(), as_json, code)
@@ -238,10 +255,14 @@ def fault() -> None:
 
 
 _SERVER_OPTIONS = [
-    click.option("--server", "server", required=True, help="The SM-DP+ address, host:port (as in activation codes)."),
+    click.option("--server", "server", required=True,
+                 help="The admin API, host:port (the SM-DP+ host name, the admin port: `lab up` prints it)."),
     click.option("--ca", "ca_file", required=True, type=click.Path(exists=True, dir_okay=False),
                  help="CA file the server's TLS certificate chains to."),
     click.option("--connect", help="Connect here instead (ip:port), keeping the name for TLS checks."),
+    click.option("--token-file", required=True, envvar="ESIMFLOW_LAB_ADMIN_TOKEN_FILE", show_envvar=True,
+                 type=click.Path(exists=True, dir_okay=False),
+                 help="The admin bearer token file the server wrote (lab-state/admin-token)."),
 ]
 
 
@@ -251,17 +272,27 @@ def _server_options(function):
     return function
 
 
-def _admin_call(server: str, ca_file: str, connect: str | None, method: str, path: str, body=None):
+def _admin_call(server: str, ca_file: str, connect: str | None, token_file: str, method: str, path: str,
+                body=None):
     host = server.split(":")[0]
     context = ssl.create_default_context(cafile=ca_file)
     try:
+        token = Path(token_file).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read the admin token file {token_file}: {exc}")
+    try:
         with httpx.Client(verify=context, trust_env=False, timeout=10) as client:
             response = client.request(method, f"https://{connect or server}{ADMIN_PREFIX}{path}", json=body,
-                                      headers={"Host": server}, extensions={"sni_hostname": host})
+                                      headers={"Host": server, "Authorization": f"Bearer {token}"},
+                                      extensions={"sni_hostname": host})
     except httpx.HTTPError as exc:
         _fail(f"cannot reach the admin API at {server}: {type(exc).__name__}", 1)
     if response.status_code >= 400:
-        _fail(response.json().get("error", f"HTTP {response.status_code}"), 1)
+        try:
+            message = response.json().get("error")
+        except ValueError:
+            message = None
+        _fail(message or f"HTTP {response.status_code}", 1)
     return response.json()
 
 
@@ -275,25 +306,25 @@ def _admin_call(server: str, ca_file: str, connect: str | None, method: str, pat
 @click.option("--probability", type=click.FloatRange(0, 1, min_open=True), help="Apply to each call with this chance.")
 @click.option("--after", type=click.IntRange(min=0), help="Let this many matching calls through first.")
 @click.option("--after-processing", is_flag=True, help="http_error/drop after the function ran (its effects stay).")
-def fault_add(server, ca_file, connect, endpoint, kind, status, seconds, count, probability, after,
+def fault_add(server, ca_file, connect, token_file, endpoint, kind, status, seconds, count, probability, after,
               after_processing) -> None:
     """Add a fault rule; prints it with its id."""
     rule = {"endpoint": endpoint, "kind": kind, "status": status, "seconds": seconds, "count": count,
             "probability": probability, "after": after, "after_processing": after_processing or None}
-    click.echo(json.dumps(_admin_call(server, ca_file, connect, "POST", "/faults",
+    click.echo(json.dumps(_admin_call(server, ca_file, connect, token_file, "POST", "/faults",
                                       {k: v for k, v in rule.items() if v is not None}), indent=2))
 
 
 @fault.command("list")
 @_server_options
-def fault_list(server, ca_file, connect) -> None:
+def fault_list(server, ca_file, connect, token_file) -> None:
     """Show the fault rules with how often each matched and applied."""
-    click.echo(json.dumps(_admin_call(server, ca_file, connect, "GET", "/faults"), indent=2))
+    click.echo(json.dumps(_admin_call(server, ca_file, connect, token_file, "GET", "/faults"), indent=2))
 
 
 @fault.command("clear")
 @_server_options
-def fault_clear(server, ca_file, connect) -> None:
+def fault_clear(server, ca_file, connect, token_file) -> None:
     """Remove every fault rule."""
-    _admin_call(server, ca_file, connect, "DELETE", "/faults")
+    _admin_call(server, ca_file, connect, token_file, "DELETE", "/faults")
     click.echo("fault rules cleared")

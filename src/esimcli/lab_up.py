@@ -44,6 +44,9 @@ DEFAULT_UI_PORT = 8233
               help="SM-DP+ HTTPS port on 127.0.0.1 (0: any free port).")
 @click.option("--smds-port", type=click.IntRange(0, 65535), default=DEFAULT_SMDS_PORT, show_default=True,
               help="Lab SM-DS HTTPS port on 127.0.0.1, the eUICCs' root SM-DS (0: any free port).")
+@click.option("--admin-port", type=click.IntRange(0, 65535),
+              help="Lab SM-DP+ admin API port on 127.0.0.1, bearer token in STATE/admin-token "
+                   "(default 8445; any free port with --smdp-port 0).")
 @click.option("--with-temporal", is_flag=True, help="Also run the Temporal dev server and a worker for the lab.")
 @click.option("--temporal-port", type=click.IntRange(0, 65535), default=DEFAULT_TEMPORAL_PORT, show_default=True,
               help="Dev server gRPC port (0: any free port).")
@@ -53,11 +56,12 @@ DEFAULT_UI_PORT = 8233
               help="Seconds to wait for a vpcd reader that another lab or test holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the lab as one JSON object.")
 def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_port: int, smds_port: int,
+       admin_port: int | None,
        with_temporal: bool,
        temporal_port: int, ui_port: int, reader_wait: float, as_json: bool) -> None:
     """Start the lab SM-DP+, the lab SM-DS and virtual eUICCs; Ctrl-C stops everything it started."""
     options = LabOptions(state_dir=state_dir, vpcd_cards=vpcd_cards, local_cards=local_cards, profiles=profiles,
-                         smdp_port=smdp_port, smds_port=smds_port, reader_wait=reader_wait)
+                         smdp_port=smdp_port, smds_port=smds_port, admin_port=admin_port, reader_wait=reader_wait)
     try:
         with Lab(options) as lab:
             if not with_temporal:

@@ -90,7 +90,7 @@ def operation_command(name: str, *, watch: bool = False, timeout: float = 120.0,
             reporter = Reporter(operation, as_json=as_json, redactor=call.redactor)
             try:
                 op_input = build(call, **options)
-                responder = Responder(interactive=_stdin_is_terminal(), redactor=call.redactor)
+                responder = Responder(interactive=stdin_is_terminal(), redactor=call.redactor)
                 display = ProgressDisplay(sys.stderr, is_tty=sys.stderr.isatty(), redact=call.redactor,
                                           label=operation, enabled=watch and not quiet)
                 driver = OperationDriver(connection, display=display, responder=responder, timeout=timeout)
@@ -129,5 +129,5 @@ def _operation_label(ctx: click.Context) -> str:
     return ctx.command_path.removeprefix(ctx.find_root().info_name or "").strip()
 
 
-def _stdin_is_terminal() -> bool:
+def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()

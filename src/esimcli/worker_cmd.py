@@ -36,13 +36,12 @@ def _overrides(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _all_pcsc_readers() -> list[str]:
-    from smartcard.pcsc.PCSCExceptions import BaseSCardException
-    from smartcard.System import readers
+    from carddrivers.pcsc import list_readers
 
     try:
-        return [str(reader) for reader in readers()]
-    except BaseSCardException as error:
-        raise CliFailure(ExitCode.USAGE, "card.pcsc", f"cannot list PC/SC readers (is pcscd running?): {error}") from None
+        return list_readers()
+    except EsimError as error:
+        raise CliFailure(ExitCode.USAGE, error.kind, error.message) from None
 
 
 @click.command("worker")
@@ -51,7 +50,7 @@ def _all_pcsc_readers() -> list[str]:
               help="Run workflows and SM-DP+ steps (any host may).")
 @click.option("--reader", "readers", multiple=True, metavar="SPEC",
               help="Card to serve (repeatable): a PC/SC reader name, pcsc:NAME, or a modem's AT port "
-                   "at:DEVICE[?baud=115200&mode=cgla|csim&timeout=S]; ?block=120 fixes the STORE DATA block "
+                   "at:DEVICE[?baud=115200&mode=cgla|csim&timeout=S]; ?block=N sets the first STORE DATA block "
                    "size. Its card's EID is registered for this host.")
 @click.option("--all-readers", is_flag=True, help="Serve every PC/SC reader present (empty ones are skipped).")
 @click.option("--card-host", metavar="NAME",

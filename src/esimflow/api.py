@@ -90,12 +90,15 @@ def operation_workflow_id(operation: str, eid: str, operation_id: str) -> str:
 
 UPDATE_SUBMIT = "submit"  # entity: OperationRequest -> OperationResult (waits for the operation)
 QUERY_QUEUE = "queue"  # entity: -> EntityStatus
+UPDATE_SKIP = "skip"  # entity: SkipRequest -> EntityStatus (operator: end the current operation as failed)
+UPDATE_DRAIN = "drain"  # entity: -> EntityStatus (operator: accept nothing new, end once the queue is done)
 UPDATE_HOLD = "hold"  # entity: HoldRequest -> HoldGrant (waits for the eUICC's turn)
 SIGNAL_RELEASE = "release"  # entity: hold id
 UPDATE_PROVIDE_CONFIRMATION_CODE = "provide_confirmation_code"  # ConfirmationCodeInput -> Progress
 UPDATE_GIVE_CONSENT = "give_consent"  # ConsentInput -> Progress
 UPDATE_DECLINE = "decline"  # DeclineInput -> Progress
 QUERY_PROGRESS = "progress"  # operation: -> Progress
+SIGNAL_SKIP = "skip"  # operation: reason (the entity, for an operator, just before it cancels the operation)
 
 
 # --- Vocabularies (OpenHarmony API 18 values) --------------------------------------------------
@@ -163,8 +166,10 @@ class DownloadProfileInput:
     """Download (and optionally enable) a profile.
 
     ``activation_code`` None means: ask the eUICC's default SM-DP+ (no matching ID). A confirmation
-    code given up front is used directly; if the SM-DP+ requires one and none was given, the
-    workflow waits ``consent_timeout_seconds`` for ``provide_confirmation_code``. Profile policy
+    code given up front is used directly; if the SM-DP+ refuses it, the download ends at once with
+    RESULT_CONFIRMATION_CODE_INCORRECT, unless ``ask_again_if_code_refused`` (a caller that can ask
+    its user, such as the CLI on a terminal): then, as when the SM-DP+ requires a code and none was
+    given, the workflow waits ``consent_timeout_seconds`` for ``provide_confirmation_code``. Profile policy
     rules need consent unless ``is_ppr_allowed``; ``require_user_consent`` makes the workflow wait
     for ``give_consent`` after the metadata preview even when nothing else asks for it.
     """
@@ -181,6 +186,7 @@ class DownloadProfileInput:
     smdp_address: str | None = None  # overrides the address of the activation code/the default
     carrier_name: str = ""  # OpenHarmony DownloadableProfile.carrierName, answered back
     access_rules: list[dict] = field(default_factory=list)  # DownloadableProfile.accessRules as given
+    ask_again_if_code_refused: bool = False
 
     def __repr__(self) -> str:  # the matching ID and the confirmation code are secrets
         return (
@@ -513,6 +519,17 @@ class OperationRequest:
     operation: str
     operation_id: str
     input: dict[str, Any]
+    task_queue: str = ""
+    """The workflow queue the client asked for: an entity living on another queue moves there
+    (continue-as-new) once it is idle."""
+
+
+@dataclass
+class SkipRequest:
+    """``admin entity skip``: end the operation running now as failed with ``reason``, once the
+    card step in flight has finished (a hold is dropped)."""
+
+    reason: str
 
 
 HOLD = "Hold"
@@ -538,10 +555,16 @@ class HoldGrant:
 
 @dataclass
 class EntityStatus:
+    """What ``admin entity show`` prints: where the entity lives and what it is doing."""
+
     eid: str
     running: str | None  # workflow id of the operation in progress
     queued: list[str] = field(default_factory=list)
     completed: int = 0
+    task_queue: str = ""
+    requested_task_queue: str = ""  # where it moves once idle, when not where it is
+    holds: list[str] = field(default_factory=list)  # hold ids granted now
+    draining: bool = False
 
 
 # --- Client helpers ----------------------------------------------------------------------------
@@ -578,14 +601,18 @@ class OperationHandle:
         """The operation's progress; ``phase == "queued"`` while it waits for its turn."""
         from temporalio.service import RPCError, RPCStatusCode
 
+        handle = self.client.get_workflow_handle(self.workflow_id)
         try:
-            return await self.client.get_workflow_handle(self.workflow_id).query(
-                QUERY_PROGRESS, result_type=Progress
-            )
+            progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return Progress(operation=self.operation)
             raise
+        if progress.phase == "installing":
+            live = await _segments_reported(self.client, handle)
+            if live is not None:
+                progress.segments_done, progress.segments_total = live
+        return progress
 
     async def provide_confirmation_code(self, code: str) -> Progress:
         return await self._update(UPDATE_PROVIDE_CONFIRMATION_CODE, ConfirmationCodeInput(code))
@@ -607,6 +634,22 @@ class OperationHandle:
             raise AnswerRefusedError(f"{self.operation} refused {name}: {cause}") from None
 
 
+LOAD_STEP = "card_load_bound_profile_package"
+"""The card step whose heartbeat details are ``(segments done, segments total)``."""
+
+
+async def _segments_reported(client: Client, handle) -> tuple[int, int] | None:
+    """The segment count LoadBoundProfilePackage last reported in its heartbeat (the server
+    keeps it with the pending activity), or None while it has reported none."""
+    description = await handle.describe()
+    for pending in description.raw_description.pending_activities:
+        if pending.activity_type.name == LOAD_STEP and pending.heartbeat_details.payloads:
+            details = await client.data_converter.decode(pending.heartbeat_details.payloads, [int, int])
+            if len(details) == 2:
+                return int(details[0]), int(details[1])
+    return None
+
+
 class AnswerRefusedError(EsimError):
     """The operation was not waiting for that answer (already answered, or never asked)."""
 
@@ -614,14 +657,15 @@ class AnswerRefusedError(EsimError):
 
 
 async def start_operation(client: Client, op_input: Any, *, operation_id: str | None = None,
-                          task_queue: str = WORKFLOW_TASK_QUEUE) -> OperationHandle:
+                          task_queue: str = WORKFLOW_TASK_QUEUE, accept_timeout: float | None = None,
+                          ) -> OperationHandle:
     """Submit an operation to its eUICC's entity workflow (starting the entity if needed).
 
     Returns once the entity has accepted it; the operation itself may still be queued behind
-    others on the same eUICC.
+    others on the same eUICC. Submitting an ``operation_id`` again (a retry after a lost
+    answer) never runs the operation twice: it gets the first result.
     """
-    from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateStage
-    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.client import WorkflowUpdateStage
 
     operation = operation_name(op_input)
     operation_id = operation_id or uuid.uuid4().hex[:12]
@@ -635,27 +679,93 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
 
     eid = op_input.eid
     workflow_id = operation_workflow_id(operation, eid, operation_id)
-    request = OperationRequest(operation, operation_id, dataclasses.asdict(op_input))
-    start = await _entity_start(client, eid, task_queue)
-    update = await _with_entity_start_failure(client, eid, start, client.start_update_with_start_workflow(
-        UPDATE_SUBMIT, request, start_workflow_operation=start,
-        wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=OperationResult,
-    ))
+    request = OperationRequest(operation, operation_id, dataclasses.asdict(op_input), task_queue=task_queue)
+    # the operation id is the update id: a retried submit (a lost answer) is the same update
+    update = await _accepted(client, eid, task_queue, accept_timeout, lambda start, rpc_timeout: (
+        client.start_update_with_start_workflow(
+            UPDATE_SUBMIT, request, id=operation_id, start_workflow_operation=start,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=OperationResult, rpc_timeout=rpc_timeout)))
     return OperationHandle(client, operation, eid, workflow_id,
                            lambda: _first_result(client, workflow_id, update.result))
 
 
 async def hold_euicc(client: Client, request: HoldRequest, *,
-                     task_queue: str = WORKFLOW_TASK_QUEUE) -> HoldGrant:
+                     task_queue: str = WORKFLOW_TASK_QUEUE, accept_timeout: float | None = None) -> HoldGrant:
     """Wait for exclusive use of the eUICC (starting its entity if needed); release it with the
     ``release`` signal to ``euicc-<EID>`` carrying the hold id."""
     from temporalio.client import WorkflowUpdateStage
 
-    start = await _entity_start(client, request.eid, task_queue)
-    update = await _with_entity_start_failure(client, request.eid, start, client.start_update_with_start_workflow(
-        UPDATE_HOLD, request, start_workflow_operation=start,
-        wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=HoldGrant))
+    update = await _accepted(client, request.eid, task_queue, accept_timeout, lambda start, rpc_timeout: (
+        client.start_update_with_start_workflow(
+            UPDATE_HOLD, request, id=request.hold_id, start_workflow_operation=start,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=HoldGrant, rpc_timeout=rpc_timeout)))
     return await update.result()
+
+
+async def entity_status(client: Client, eid: str) -> EntityStatus:
+    """``admin entity show``: the eUICC entity's queue, current operation, waiting operations
+    and holds."""
+    return await client.get_workflow_handle(euicc_workflow_id(eid)).query(QUERY_QUEUE, result_type=EntityStatus)
+
+
+async def skip_current(client: Client, eid: str, reason: str) -> EntityStatus:
+    """``admin entity skip``: end the operation running on the eUICC as failed with ``reason``
+    (once its card step in flight has finished), or drop the hold it is in; returns the
+    entity's status afterwards."""
+    return await client.get_workflow_handle(euicc_workflow_id(eid)).execute_update(
+        UPDATE_SKIP, SkipRequest(reason), result_type=EntityStatus)
+
+
+async def drain_entity(client: Client, eid: str) -> EntityStatus:
+    """``admin entity drain``: the entity accepts nothing new, finishes its queue and ends."""
+    return await client.get_workflow_handle(euicc_workflow_id(eid)).execute_update(
+        UPDATE_DRAIN, result_type=EntityStatus)
+
+
+ACCEPT_TIMEOUT_ENV = "ESIMFLOW_ACCEPT_TIMEOUT"
+DEFAULT_ACCEPT_TIMEOUT = 60.0
+
+
+class EntityUnreachableError(EsimError):
+    """No worker took the submit: the eUICC's entity lives on a task queue nobody polls (a
+    worker gone, or a queue that never had one). Retrying the same call cannot help; starting a
+    worker on that queue does."""
+
+    kind = "engine.queue_unpolled"
+    retryable = False
+
+
+async def _accepted(client: Client, eid: str, requested_queue: str, timeout: float | None, submit):
+    """``submit(entity start, rpc timeout)``'s update handle once the entity accepted it, or
+    :class:`EntityUnreachableError` after ``timeout`` seconds (default ``ESIMFLOW_ACCEPT_TIMEOUT``
+    or 60): an entity whose queue no worker polls would keep the caller waiting forever."""
+    import asyncio
+    import contextlib
+    import os
+    from datetime import timedelta
+
+    from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+
+    if timeout is None:
+        timeout = float(os.environ.get(ACCEPT_TIMEOUT_ENV) or DEFAULT_ACCEPT_TIMEOUT)
+    start = await _entity_start(client, eid, requested_queue)
+    try:
+        return await asyncio.wait_for(
+            _with_entity_start_failure(client, eid, start, submit(start, timedelta(seconds=timeout))), timeout)
+    except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        with contextlib.suppress(BaseException):  # the start's own outcome: taken, not left unretrieved
+            await asyncio.wait_for(start.workflow_handle(), 1)
+        queue = await _entity_queue(client, eid) or requested_queue
+        raise EntityUnreachableError(
+            f"no worker took the request for eUICC {eid} within {timeout:g} s: its entity runs on task queue "
+            f"{queue!r}, which no worker polls; start a worker on {queue!r}") from None
+
+
+async def _entity_queue(client: Client, eid: str) -> str | None:
+    try:
+        return (await client.get_workflow_handle(euicc_workflow_id(eid)).describe()).task_queue
+    except Exception:  # not there (never started), or the server cannot tell: name the requested queue
+        return None
 
 
 async def _entity_start(client: Client, eid: str, task_queue: str):
@@ -780,3 +890,10 @@ class EntityInput:
     continue_after: int = 500
     idle_seconds: float = 600.0
     search_attributes: bool = False  # the namespace knows esimflow's: operations are started with them
+    answered: dict[str, OperationResult] = field(default_factory=dict)
+    """The results of the latest ``ANSWERED_KEPT`` operations by operation id, oldest first: a
+    submit repeating one of their ids gets its first result, without touching the card."""
+    requested_task_queue: str = ""
+
+
+ANSWERED_KEPT = 200

@@ -7,6 +7,7 @@ extra eUICCs for fleets live in ``eUICC/<EID>/``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import os
 from collections.abc import Iterable, Sequence
@@ -16,11 +17,13 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from sgp22 import certs
 from sgp22.certs import Role
 from sgp22.errors import BadInputError
+
+from rsplab.private_files import private_dir
 
 CURVES = {"NIST": ec.SECP256R1, "BRP": ec.BrainpoolP256R1}
 _CURVE_NAMES = {"nist": "NIST", "p-256": "NIST", "p256": "NIST", "secp256r1": "NIST",
@@ -37,7 +40,8 @@ EUM_ORG = "esimflow lab EUM"
 
 # RFC 5280 4.1.2.5: 99991231235959Z means "no well-defined expiration", as SGP.22 wants for eUICCs.
 _FOREVER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
-_LIFETIME_YEARS = {Role.CI: 35, Role.EUM: 30, Role.DPAUTH: 10, Role.DPPB: 10, Role.DPTLS: 5}
+_LIFETIME_YEARS = {Role.CI: 35, Role.EUM: 30, Role.DPAUTH: 10, Role.DPPB: 10, Role.DPTLS: 35}
+"""The DPtls certificate lives as long as the CI: a lab must not stop serving TLS on a date."""
 
 
 def _layout(curve: str) -> dict[Role, tuple[str, str]]:
@@ -148,6 +152,17 @@ class LabIdentities:
     def tls_names(self) -> list[str]:
         return certs.dns_names_of(self.dptls.certificate)
 
+    @functools.cached_property
+    def tls_certificate(self) -> x509.Certificate:
+        """The DPtls certificate the lab serves (with the directory's DPtls key).
+
+        The directory's own, unless it ends before the CI does and the directory holds the CI's
+        private key: then the CI re-issues it (same subject, key, names and extensions) up to
+        the CI's own end. The SGP.26 DPtls certificates end on 2027-02-06 (older ones already
+        have), their CI in 2055; without this a lab on the SGP.26 set would stop on that date.
+        """
+        return renewed_dptls(self.dptls.certificate, self.ci)
+
     def export_tls(self, dest: str | os.PathLike) -> tuple[Path, Path]:
         """Write the DPtls certificate and key as PEM files for ``ssl.load_cert_chain``.
 
@@ -156,10 +171,9 @@ class LabIdentities:
         """
         if self.dptls.private_key is None:
             raise BadInputError(f"{self.root} has no DPtls private key")
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
+        dest = private_dir(dest)
         cert_path, key_path = dest / "dptls-cert.pem", dest / "dptls-key.pem"
-        cert_path.write_bytes(self.dptls.certificate.public_bytes(serialization.Encoding.PEM))
+        cert_path.write_bytes(self.tls_certificate.public_bytes(serialization.Encoding.PEM))
         _write_private_key(key_path, self.dptls.private_key)
         return cert_path, key_path
 
@@ -179,6 +193,29 @@ class LabIdentities:
         if not (self.root / cert_rel).is_file():
             raise BadInputError(f"no eUICC identity for EID {eid} in {self.root}")
         return _load_identity(self.root, cert_rel, key_rel)
+
+
+def renewed_dptls(dptls: x509.Certificate, ci: Identity) -> x509.Certificate:
+    """``dptls`` valid until the CI's end, re-signed by the CI when it has its key (see
+    :attr:`LabIdentities.tls_certificate`); ``dptls`` itself when it already lasts as long or
+    there is no CI key."""
+    ci_end = ci.certificate.not_valid_after_utc
+    if ci.private_key is None or dptls.not_valid_after_utc >= ci_end:
+        return dptls
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(dptls.subject)
+        .issuer_name(ci.certificate.subject)
+        .public_key(dptls.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dptls.not_valid_before_utc)
+        .not_valid_after(ci_end)
+    )
+    for extension in dptls.extensions:
+        if extension.oid != ExtensionOID.AUTHORITY_KEY_IDENTIFIER:
+            builder = builder.add_extension(extension.value, extension.critical)
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ci.private_key.public_key())
+    return builder.add_extension(aki, critical=False).sign(ci.private_key, hashes.SHA256())
 
 
 def _load_identity(root: Path, cert_rel: str, key_rel: str, *, key_required: bool = True) -> Identity:
@@ -351,7 +388,7 @@ def _make_smdp(ci: _Issuer, curve: str, role: Role, smdp_oid: str, tls_names: Se
 def _write(root: Path, cert_rel: str, key_rel: str, certificate: x509.Certificate,
            key: ec.EllipticCurvePrivateKey, *, pem_twin: bool = False) -> None:
     cert_path, key_path = root / cert_rel, root / key_rel
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(cert_path.parent)
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
     if pem_twin:
         cert_path.with_suffix(".pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

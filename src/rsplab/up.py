@@ -1,8 +1,9 @@
 """The whole lab in one process: the lab SM-DP+, virtual eUICCs in vpcd readers and in-process,
 a test PKI made on first use, and profiles waiting to be downloaded.
 
-Everything lives in one state directory (default ``./lab-state``): the PKI, each eUICC's state
-file and the SM-DP+ inventory, so a lab stopped with Ctrl-C comes back as it was. Run it as
+Everything lives in one state directory (default ``./lab-state``, 0700, its secrets 0600): the
+PKI, each eUICC's state file, the SM-DP+ inventory and the admin API's bearer token
+(``admin-token``, new at every start), so a lab stopped with Ctrl-C comes back as it was. Run it as
 ``esimflow lab up`` (which can add Temporal) or ``python -m rsplab.up``. This module knows
 nothing of the engine: the lab must be usable by any LPA.
 """
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -29,6 +31,8 @@ from carddrivers.local import LocalTransport
 from rsplab import pcscd, pki
 from rsplab.euicc import EuiccConfig, VirtualEuicc
 from rsplab.euicc.vpcd import VpcdBridge
+from rsplab.private_files import private_dir
+from rsplab.smdp.admin import DEFAULT_ADMIN_PORT
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus
 
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = Path("lab-state")
 DEFAULT_SMDP_PORT = 8443
+ADMIN_TOKEN_FILE = "admin-token"
 DEFAULT_SMDS_PORT = 8444
 LAB_ICCID_PREFIX = "899990"
 """Country code 999 is unassigned, so a lab ICCID can never be a real operator's."""
@@ -53,6 +58,9 @@ class LabOptions:
     """Fixed by default so activation codes and the eUICCs' default SM-DP+ stay valid across runs."""
     smds_port: int = DEFAULT_SMDS_PORT
     """The lab SM-DS, the eUICCs' root SM-DS address (fixed by default for the same reason)."""
+    admin_port: int | None = None
+    """The admin API's own loopback port; by default DEFAULT_ADMIN_PORT, or any free port with
+    ``smdp_port=0`` (so parallel labs never collide)."""
     install_first_profile: bool = False
     """Give the first eUICC an installed, enabled profile (a device with working service)."""
     reader_wait: float = 10.0
@@ -65,11 +73,19 @@ class LabOptions:
             raise BadInputError("card and profile counts cannot be negative")
         if self.vpcd_cards + self.local_cards < 1:
             raise BadInputError("a lab needs at least one eUICC")
-        for name, port in (("SM-DP+", self.smdp_port), ("SM-DS", self.smds_port)):
+        ports = (("SM-DP+", self.smdp_port), ("SM-DS", self.smds_port), ("admin API", self.admin_port_to_use))
+        for name, port in ports:
             if not 0 <= port < 65536:
                 raise BadInputError(f"{name} port {port} out of range")
-        if self.smdp_port and self.smdp_port == self.smds_port:
-            raise BadInputError("the SM-DP+ and the SM-DS need different ports")
+        fixed = [port for _, port in ports if port]
+        if len(set(fixed)) != len(fixed):
+            raise BadInputError("the SM-DP+, the SM-DS and the admin API need different ports")
+
+    @property
+    def admin_port_to_use(self) -> int:
+        if self.admin_port is not None:
+            return self.admin_port
+        return DEFAULT_ADMIN_PORT if self.smdp_port else 0
 
 
 @dataclass
@@ -91,6 +107,7 @@ class Lab:
         self.options = options
         self.state_dir = Path(options.state_dir)
         self.pki_dir = self.state_dir / "pki"
+        self.admin_token_file = self.state_dir / ADMIN_TOKEN_FILE
         self.smdp: LabSmdp | None = None
         self.cards: list[LabCard] = []
         self._stack = contextlib.ExitStack()
@@ -107,10 +124,12 @@ class Lab:
 
     def _start(self) -> None:
         options = self.options
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
+        os.chmod(self.state_dir, 0o700)  # the lab's own directory, even when an older run made it 0755
         eids = self._ensure_pki(options.vpcd_cards + options.local_cards)
         self.smdp = LabSmdp(self.pki_dir, self.state_dir / "smdp.sqlite3", port=options.smdp_port,
-                             smds_port=options.smds_port).start()
+                            smds_port=options.smds_port, admin_port=options.admin_port_to_use,
+                            admin_token_file=self.admin_token_file).start()
         self._stack.callback(self.smdp.stop)
         for eid in eids:
             card = VirtualEuicc(self.pki_dir, self.state_dir / f"euicc-{eid}.json", eid=eid,
@@ -186,7 +205,9 @@ class Lab:
         return {
             "state_dir": str(self.state_dir.resolve()),
             "smdp": {"address": self.smdp.address, "url": self.smdp.url, "ca_file": str(self.smdp.ca_file),
-                     "connect": f"127.0.0.1:{self.smdp.port}", "oid": self.smdp.smdp_oid},
+                     "connect": f"127.0.0.1:{self.smdp.port}", "oid": self.smdp.smdp_oid,
+                     "admin": {"url": self.smdp.admin_url, "connect": self.smdp.admin_connect,
+                               "token_file": str(self.admin_token_file.resolve())}},
             "smds": {"address": self.smdp.smds_address, "connect": f"127.0.0.1:{self.smdp.smds_port}"},
             "euiccs": [{"eid": c.eid, "reader": c.reader, "in_process": c.reader is None,
                         "state_file": str(c.card.store.path)} for c in self.cards],
@@ -218,6 +239,8 @@ def format_summary(summary: dict) -> list[str]:
         f"SM-DS         {summary['smds']['address']} (listening on {summary['smds']['connect']}; "
         "ES11 under /gsma/rsp2/es11 and /gsma/rsp2/es9plus)",
         f"CA file       {smdp['ca_file']}",
+        f"admin API     {smdp['admin']['url']} (on {smdp['admin']['connect']}, "
+        f"bearer token in {smdp['admin']['token_file']})",
     ]
     for euicc in summary["euiccs"]:
         where = f"reader \"{euicc['reader']}\"" if euicc["reader"] else "in-process"
@@ -261,6 +284,8 @@ def options_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profiles", type=int, default=3, help="available profiles to keep on the SM-DP+")
     parser.add_argument("--smdp-port", type=int, default=DEFAULT_SMDP_PORT, help="SM-DP+ port (0: any free)")
     parser.add_argument("--smds-port", type=int, default=DEFAULT_SMDS_PORT, help="SM-DS port (0: any free)")
+    parser.add_argument("--admin-port", type=int,
+                        help=f"admin API port (default {DEFAULT_ADMIN_PORT}, any free one with --smdp-port 0)")
     parser.add_argument("--reader-wait", type=float, default=10.0,
                         help="seconds to wait for a vpcd reader another run holds")
     parser.add_argument("--json", action="store_true", help="print the lab as one JSON object")
@@ -272,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = LabOptions(state_dir=args.state, vpcd_cards=args.vpcd, local_cards=args.local,
                          profiles=args.profiles, smdp_port=args.smdp_port, smds_port=args.smds_port,
+                         admin_port=args.admin_port,
                          reader_wait=args.reader_wait)
     try:
         with Lab(options) as lab, StopSignals() as stop:

@@ -247,6 +247,21 @@ def select_by_aid_command(channel: int, aid: bytes) -> bytes:
     return bytes([cla_for_channel(channel, proprietary=False), INS_SELECT, 0x04, 0x00, len(aid)]) + aid
 
 
+def close_leftover_channels(transport: CardTransport, *, keep: tuple[int, ...] = ()) -> list[int]:
+    """Close every logical channel (1..19, except ``keep``) open on the card; the numbers closed.
+
+    A process killed in the middle of its session never closes its channel, and a card that is
+    not reset keeps it open: a card has few (SGP.22 asks for at least 3), so a host that takes a
+    card over must reclaim them, or after a few crashes no session can open at all. Only for the
+    one process that owns the card's sessions (a worker serving the reader)."""
+    link = ApduLink(transport)
+    closed = []
+    for channel in range(1, MAX_CHANNEL + 1):
+        if channel not in keep and link.exchange(manage_channel_close_command(channel)).ok:
+            closed.append(channel)
+    return closed
+
+
 # --- Exchanges ---------------------------------------------------------------------------------
 
 

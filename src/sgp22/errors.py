@@ -324,7 +324,8 @@ class ConsentTimeoutError(EsimError):
 
 
 class MustDisableProfileError(EsimError):
-    """Switching needs the enabled profile disabled first and the caller did not allow it (forceDisable)."""
+    """The enabled profile is in the way: a switch needs it disabled and the caller did not allow it
+    (forceDisable), or it was asked to be deleted (the eUICC deletes disabled profiles only)."""
 
     kind = "engine.must_disable_profile"
     oh_result = OhResultCode.RESULT_MUST_DISABLE_PROFILE
@@ -426,7 +427,9 @@ class SmdpIncompatibleError(Es9FunctionError):
 
 
 class TransactionUnknownError(Es9FunctionError):
-    retryable = True
+    """The SM-DP+ no longer knows the session (8.10.1/3.9): no retry of the step can help, only a
+    new session (the SM-DP+ restarted, or the session expired)."""
+
     oh_result = OhResultCode.RESULT_TRANSACTION_ID_INVALID
     win_status = WinStatus.NoCorrespondingRequest
 
@@ -456,6 +459,20 @@ class NoEligibleProfileError(Es9FunctionError):
 class ProfileNotReleasedError(Es9FunctionError):
     oh_result = OhResultCode.RESULT_NO_PROFILE_ON_SERVER
     win_status = WinStatus.ProfileNotReleasedByOperator
+
+
+class DownloadOrderExpiredError(Es9FunctionError):
+    """The operator's download order has expired (8.8.5/4.10): only a new order helps."""
+
+    oh_result = OhResultCode.RESULT_NO_PROFILE_ON_SERVER
+    win_status = WinStatus.ProfileNotAvailableForNewBinding
+
+
+class DownloadOrderRetriesExceededError(Es9FunctionError):
+    """The download order has used up its attempts at the SM-DP+ (8.8.5/6.4)."""
+
+    oh_result = OhResultCode.RESULT_GET_BOUND_PROFILE_PACKAGE_FAILED
+    win_status = WinStatus.ProfileDownloadMaxRetriesExceeded
 
 
 class ProfileNotAvailableError(Es9FunctionError):

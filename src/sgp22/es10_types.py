@@ -157,6 +157,15 @@ class OperatorId:
     def from_asn1(cls, value: dict) -> OperatorId:
         return cls(value["mccMnc"], value.get("gid1"), value.get("gid2"))
 
+    @classmethod
+    def from_plmn(cls, mcc: str, mnc: str, gid1: bytes | None = None, gid2: bytes | None = None) -> OperatorId:
+        """From a 3-digit MCC and a 2- or 3-digit MNC (TS 24.008 coding: MCC2 MCC1, MNC3 MCC3, MNC2 MNC1)."""
+        if not (len(mcc) == 3 and mcc.isdigit() and mcc.isascii() and len(mnc) in (2, 3) and mnc.isdigit()
+                and mnc.isascii()):
+            raise BadInputError(f"an operator is a 3-digit MCC and a 2- or 3-digit MNC, not {mcc!r}/{mnc!r}")
+        third = mnc[2] if len(mnc) == 3 else "F"
+        return cls(bytes.fromhex(mcc[1] + mcc[0] + third + mcc[2] + mnc[1] + mnc[0]), gid1, gid2)
+
     def to_asn1(self) -> dict:
         value: dict = {"mccMnc": self.mcc_mnc}
         if self.gid1 is not None:
@@ -267,6 +276,8 @@ class ProfileMetadata:
     notification_configuration_info: list[NotificationConfiguration] = field(default_factory=list)
     profile_owner: OperatorId | None = None
     ppr_ids: PprIds = PprIds(0)
+    access_rules: list[AccessRule] = field(default_factory=list)
+    """The ARA-M rules the profile will bring, when the SM-DP+ announces them (refArDo)."""
 
     @classmethod
     def from_asn1(cls, raw: bytes, value: dict) -> ProfileMetadata:
@@ -283,6 +294,7 @@ class ProfileMetadata:
             ],
             profile_owner=OperatorId.from_asn1(value["profileOwner"]) if "profileOwner" in value else None,
             ppr_ids=bits_to_flags(PprIds, value["profilePolicyRules"]) if "profilePolicyRules" in value else PprIds(0),
+            access_rules=[AccessRule.from_asn1(item) for item in value.get("refArDo", [])],
         )
 
     def same_content(self, other: ProfileMetadata) -> bool:

@@ -193,13 +193,17 @@ def _bad_address(message: str, defect: str) -> SmdpAddressInvalidError:
     return SmdpAddressInvalidError(message, kind=f"input.smdp_address.{defect}")
 
 
+_PLAIN_ADDRESS = re.compile(
+    r"((?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z0-9-]{1,63}\.?|localhost|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{0,6})?",
+)
+
+
 def _shown_address(address: str) -> str:
-    """How an error names a refused address: in clear only while it looks like a host name, so
-    a matching ID put in the address field (fields swapped, a pasted activation code) never
-    comes back in a message."""
-    if len(address) <= 80 and re.fullmatch(r"[A-Za-z0-9.:\[\]/-]+", address) and (
-        "." in address or address.startswith("[") or address.split(":")[0].lower() == "localhost"
-    ):
+    """How an error names a refused address: in clear only while it has the shape of a host name
+    (dotted labels, an optional numeric port), so a matching ID put in the address field or its
+    port (fields swapped, a pasted activation code) never comes back in a message."""
+    scheme_free = address.split("://", 1)[-1]
+    if len(address) <= 80 and _PLAIN_ADDRESS.fullmatch(scheme_free):
         return repr(address)
     return mask_secret(address)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -23,6 +24,7 @@ import asn1tools
 
 from sgp22 import codec, tlv
 from sgp22.errors import BadInputError, MalformedDataError
+from sgp22.es10_types import AccessRule
 from sgp22.identifiers import Iccid
 
 SAIP_VERSION = (2, 3)
@@ -41,6 +43,8 @@ FILLER_FILE_CHUNK = 16384
 """Content bytes per generated file; a transparent EF holds at most 65535 bytes."""
 _FILLER_FILE_ID_BASE = 0xAF00
 _FILLER_DESCRIPTOR = b"\x41\x21"  # transparent EF, shareable
+INTERPRETED_KINDS = frozenset({"header", "mf", "genericFileManagement", "application", "nonStandard", "end"})
+"""The elements upp.asn defines in full; the others are read as far as their PEHeader."""
 _MF_ID = 1
 """PEHeader identification of the generated MF; the generated files follow it."""
 
@@ -261,32 +265,95 @@ def build_upp(
     profile_type: str | None = DEFAULT_PROFILE_TYPE,
     services=DEFAULT_SERVICES,
     version: tuple[int, int] = SAIP_VERSION,
+    access_rules: Sequence[AccessRule] = (),
 ) -> bytes:
-    """A profile package for ``iccid``: header, MF, generated files when ``size`` asks for them, end.
+    """A profile package for ``iccid``: header, MF, generated files when ``size`` asks for them,
+    the ARA-M with ``access_rules`` when there are any, end.
 
     With ``size`` the package is exactly that many bytes; sizes below the smallest package with
     one file cannot be met and raise :class:`BadInputError` naming the smallest size.
     """
-    header = _header_pe(iccid, profile_type, services, version) + _mf_pe(iccid)
-    bare_end = _end_pe(_MF_ID + 1)
-    if size is None or size == len(header) + len(bare_end):
-        return header + bare_end
+    head = _header_pe(iccid, profile_type, services, version) + _mf_pe(iccid)
+
+    def tail(files: int) -> bytes:
+        """The ARA-M (if any) and the end, numbered after ``files`` generated files."""
+        after_files = _MF_ID + 1 + files
+        if not access_rules:
+            return _end_pe(after_files)
+        return _ara_m_pe(access_rules, after_files) + _end_pe(after_files + 1)
+
+    if size is None or size == len(head) + len(tail(0)):
+        return head + tail(0)
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise BadInputError("profile package size must be a non-negative number of bytes")
-    smallest = len(header) + len(_filler_pe(0, b"", False)) + len(_end_pe(_MF_ID + 2))
+    smallest = len(head) + len(_filler_pe(0, b"", False)) + len(tail(1))
     if size < smallest:
         raise BadInputError(f"a profile package with files is at least {smallest} bytes, {size} asked")
     full_file = len(_filler_pe(0, bytes(FILLER_FILE_CHUNK), False))
-    fewest = max(1, -(-(size - len(header) - len(bare_end)) // full_file))
+    fewest = max(1, -(-(size - len(head) - len(tail(0))) // full_file))
     if fewest > MAX_FILLER_FILES:
         raise BadInputError(f"a lab profile package holds at most {MAX_FILLER_FILES} files "
                             f"({MAX_FILLER_FILES * FILLER_FILE_CHUNK} bytes)")
     for files in (fewest, fewest + 1):
-        end = _end_pe(_MF_ID + 1 + files)
-        fillers = _fill_exactly(iccid, size - len(header) - len(end), files)
+        end = tail(files)
+        fillers = _fill_exactly(iccid, size - len(head) - len(end), files)
         if fillers is not None:
-            return header + b"".join(fillers) + end
+            return head + b"".join(fillers) + end
     raise BadInputError(f"cannot build a profile package of exactly {size} bytes")
+
+
+# --- the ARA-M and its access rules (GlobalPlatform SEAC) ------------------------------------------------
+
+ARA_M_AID = bytes.fromhex("A00000015141434C00")
+"""The ARA-M application of GlobalPlatform SE Access Control; its package AID drops the last byte."""
+_STORE_DATA = bytes.fromhex("80E29000")
+"""STORE DATA, last block, BER-TLV data: how processData hands the ARA-M its rules."""
+_STORE_REF_AR_DO = 0xF0
+"""SEAC Command-Store-REF-AR-DO: the rules (REF-AR-DO, 'E2') to add."""
+
+
+def _ara_m_pe(rules: Sequence[AccessRule], identification: int) -> bytes:
+    """An application element instantiating the ARA-M, one Store-REF-AR-DO command per rule."""
+    commands = []
+    for rule in rules:
+        data = tlv.build(_STORE_REF_AR_DO, codec.encode("RefArDo", rule.to_asn1()))
+        commands.append(_STORE_DATA + bytes([len(data)]) + data)
+    return _encode("application", {
+        "app-Header": {"identification": identification},
+        "instanceList": [{
+            "applicationLoadPackageAID": ARA_M_AID[:-1],
+            "classAID": ARA_M_AID,
+            "instanceAID": ARA_M_AID,
+            "applicationPrivileges": bytes(3),
+            "applicationSpecificParametersC9": b"",
+            "processData": commands,
+        }],
+    })
+
+
+def access_rules_of(package: ParsedProfile) -> list[AccessRule]:
+    """The rules the package's ARA-M instance is given (its Store-REF-AR-DO commands), in order."""
+    rules = []
+    for element in package.elements:
+        if element.kind != "application":
+            continue
+        for instance in element.value.get("instanceList") or []:
+            if instance["instanceAID"] != ARA_M_AID:
+                continue
+            for command in instance.get("processData") or []:
+                rules.extend(_stored_rules(command, element.identification))
+    return rules
+
+
+def _stored_rules(command: bytes, identification: int | None) -> list[AccessRule]:
+    where = f"the ARA-M of element {identification}"
+    if len(command) < 5 or command[1] != 0xE2 or len(command) < 5 + command[4]:
+        raise ProfilePackageError(f"{where} is given a command that is not STORE DATA")
+    try:
+        store = tlv.parse_one(command[5:5 + command[4]], expected_tag=_STORE_REF_AR_DO, what="Store-REF-AR-DO")
+        return [AccessRule.from_asn1(codec.decode("RefArDo", item.raw)) for item in tlv.children(store.value)]
+    except (MalformedDataError, BadInputError) as error:
+        raise ProfilePackageError(f"{where}: an access rule does not decode ({error.message})") from None
 
 
 @functools.lru_cache(maxsize=1)

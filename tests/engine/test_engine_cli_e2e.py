@@ -157,6 +157,32 @@ def test_the_confirmation_code_is_asked_through_the_workflow_update_without_echo
     assert matching_id.encode() not in shown
 
 
+DIALER_HASH = "A1" * 32
+SHA1_HASH = "B2" * 20
+
+
+def test_access_rules_given_to_add_profile_reach_the_metadata_preview_and_profiles_json(lab, environment):
+    summary, _ = lab
+    common = ["--address", summary["temporal"]["address"], "--eid", summary["euiccs"][0]["eid"], "--json"]
+    added = esimflow(environment, "lab", "smdp", "add-profile", "--db", str(Path(summary["state_dir"]) / "smdp.sqlite3"),
+                     "--iccid", "8999900000000008884", "--access-rule", f"{DIALER_HASH}:com.example.dialer:1",
+                     "--access-rule", SHA1_HASH, "--json")
+    assert added.returncode == 0, added.stderr
+    activation_code = json.loads(added.stdout)["activationCode"]
+    expected = [{"certificate_hash": DIALER_HASH, "package_name": "com.example.dialer", "access_type": 1},
+                {"certificate_hash": SHA1_HASH, "package_name": "", "access_type": 0}]
+
+    preview = esimflow(environment, "metadata", *common, activation_code)
+    assert preview.returncode == 0, preview.stderr
+    assert json.loads(preview.stdout)["data"]["metadata"]["access_rules"] == expected
+
+    downloaded = esimflow(environment, "download", *common, activation_code)
+    assert downloaded.returncode == 0, downloaded.stderr
+    profiles = json.loads(esimflow(environment, "profiles", *common).stdout)["data"]["profiles"]
+    (installed,) = [p for p in profiles if p["iccid"] == "8999900000000008884"]
+    assert installed["access_rules"] == expected
+
+
 def test_ctrl_c_stops_the_lab_and_its_worker_without_leaking_a_secret(lab):
     """Last in this module: it stops the shared lab."""
     summary, lab_process = lab

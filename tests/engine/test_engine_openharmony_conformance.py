@@ -162,7 +162,8 @@ async def lab_engine(time_skipping_env, tmp_path, unique_task_queue, smdp, card)
 async def test_every_result_key_is_in_a_real_answer(lab_engine, smdp, card):  # noqa: F811
     eid = card.eid
     rule = "com.example.dialer"
-    code = smdp.add_profile(new_iccid(), ppr1=True, access_rules=[("AB" * 32, rule, 0)])
+    # PPR2 (deletion not allowed), not PPR1: the profile is switched away from below
+    code = smdp.add_profile(new_iccid(), ppr2=True, access_rules=[("AB" * 32, rule, 0)], profile_owner="310410:0A")
     answers: dict[str, api.OperationResult] = {}
 
     async def run(op_input):
@@ -183,7 +184,8 @@ async def test_every_result_key_is_in_a_real_answer(lab_engine, smdp, card):  # 
     await run(api.GetDownloadableProfilesInput(eid))
     other = await run(api.DownloadProfileInput(eid, smdp.add_profile(new_iccid())))
     await run(api.SwitchProfileInput(eid, other.data["iccid"], force_disable_profile=True))
-    await run(api.DeleteProfileInput(eid, installed.data["iccid"]))
+    await run(api.SwitchProfileInput(eid, installed.data["iccid"], force_disable_profile=True))
+    await run(api.DeleteProfileInput(eid, other.data["iccid"]))
     await run(api.ReserveProfilesForFactoryRestoreInput(eid))
     await run(api.ResetMemoryInput(eid, int(api.ResetOption.DELETE_OPERATIONAL_PROFILES)))
 

@@ -126,6 +126,90 @@ async def test_a_wrong_confirmation_code_is_asked_again(engine, smdp, card):
     assert iccid in await iccids_on(engine, card.eid)
 
 
+async def test_a_session_the_smdp_forgot_gets_one_new_session(engine, smdp, card):
+    """8.10.1/3.9 (the SM-DP+ restarted meanwhile): no retry of the step, one new session."""
+    iccid = new_iccid()
+    smdp.add_fault("getBoundProfilePackage", "restart", count=1)
+    try:
+        result = await engine.run(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid)))
+    finally:
+        smdp.clear_faults()
+    assert result.ok, result
+    assert result.data["session_attempts"] == 2
+
+
+async def test_a_server_that_forgets_every_session_fails_after_the_second(engine, smdp, card):
+    iccid = new_iccid()
+    smdp.add_fault("getBoundProfilePackage", "restart")
+    try:
+        handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid)))
+        result = await handle.result()
+        rule, = smdp.faults.rules()
+    finally:
+        smdp.clear_faults()
+    assert not result.ok
+    assert (result.error_kind, result.oh_result_name, result.win_status_name) == (
+        "es9.8.10.1/3.9", "RESULT_TRANSACTION_ID_INVALID", "NoCorrespondingRequest")
+    assert rule["applied"] == 2, "one call per session, no retry of the step"
+    assert (await handle.progress()).session_attempt == 2
+    assert iccid not in await iccids_on(engine, card.eid)
+
+
+async def test_an_expired_order_ends_the_download_at_once(engine, smdp, card):
+    iccid = new_iccid()
+    code = smdp.add_profile(iccid)
+    smdp.expire(iccid)
+    handle = await engine.start(api.DownloadProfileInput(card.eid, code))
+    result = await handle.result()
+    assert (result.ok, result.error_kind) == (False, "es9.8.8.5/4.10")
+    assert (result.oh_result_name, result.win_status_name) == ("RESULT_NO_PROFILE_ON_SERVER",
+                                                               "ProfileNotAvailableForNewBinding")
+    assert (await handle.progress()).session_attempt == 1
+async def test_a_refused_code_given_up_front_ends_the_download_at_once(engine, smdp, card):
+    """Through the API (and the CLI off a terminal, ESIMFLOW_CONFIRMATION_CODE) nobody can be
+    asked again: the answer is IncorrectConfirmationCode, not a consent timeout or a decline."""
+    iccid = new_iccid()
+    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid, confirmation_code="4711"),
+                                                         confirmation_code="1234"))
+    result = await handle.result()
+    assert (result.ok, result.oh_result_name, result.win_status_name) == (
+        False, "RESULT_CONFIRMATION_CODE_INCORRECT", "IncorrectConfirmationCode")
+    assert result.data.get("session_attempts", 1) == 1 and "1234" not in result.message
+    assert iccid not in await iccids_on(engine, card.eid)
+
+
+async def test_a_refused_code_given_up_front_is_asked_again_when_the_caller_can_ask(engine, smdp, card):
+    iccid = new_iccid()
+    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid, confirmation_code="4711"),
+                                                         confirmation_code="1234", ask_again_if_code_refused=True))
+    again = await until_awaiting(handle, "confirmation_code")
+    assert again.session_attempt == 2
+    await handle.provide_confirmation_code("4711")
+    assert (await handle.result()).ok
+
+
+async def test_too_many_refused_codes_end_with_the_try_limit(engine, smdp, card):
+    handle = await engine.start(api.DownloadProfileInput(
+        card.eid, smdp.add_profile(new_iccid(), confirmation_code="4711", cc_retry_limit=10)))
+    for attempt in (1, 2, 3):
+        asked = await until_awaiting(handle, "confirmation_code")
+        assert asked.session_attempt == attempt
+        await handle.provide_confirmation_code(f"000{attempt}")
+    result = await handle.result()
+    assert (result.oh_result_name, result.win_status_name) == (
+        "RESULT_EXCEEDED_CONFIRMATION_CODE_TRY_LIMIT", "ConfirmationCodeMaxRetriesExceeded")
+
+
+async def test_the_smdp_try_limit_is_reported_as_such(engine, smdp, card):
+    handle = await engine.start(api.DownloadProfileInput(
+        card.eid, smdp.add_profile(new_iccid(), confirmation_code="4711", cc_retry_limit=1)))
+    await until_awaiting(handle, "confirmation_code")
+    await handle.provide_confirmation_code("0000")
+    result = await handle.result()
+    assert (result.oh_result_name, result.win_status_name) == (
+        "RESULT_EXCEEDED_CONFIRMATION_CODE_TRY_LIMIT", "ConfirmationCodeMaxRetriesExceeded")
+
+
 async def test_an_update_the_download_does_not_expect_is_rejected(engine, smdp, card):
     handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid()),
                                                          require_user_consent=True))
@@ -223,7 +307,7 @@ async def test_an_activation_code_pinning_another_smdp_oid_is_refused(engine, sm
 async def test_progress_shows_segments_during_a_long_install(engine, smdp, card):
     """The steps run inside workflow tasks as local activities; the worker heartbeats a long
     task every few seconds, and each heartbeat lets a progress query through."""
-    card.faults.delay_s = 0.03  # about 8 s of LoadBoundProfilePackage
+    card.faults.delay_s = 0.06  # about 8 s of LoadBoundProfilePackage (some 130 blocks of 255 bytes)
     try:
         handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid(), size=30_000)))
         seen = []

@@ -65,6 +65,30 @@ async def test_memory_reset_deletes_what_the_options_name(engine, smdp, card):
     assert (invalid.ok, invalid.error_kind) == (False, "input.invalid")
 
 
+async def test_memory_reset_reports_first_and_records_every_erased_profile_deleted(engine, smdp, card):
+    """The reset takes the erased profiles' pending notifications with it: the engine delivers
+    them first, then records each erased profile, the enabled one too, as DELETED."""
+    enabled, disabled = await install(engine, smdp, card.eid), await install(engine, smdp, card.eid)
+    smdp.add_fault("handleNotification", "http_error", status=503)  # the enable stays pending on the card
+    try:
+        switched = await engine.run(api.SwitchProfileInput(card.eid, enabled))
+        assert switched.ok and switched.data["notifications"]["failed"], switched
+    finally:
+        smdp.clear_faults()
+    assert str(smdp.status(enabled)) == "INSTALLED"
+
+    reset = await engine.run(api.ResetMemoryInput(card.eid, int(api.ResetOption.DELETE_OPERATIONAL_PROFILES)))
+
+    assert reset.ok, reset
+    assert sorted(reset.data["deleted"]) == sorted([enabled, disabled])
+    assert reset.data["notifications_before_reset"]["delivered"]
+    assert str(smdp.status(enabled)) == "ENABLED", "the SM-DP+ heard of the enable before the profile vanished"
+    with engine.history() as history:
+        for iccid in (enabled, disabled):
+            assert str(history.history(iccid)[-1].to_status) == "DELETED"
+    assert card.store.state.notifications == [], "nothing left that could report an erased profile"
+
+
 async def test_factory_restore_keeps_operational_profiles_and_their_nicknames(engine, smdp, card):
     operational = await install(engine, smdp, card.eid)
     test_profile = await install(engine, smdp, card.eid, profile_class="test")

@@ -89,8 +89,8 @@ async def test_refusals_are_explained_before_the_card_is_touched(engine, smdp, c
     assert installed.data["metadata"]["policy_rules"] == api.PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED
 
     enabled = await engine.run(api.DeleteProfileInput(eid, iccid))
-    assert (enabled.ok, enabled.oh_result_name, enabled.error_kind) == (False, "RESULT_PROFILE_EID_INVALID",
-                                                                        "profile.enabled")
+    assert (enabled.ok, enabled.oh_result_name, enabled.win_status_name, enabled.error_kind) == (
+        False, "RESULT_MUST_DISABLE_PROFILE", "PolicyViolation", "engine.must_disable_profile")
     missing = await engine.run(api.DeleteProfileInput(eid, "8949000000000099996"))
     assert (missing.oh_result_name, missing.win_status_name) == ("RESULT_NOTHING_TO_DELETE", "ProfileNotPresent")
     unknown = await engine.run(api.SwitchProfileInput(eid, "8949000000000099996"))

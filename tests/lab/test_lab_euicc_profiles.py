@@ -192,6 +192,10 @@ def test_nickname(lpa, smdp):
                 "SetNicknameResponse")["setNicknameResult"] == 1
     listed = call(lpa, "ProfileInfoListRequest", {}, "ProfileInfoListResponse")[1]
     assert listed[0]["profileNickname"] == "Travel"
+    assert call(lpa, "SetNicknameRequest", {"iccid": a, "profileNickname": ""},
+                "SetNicknameResponse")["setNicknameResult"] == 0
+    listed = call(lpa, "ProfileInfoListRequest", {}, "ProfileInfoListResponse")[1]
+    assert "profileNickname" not in listed[0], "an empty nickname clears it"
 
 
 def reset(lpa, bits) -> int:
@@ -214,6 +218,22 @@ def test_memory_reset_options(lpa, smdp):
     addresses = call(lpa, "EuiccConfiguredAddressesRequest", {}, "EuiccConfiguredAddressesResponse")
     assert addresses["defaultDpAddress"] == "factory.example.com"
     assert test not in states(lpa)
+
+
+def test_memory_reset_signs_nothing_and_takes_the_erased_profiles_state_notifications(lpa, smdp):
+    """SGP.22 v2.2: no notification for what a reset erases; a pending enable of an erased
+    profile would otherwise tell its SM-DP+ later that a profile the card no longer has is on."""
+    kept = install(lpa, smdp, 1, profile_class="provisioning")
+    erased = install(lpa, smdp, 2)
+    assert enable(lpa, erased) == 0
+    before = [n["seqNumber"] for n in notifications(lpa)]
+    assert reset(lpa, (b"\x80", 1)) == 0
+    events = [(n["profileManagementOperation"], n["iccid"]) for n in notifications(lpa)]
+    assert events == [(INSTALL, kept), (INSTALL, erased)], "installation results still conclude their downloads"
+    assert enable(lpa, kept) == 0
+    latest = notifications(lpa)[-1]
+    assert (latest["profileManagementOperation"], latest["iccid"]) == (ENABLE, kept)
+    assert latest["seqNumber"] > max(before), "the counter goes on across a reset"
 
 
 def test_default_dp_address(lpa):

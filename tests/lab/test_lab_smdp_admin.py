@@ -154,8 +154,11 @@ def test_cli_list_history_and_operator_actions(smdp):
     assert missing.exit_code == 2 and "no profile" in missing.output
 
 
-def test_cli_faults_go_through_the_running_server(smdp, lpa):
-    server = ["--server", smdp.address, "--ca", smdp.ca_file, "--connect", f"127.0.0.1:{smdp.port}"]
+def test_cli_faults_go_through_the_running_server(smdp, lpa, tmp_path):
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(smdp.admin_token + "\n")
+    server = ["--server", f"{smdp.fqdn}:{smdp.admin_port}", "--ca", smdp.ca_file,
+              "--connect", f"127.0.0.1:{smdp.admin_port}", "--token-file", str(token_file)]
     added = json.loads(run("fault", "add", *server, "--endpoint", "cancelSession", "--kind", "drop",
                            "--count", "2").output)
     assert (added["endpoint"], added["kind"], added["count"]) == ("cancelSession", "drop", 2)
@@ -167,7 +170,7 @@ def test_cli_faults_go_through_the_running_server(smdp, lpa):
 def test_cli_serve_runs_until_interrupted(lab_identities, tmp_path):
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "esimflow"), "lab", "smdp", "serve", "--identities", str(lab_identities),
-         "--db", str(tmp_path / "served.db"), "--port", "0"],
+         "--db", str(tmp_path / "served.db"), "--port", "0", "--admin-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         lines = [process.stdout.readline() for _ in range(5)]

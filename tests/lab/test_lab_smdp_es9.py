@@ -200,7 +200,7 @@ def test_profile_bound_to_another_eid_is_refused_and_the_refusal_recorded(smdp, 
 
 @pytest.mark.parametrize("setup, expected", [
     (lambda smdp, iccid: smdp.release(iccid, False), ("8.2", "1.2")),
-    (lambda smdp, iccid: smdp.expire(iccid), ("8.8.5", "4.1")),
+    (lambda smdp, iccid: smdp.expire(iccid), ("8.8.5", "4.10")),
     (lambda smdp, iccid: smdp.cancel(iccid), ("8.2.6", "3.8")),
     (lambda smdp, iccid: smdp.remove(iccid), ("8.2.6", "3.8")),
 ])
@@ -277,6 +277,56 @@ def test_confirmation_code_retries_run_out(smdp, lpa, euicc):
     assert smdp.profile(iccid).cc_failures == 2
 
 
+def test_a_mistyped_code_cancelled_with_end_user_rejection_leaves_the_order_usable(smdp, lpa, euicc):
+    """lpac and others cancel every failed download with endUserRejection, a refused code too."""
+    iccid, matching_id = new_profile(smdp, confirmation_code="4711", cc_retry_limit=3)
+    for wrong in ("1111", "2222"):
+        download = Download(lpa, euicc)
+        download.authenticate_client(matching_id)
+        assert codes(download.get_bound_profile_package(confirmation_code=wrong)) == ("8.2.7", "3.8")
+        assert status_of(download.cancel(0)) == "Executed-Success"
+        assert smdp.status(iccid) == S.AVAILABLE
+    why = smdp.history(iccid)[-1]
+    assert why.event == "cancel_session" and why.to_status == S.AVAILABLE
+    assert why.reason == ("session cancelled: endUserRejection after a refused confirmation code: taken as the "
+                          "LPA's answer to the refusal, the order stays usable (1 attempts left)")
+    download = Download(lpa, euicc)
+    download.authenticate_client(matching_id)
+    assert status_of(download.get_bound_profile_package(confirmation_code="4711")) == "Executed-Success"
+    assert download.install(iccid).status_code == 204
+    assert smdp.status(iccid) == S.INSTALLED
+
+
+def test_end_user_rejection_after_the_last_allowed_code_ends_the_order(smdp, lpa, euicc):
+    iccid, matching_id = new_profile(smdp, confirmation_code="4711", cc_retry_limit=1)
+    download = Download(lpa, euicc)
+    download.authenticate_client(matching_id)
+    assert codes(download.get_bound_profile_package(confirmation_code="1111")) == ("8.2.7", "6.4")
+    assert codes(Download(lpa, euicc).authenticate_client(matching_id)) == ("8.8.5", "6.4")
+
+
+def test_a_genuine_rejection_of_a_code_protected_profile_still_ends_the_order(smdp, lpa, euicc):
+    """The user declined before any code was refused: SGP.22's endUserRejection, the order ends."""
+    iccid, matching_id = new_profile(smdp, confirmation_code="4711")
+    download = Download(lpa, euicc)
+    download.authenticate_client(matching_id)
+    assert status_of(download.cancel(0)) == "Executed-Success"
+    assert smdp.status(iccid) == S.CANCELED
+    assert smdp.history(iccid)[-1].reason == "session cancelled: endUserRejection"
+
+
+def test_a_rejection_in_a_later_session_than_the_refused_code_ends_the_order(smdp, lpa, euicc):
+    iccid, matching_id = new_profile(smdp, confirmation_code="4711")
+    download = Download(lpa, euicc)
+    download.authenticate_client(matching_id)
+    assert codes(download.get_bound_profile_package(confirmation_code="1111")) == ("8.2.7", "3.8")
+    assert status_of(download.cancel(0)) == "Executed-Success"
+    again = Download(lpa, euicc)
+    again.authenticate_client(matching_id)
+    assert status_of(again.cancel(0)) == "Executed-Success"
+    assert smdp.status(iccid) == S.CANCELED
+
+
 def test_euicc_signature2_and_transaction_are_checked(smdp, lpa, euicc):
     for options, expected in (({"corrupt_signature": True}, ("8.1", "6.1")),
                               ({"transaction_id": bytes(16)}, ("8.10.1", "3.9"))):
@@ -336,7 +386,7 @@ def test_profile_expired_by_the_operator_during_the_session_is_not_delivered(smd
     download = Download(lpa, euicc)
     download.authenticate_client(matching_id)
     smdp.expire(iccid)
-    assert codes(download.get_bound_profile_package()) == ("8.8.5", "4.1")
+    assert codes(download.get_bound_profile_package()) == ("8.8.5", "4.10")
     assert smdp.status(iccid) == S.EXPIRED
 
 
@@ -365,6 +415,56 @@ def test_notifications_that_do_not_verify_change_nothing_but_are_recorded(smdp, 
     assert smdp.history(iccid)[-1].error == "notification from an eUICC the profile was not downloaded to"
     assert download.install(iccid).status_code == 204, "a result delivered twice is acknowledged"
     assert smdp.history(iccid)[-1].error.startswith("ignored: install is not allowed")
+
+
+def test_a_repeated_notification_is_acknowledged_and_recorded_as_a_duplicate(smdp, lpa, euicc):
+    """An LPA whose 204 got lost sends the same bytes again: not an error, nothing applied twice."""
+    iccid, download = downloaded(smdp, lpa, euicc)
+    result = euicc.installation_result(download.transaction_id, iccid, smdp.smdp_oid, smdp.address)
+    enable = euicc.notification("enable", iccid, smdp.address)
+    for pending in (result, result, enable, enable):
+        assert download.notify(pending).status_code == 204
+    assert smdp.status(iccid) == S.ENABLED
+    rows = [(c.event, c.to_status, c.error) for c in smdp.history(iccid)][-4:]
+    assert rows == [("install", S.INSTALLED, None), ("duplicate_notification", S.INSTALLED, None),
+                    ("enable", S.ENABLED, None), ("duplicate_notification", S.ENABLED, None)]
+    assert smdp.history(iccid)[-1].reason == (
+        f"enable notification, sequence {euicc.seq}, again: acknowledged, already handled")
+
+
+def test_a_notification_from_before_the_installation_revives_nothing(smdp, lpa, euicc):
+    """A reusable profile erased from the card and downloaded again: an enable notification
+    left over from its earlier life there (delivered late) must not enable the new one."""
+    iccid, download = downloaded(smdp, lpa, euicc, reusable=True)
+    assert download.install(iccid).status_code == 204
+    left_over = euicc.notification("enable", iccid, smdp.address)  # never delivered in time
+    assert download.notify(euicc.notification("delete", iccid, smdp.address)).status_code == 204
+    assert smdp.status(iccid) == S.AVAILABLE
+    again = Download(lpa, euicc)
+    again.authenticate_client(smdp.profile(iccid).matching_id)
+    assert status_of(again.get_bound_profile_package()) == "Executed-Success"
+    assert again.install(iccid).status_code == 204
+    assert again.notify(left_over).status_code == 204
+    assert smdp.status(iccid) == S.INSTALLED
+    stale = smdp.history(iccid)[-1]
+    assert (stale.event, stale.error) == ("stale_notification", None)
+    assert "predates the installation" in stale.reason
+    assert again.notify(euicc.notification("enable", iccid, smdp.address)).status_code == 204
+    assert smdp.status(iccid) == S.ENABLED
+
+
+def test_a_card_whose_counter_started_again_is_not_taken_for_a_stale_one(smdp, lpa, euicc, lab_identities):
+    iccid, download = downloaded(smdp, lpa, euicc, reusable=True)
+    euicc.seq = 40
+    download.install(iccid)
+    download.notify(euicc.notification("delete", iccid, smdp.address))
+    fresh = SoftEuicc.from_dir(lab_identities)  # the same EID, its counter from 0 again
+    again = Download(lpa, fresh)
+    again.authenticate_client(smdp.profile(iccid).matching_id)
+    again.get_bound_profile_package()
+    assert again.install(iccid).status_code == 204
+    assert again.notify(fresh.notification("enable", iccid, smdp.address)).status_code == 204
+    assert smdp.status(iccid) == S.ENABLED
 
 
 def test_installation_result_after_the_session_ended_uses_the_stored_certificate(smdp, lpa, euicc):

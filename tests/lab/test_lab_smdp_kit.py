@@ -197,10 +197,15 @@ class LpaClient:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def admin(self, method: str, path: str, body=None) -> httpx.Response:
-        url = f"https://127.0.0.1:{self.smdp.port}/lab/admin{path}"
-        return self.http.request(method, url, json=body, headers={"Host": self.smdp.address},
-                                 extensions={"sni_hostname": self.smdp.fqdn})
+    def admin(self, method: str, path: str, body=None, *, token: str | None = None, port: int | None = None,
+              raw: bytes | None = None) -> httpx.Response:
+        """The admin API on its own port with the server's bearer token (or the ones given)."""
+        url = f"https://127.0.0.1:{port or self.smdp.admin_port}/lab/admin{path}"
+        headers = {"Host": self.smdp.address, "Authorization": f"Bearer {token or self.smdp.admin_token}"}
+        if raw is not None:
+            return self.http.request(method, url, content=raw, headers=headers,
+                                     extensions={"sni_hostname": self.smdp.fqdn})
+        return self.http.request(method, url, json=body, headers=headers, extensions={"sni_hostname": self.smdp.fqdn})
 
 
 def status_of(answer: dict) -> str:

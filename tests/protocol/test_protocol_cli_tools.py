@@ -185,3 +185,32 @@ def test_ac_parse_bad_code_exits_2_naming_the_defect(code, kind):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and kind in lines[0]
     assert "SECRET" not in result.stderr
+
+
+TS48_UNIQUE = "/work/shared/reference/ts48/TS48V2-SAIP2-3-NOBERTLV-UNIQUE.der"
+PIN_0000 = "30303030FFFFFFFF"  # the TS.48 PIN1 value as it sits in the pinCodes element
+
+
+def test_decode_a_ts48_profile_package_file_keeps_pins_and_keys_out_of_the_output():
+    document = decoded("--file", TS48_UNIQUE)
+    assert document["type"] == "ProfilePackage"
+    assert (document["iccid"], document["efIccid"], document["version"]) == (
+        "8949449999999990015", "8949449999999990015", "2.3")
+    kinds = [element["kind"] for element in document["elements"]]
+    assert kinds[:3] == ["header", "mf", "pukCodes"] and kinds[-1] == "end" and len(kinds) == 30
+    assert document["elements"][0]["value"]["iccid"] == "8949449999999990015F"
+    pin_codes = document["elements"][3]
+    assert pin_codes == {"kind": "pinCodes", "offset": pin_codes["offset"], "length": 78,
+                         "value": {"pe-header": {"mandated": None, "identification": 2}},
+                         "content": "opaque (--reveal-secrets shows it)"}
+    assert PIN_0000 not in json.dumps(document)
+    assert PIN_0000 in json.dumps(decoded("--file", TS48_UNIQUE, "--reveal-secrets"))
+
+
+def test_decode_a_truncated_profile_package_says_where_in_one_line(tmp_path):
+    cut = tmp_path / "cut.der"
+    cut.write_bytes(open(TS48_UNIQUE, "rb").read()[:5000])
+    result = run("asn1", "decode", "--file", str(cut))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: profile element ") and "is cut short" in line

@@ -8,11 +8,14 @@ from pathlib import Path
 import asn1tools
 import pytest
 
+from sgp22 import codec
 from sgp22.errors import BadInputError, MalformedDataError
+from sgp22.es10_types import AccessRule
 from sgp22.profile_package import (
     EUICC_RESPONSE_OK,
     IccidMismatchError,
     ProfilePackageError,
+    access_rules_of,
     build_euicc_response,
     build_upp,
     decode_header_iccid,
@@ -255,3 +258,40 @@ def test_a_sequence_of_with_an_unexpected_tag_is_refused_not_looped_on():
     """asn1tools alone loops forever on this EUICCResponse; the project's compile refuses it."""
     with pytest.raises(MalformedDataError):
         parse_euicc_response(bytes.fromhex("3005A003020100"))
+
+
+# --- the ARA-M and its access rules ------------------------------------------------------------------------
+
+DIALER = AccessRule(bytes(range(32)), "com.example.dialer", 1)
+ANY_APP_OF = AccessRule(bytes(range(20)))
+
+
+def test_a_generated_package_gives_the_ara_m_its_rules_as_the_saip_module_reads_them(saip):
+    package = build_upp(ICCID, size=4000, access_rules=[DIALER, ANY_APP_OF])
+    assert len(package) == 4000
+    kind, application = saip_elements(saip, package)[-2]
+    assert kind == "application"
+    (instance,) = application["instanceList"]
+    assert instance["instanceAID"] == instance["classAID"] == bytes.fromhex("A00000015141434C00")
+    first, second = instance["processData"]
+    assert first[:4] == bytes.fromhex("80E29000") and first[5] == 0xF0  # STORE DATA, Store-REF-AR-DO
+    assert first[7:9] == bytes.fromhex("E2") + bytes([len(first) - 9])
+    assert access_rules_of(parse_upp(package)) == [DIALER, ANY_APP_OF]
+    assert access_rules_of(parse_upp(build_upp(ICCID))) == []
+
+
+@pytest.mark.parametrize("command, reason", [
+    ("80E2900003F00100", "an access rule does not decode"),
+    ("80CA00FF00", "is given a command that is not STORE DATA"),
+])
+def test_an_ara_m_command_that_is_not_a_rule_is_a_package_defect(saip, command, reason):
+    header, mf, end = split_elements(build_upp(ICCID))
+    ara_m = saip.encode("ProfileElement", ("application", {
+        "app-Header": {"identification": 2},
+        "instanceList": [{"applicationLoadPackageAID": bytes.fromhex("A00000015141434C"),
+                          "classAID": bytes.fromhex("A00000015141434C00"),
+                          "instanceAID": bytes.fromhex("A00000015141434C00"),
+                          "applicationPrivileges": bytes(3), "applicationSpecificParametersC9": b"",
+                          "processData": [bytes.fromhex(command)]}]}))
+    with pytest.raises(ProfilePackageError, match=f"the ARA-M of element 2.*{reason}"):
+        access_rules_of(parse_upp(header.der + mf.der + ara_m + end.der))

@@ -1,6 +1,7 @@
 """The one result taxonomy: every ES10 result and ES9+ code maps to a typed error with both
 outcome codes, and every OpenHarmony / Windows value is produced by something (or documented)."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,10 +37,23 @@ ES10_ENUMERATIONS = {
     "setDefaultDpAddress": {127: "undefinedError"},
 }
 
-# SGP.22 notes section 3: every subject/reason code in use
-ES9_CODES = ["8.8.1/3.8", "8.8.2/3.1", "8.8.3/3.1", "8.8.4/3.7", "8.10.1/3.9", "8.1/6.1", "8.1.2/6.1", "8.1.2/6.3",
-             "8.1.3/6.1", "8.1.3/6.3", "8.11.1/3.9", "8.1.1/3.8", "8.2.6/3.8", "8.2.5/4.3", "8.2/1.2", "8.2/3.7",
-             "8.2.7/2.2", "8.2.7/3.8", "8.2.7/6.4", "8.8/3.10"]
+NOTES = Path("/work/shared/reference/sgp22-notes.md")
+
+
+def notes_es9_codes() -> list[str]:
+    """Every subject/reason pair section 3 of the notes lists, with the reasons in parentheses
+    (``8.2.7/2.2 (3.8, 6.4)`` is three pairs)."""
+    text = NOTES.read_text()
+    section = text[text.index("## 3. "):text.index("## 4. ")]
+    pairs = []
+    for subject, reason, more in re.findall(r"\b(\d+(?:\.\d+)+)/(\d+\.\d+)(?: \(([^)]*)\))?", section):
+        for each in [reason, *re.findall(r"\b\d+\.\d+\b", more)]:
+            pairs.append(f"{subject}/{each}")
+    return list(dict.fromkeys(pairs))
+
+
+# SGP.22 notes section 3: every subject/reason code in use, and what real servers add
+ES9_CODES = [*notes_es9_codes(), "8.8.5/4.10", "8.8.5/6.4"]
 
 OUTCOMES = taxonomy.describe_outcomes()
 
@@ -102,6 +116,11 @@ def test_es10_enumerations_of_the_protocol_library_agree_with_the_tables():
             assert taxonomy.es10_mapping(function, member.value)[1] == member.name, (function, member)
 
 
+def test_the_notes_list_the_codes_real_servers_send():
+    assert len(ES9_CODES) == 22
+    assert {"8.2.7/6.4", "8.1.2/6.3", "8.1.3/6.3", "8.8/3.10", "8.10.1/3.9"} <= set(ES9_CODES)
+
+
 @pytest.mark.parametrize("code", ES9_CODES)
 def test_every_es9_code_in_use_has_its_own_row(code):
     subject, reason = code.split("/")
@@ -156,11 +175,26 @@ def test_es10_results_users_meet_most(function, result, code, error_class, oh, w
         ("authenticateClient", "8.1", "6.1", errors.EuiccRejectedBySmdpError,
          Oh.RESULT_ANALYZE_AUTHENTICATION_CLIENT_RESPONSE_FAILED, Win.NotAuthorized),
         ("cancelSession", "8.1", "6.1", errors.EuiccRejectedBySmdpError, Oh.RESULT_AUTHENTICATION_FAILED, Win.NotAuthorized),
+        ("authenticateClient", "8.8.5", "4.10", errors.DownloadOrderExpiredError, Oh.RESULT_NO_PROFILE_ON_SERVER,
+         Win.ProfileNotAvailableForNewBinding),
+        ("getBoundProfilePackage", "8.8.5", "4.10", errors.DownloadOrderExpiredError, Oh.RESULT_NO_PROFILE_ON_SERVER,
+         Win.ProfileNotAvailableForNewBinding),
+        ("authenticateClient", "8.8.5", "6.4", errors.DownloadOrderRetriesExceededError,
+         Oh.RESULT_GET_BOUND_PROFILE_PACKAGE_FAILED, Win.ProfileDownloadMaxRetriesExceeded),
+        ("getBoundProfilePackage", "8.10.1", "3.9", errors.TransactionUnknownError, Oh.RESULT_TRANSACTION_ID_INVALID,
+         Win.NoCorrespondingRequest),
     ],
 )
 def test_es9_codes_users_meet_most(function, subject, reason, error_class, oh, win):
     error = errors.es9_error(function, subject, reason)
     assert (type(error), error.oh_result, error.win_status) == (error_class, oh, win)
+
+
+@pytest.mark.parametrize("code", ["8.8.5/4.10", "8.8.5/6.4", "8.10.1/3.9"])
+def test_what_no_retry_of_the_step_can_cure_is_not_retryable(code):
+    """An expired or exhausted order, or a session the SM-DP+ forgot: retrying the same call
+    only burns time (the workflow starts a new session for 8.10.1/3.9, once)."""
+    assert not errors.es9_error("getBoundProfilePackage", *code.split("/")).retryable
 
 
 @pytest.mark.parametrize(
@@ -239,3 +273,15 @@ def test_engine_outcomes_have_their_own_errors():
 
 def test_committed_outcomes_doc_matches_the_tables():
     assert DOC.read_text() == taxonomy.render_markdown(), "regenerate: python -m sgp22.taxonomy > docs/outcomes.md"
+
+
+def test_a_recorded_error_kind_gives_back_both_outcome_codes():
+    """A status record keeps the error's kind; its codes are found again from the kind alone,
+    the same as the error raised for it carried."""
+    raised = taxonomy.es10_error("loadBoundProfilePackage", "invalidSignature", 2)
+    assert taxonomy.result_codes(raised.kind) == (raised.oh_result, raised.win_status)
+    refused = taxonomy.es9_error("authenticateClient", "8.2.6", "3.8")
+    assert taxonomy.result_codes(refused.kind) == (refused.oh_result, refused.win_status)
+    assert taxonomy.result_codes(errors.CardRemovedError.kind) == (errors.CardRemovedError.oh_result,
+                                                                    errors.CardRemovedError.win_status)
+    assert taxonomy.result_codes("no.such.kind") == (Oh.RESULT_SGP_22_OTHER, Win.Other)

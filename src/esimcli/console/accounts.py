@@ -12,7 +12,9 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -133,3 +135,32 @@ def write_account(path: Path, name: str, role: Role, password: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.write_text("\n".join([*kept, line]) + "\n")
+
+
+class LoginThrottle:
+    """Refuses more than ``attempts`` failed logins per ``window`` seconds for one key (an
+    account name, a client address): guessing passwords online stays slow whatever scrypt's
+    cost on the attacker's side. Kept in memory: a restart forgets it, as it forgets sessions."""
+
+    def __init__(self, attempts: int = 5, window: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.attempts = attempts
+        self.window = window
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str) -> deque[float]:
+        failures = self._failures.setdefault(key, deque())
+        while failures and failures[0] <= self._clock() - self.window:
+            failures.popleft()
+        return failures
+
+    def blocked(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: it may now)."""
+        failures = self._recent(key)
+        return failures[0] + self.window - self._clock() if len(failures) >= self.attempts else 0.0
+
+    def failed(self, key: str) -> None:
+        self._recent(key).append(self._clock())
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)

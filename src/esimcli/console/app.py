@@ -31,14 +31,16 @@ from temporalio.client import Client
 
 from esimflow.config import TemporalConfig
 from esimflow.machines.profile_status import Status
-from esimflow.migration.model import Outcome
+from esimflow.migration.model import NOT_STARTED, Outcome
 from esimflow.migration.store import UnknownMigrationError
 from sgp22.errors import BadInputError, EsimError
 
+from esimcli.connection import connect_config, owned_runtime
 from esimcli.console import migrations as migration_view
-from esimcli.console.accounts import Account, AccountBook, Role
+from esimcli.console.accounts import Account, AccountBook, LoginThrottle, Role
 from esimcli.console.charts import status_diagram
 from esimcli.console.sources import SORT_KEYS, FleetQuery, LogQuery, Sources, logs_csv
+from esimcli.failures import CliFailure
 
 HERE = Path(__file__).parent
 SESSION_SECONDS = 8 * 3600
@@ -80,9 +82,6 @@ class TemporalLink:
         async with self._lock:
             if self.client is None and time.monotonic() - self._tried_at > TEMPORAL_RETRY_SECONDS:
                 self._tried_at = time.monotonic()
-                from esimcli.connection import connect_config, owned_runtime
-                from esimcli.failures import CliFailure
-
                 self._runtime = self._runtime or owned_runtime()
                 try:
                     self.client = await connect_config(self.config, self._runtime)
@@ -100,6 +99,10 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     temporal = TemporalLink(settings.temporal)
     sources = settings.sources
+    # an account's password is guessed slowly; one address (every user of a loopback console,
+    # or behind one proxy) gets more room before everyone there is refused
+    per_account = LoginThrottle(attempts=5)
+    per_client = LoginThrottle(attempts=30)
 
     def workflow_url(workflow_id: str | None) -> str | None:
         if not workflow_id or not settings.temporal_ui or settings.temporal is None:
@@ -170,16 +173,23 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         if isinstance(form, Response):
             return form
         token = form.get("token", "").strip()
+        name = form.get("name", "").strip()
+        client_key = request.client.host if request.client else "?"
+        wait = max(per_account.blocked(name) if name else 0.0, per_client.blocked(client_key))
+        if wait:
+            return page(request, "login.html", None, status_code=429, next=_safe_next(form.get("next")),
+                        error=f"too many failed logins: try again in {int(wait) + 1} s")
         if token:
             account = settings.accounts.token_login(token)
         else:
-            account = await run_in_threadpool(settings.accounts.login, form.get("name", "").strip(),
-                                               form.get("password", ""))
+            account = await run_in_threadpool(settings.accounts.login, name, form.get("password", ""))
         if account is None:
-            response = page(request, "login.html", None, next=_safe_next(form.get("next")),
-                            error="wrong name, password or token")
-            response.status_code = 401
-            return response
+            per_client.failed(client_key)
+            if name:
+                per_account.failed(name)
+            return page(request, "login.html", None, status_code=401, next=_safe_next(form.get("next")),
+                        error="wrong name, password or token")
+        per_account.succeeded(name)
         request.session.clear()  # a fresh session (and CSRF token) for the logged-in user
         request.session.update(user=account.name, role=str(account.role), expires=time.time() + SESSION_SECONDS,
                                csrf=secrets.token_urlsafe(32))
@@ -255,8 +265,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     @login_required
     async def logs_export(request: Request, user: Account) -> Response:
         query, _ = _log_query(request)
-        query.page, query.per_page = 1, LOG_EXPORT_LIMIT
-        records = await run_in_threadpool(sources.logs, query)
+        records = await run_in_threadpool(sources.all_logs, query, LOG_EXPORT_LIMIT)
         return Response(logs_csv(records), media_type="text/csv", headers={
             **_SECURITY_HEADERS,
             "content-disposition": f'attachment; filename="profile-logs-{_now():%Y%m%dT%H%M%SZ}.csv"'})
@@ -265,6 +274,15 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     async def devices(request: Request, user: Account) -> Response:
         rows = await run_in_threadpool(sources.devices)
         return page(request, "devices.html", user, rows=rows)
+
+    @login_required
+    async def device_page(request: Request, user: Account) -> Response:
+        eid = request.path_params["eid"]
+        if not eid.isdigit() or len(eid) != 32:
+            raise BadInputError("an EID is 32 digits")
+        device, profiles, records, migrations = await run_in_threadpool(sources.device, eid)
+        return page(request, "device.html", user, eid=eid, device=device, profiles=profiles, records=records,
+                    migrations=migrations)
 
     def _store():
         store = sources.migration_store()
@@ -290,10 +308,11 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         except UnknownMigrationError as error:
             return page(request, "error.html", user, message=error.message, status_code=404)
         outcome = request.query_params.get("outcome", "")
-        rows = [d for d in await run_in_threadpool(store.devices, migration_id)
-                if not outcome or (d["outcome"] or "not_finished") == outcome]
+        if outcome and outcome not in (*Outcome.ALL, NOT_STARTED):
+            raise BadInputError(f"{outcome!r} is not an outcome ({', '.join((*Outcome.ALL, NOT_STARTED))})")
+        rows = await run_in_threadpool(store.devices, migration_id, outcome or None)
         return page(request, "migration.html", user, status=status, chart=Markup(status["chart"]), devices=rows,
-                    outcome=outcome, migration_id=migration_id)
+                    outcome=outcome, migration_id=migration_id, now=_now())
 
     @login_required
     async def migration_status(request: Request, user: Account) -> Response:
@@ -341,6 +360,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Route("/logs", logs),
         Route("/logs.csv", logs_export),
         Route("/devices", devices),
+        Route("/devices/{eid}", device_page),
         Route("/migrations", migration_list),
         Route("/migrations/{migration_id}", migration_page),
         Route("/migrations/{migration_id}/status.json", migration_status),

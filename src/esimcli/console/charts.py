@@ -9,14 +9,14 @@ from html import escape
 
 from esimflow.machines.profile_status import TRANSITIONS, Status
 
-BOX_W, BOX_H = 112, 34
+BOX_W, BOX_H = 108, 34
 # where each state sits (column, row); which states and arrows exist comes from the machine
 _PLACES = {
-    Status.AVAILABLE: (0, 1), Status.DOWNLOADED: (1, 1), Status.INSTALLED: (2, 1), Status.ENABLED: (3, 0),
-    Status.DISABLED: (3, 2), Status.DELETED: (4, 1), Status.EXPIRED: (1, 3), Status.CANCELED: (2, 3),
-    Status.REMOVED: (4, 3),
+    Status.AVAILABLE: (0, 0), Status.DOWNLOADED: (1, 0), Status.INSTALLED: (2, 0), Status.ENABLED: (3, 0),
+    Status.DISABLED: (4, 0), Status.DELETED: (4, 1.2), Status.EXPIRED: (0, 2), Status.CANCELED: (1, 2),
+    Status.REMOVED: (2.3, 2.9),
 }
-_COLUMN, _ROW, _MARGIN = 150, 84, 24
+_COLUMN, _ROW, _MARGIN = 180, 84, 24
 
 
 def _center(status: Status) -> tuple[float, float]:
@@ -59,7 +59,7 @@ def status_diagram(current: Status | str | None) -> str:
     edges = _edges()
     pairs = {(source, dest) for _, source, dest in edges}
     width = _MARGIN * 2 + BOX_W + 4 * _COLUMN
-    height = _MARGIN * 2 + BOX_H + 3 * _ROW
+    height = _MARGIN * 2 + BOX_H + 2.9 * _ROW
     parts = [f'<svg class="status-diagram" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="profile status diagram, current status {escape(str(current or "unknown"))}">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
@@ -76,7 +76,9 @@ def status_diagram(current: Status | str | None) -> str:
             if not _hits_a_box(start, control, end, {source, dest}):
                 break
         a, b = _border(start, control), _border(end, control)
-        label = (0.25 * a[0] + 0.5 * control[0] + 0.25 * b[0], 0.25 * a[1] + 0.5 * control[1] + 0.25 * b[1])
+        t = 0.3  # off the middle, so the labels of two crossing arrows do not meet
+        label = ((1 - t) ** 2 * a[0] + 2 * (1 - t) * t * control[0] + t ** 2 * b[0],
+                 (1 - t) ** 2 * a[1] + 2 * (1 - t) * t * control[1] + t ** 2 * b[1])
         parts.append(f'<path class="edge" d="M{a[0]:.1f},{a[1]:.1f} Q{control[0]:.1f},{control[1]:.1f} '
                      f'{b[0]:.1f},{b[1]:.1f}" marker-end="url(#arrow)"><title>{escape(trigger)}: {source} → {dest}'
                      f'</title></path>')

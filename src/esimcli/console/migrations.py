@@ -7,11 +7,11 @@ import asyncio
 import dataclasses
 from datetime import UTC, datetime
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.migration.client import MigrationControl
-from esimflow.migration.model import Outcome
+from esimflow.migration.model import MigrationState, Outcome
 from esimflow.migration.store import MigrationStore
 from sgp22.errors import BadInputError
 
@@ -40,14 +40,14 @@ async def live_status(client: Client | None, store: MigrationStore, migration_id
     stored = store.migration(migration_id)
     devices = store.devices(migration_id)
     status, live, problem = None, False, None
-    if client is not None:
+    if stored["state"] in MigrationState.FINAL:
+        pass  # ended: the store holds its final counters (a query would need a worker to replay it)
+    elif client is not None:
         try:
             status = await asyncio.wait_for(MigrationControl(client, migration_id).status(), QUERY_TIMEOUT)
             live = True
-        except (RPCError, TimeoutError, WorkflowUpdateFailedError) as error:
+        except (RPCError, TimeoutError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
             problem = f"Temporal did not answer the status query: {getattr(error, 'message', None) or error}"
-        except Exception as error:  # a closed workflow without a worker, a query failure
-            problem = f"Temporal did not answer the status query: {error}"
     else:
         problem = "not connected to Temporal"
     if status is not None:
@@ -65,7 +65,8 @@ async def live_status(client: Client | None, store: MigrationStore, migration_id
                 "pending": max(stored["total"] - sum(counts.values()), 0),
                 "concurrency": stored["policy"].get("max_concurrency", 0), "rate_per_second": 0.0,
                 "eta_seconds": None, "canary_size": stored["policy"].get("canary_size", 0),
-                "canary_finished": False, "abort_reason": stored["abort_reason"], "failure_rate": 0.0,
+                "canary_finished": sum(counts.values()) >= stored["policy"].get("canary_size", 0),
+                "abort_reason": stored["abort_reason"], "failure_rate": 0.0,
                 "dry_run": stored["policy"].get("dry_run", False), "runs": 0, "errors": []}
     finished = sum(body["counts"].values())
     body.update(live=live, problem=problem, finished=finished,
@@ -106,5 +107,6 @@ async def control(client: Client | None, migration_id: str, action: str, concurr
         return False, f"{label} not delivered: Temporal answered {error.message}"
     except TimeoutError:
         return False, f"{label}: no answer from the migration within {CONTROL_TIMEOUT:.0f} s (is its worker running?)"
-    return True, (f"{label} accepted: the migration is {status.state}, {status.finished}/{status.total} finished, "
-                  f"{status.in_flight} in flight, concurrency {status.concurrency}")
+    # the migration's answer is its status when it took the update (an approval's effect follows)
+    return True, (f"{label} accepted; the migration answered: {status.state}, {status.finished}/{status.total} "
+                  f"finished, {status.in_flight} in flight, concurrency {status.concurrency}")

@@ -25,6 +25,8 @@ from sgp22.taxonomy import result_codes
 
 ENGINE, LAB = "engine", "lab SM-DP+"
 SORT_KEYS = ("iccid", "status", "at", "eid", "operator", "smdp")
+EXPORT_PAGE = 5_000
+DEVICE_RECORDS = 200
 
 
 @dataclass
@@ -113,7 +115,7 @@ def _lab_time(text: str) -> datetime:
 
 
 class Sources:
-    def __init__(self, *, history: str | None, migrations: Path | None, registry: Path | None,
+    def __init__(self, *, history: str | None, migrations: str | Path | None, registry: Path | None,
                  lab_inventory: Path | None) -> None:
         self.history_location = history
         self.migrations_path = migrations
@@ -130,7 +132,9 @@ class Sources:
         if location is None:
             return False
         text = str(location)
-        return "://" in text and not text.startswith("sqlite://") or Path(text.removeprefix("sqlite://")).is_file()
+        if "://" in text and not text.startswith("sqlite://"):
+            return True  # a database server: the store says itself whether it can be reached
+        return Path(text.removeprefix("sqlite://")).is_file()
 
     def history(self) -> HistoryStore | None:
         if self._history is None and self._exists(self.history_location):
@@ -228,9 +232,22 @@ class Sources:
         if history is None:
             return []
         changes = history.logs(since=query.since, until=query.until, status=query.status or None,
-                                  operation=query.operation or None, errors_only=query.errors_only,
-                                  limit=query.per_page, offset=(max(query.page, 1) - 1) * query.per_page)
+                               operation=query.operation or None, errors_only=query.errors_only,
+                               limit=query.per_page, offset=(max(query.page, 1) - 1) * query.per_page)
         return [_engine_record(change) for change in changes]
+
+    def all_logs(self, query: LogQuery, at_most: int) -> list[Record]:
+        """Every record the query matches, newest first, up to ``at_most`` (the CSV export)."""
+        records: list[Record] = []
+        page = LogQuery(query.since, query.until, query.status, query.operation, query.errors_only, 1,
+                        EXPORT_PAGE)
+        while len(records) < at_most:
+            batch = self.logs(page)
+            records += batch
+            if len(batch) < page.per_page:
+                break
+            page.page += 1
+        return records[:at_most]
 
     def operations(self) -> list[str]:
         history = self.history()
@@ -242,10 +259,39 @@ class Sources:
         registry = self.registry()
         if registry is None:
             return []
-        history = self.history()
-        enabled = {record.eid: record.iccid for record in history.profiles(status=Status.ENABLED)} if history else {}
         return [DeviceRow(d.eid, d.card_host, d.reader, d.name, d.workflow_task_queue, enabled.get(d.eid))
-                for d in registry.all()]
+                for enabled in [self._enabled_profiles()] for d in registry.all()]
+
+    def device(self, eid: str) -> tuple[DeviceRow | None, list[FleetRow], list[Record], list[dict]]:
+        """One card: its registry row, its profiles, its status records (newest first) and its
+        place in every migration that listed it."""
+        row = next((d for d in self.devices() if d.eid == eid), None)
+        profiles, _ = self.fleet(FleetQuery(eid=eid, per_page=500))
+        history = self.history()
+        records = [_engine_record(c) for c in history.logs(eid=eid, limit=DEVICE_RECORDS)] if history else []
+        store = self.migration_store()
+        migrations = store.device_migrations(eid) if store else []
+        return row, profiles, records, migrations
+
+    def _enabled_profiles(self) -> dict[str, str]:
+        """EID -> the ICCID last known enabled on it: the newest of the history's ENABLED records
+        and what the card itself reported at the end of a migration (a device whose migration
+        failed before any change keeps a profile the history never saw)."""
+        newest: dict[str, tuple[datetime, str]] = {}
+
+        def offer(eid: str | None, at: datetime, iccid: str) -> None:
+            if eid and (eid not in newest or newest[eid][0] < at):
+                newest[eid] = (at, iccid)
+
+        history = self.history()
+        for record in history.profiles(status=Status.ENABLED) if history else []:
+            offer(record.eid, record.at, record.iccid)
+        store = self.migration_store()
+        for migration_id in store.migration_ids() if store else []:
+            for device in store.devices(migration_id):
+                if device["enabled_iccid"] and device["finished_at"]:
+                    offer(device["eid"], datetime.fromisoformat(device["finished_at"]), device["enabled_iccid"])
+        return {eid: iccid for eid, (_, iccid) in newest.items()}
 
 
 def _engine_record(change: StatusChange) -> Record:

@@ -15,7 +15,7 @@ from temporalio import activity
 
 from esimflow.activities.card_access import CardPool
 from esimflow.activities.errors import esim_errors_as_application_errors
-from esimflow.activities.liveness import heartbeating_thread, report_segments
+from esimflow.activities.liveness import heartbeating_thread
 from esimflow.activities.osu_images import OsImageSource
 from esimflow.activities.types import (
     AuthenticateServerStepInput,
@@ -85,6 +85,17 @@ def pending_notification(item: es10.PendingNotification) -> PendingNotificationD
     )
 
 
+@contextlib.contextmanager
+def whole_step():
+    """A cancelled card step (an operator skipping the operation) still finishes its ES10 call:
+    the SDK would otherwise raise the cancellation inside this thread, between two APDUs."""
+    if not activity.in_activity():
+        yield
+        return
+    with activity.shield_thread_cancel_exception():
+        yield
+
+
 class CardActivities:
     """The card steps of one worker host, over the cards its :class:`CardPool` reaches."""
 
@@ -97,7 +108,8 @@ class CardActivities:
     @contextlib.contextmanager
     def _session(self, step, *, check_eid: bool = True):
         """The card's ISD-R session for one step, heartbeating while the step runs."""
-        with heartbeating_thread(), self.pool.session(step.card.reader, step.card.eid if check_eid else None) as isdr:
+        with whole_step(), heartbeating_thread(), \
+                self.pool.session(step.card.reader, step.card.eid if check_eid else None) as isdr:
             yield isdr
 
     def activities(self) -> list:
@@ -191,23 +203,20 @@ class CardActivities:
     @esim_errors_as_application_errors
     def load_bound_profile_package(self, step: LoadBppStepInput) -> LoadBppResult:
         """Install once: first look for the profile (and its installation result) on the card,
-        since this may be a re-run whose earlier run installed it and died before answering (a
-        local activity re-runs after a worker crash with no attempt count to tell)."""
+        since this may be a re-run whose earlier run installed it and died before answering.
+        Progress goes out as heartbeat details ``(segments done, segments total)``, which a
+        client reads from the workflow's pending activity."""
         bpp = bytes.fromhex(step.bound_profile_package)
-        workflow_id = activity.info().workflow_id
-        with heartbeating_thread() as heartbeat, self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with whole_step(), heartbeating_thread() as heartbeat, \
+                self.pool.session(step.card.reader, step.card.eid) as isdr:
             found = self._installed_earlier(isdr, step.iccid)
             if found is not None:
                 return found
 
             def segment_done(progress: es10.SegmentProgress) -> None:
                 heartbeat(progress.done, progress.total)
-                report_segments(workflow_id, progress.done, progress.total)
 
-            try:
-                pir = es10.load_bound_profile_package(isdr, bpp, on_segment=segment_done)
-            finally:
-                report_segments(workflow_id, None)
+            pir = es10.load_bound_profile_package(isdr, bpp, on_segment=segment_done)
         error = es10.installation_error(pir)
         return LoadBppResult(
             installed=error is None, iccid=pir.iccid or step.iccid, pir=pir.raw.hex().upper(),
@@ -315,10 +324,12 @@ class CardActivities:
         """Report the OS update status, or update to the newest image the host offers.
 
         No image source configured is the OpenHarmony "service unavailable"; an offered image
-        no newer than the card's OS is "already latest". A retry first asks the card: an
-        attempt that finished but whose answer was lost is not loaded again.
+        no newer than the card's OS is "already latest" unless the card ran another version
+        when the operation began (``version_before``): then an attempt that finished but whose
+        answer was lost did the update, and it is not loaded again.
         """
-        with heartbeating_thread() as heartbeat, self.pool.session(step.card.reader, step.card.eid) as isdr:
+        with whole_step(), heartbeating_thread() as heartbeat, \
+                self.pool.session(step.card.reader, step.card.eid) as isdr:
             updater = osu.OsUpdater(isdr.transport, channel=0)
             info = updater.info()
             if not step.start:
@@ -330,9 +341,9 @@ class CardActivities:
                 return OsUpdateStepResult(int(OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE), info.version_text,
                                           "this host offers no OS image")
             if image.version <= info.version:
-                status = (OsuStatus.EUICC_UPGRADE_SUCCESSFUL
-                          if activity.info().attempt > 1 and image.version == info.version
-                          else OsuStatus.EUICC_UPGRADE_ALREADY_LATEST)
+                updated_by_us = (image.version == info.version and step.version_before is not None
+                                 and step.version_before != info.version_text)
+                status = OsuStatus.EUICC_UPGRADE_SUCCESSFUL if updated_by_us else OsuStatus.EUICC_UPGRADE_ALREADY_LATEST
                 return OsUpdateStepResult(int(status), info.version_text, f"offered {_version(image.version)}")
             heartbeat("loading", _version(image.version))
             status = updater.load(image)

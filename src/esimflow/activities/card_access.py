@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from carddrivers.spec import ReaderSpec, open_transport
 from sgp22 import es10
-from sgp22.apdu import MAX_BLOCK_SIZE, IsdrChannel
+from sgp22.apdu import MAX_BLOCK_SIZE, IsdrChannel, close_leftover_channels
 from sgp22.errors import EsimError, TransportError
 from sgp22.results import OhResultCode, WinStatus
 
@@ -77,6 +77,18 @@ class CardPool:
     def _lock(self, reader: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(reader, threading.Lock())
+
+    def reclaim_channels(self, reader: str) -> list[int]:
+        """Close the logical channels an earlier process left open on the card in ``reader``
+        (before this pool opens its own); the numbers closed."""
+        with self._lock(reader):
+            if reader in self._channels:
+                raise TransportError(f"{reader} is in use by this worker", kind="card.busy", retryable=False)
+            transport = open_transport(ReaderSpec.parse(reader), self._local_cards)
+            try:
+                return close_leftover_channels(transport)
+            finally:
+                transport.close()
 
     def _open(self, reader: str) -> IsdrChannel:
         spec = ReaderSpec.parse(reader)

@@ -31,7 +31,7 @@ class Heartbeat:
 
 def _can_heartbeat() -> bool:
     """Local activities have no heartbeat (the SDK logs a warning and wastes time per call);
-    their liveness is the workflow task's, and their progress goes through ``report_segments``."""
+    their liveness is the workflow task's."""
     return activity.in_activity() and not activity.info().is_local
 
 
@@ -76,26 +76,3 @@ async def heartbeating(awaitable: Awaitable[T]) -> T:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
-
-
-# --- live LoadBoundProfilePackage progress -------------------------------------------------------
-# A local activity cannot heartbeat, so a download's progress query reads the segment count
-# here: the query runs in the worker process that runs the workflow's local activities. Not
-# part of any history (a query may read non-deterministic state).
-
-_segments: dict[str, tuple[int, int]] = {}
-_segments_lock = threading.Lock()
-
-
-def report_segments(workflow_id: str, done: int | None, total: int = 0) -> None:
-    """Record ``done`` of ``total`` segments for ``workflow_id`` (None: the load ended)."""
-    with _segments_lock:
-        if done is None:
-            _segments.pop(workflow_id, None)
-        else:
-            _segments[workflow_id] = (done, total)
-
-
-def segments_of(workflow_id: str) -> tuple[int, int] | None:
-    with _segments_lock:
-        return _segments.get(workflow_id)

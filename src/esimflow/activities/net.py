@@ -25,6 +25,7 @@ from esimflow.activities.types import (
     SmdsEvent,
 )
 from esimflow.api import PolicyRules, ProfileMetadata
+from esimflow.openharmony import access_rule_dict
 from sgp22 import es10, lpa
 from sgp22.es9 import Es9Client, Es9Config, Es11Client, RspServerClient
 from sgp22.es10_enums import PprIds
@@ -40,6 +41,7 @@ def profile_metadata(metadata: es10.ProfileMetadata, *, cc_required: bool) -> Pr
         iccid=metadata.iccid, service_provider_name=metadata.service_provider_name,
         profile_name=metadata.profile_name, profile_class=int(metadata.profile_class),
         policy_rules=int(rules), confirmation_code_required=cc_required,
+        access_rules=[access_rule_dict(rule) for rule in metadata.access_rules],
     )
 
 

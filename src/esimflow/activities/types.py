@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from esimflow.api import ProfileInfo, ProfileMetadata
+from esimflow.api import LOAD_STEP, ProfileInfo, ProfileMetadata
 
 
 class CardStep:
@@ -22,7 +22,7 @@ class CardStep:
     READ_AUTH_DATA = "card_read_auth_data"  # GetEUICCChallenge + GetEUICCInfo1: always asked together
     AUTHENTICATE_SERVER = "card_authenticate_server"
     PREPARE_DOWNLOAD = "card_prepare_download"
-    LOAD_BOUND_PROFILE_PACKAGE = "card_load_bound_profile_package"
+    LOAD_BOUND_PROFILE_PACKAGE = LOAD_STEP
     CANCEL_SESSION = "card_cancel_session"
     RETRIEVE_NOTIFICATIONS = "card_retrieve_notifications"
     REMOVE_NOTIFICATION = "card_remove_notification"
@@ -250,8 +250,13 @@ class PolicyRulesVerdict:
 
 @dataclass
 class OsUpdateStepInput:
+    """``version_before``: the OS version the operation read before it started the update (in
+    the history before the card was touched), so a re-run after a dead worker tells an update
+    it finished (the card now runs the offered version) from one that was never needed."""
+
     card: CardRef
     start: bool
+    version_before: str | None = None
 
 
 @dataclass

@@ -17,6 +17,7 @@ fixed in one pass. Activation codes are secrets: no message quotes one.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from esimflow.migration.model import FleetEntry, LineError, mask
 from sgp22.errors import BadInputError, EsimError
-from sgp22.identifiers import ActivationCode, Eid, Iccid, mask_secret
+from sgp22.identifiers import ActivationCode, Eid, Iccid, activation_code_secrets, mask_secret
 
 COLUMNS = ("eid", "device", "current_iccid", "activation_code", "target_iccid", "target")
 _ALIASES = {
@@ -85,6 +86,7 @@ def parse_fleet(data: bytes, name: str = "fleet") -> Fleet:
     checker = _Checker()
     for line, row in rows:
         checker.check(line, row)
+    checker.refuse_devices_holding_secrets()
     return Fleet(checker.entries, checker.errors, fleet_digest(data), fmt, checker.lines)
 
 
@@ -101,7 +103,7 @@ def _format_of(text: str, name: str) -> str:
 def _shown_column(name: str) -> str:
     """An unknown column name as messages show it: a secret pasted as a header cell or a JSON
     key (an activation code) is masked like any other."""
-    return name if re.fullmatch(r"[A-Za-z][A-Za-z0-9_ -]{0,39}", name) else mask_secret(name)
+    return name if re.fullmatch(r"[A-Za-z][A-Za-z_ -]{0,23}", name) else mask_secret(name)  # IDs have digits
 
 
 def _column(name: str) -> str:
@@ -174,12 +176,17 @@ class _Checker:
         self._codes: dict[str, int] = {}
         self._targets: dict[str, int] = {}
         self._code_key: str | None = None
+        self._secrets: set[str] = set()  # every field of every activation code in the file
 
     def _error(self, line: int, column: str, message: str) -> None:
         self.errors.append(LineError(line, column, message))
 
     def check(self, line: int, row: dict) -> None:
         self.lines += 1
+        for value in row.values():
+            if isinstance(value, str) and "$" in value:  # also a code inside quotes or brackets
+                for secret in activation_code_secrets(value):
+                    self._secrets.update(s for s in (secret, *re.split(r"[\s\"'\[\]{},]+", secret)) if len(s) >= 8)
         before = len(self.errors)
         if "__error__" in row:
             self._error(line, "*", row["__error__"])
@@ -222,6 +229,19 @@ class _Checker:
         if len(self.errors) == before:
             self.entries.append(FleetEntry(index=len(self.entries), line=line, eid=eid, current_iccid=current,
                                            device=device, target_iccid=target, activation_code=code))
+
+    def refuse_devices_holding_secrets(self) -> None:
+        """A device column holding a matching ID of the file (a cell in the wrong column) would
+        show it on every status page: such lines are refused once every line is known."""
+        kept = []
+        for entry in self.entries:
+            if any(secret in entry.device for secret in self._secrets):
+                self._error(entry.line, "device", "the device address holds a matching ID of this file "
+                                                  "(is a cell in the wrong column?)")
+            else:
+                kept.append(dataclasses.replace(entry, index=len(kept)))
+        self.entries = kept
+        self.errors.sort(key=lambda error: error.line)
 
     def _identifier(self, line: int, column: str, value: str, kind) -> str | None:
         if not value:

@@ -40,7 +40,7 @@ from esimflow.config import TemporalConfig, connect
 from esimflow.devices import open_registry, still_attached
 from esimflow.migration.device import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
-from sgp22.errors import BadInputError, EsimError
+from sgp22.errors import BadInputError, EsimError, StatusWordError
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +86,38 @@ class WorkerOptions:
             raise BadInputError(f"card host {self.card_host!r} serves no reader and no in-process card")
 
 
+class WorkerStartError(EsimError):
+    """The worker cannot serve what it was asked to (a card on which no session opens, or no
+    card at all): it stops at once instead of running while serving nothing."""
+
+    kind = "worker.start"
+
+
 def served_cards(pool: CardPool, card_host: str, specs: list[str], *,
                  workflow_task_queue: str = "") -> list[DeviceInfo]:
-    """Read each card's EID. A reader without a usable card is reported and skipped, so one
-    empty reader does not keep the others from being served."""
-    served = []
+    """Take each card over: close the logical channels an earlier process left open (a killed
+    worker leaks one each time, and a card has few) and read its EID.
+
+    A reader without a card is reported and skipped, so one empty reader does not keep the
+    others from being served; a card that refuses a session, or a host left with no card at
+    all, fails the start with a WorkerStartError."""
+    found, skipped = [], []
     for spec in specs:
         try:
-            eid = pool.eid_of(spec)
+            reclaimed = pool.reclaim_channels(spec)
+            if reclaimed:
+                log.warning("closed logical channel(s) %s that an earlier process left open on %s",
+                            ", ".join(map(str, reclaimed)), spec)
+            found.append((spec, pool.eid_of(spec)))
+        except StatusWordError as error:  # the card is there but no ISD-R session opens
+            raise WorkerStartError(f"cannot open an ISD-R session on the card in {spec}: {error.message}") from None
         except EsimError as error:
             log.warning("not serving %s: %s", spec, error.message)
-            continue
+            skipped.append(f"{spec}: {error.message}")
+    if not found:
+        raise WorkerStartError(f"card host {card_host} has no eUICC to serve ({'; '.join(skipped)})")
+    served = []
+    for spec, eid in found:  # registered only once the start cannot fail any more
         device = DeviceInfo(eid=eid, card_host=card_host, reader=spec, name=ReaderSpec.parse(spec).target,
                             workflow_task_queue=workflow_task_queue)
         served.append(device)
@@ -158,8 +179,12 @@ class EsimflowWorker:
             self._pool = CardPool(hold=options.card_hold, release_after=options.card_release_after)
             specs = [normalise(reader) for reader in options.readers]
             specs += [self._pool.add_local(name, card) for name, card in options.local_cards.items()]
-            self.devices = served_cards(self._pool, options.card_host, specs,
-                                        workflow_task_queue=queue if card_host_workflows else "")
+            try:
+                self.devices = served_cards(self._pool, options.card_host, specs,
+                                            workflow_task_queue=queue if card_host_workflows else "")
+            except EsimError:
+                self.close()  # the sessions opened so far, the executors, the history
+                raise
             self.registry.claim(self.devices)
             images = OsImageSource(options.os_image_dir) if options.os_image_dir else None
             activities = CardActivities(self._pool, os_images=images).activities()

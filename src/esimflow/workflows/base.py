@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
         RemoveNotificationStepInput,
         RetrieveNotificationsStepInput,
     )
-    from esimflow.api import QUERY_PROGRESS, ProfileInfo, ProfileState, Progress
+    from esimflow.api import QUERY_PROGRESS, SIGNAL_SKIP, ProfileInfo, ProfileState, Progress
     from esimflow.machines import EuiccContext, Status
     from esimflow.machines.euicc_profile import Phase as ProfilePhase
     from esimflow.workflows import policies
@@ -30,10 +30,17 @@ class OperationWorkflow:
 
     def __init__(self) -> None:
         self._progress = Progress(operation=self.operation, phase="starting")
+        self.skip_reason: str | None = None
 
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
         return self._progress
+
+    @workflow.signal(name=SIGNAL_SKIP)
+    def skip(self, reason: str) -> None:
+        """Sent by the entity just before it cancels this operation for an operator: the
+        failed result then names the reason."""
+        self.skip_reason = reason
 
     def phase(self, phase: str, detail: str = "") -> None:
         self._progress.phase = phase

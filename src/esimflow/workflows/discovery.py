@@ -42,7 +42,7 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: GetDownloadableProfilesInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._discover(request))
+        return await conclude(self, request.eid, lambda: self._discover(request))
 
     async def _discover(self, request: GetDownloadableProfilesInput) -> OperationResult:
         card = await card_of(request.eid)

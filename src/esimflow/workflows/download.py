@@ -33,9 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PolicyRulesVerdict,
         PrepareDownloadStepInput,
     )
-    from esimflow.activities.liveness import segments_of
     from esimflow.api import (
-        QUERY_PROGRESS,
         UPDATE_DECLINE,
         UPDATE_GIVE_CONSENT,
         UPDATE_PROVIDE_CONFIRMATION_CODE,
@@ -63,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.rsp import Authenticated, cancel_session, mutual_authentication
     from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude, net_call, together
     from sgp22.errors import (
+        ConfirmationCodeRetriesExceededError,
         ConsentTimeoutError,
         EsimError,
         DownloadRetriesExceededError,
@@ -72,8 +71,12 @@ with workflow.unsafe.imports_passed_through():
     from sgp22.identifiers import ActivationCode
     from sgp22.results import OhResultCode, WinStatus
 
-MAX_SESSIONS = 3
+MAX_SESSIONS = policies.DOWNLOAD_SESSIONS
+FORGOTTEN_SESSION = "es9.8.10.1/3.9"
+"""The SM-DP+ no longer knows the transaction (restarted, or the session expired): one new
+session can cure that, more cannot (a server that forgets every session is broken)."""
 MAX_CONFIRMATION_CODE_ATTEMPTS = 3
+PATCH_REFUSED_CODE_ENDS_AT_ONCE = "refused-confirmation-code-ends-at-once"
 SIGNAL_CANCEL_SESSION = "cancel_session"
 
 R = CancelSessionReason
@@ -99,13 +102,6 @@ class _Target:
 class RspSessionWorkflow(OperationWorkflow):
     """The user-facing half of a session: updates that answer the metadata preview, and the
     cancel request a CancelSession operation forwards here."""
-
-    @workflow.query(name=QUERY_PROGRESS)
-    def progress(self) -> Progress:
-        live = segments_of(workflow.info().workflow_id)  # LoadBPP running as a local activity here
-        if live is None:
-            return self._progress
-        return dataclasses.replace(self._progress, segments_done=live[0], segments_total=live[1])
 
     def __init__(self) -> None:
         super().__init__()
@@ -217,15 +213,18 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         self._iccid: str | None = None
         self._iccids_before: set[str] | None = None
         self._code_attempts = 0
+        self._forgotten_sessions = 0
+        self._code_from_request = False
 
     @workflow.run
     async def run(self, request: DownloadProfileInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._download(request))
+        return await conclude(self, request.eid, lambda: self._download(request))
 
     async def _download(self, request: DownloadProfileInput) -> OperationResult:
         card = await card_of(request.eid)
         target = await resolve_target(card, request.activation_code, request.smdp_address)
         self._confirmation_code = request.confirmation_code
+        self._code_from_request = bool(request.confirmation_code)
         last: _NewSession | None = None
         for attempt in range(1, MAX_SESSIONS + 1):
             self._progress.session_attempt = attempt
@@ -256,6 +255,11 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             if self.session.holds_session:
                 await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
                                      R.undefinedReason)
+            if failure.kind == FORGOTTEN_SESSION and workflow.patched("forgotten-session-once"):
+                self._forgotten_sessions += 1
+                if self._forgotten_sessions > 1:
+                    raise
+                raise _NewSession(f"the SM-DP+ forgot the session in {failure.data.get('step')}", failure) from None
             if (failure.retryable and failure.kind != "engine.internal") or _session_lost(failure):
                 raise _NewSession(f"{failure.kind} in {failure.data.get('step')}", failure) from None
             raise
@@ -344,10 +348,21 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             await self._cancel(card, authenticated, R.undefinedReason)
             if failure.oh_result == OhResultCode.RESULT_CONFIRMATION_CODE_INCORRECT:
                 self._code_attempts += 1
+                refused_up_front, self._code_from_request = self._code_from_request, False
                 self._confirmation_code = None
+                # A caller that gave the code up front and cannot be asked learns at once that it
+                # is wrong, instead of the download waiting out the consent timeout.
+                if (refused_up_front and not request.ask_again_if_code_refused
+                        and workflow.patched(PATCH_REFUSED_CODE_ENDS_AT_ONCE)):
+                    raise
                 if self._code_attempts < MAX_CONFIRMATION_CODE_ATTEMPTS:
                     self._progress.detail = "confirmation code incorrect"
                     raise _NewSession("confirmation code incorrect", failure) from None
+                if workflow.patched(PATCH_REFUSED_CODE_ENDS_AT_ONCE):
+                    raise OperationFailed.of(ConfirmationCodeRetriesExceededError(
+                        f"{self._code_attempts} confirmation codes were refused; the download gives up",
+                        kind="download.confirmation_code_attempts", function="getBoundProfilePackage",
+                        subject_code="", reason_code=""), data=failure.data) from None
             raise
         session.receive_package()
 
@@ -374,6 +389,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 LoadBppStepInput(card.ref, tid, package.bound_profile_package, metadata.iccid),
                 LoadBppResult, retry=policies.load_bpp_retry(),
                 start_to_close=policies.LOAD_BPP_START_TO_CLOSE, heartbeat=policies.LOAD_BPP_HEARTBEAT,
+                recorded_first=True,
             ), record_downloaded())
         except StepFailed as failure:
             # Removed card, transport trouble past the retries, or a card reset (a worker crash
@@ -458,7 +474,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                           waiting_for_code: bool = False) -> OperationResult:
         if answer == "timeout":
             outcome = await self._cancel(card, authenticated, R.timeout)
-            question = "a confirmation code" if waiting_for_code else "consent"
+            question = "confirmation code" if waiting_for_code else "consent"
             raise OperationFailed.of(
                 ConsentTimeoutError(f"no {question} from the user in time; the session was cancelled (timeout)",
                                     win_status=WinStatus.ConfirmationCodeMissing if waiting_for_code else None),
@@ -500,7 +516,7 @@ class GetDownloadableProfileMetadataWorkflow(RspSessionWorkflow):
 
     @workflow.run
     async def run(self, request: GetDownloadableProfileMetadataInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._preview(request))
+        return await conclude(self, request.eid, lambda: self._preview(request))
 
     async def _preview(self, request: GetDownloadableProfileMetadataInput) -> OperationResult:
         card = await card_of(request.eid)

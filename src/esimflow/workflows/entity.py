@@ -17,7 +17,19 @@ its turn comes it only reports what the download did.
 The entity continues as new when Temporal suggests it (history size) or after
 ``EntityInput.continue_after`` operations, only when idle so no caller waits across the
 boundary, and ends after ``EntityInput.idle_seconds`` without work (the next submit starts it
-again).
+again). A submit asking for another workflow queue than the entity's moves it there (continue
+as new onto that queue) once it is idle.
+
+Idempotent per operation id: the client sends the operation id as the update id, and the
+entity keeps the results of its latest ``ANSWERED_KEPT`` operations across continue-as-new, so
+a submit repeating an id gets the first result without touching the card; operations start
+with ``REJECT_DUPLICATE``, so an id is never run twice.
+
+Never wedged: an operation ends with a result whatever happens inside it (``conclude``), each
+has an execution timeout derived from its own limits, and a child that failed, timed out or
+collided with an existing workflow id ends as a typed failure while the entity goes on. An
+operator sees the entity with ``admin entity show``, ends its current operation with ``skip``
+and lets it finish its queue and end with ``drain``.
 """
 from __future__ import annotations
 
@@ -27,8 +39,9 @@ from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, TimeoutError, WorkflowAlreadyStartedError
+from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
@@ -38,8 +51,12 @@ with workflow.unsafe.imports_passed_through():
         INPUT_OF_OPERATION,
         QUERY_QUEUE,
         SIGNAL_RELEASE,
+        SIGNAL_SKIP,
+        ANSWERED_KEPT,
         UNSERIALISED_OPERATIONS,
+        UPDATE_DRAIN,
         UPDATE_HOLD,
+        UPDATE_SKIP,
         UPDATE_SUBMIT,
         DeviceInfo,
         EntityInput,
@@ -49,9 +66,11 @@ with workflow.unsafe.imports_passed_through():
         Operation,
         OperationRequest,
         OperationResult,
+        SkipRequest,
         operation_workflow_id,
     )
     from esimflow.activities.types import EngineStep, LookupDeviceInput, WorkflowRunInput
+    from esimflow.workflows import policies
     from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
     from esimflow.workflows.steps import DEVICE_MEMO, StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
@@ -73,38 +92,63 @@ class EuiccEntityWorkflow:
         self._eid = state.eid
         self._state = state
         self._queue: deque[OperationRequest] = deque()
-        self._results: dict[str, OperationResult] = {}
+        self._answered: dict[str, OperationResult] = dict(state.answered)
         self._running: OperationRequest | None = None
+        self._running_child: workflow.ChildWorkflowHandle | None = None
         self._completed = state.completed
         self._cancelled_transactions: set[str] = set()
         self._grants: dict[str, HoldGrant] = {}
         self._released: set[str] = set()
+        self._requested_queue = state.requested_task_queue
+        self._draining = False
 
     @workflow.run
     async def run(self, state: EntityInput) -> None:
         ran_this_run = 0
         while True:
             try:
-                await workflow.wait_condition(lambda: bool(self._queue),
+                await workflow.wait_condition(lambda: bool(self._queue) or self._should_move() or self._draining,
                                               timeout=timedelta(seconds=self._state.idle_seconds))
             except TimeoutError:
                 if not self._queue and workflow.all_handlers_finished():
                     return
+                continue
+            if not self._queue:  # drained, or asked to live on another queue: once every caller has its answer
+                await workflow.wait_condition(lambda: bool(self._queue) or workflow.all_handlers_finished())
+                if not self._queue:
+                    if self._draining:
+                        return
+                    self._continue_as_new()
                 continue
             request = self._queue.popleft()
             self._running = request
             if request.operation == HOLD:
                 await self._hold(request)
             else:
-                self._results[request.operation_id] = await self._run_one(request)
+                self._remember(request.operation_id, await self._run_one(request))
             self._running = None
             self._completed += 1
             ran_this_run += 1
-            if (ran_this_run >= self._state.continue_after or workflow.info().is_continue_as_new_suggested()) \
-                    and not self._queue:
+            if (ran_this_run >= self._state.continue_after or workflow.info().is_continue_as_new_suggested()
+                    or self._should_move()) and not self._queue:
                 await workflow.wait_condition(lambda: bool(self._queue) or workflow.all_handlers_finished())
                 if not self._queue:
-                    workflow.continue_as_new(dataclasses.replace(self._state, completed=self._completed))
+                    self._continue_as_new()
+
+    def _should_move(self) -> bool:
+        return bool(self._requested_queue) and self._requested_queue != workflow.info().task_queue \
+            and not self._draining
+
+    def _continue_as_new(self) -> None:
+        workflow.continue_as_new(
+            dataclasses.replace(self._state, completed=self._completed, answered=self._answered,
+                                requested_task_queue=self._requested_queue),
+            task_queue=self._requested_queue or None)
+
+    def _remember(self, operation_id: str, result: OperationResult) -> None:
+        self._answered[operation_id] = result
+        while len(self._answered) > ANSWERED_KEPT:
+            del self._answered[next(iter(self._answered))]
 
     async def _run_one(self, request: OperationRequest) -> OperationResult:
         workflow_id = operation_workflow_id(request.operation, self._eid, request.operation_id)
@@ -116,27 +160,45 @@ class EuiccEntityWorkflow:
                                            workflow_id=workflow_id)
         device = await self._device()
         try:
-            result = await workflow.execute_child_workflow(
+            self._running_child = await workflow.start_child_workflow(
                 request.operation, request.input, id=workflow_id, result_type=OperationResult,
                 task_queue=(device.workflow_task_queue or None) if device else None,
                 memo={DEVICE_MEMO: device} if device else None, task_timeout=OPERATION_TASK_TIMEOUT,
+                execution_timeout=policies.operation_execution_timeout(request.operation, request.input),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
                 static_summary=f"{request.operation} on {self._eid}",
                 search_attributes=search_attributes.attributes(
                     eid=self._eid, iccids=[request.input.get("iccid")], operation=request.operation)
                 if self._state.search_attributes else None,
             )
-        except ChildWorkflowError as error:  # the operation itself broke (a bug, or terminated)
-            workflow.logger.warning("operation %s failed: %s", workflow_id, error.cause)
-            result = OperationResult.failure(
-                request.operation, self._eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER,
-                win_status=WinStatus.Other, error_kind="engine.operation_failed",
-                message=f"the operation ended abnormally: {error.cause}", workflow_id=workflow_id,
-            )
+            result = await self._running_child
+        except WorkflowAlreadyStartedError:
+            # a workflow with this operation's id exists already (started by an earlier run of
+            # this entity whose record of it is gone, or by someone else): never run it twice
+            result = self._failed(request, workflow_id, "engine.duplicate_operation",
+                                  f"an operation with id {request.operation_id} was started before; "
+                                  f"its result is that of workflow {workflow_id}")
+        except ChildWorkflowError as error:  # the operation itself broke (terminated, timed out)
+            workflow.logger.warning("operation %s failed: %s", workflow_id, type(error.cause).__name__)
+            if isinstance(error.cause, TimeoutError):
+                result = self._failed(request, workflow_id, "engine.operation_timeout",
+                                      f"{request.operation} did not end within its execution timeout")
+            else:
+                result = self._failed(request, workflow_id, "engine.operation_failed",
+                                      f"the operation ended abnormally ({type(error.cause).__name__})")
+        finally:
+            self._running_child = None
         cancelled = result.data.get("cancelled_transaction_id") if result.data else None
         if cancelled:
             self._cancelled_transactions = {cancelled}
         return result
+
+    def _failed(self, request: OperationRequest, workflow_id: str, kind: str, message: str) -> OperationResult:
+        return OperationResult.failure(request.operation, self._eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER,
+                                       win_status=WinStatus.Other, error_kind=kind, message=message,
+                                       workflow_id=workflow_id)
 
     async def _hold(self, request: OperationRequest) -> None:
         """Grant the hold and wait for its release (or its holder's end)."""
@@ -177,6 +239,8 @@ class EuiccEntityWorkflow:
     def _validate_hold(self, request: HoldRequest) -> None:
         if request.eid != self._eid:
             raise ValueError(f"hold of eUICC {request.eid} sent to the entity of {self._eid}")
+        if self._draining and request.hold_id not in self._grants and not self._is_queued(request.hold_id):
+            raise ValueError(f"the entity of {self._eid} is draining: it grants no new hold")
 
     @workflow.signal(name=SIGNAL_RELEASE)
     def release(self, hold_id: str) -> None:
@@ -194,11 +258,13 @@ class EuiccEntityWorkflow:
 
     @workflow.update(name=UPDATE_SUBMIT)
     async def submit(self, request: OperationRequest) -> OperationResult:
-        if request.operation_id not in self._results and not self._is_queued(request.operation_id):
+        if request.task_queue:
+            self._requested_queue = request.task_queue
+        if request.operation_id not in self._answered and not self._is_queued(request.operation_id):
             self._queue.append(request)
             self._forward_cancel(request)
-        await workflow.wait_condition(lambda: request.operation_id in self._results)
-        return self._results.pop(request.operation_id)
+        await workflow.wait_condition(lambda: request.operation_id in self._answered)
+        return self._answered[request.operation_id]
 
     @submit.validator
     def _validate(self, request: OperationRequest) -> None:
@@ -206,6 +272,31 @@ class EuiccEntityWorkflow:
             raise ValueError(f"{request.operation!r} is not an operation an eUICC entity runs")
         if request.input.get("eid") != self._eid:
             raise ValueError(f"operation for eUICC {request.input.get('eid')} sent to the entity of {self._eid}")
+        if self._draining and request.operation_id not in self._answered and not self._is_queued(request.operation_id):
+            raise ValueError(f"the entity of {self._eid} is draining: it accepts no new operation")
+
+    @workflow.update(name=UPDATE_SKIP)
+    async def skip(self, request: SkipRequest) -> EntityStatus:
+        """End the current operation as failed: cancel it (it stops once the card step in
+        flight has finished) or drop the hold; the result then names ``reason``."""
+        running = self._running
+        if running is None:
+            raise ApplicationError("nothing is running on this eUICC", type="entity.nothing_to_skip",
+                                   non_retryable=True)
+        if running.operation == HOLD:
+            self._released.add(running.operation_id)
+        elif self._running_child is not None:
+            await self._running_child.signal(SIGNAL_SKIP, request.reason or "no reason given")
+            self._running_child.cancel()
+        await workflow.wait_condition(lambda: self._running is not running)
+        return self.queue()
+
+    @workflow.update(name=UPDATE_DRAIN)
+    async def drain(self) -> EntityStatus:
+        """Accept no new operation, finish those queued, then end (the next submit starts the
+        entity afresh)."""
+        self._draining = True
+        return self.queue()
 
     def _is_queued(self, operation_id: str) -> bool:
         return any(r.operation_id == operation_id for r in self._queue) or (
@@ -231,9 +322,14 @@ class EuiccEntityWorkflow:
     @workflow.query(name=QUERY_QUEUE)
     def queue(self) -> EntityStatus:
         running = self._running
+        here = workflow.info().task_queue
         return EntityStatus(
             eid=self._eid,
             running=operation_workflow_id(running.operation, self._eid, running.operation_id) if running else None,
             queued=[operation_workflow_id(r.operation, self._eid, r.operation_id) for r in self._queue],
             completed=self._completed,
+            task_queue=here,
+            requested_task_queue=self._requested_queue if self._requested_queue != here else "",
+            holds=sorted(self._grants),
+            draining=self._draining,
         )

@@ -57,7 +57,7 @@ class GetEidWorkflow(OperationWorkflow):
             eid = await Card(device).call(CardStep.GET_EID, CardInput(Card(device).ref), str)
             return OperationResult.success(self.operation, eid, {"eid": eid, "device": dataclasses.asdict(device)})
 
-        return await conclude(self.operation, request.device, body)
+        return await conclude(self, request.device, body)
 
 
 @workflow.defn(name=Operation.LIST_DEVICES)
@@ -70,7 +70,7 @@ class ListDevicesWorkflow(OperationWorkflow):
             devices = await engine_call(EngineStep.LIST_DEVICES, request, list[DeviceInfo])
             return OperationResult.success(self.operation, "", {"devices": [dataclasses.asdict(d) for d in devices]})
 
-        return await conclude(self.operation, "", body)
+        return await conclude(self, "", body)
 
 
 @workflow.defn(name=Operation.GET_EUICC_INFO)
@@ -84,7 +84,7 @@ class GetEuiccInfoWorkflow(OperationWorkflow):
             info = await card.call(CardStep.GET_EUICC_INFO2, CardInput(card.ref), EuiccInfo2Data)
             return OperationResult.success(self.operation, request.eid, {"eid": request.eid, **dataclasses.asdict(info)})
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.GET_DEFAULT_SMDP_ADDRESS)
@@ -101,7 +101,7 @@ class GetDefaultSmdpAddressWorkflow(OperationWorkflow):
                 "root_smds_address": addresses.root_ds_address or "",
             })
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.SET_DEFAULT_SMDP_ADDRESS)
@@ -115,7 +115,7 @@ class SetDefaultSmdpAddressWorkflow(OperationWorkflow):
             await card.call(CardStep.SET_DEFAULT_DP_ADDRESS, SetDefaultDpAddressStepInput(card.ref, request.address))
             return OperationResult.success(self.operation, request.eid, {"default_smdp_address": request.address})
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 async def _reset(card: Card, options: ResetOption, operation: str) -> dict:
@@ -123,7 +123,9 @@ async def _reset(card: Card, options: ResetOption, operation: str) -> dict:
     says nothingToDelete) is judged by what is left on the card."""
     before = await profiles_on(card)
     try:
-        await card.call(CardStep.MEMORY_RESET, MemoryResetStepInput(card.ref, int(options)))
+        # an ordinary activity even on the card host: ``before`` is recorded before the card
+        # deletes anything, so a re-run after a dead worker still knows what was there
+        await card.call(CardStep.MEMORY_RESET, MemoryResetStepInput(card.ref, int(options)), recorded_first=True)
     except StepFailed as failure:
         if not failure.kind.endswith("nothingToDelete") or not before:
             raise
@@ -152,14 +154,22 @@ class ResetMemoryWorkflow(OperationWorkflow):
                                       kind="input.invalid", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
                                       win_status=WinStatus.Other)
             card = await card_of(request.eid)
+            deliver_first = workflow.patched("deliver-before-memory-reset")
+            if deliver_first:
+                # the reset takes the erased profiles' pending notifications with it: deliver
+                # them first, so their SM-DP+s hear of every change before the profiles vanish
+                self.phase("delivering notifications")
+                delivered_first = await deliver_notifications(card)
             self.phase("resetting memory", options.name or str(int(options)))
             data = await _reset(card, options, self.operation)
             self.phase("delivering notifications")
             data["notifications"] = await deliver_notifications(card)
+            if deliver_first:
+                data["notifications_before_reset"] = delivered_first
             data["options"] = int(options)
             return OperationResult.success(self.operation, request.eid, data)
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.RESERVE_PROFILES_FOR_FACTORY_RESTORE)
@@ -188,7 +198,7 @@ class ReserveProfilesForFactoryRestoreWorkflow(OperationWorkflow):
             data["notifications"] = {"before": delivered_before, "after": await deliver_notifications(card)}
             return OperationResult.success(self.operation, request.eid, data)
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.PROCESS_NOTIFICATIONS)
@@ -211,7 +221,7 @@ class ProcessNotificationsWorkflow(OperationWorkflow):
                 )
             return OperationResult.success(self.operation, request.eid, outcome)
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.CANCEL_SESSION)
@@ -245,4 +255,4 @@ class CancelSessionWorkflow(OperationWorkflow):
                 data["smdp"] = address
             return OperationResult.success(self.operation, request.eid, data)
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)

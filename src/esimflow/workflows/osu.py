@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from sgp22.results import OhResultCode, WinStatus
 
 POLL_INTERVAL = timedelta(seconds=5)
-MAX_POLLS = 120
+MAX_POLLS = int(policies.OS_UPDATE_POLLING / POLL_INTERVAL)
 
 
 @workflow.defn(name=Operation.OS_UPDATE)
@@ -26,7 +26,7 @@ class OsUpdateWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: OsUpdateInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._update(request))
+        return await conclude(self, request.eid, lambda: self._update(request))
 
     async def _update(self, request: OsUpdateInput) -> OperationResult:
         card = await card_of(request.eid)
@@ -37,9 +37,15 @@ class OsUpdateWorkflow(OperationWorkflow):
 
         update = OsUpdate(request.eid)
         update.check()
+        self.phase("reading OS version")
+        before = await card.call(CardStep.OS_UPDATE, OsUpdateStepInput(card.ref, start=False), OsUpdateStepResult)
         self.phase("updating the eUICC OS")
-        report = await card.call(CardStep.OS_UPDATE, OsUpdateStepInput(card.ref, start=True), OsUpdateStepResult,
-                                 start_to_close=policies.LOAD_BPP_START_TO_CLOSE)
+        # an ordinary activity even on the card host: the version read above is recorded before
+        # the image load starts, and a dead worker's load is taken up again from the server
+        report = await card.call(CardStep.OS_UPDATE,
+                                 OsUpdateStepInput(card.ref, start=True, version_before=before.os_version),
+                                 OsUpdateStepResult, start_to_close=policies.LOAD_BPP_START_TO_CLOSE,
+                                 heartbeat=policies.LOAD_BPP_HEARTBEAT, recorded_first=True)
         polls = 0
         while report.status == OsuStatus.EUICC_UPGRADE_IN_PROGRESS and polls < MAX_POLLS:
             if update.phase == "checking":

@@ -16,6 +16,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from esimflow.api import Operation
+
 # kinds no step ever retries (bad input, undecodable data, unknown device, illegal change)
 NEVER_RETRIED = [
     "input.invalid",
@@ -34,7 +36,10 @@ STEP_HEARTBEAT = timedelta(seconds=10)
 CARD_START_TO_CLOSE = timedelta(seconds=60)
 CARD_SCHEDULE_TO_CLOSE = timedelta(minutes=5)
 LOAD_BPP_START_TO_CLOSE = timedelta(minutes=10)
-LOAD_BPP_HEARTBEAT = STEP_HEARTBEAT
+LOAD_BPP_HEARTBEAT = timedelta(seconds=5)
+"""LoadBoundProfilePackage runs as an ordinary activity (even on the card host) and reports its
+segments as heartbeat details, which the SDK sends at most every 80% of this: short enough for
+a live progress display and for a dead worker's install to be picked up again within seconds."""
 NET_START_TO_CLOSE = timedelta(seconds=90)
 NET_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 ENGINE_START_TO_CLOSE = timedelta(seconds=20)
@@ -87,3 +92,25 @@ ENGINE_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=["device.not_found", "input.invalid"],
 )
+
+
+OPERATION_STEPS_BUDGET = timedelta(minutes=30)
+"""How long any operation's card and network steps may take in all, their retries included
+(a LoadBoundProfilePackage alone may take LOAD_BPP_START_TO_CLOSE)."""
+DOWNLOAD_SESSIONS = 3  # DownloadProfile's MAX_SESSIONS
+USER_WAITS_PER_SESSION = 2  # consent, then a confirmation code
+OS_UPDATE_POLLING = timedelta(minutes=10)  # how long OsUpdate polls a card applying an image
+
+
+def operation_execution_timeout(operation: str, request: dict) -> timedelta:
+    """The execution timeout the entity gives an operation, from the operation's own limits: its
+    steps' budget, plus each wait for the user (``consent_timeout_seconds`` per question and
+    session) or for the card to apply an OS image. An operation that outlives it failed somehow
+    (a bug that keeps its task failing); the entity then goes on with the next operation."""
+    timeout = OPERATION_STEPS_BUDGET
+    if "consent_timeout_seconds" in request:
+        waits = DOWNLOAD_SESSIONS * USER_WAITS_PER_SESSION
+        timeout += timedelta(seconds=float(request["consent_timeout_seconds"]) * waits)
+    if operation == Operation.OS_UPDATE:
+        timeout += OS_UPDATE_POLLING
+    return timeout

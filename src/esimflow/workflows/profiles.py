@@ -11,7 +11,14 @@ import dataclasses
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from esimflow.activities.types import CardStep, EnableProfileInput, ProfileRefInput, SetNicknameStepInput
+    from esimflow.activities.types import (
+        CardStep,
+        EnableProfileInput,
+        PendingNotificationData,
+        ProfileRefInput,
+        RetrieveNotificationsStepInput,
+        SetNicknameStepInput,
+    )
     from esimflow.api import (
         DeleteProfileInput,
         ListProfilesInput,
@@ -51,8 +58,7 @@ async def switch_to(workflow_self: OperationWorkflow, card: Card, iccid: str, *,
     if target is None:
         raise profile_not_found(iccid)
     if target.state == ProfilePhase.ENABLED:
-        return OperationResult.success(operation, card.device.eid, {"iccid": iccid, "already_enabled": True},
-                                       message=f"{iccid} is already enabled")
+        return await _finish_enabled_earlier(workflow_self, card, iccid, operation)
     holder = context.enabled_on(port)
     if holder is not None and not force_disable:
         raise OperationFailed.of(MustDisableProfileError(
@@ -79,6 +85,35 @@ async def switch_to(workflow_self: OperationWorkflow, card: Card, iccid: str, *,
     }, message=f"{iccid} enabled")
 
 
+async def _finish_enabled_earlier(workflow_self: OperationWorkflow, card: Card, iccid: str,
+                                  operation: str) -> OperationResult:
+    """The profile is enabled already: by someone before us, or by a run of this step whose
+    worker died right after the card enabled it (before anything was recorded). The card tells
+    which: its enable notification is then still pending, and the change is recorded and
+    delivered now, as the step would have."""
+    pending = await _pending(card)
+    if not any(n.iccid == iccid and n.event == "enable" for n in pending):
+        return OperationResult.success(operation, card.device.eid, {"iccid": iccid, "already_enabled": True},
+                                       message=f"{iccid} is already enabled")
+    disabled = next((n.iccid for n in pending if n.event == "disable" and n.iccid != iccid), None)
+    if disabled is not None:
+        await record_status(disabled, card.device.eid, operation, "disable", fallback=Status.ENABLED)
+    await record_status(iccid, card.device.eid, operation, "enable", fallback=Status.DISABLED)
+    workflow_self.phase("delivering notifications")
+    notifications = await deliver_notifications(card)
+    return OperationResult.success(operation, card.device.eid, {
+        "iccid": iccid, "disabled_iccid": disabled, "notifications": notifications,
+    }, message=f"{iccid} enabled")
+
+
+async def _pending(card: Card, iccid: str | None = None, event: str | None = None) -> list[PendingNotificationData]:
+    """The card's pending notifications (those about ``iccid`` and ``event`` when given): what
+    the card did that its SM-DP+ has not heard of yet."""
+    pending = await card.call(CardStep.RETRIEVE_NOTIFICATIONS, RetrieveNotificationsStepInput(card.ref, None),
+                              list[PendingNotificationData])
+    return [n for n in pending if (iccid is None or n.iccid == iccid) and (event is None or n.event == event)]
+
+
 async def _is_enabled(card: Card, iccid: str) -> bool:
     found = await profiles_on(card, iccid)
     return any(p.iccid == iccid and p.state == ProfileState.PROFILE_STATE_ENABLED for p in found)
@@ -95,7 +130,7 @@ class SwitchProfileWorkflow(OperationWorkflow):
             return await switch_to(self, card, request.iccid, port=request.port_index,
                                    force_disable=request.force_disable_profile, operation=self.operation)
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.DELETE_PROFILE)
@@ -104,7 +139,7 @@ class DeleteProfileWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: DeleteProfileInput) -> OperationResult:
-        return await conclude(self.operation, request.eid, lambda: self._delete(request))
+        return await conclude(self, request.eid, lambda: self._delete(request))
 
     async def _delete(self, request: DeleteProfileInput) -> OperationResult:
         card = await card_of(request.eid)
@@ -112,13 +147,13 @@ class DeleteProfileWorkflow(OperationWorkflow):
         context = context_of(await profiles_on(card))
         target = context.profiles.get(request.iccid)
         if target is None:
-            raise profile_not_found(request.iccid, oh_result=OhResultCode.RESULT_NOTHING_TO_DELETE)
-        if target.state == ProfilePhase.ENABLED:
-            raise OperationFailed(
-                f"profile {request.iccid} is enabled: switch to another profile before deleting it",
-                kind="profile.enabled", oh_result=OhResultCode.RESULT_PROFILE_EID_INVALID,
-                win_status=WinStatus.Other,
-            )
+            if not await _pending(card, request.iccid, "delete"):
+                raise profile_not_found(request.iccid, oh_result=OhResultCode.RESULT_NOTHING_TO_DELETE)
+            # deleted by a run of this step whose worker died right after the card did it
+            return await self._deleted(card, request)
+        if target.state == ProfilePhase.ENABLED:  # the eUICC would refuse it (profileNotInDisabledState)
+            raise OperationFailed.of(MustDisableProfileError(
+                f"profile {request.iccid} is enabled: switch to another profile before deleting it"))
         target.delete(reason="user request")  # PPR2 guard
 
         self.phase("deleting", request.iccid)
@@ -127,6 +162,9 @@ class DeleteProfileWorkflow(OperationWorkflow):
         except StepFailed as failure:
             if not failure.kind.endswith("iccidOrAidNotFound") or await profiles_on(card, request.iccid):
                 raise  # (a retry after a lost answer finds it gone: that is success)
+        return await self._deleted(card, request)
+
+    async def _deleted(self, card: Card, request: DeleteProfileInput) -> OperationResult:
         await record_status(request.iccid, request.eid, self.operation, "delete", fallback=Status.DISABLED)
         self.phase("delivering notifications")
         notifications = await deliver_notifications(card)
@@ -148,7 +186,7 @@ class SetNicknameWorkflow(OperationWorkflow):
             return OperationResult.success(self.operation, request.eid,
                                            {"iccid": request.iccid, "nickname": request.nickname})
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)
 
 
 @workflow.defn(name=Operation.LIST_PROFILES)
@@ -167,4 +205,4 @@ class ListProfilesWorkflow(OperationWorkflow):
                 "is_removable": card.device.reader.startswith("pcsc:"),
             })
 
-        return await conclude(self.operation, request.eid, body)
+        return await conclude(self, request.eid, body)

@@ -8,6 +8,7 @@ confirmation code) and otherwise end with the outcome the protocol library chose
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
     from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput
     from esimflow.api import CARD_TASK_QUEUE_PREFIX, DeviceInfo, OperationResult, card_task_queue, net_task_queue
-    from esimflow.machines.base import IllegalTransition
+    from esimflow.machines.base import IllegalTransition, InvalidMachineData
     from esimflow.workflows import policies
     from sgp22.errors import EsimError
     from sgp22.results import OhResultCode, WinStatus
@@ -106,21 +107,28 @@ class Card:
     async def call(self, step: str, arg: Any, result_type: type[T] | None = None, *,
                    retry: RetryPolicy | None = None,
                    start_to_close: timedelta = policies.CARD_START_TO_CLOSE,
-                   heartbeat: timedelta | None = None, summary: str | None = None) -> T:
+                   heartbeat: timedelta | None = None, summary: str | None = None,
+                   recorded_first: bool = False) -> T:
+        """``recorded_first``: run as an ordinary activity on the card queue even on the card
+        host, for a step that changes the card and whose crash recovery needs the server's
+        knowledge: scheduling it completes the workflow task, so every earlier step's result
+        (the "profiles before" snapshot) is in the history before the card changes, and a retry
+        after a dead worker comes from the server with the step's heartbeat details."""
         schedule_to_close = max(policies.CARD_SCHEDULE_TO_CLOSE, start_to_close * 3)
         try:
-            if self.local:
+            if self.local and not recorded_first:
                 return await workflow.execute_local_activity(
                     step, arg, result_type=result_type, start_to_close_timeout=start_to_close,
                     schedule_to_close_timeout=schedule_to_close, retry_policy=retry or policies.card_retry(),
-                    summary=summary,
+                    summary=summary, cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 )
+            # a cancelled operation (an operator's skip) waits for the card step in flight
             return await workflow.execute_activity(
                 step, arg, result_type=result_type, task_queue=self.task_queue,
                 start_to_close_timeout=start_to_close, schedule_to_close_timeout=schedule_to_close,
                 heartbeat_timeout=heartbeat or policies.STEP_HEARTBEAT,
                 retry_policy=retry or policies.card_retry(),
-                summary=summary,
+                summary=summary, cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         except (ActivityError, ApplicationError) as error:
             raise StepFailed.from_activity_error(error, step) from error
@@ -195,9 +203,14 @@ async def card_of(eid: str) -> Card:
     return Card(device)
 
 
-async def conclude(operation: str, eid: str, body: Callable[[], Awaitable[OperationResult]]) -> OperationResult:
+async def conclude(operation_workflow, eid: str, body: Callable[[], Awaitable[OperationResult]]) -> OperationResult:
     """Run an operation body and always end with an ``OperationResult``: a workflow that raised
-    would retry its task forever instead of telling the user what happened."""
+    would retry its task forever (and keep its eUICC's entity waiting) instead of telling the
+    user what happened. Anything unforeseen (a bug) ends as ``engine.internal`` naming only the
+    exception's type: its text may hold a secret. A cancelled operation ends as
+    ``engine.cancelled`` once its step in flight has finished, or as ``engine.skipped`` with the
+    reason of the operator who skipped it (``admin entity skip``)."""
+    operation = operation_workflow.operation
     workflow_id = workflow.info().workflow_id
     try:
         result = await body()
@@ -212,9 +225,40 @@ async def conclude(operation: str, eid: str, body: Callable[[], Awaitable[Operat
             oh_result=OhResultCode[refusal.oh_result_name], win_status=WinStatus[refusal.win_status_name],
             error_kind=refusal.kind, message=refusal.message,
         )
+    except InvalidMachineData as error:  # the card reported facts that cannot be true
+        result = OperationResult.failure(
+            operation, eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.CardGeneralFailure,
+            error_kind=error.kind, message=f"the eUICC reported an impossible state: {error.message}")
+    except EsimError as error:
+        result = OperationResult.failure(operation, eid, oh_result=error.oh_result, win_status=error.win_status,
+                                         error_kind=error.kind, message=error.message)
+    except asyncio.CancelledError:
+        result = OperationResult.failure(
+            operation, eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
+            error_kind="engine.cancelled", message=f"{operation} was cancelled")
+    except Exception as error:
+        where = _raised_at(error)
+        workflow.logger.warning("%s ended by an unexpected %s at %s", operation, type(error).__name__, where)
+        result = OperationResult.failure(
+            operation, eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
+            error_kind="engine.internal", message=f"{operation} failed inside the engine ({type(error).__name__})",
+            data={"exception": type(error).__name__, "raised_at": where})
+    skip_reason = getattr(operation_workflow, "skip_reason", None)
+    if skip_reason is not None and not result.ok:
+        result = OperationResult.failure(
+            operation, eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
+            error_kind="engine.skipped", message=f"skipped by an operator: {skip_reason}")
     result.workflow_id = workflow_id
     _record_in_search_attributes(operation, result)
     return result
+
+
+def _raised_at(error: BaseException) -> str:
+    """``module.py:line`` where ``error`` was raised: enough to find the bug, no values."""
+    where = "unknown"
+    for frame, line in traceback.walk_tb(error.__traceback__):  # (reads no source file)
+        where = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{line}"
+    return where
 
 
 def _record_in_search_attributes(operation: str, result: OperationResult) -> None:

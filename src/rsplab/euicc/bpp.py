@@ -19,11 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sgp22 import codec
 from sgp22.crypto import BspSession, derive_session_keys, ecka, public_point, verify_plain
-from sgp22.errors import InvalidSignatureError, MalformedDataError, Scp03tSecurityError
+from sgp22.errors import BadInputError, InvalidSignatureError, MalformedDataError, Scp03tSecurityError
+from sgp22.es10_types import AccessRule
 from sgp22.profile_package import (
     IccidMismatchError,
     ParsedProfile,
     ProfilePackageError,
+    access_rules_of,
     build_euicc_response,
     decode_header_iccid,
     decode_iccid,
@@ -91,6 +93,8 @@ class LoadedProfile:
     dp_oid: str | None
     package: ParsedProfile
     size: int
+    access_rules: list[AccessRule]
+    """The ARA-M rules the profile installs: its package's, else those the metadata announces."""
 
 
 class _Stage(enum.Enum):
@@ -162,6 +166,7 @@ class BppLoader:
         self._package = bytearray()
         self._header_checked = False
         self.metadata: dict | None = None
+        self._announced_rules: list[AccessRule] = []
         self.dp_oid: str | None = None
 
     @property
@@ -372,6 +377,10 @@ class BppLoader:
             self.metadata = codec.decode("StoreMetadataRequest", bytes(self._metadata_bytes))
         except MalformedDataError as error:
             raise self._fail(ErrorReason.INCORRECT_INPUT_VALUES, f"StoreMetadata: {error}") from error
+        try:
+            self._announced_rules = [AccessRule.from_asn1(item) for item in self.metadata.get("refArDo") or []]
+        except (BadInputError, MalformedDataError) as error:
+            raise self._fail(ErrorReason.INCORRECT_INPUT_VALUES, f"StoreMetadata refArDo: {error}") from error
         self.context.check_metadata(self.metadata)
 
     def _replace_session_keys(self, element: bytes) -> None:
@@ -427,10 +436,12 @@ class BppLoader:
     def _finish(self) -> LoadedProfile:
         try:
             package = parse_upp(bytes(self._package))
+            rules = access_rules_of(package)
         except IccidMismatchError as error:
             raise self._mismatch(str(error)) from error
         except ProfilePackageError as error:
             raise self._pe_error(str(error)) from error
         if not self._header_checked:
             self._check_header(package.elements[0].der)
-        return LoadedProfile(self.metadata, self.dp_oid, package, len(self._package))
+        rules = rules or self._announced_rules
+        return LoadedProfile(self.metadata, self.dp_oid, package, len(self._package), rules)

@@ -295,6 +295,8 @@ class VirtualEuicc:
             raise ApduStatus(SW_WRONG_P1P2, f"STORE DATA P1 {command.p1:02X}: only BER-TLV blocks (11/91)")
         if not command.has_data:
             raise ApduStatus(SW_WRONG_LENGTH, "STORE DATA without data")
+        if len(command.data) > self.config.max_store_data_block:
+            raise ApduStatus(SW_WRONG_LENGTH, f"STORE DATA block over {self.config.max_store_data_block} bytes")
         if command.p2 == 0:
             channel.assembling = bytearray()
             channel.next_block = 0

@@ -84,6 +84,9 @@ class EuiccConfig:
     supported_profile_classes: frozenset[int] = frozenset({0, 1, 2})
     """ProfileClass values the card installs: test 0, provisioning 1, operational 2."""
     rat: tuple[RatRule, ...] = (RatRule(frozenset({"ppr1", "ppr2"}), (ANY_OPERATOR,), consent_required=True),)
+    max_store_data_block: int = 255
+    """Longest STORE DATA block the card takes; longer ones answer 6700 (wrong length), as
+    cards with small APDU buffers do (set 120 to rehearse an LPA's fallback)."""
     check_certificate_time: bool = True
     """Refuse expired or not-yet-valid server certificates (the host clock stands in for a trusted one)."""
     osu_apply_polls: int = 0

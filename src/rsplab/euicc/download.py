@@ -416,4 +416,6 @@ def _profile_from(stored: dict, loaded: LoadedProfile, aid: bytes, ci_pkid: byte
         dp_oid=loaded.dp_oid,
         size=loaded.size,
         ci_pkid=ci_pkid.hex().upper(),
+        access_rules=[{"certificate_hash": rule.certificate_hash.hex().upper(), "package_name": rule.package_name,
+                       "permissions": rule.permissions} for rule in loaded.access_rules],
     )

@@ -10,7 +10,12 @@ Rules the card enforces (SGP.22 sections 2.9 and 5.7.x):
 - enable, disable and memory reset answer catBusy while an RSP session is open (or when the
   catBusy fault is set);
 - memory reset deletes operational and/or field-loaded test profiles, never provisioning
-  profiles, and answers nothingToDelete when an option finds nothing.
+  profiles, and answers nothingToDelete when an option finds nothing. As in SGP.22 v2.2 it
+  signs no notification for what it erases (v3 added delete notifications); the erased
+  profiles' pending enable/disable/delete notifications go with them, so no LPA can later
+  report a state change of a profile the card no longer holds. Their installation results
+  stay: each concludes an SM-DP+'s download order;
+- an empty nickname clears the nickname.
 """
 from __future__ import annotations
 
@@ -229,6 +234,8 @@ class ProfileFunctions:
             return NOTHING_TO_DELETE
         with self.store.transaction() as working:
             working.profiles = [p for p in working.profiles if p.iccid not in doomed]
+            working.notifications = [n for n in working.notifications
+                                     if n.iccid not in doomed or n.event == "install"]
             if reset_address:
                 working.default_dp_address = self.config.default_dp_address
         return Result.OK
@@ -239,7 +246,8 @@ class ProfileFunctions:
         if self.store.state.profile_by_iccid(request["iccid"]) is None:
             return codec.encode("SetNicknameResponse", {"setNicknameResult": Result.NOT_FOUND})
         with self.store.transaction() as working:
-            working.profile_by_iccid(request["iccid"]).nickname = request["profileNickname"]
+            # an empty nickname removes it: GetProfilesInfo then leaves profileNickname out
+            working.profile_by_iccid(request["iccid"]).nickname = request["profileNickname"] or None
         return codec.encode("SetNicknameResponse", {"setNicknameResult": Result.OK})
 
     # --- GetRAT

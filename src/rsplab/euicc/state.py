@@ -20,6 +20,8 @@ from typing import Iterator
 
 from sgp22.errors import EsimError
 
+from rsplab.private_files import private_dir
+
 FORMAT = "esimflow-virtual-euicc/1"
 
 PROFILE_CLASSES = {0: "test", 1: "provisioning", 2: "operational"}
@@ -161,7 +163,7 @@ class StateStore:
         if self.path is None:
             self._state = initial or EuiccState(eid=eid)
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._take_lock()
         try:
             self._remove_stale_temps()

@@ -1,8 +1,8 @@
 """Operator actions on the lab SM-DP+, shared by the admin HTTP API, ``LabSmdp`` and the CLI.
 
-The HTTP API lives under ``/lab/admin`` on the SM-DP+'s own HTTPS port (which only listens
-on 127.0.0.1); the CLI works on the SQLite file directly, so it needs no running server, and
-finds the SM-DP+ address for activation codes in the file (written by ``serve``).
+The HTTP API lives under ``/lab/admin`` on a port of its own (loopback only, bearer token:
+see ``rsplab.smdp.server``); the CLI works on the SQLite file directly, so it needs no running
+server, and finds the SM-DP+ address for activation codes in the file (written by ``serve``).
 """
 from __future__ import annotations
 
@@ -18,10 +18,18 @@ from sgp22.errors import BadInputError, EsimError
 from sgp22.identifiers import ActivationCode
 
 from rsplab.smdp.faults import FaultPlan
-from rsplab.smdp.inventory import Inventory, InventoryError, NewProfile, Profile, ProfileNotFoundError
+from rsplab.smdp.inventory import (
+    Inventory,
+    InventoryError,
+    NewProfile,
+    Profile,
+    ProfileNotFoundError,
+    parse_access_rule,
+)
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus
 
 ADMIN_PREFIX = "/lab/admin"
+DEFAULT_ADMIN_PORT = 8445
 STATUS_ACTIONS = {"expire": "expired by the operator", "cancel": "cancelled by the operator",
                   "remove": "removed from the platform"}
 _PROFILE_FIELDS = {
@@ -30,7 +38,8 @@ _PROFILE_FIELDS = {
     "eid": ("eid", str), "profileClass": ("profile_class", str), "ppr1": ("ppr1", bool), "ppr2": ("ppr2", bool),
     "released": ("released", bool), "reusable": ("reusable", bool), "size": ("size", int),
     "serviceProviderName": ("service_provider_name", str), "profileName": ("profile_name", str),
-    "ccRetryLimit": ("cc_retry_limit", int), "package": ("package", str),
+    "ccRetryLimit": ("cc_retry_limit", int), "package": ("package", str), "accessRules": ("access_rules", list),
+    "operator": ("profile_owner", str),
 }
 
 
@@ -91,6 +100,10 @@ def new_profile_from_json(body: dict) -> NewProfile:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise BadInputError(f"{key} must be a {kind.__name__.replace('str', 'string')}")
         values[name] = value
+    if "access_rules" in values:
+        if not all(isinstance(rule, str) for rule in values["access_rules"]):
+            raise BadInputError("accessRules must be a list of CERT_HASH[:PACKAGE][:ACCESS_TYPE] strings")
+        values["access_rules"] = tuple(parse_access_rule(rule) for rule in values["access_rules"])
     if "package" in values:
         try:
             values["package"] = base64.b64decode(values["package"], validate=True)

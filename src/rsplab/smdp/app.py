@@ -1,4 +1,6 @@
-"""The lab SM-DP+ as an ASGI application (ES9+ and the admin API), and the lab SM-DS (ES11).
+"""The lab SM-DP+ as ASGI applications: ES9+, the lab SM-DS (ES11), and the admin API, each on
+a listening socket of its own (``by_local_port``), so no ES9+ or ES11 path can reach an admin
+function whatever it looks like; the admin API also wants its bearer token (``BearerToken``).
 
 The SM-DS answers ES11 under ``/gsma/rsp2/es11/`` and also under ``/gsma/rsp2/es9plus/``, where
 field LPAs post it (the function names do not collide: ES11 has only the two authentication
@@ -12,6 +14,7 @@ drop the connection.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -88,9 +91,10 @@ def _function_endpoint(handlers: dict, no_content: frozenset = frozenset()):
 class FaultInjection:
     """ASGI wrapper applying the fault plan to ES9+/ES11 calls."""
 
-    def __init__(self, app, plan: FaultPlan, endpoint_of=endpoint_of) -> None:
+    def __init__(self, app, plan: FaultPlan, sessions: SessionStore, endpoint_of=endpoint_of) -> None:
         self.app = app
         self.plan = plan
+        self.sessions = sessions
         self.endpoint_of = endpoint_of
 
     async def __call__(self, scope, receive, send) -> None:
@@ -104,6 +108,9 @@ class FaultInjection:
         if fault is None:
             return await self.app(scope, receive, send)
         log.info("fault %s on %s", fault.kind, endpoint)
+        if fault.kind == "restart":
+            self.sessions.clear()
+            return await self.app(scope, receive, send)
         if fault.kind in ("http_error", "drop") and not fault.after_processing:
             if fault.kind == "drop":
                 return await _drop(receive, send)
@@ -151,10 +158,10 @@ async def _drop(receive, send) -> None:
 
 def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | None = None,
               sessions: SessionStore | None = None):
+    """ES9+, with the fault plan applied."""
     sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
     faults = faults if faults is not None else FaultPlan()
     es9 = Es9Service(config, inventory, sessions)
-    admin = SmdpAdmin(inventory, config.address)
     es9_handlers = {
         "initiateAuthentication": es9.initiate_authentication,
         "authenticateClient": es9.authenticate_client,
@@ -162,16 +169,46 @@ def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | N
         "handleNotification": es9.handle_notification,
         "cancelSession": es9.cancel_session,
     }
+    app = Starlette(routes=[
+        Route("/gsma/rsp2/es9plus/{function}", _function_endpoint(es9_handlers, frozenset({"handleNotification"})),
+              methods=["POST"]),
+    ])
+    return FaultInjection(app, faults, sessions)
+
+
+def build_admin_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan, sessions: SessionStore,
+                    token: str):
+    """The admin API; every request needs ``Authorization: Bearer <token>``."""
+    admin = SmdpAdmin(inventory, config.address)
+
     def describe() -> dict:
         return {"address": config.address, "oid": config.oid, "sessions": len(sessions),
                 "curves": [s.curve for s in config.signing_sets]}
 
-    app = Starlette(routes=[
-        Route("/gsma/rsp2/es9plus/{function}", _function_endpoint(es9_handlers, frozenset({"handleNotification"})),
-              methods=["POST"]),
-        *admin_routes(admin, faults, describe),
-    ])
-    return FaultInjection(app, faults)
+    return BearerToken(Starlette(routes=admin_routes(admin, faults, describe)), token)
+
+
+class BearerToken:
+    """ASGI wrapper refusing any request without the right bearer token (compared in constant time)."""
+
+    def __init__(self, app, token: str) -> None:
+        if len(token) < 16:
+            raise ValueError("an admin token has at least 16 characters")
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                body = json.dumps({"error": "the admin API needs its bearer token (the lab's admin-token file)",
+                                   "kind": "lab.admin.unauthorized"}).encode()
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="esimflow lab admin"')]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def build_smds_app(config: SmdpConfig, smdp_address: str, inventory: Inventory, *, faults: FaultPlan | None = None,
@@ -185,7 +222,7 @@ def build_smds_app(config: SmdpConfig, smdp_address: str, inventory: Inventory, 
     })
     app = Starlette(routes=[Route(f"/gsma/rsp2/{group}/{{function}}", endpoint, methods=["POST"])
                             for group in ("es11", "es9plus")])
-    return FaultInjection(app, faults if faults is not None else FaultPlan(), smds_endpoint_of)
+    return FaultInjection(app, faults if faults is not None else FaultPlan(), sessions, smds_endpoint_of)
 
 
 def by_local_port(apps: dict[int, object]):

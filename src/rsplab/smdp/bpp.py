@@ -9,11 +9,13 @@ keys come from ECKA between otSK.DP and otPK.EUICC and the X9.63 KDF over hostId
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sgp22 import codec, crypto, tlv
+from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.profile_package import encode_iccid
 
 PROFILE_CLASS_CODES = {"test": 0, "provisioning": 1, "operational": 2}
@@ -42,10 +44,13 @@ def store_metadata_request(
     ppr2: bool = False,
     icon_type: int | None = None,
     icon: bytes | None = None,
+    access_rules: Sequence[AccessRule] = (),
+    profile_owner: OperatorId | None = None,
 ) -> bytes:
     """BF25: the profileMetadata of authenticateClient, and the 88 segments of the package.
 
     Notifications for install, enable, disable and delete are all registered to this SM-DP+.
+    The profile's ARA-M rules are announced as ``refArDo``, for the LPA to show before consent.
     """
     value = {
         "iccid": encode_iccid(iccid),
@@ -61,6 +66,10 @@ def store_metadata_request(
         value["icon"] = icon
     if ppr1 or ppr2:
         value["profilePolicyRules"] = ppr_bits(ppr1, ppr2)
+    if access_rules:
+        value["refArDo"] = [rule.to_asn1() for rule in access_rules]
+    if profile_owner is not None:
+        value["profileOwner"] = profile_owner.to_asn1()
     return codec.encode("StoreMetadataRequest", value)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
@@ -115,12 +116,21 @@ def load_config(
         oid=oid,
         signing_sets=tuple(sets),
         trusted_cis=primary.trusted_cis,
-        tls_certificate=primary.dptls.certificate,
+        tls_certificate=_servable_tls_certificate(primary),
         tls_key=primary.dptls.private_key,
         host_id=host_id,
         session_ttl=session_ttl,
         allow_rebinding=allow_rebinding,
     )
+
+
+def _servable_tls_certificate(identities: pki.LabIdentities) -> x509.Certificate:
+    certificate = identities.tls_certificate
+    end = certificate.not_valid_after_utc
+    if end < datetime.now(timezone.utc):
+        raise BadInputError(f"the DPtls certificate in {identities.root} expired on {end:%Y-%m-%d}, and without the "
+                            "CI's private key the lab cannot issue another")
+    return certificate
 
 
 def _signing_set(identities: pki.LabIdentities) -> SigningSet:

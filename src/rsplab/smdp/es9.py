@@ -5,6 +5,13 @@ Each function takes the decoded request body and returns the response payload, o
 with the flow: a delivered package makes the profile DOWNLOADED, installation results and the
 other notifications move it further (see ``status.py``). Refusals that concern a known profile
 are written to its history too, so an operator sees why a download did not happen.
+
+Each notification carries a number from the eUICC-wide counter, and the SM-DP+ keeps the
+numbers it handled for a profile since its installation result. The same notification again
+(an LPA retrying after a lost 204) is acknowledged and recorded as a duplicate; one numbered
+before the installation result (delivered late from an earlier life of the profile on that
+card, e.g. one erased by a memory reset and downloaded again) is acknowledged and recorded as
+stale, and revives nothing.
 """
 from __future__ import annotations
 
@@ -110,7 +117,7 @@ class Es9Service:
         if profile.eid is not None and profile.eid != eid:
             raise FunctionFailed("8.1.1", "3.8", "EID doesn't match the expected value")
         if profile.status == ProfileStatus.EXPIRED:
-            raise FunctionFailed("8.8.5", "4.1", "the download order has expired")
+            raise FunctionFailed("8.8.5", "4.10", "the download order has expired")
         if profile.status == ProfileStatus.DOWNLOADED:
             if profile.downloaded_eid != eid:
                 raise FunctionFailed("8.1.1", "3.8", "the profile is bound to another eUICC")
@@ -140,6 +147,8 @@ class Es9Service:
             ppr2=profile.ppr2,
             icon_type=profile.icon_type,
             icon=profile.icon,
+            access_rules=self.inventory.access_rules(profile.iccid),
+            profile_owner=self.inventory.profile_owner(profile.iccid),
         )
 
     # --- getBoundProfilePackage ------------------------------------------------------------------
@@ -189,7 +198,8 @@ class Es9Service:
                                 eid=session.eid)
             return session.bound_package  # the same request again: the same package
         smdp_otsk = self._one_time_key(session, euicc_otpk)
-        upp = self.inventory.package(profile.iccid) or profile_package.build_upp(profile.iccid, size=profile.size)
+        upp = self.inventory.package(profile.iccid) or profile_package.build_upp(
+            profile.iccid, size=profile.size, access_rules=self.inventory.access_rules(profile.iccid))
         package = bpp.bound_profile_package(
             transaction_id=session.transaction_id,
             host_id=self.config.host_id,
@@ -220,6 +230,7 @@ class Es9Service:
         failures, limit = self.inventory.record_cc_failure(profile.iccid)
         if failures >= limit:
             raise FunctionFailed("8.2.7", "6.4", "the maximum number of confirmation code attempts was exceeded")
+        session.cc_refused = True
         raise FunctionFailed("8.2.7", "3.8", f"the confirmation code is refused ({limit - failures} attempts left)",
                              end_session=False)
 
@@ -269,15 +280,18 @@ class Es9Service:
         if error is not None:
             self.inventory.note(iccid, "installation_result", error=error, eid=eid)
             return
+        if self._already_handled(iccid, eid, metadata["seqNumber"], "install"):
+            return
         if session is not None:
             self.sessions.close(session)
         self.sessions.unbind(iccid)
         result_kind, result = data["finalResult"]
+        handled = (metadata["seqNumber"], "install")
         if result_kind == "successResult":
-            self._apply(iccid, "install", eid=eid, reason=_sima_summary(result.get("simaResponse")))
+            self._apply(iccid, "install", eid=eid, reason=_sima_summary(result.get("simaResponse")), handled=handled)
         else:
             reason = f"bppCommandId {result['bppCommandId']}, errorReason {result['errorReason']}"
-            self._apply(iccid, "install_failed", eid=eid, reason=f"installation failed: {reason}")
+            self._apply(iccid, "install_failed", eid=eid, reason=f"installation failed: {reason}", handled=handled)
 
     def _other_notification(self, raw: bytes) -> None:
         value = decode_field("OtherSignedNotification", raw, "pendingNotification")
@@ -306,17 +320,38 @@ class Es9Service:
             self.inventory.note(iccid, "notification", error=error, eid=eid)
             return
         (operation,) = operations
-        applied = self._apply(iccid, operation, eid=eid,
-                              reason=f"{operation} notification, sequence {metadata['seqNumber']}")
+        seq = metadata["seqNumber"]
+        if self._already_handled(iccid, eid, seq, operation):
+            return
+        applied = self._apply(iccid, operation, eid=eid, reason=f"{operation} notification, sequence {seq}",
+                              handled=(seq, operation))
         if applied and operation == "delete" and profile.reusable:
             self._apply(iccid, "reuse", eid=eid, reason="deleted from the device; available for a new download")
 
-    def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str) -> bool:
+    def _already_handled(self, iccid: str, eid: str | None, seq: int, operation: str) -> bool:
+        """A verified notification that must not be applied: a duplicate or a stale one (recorded)."""
+        if eid is None:
+            return False
+        if self.inventory.notification_handled(eid, iccid, seq, operation):
+            self.inventory.note(iccid, "duplicate_notification", eid=eid,
+                                reason=f"{operation} notification, sequence {seq}, again: acknowledged, already handled")
+            return True
+        installed_at = self.inventory.installed_at(eid, iccid)
+        if operation != "install" and installed_at is not None and seq < installed_at:
+            self.inventory.note(iccid, "stale_notification", eid=eid,
+                                reason=f"{operation} notification, sequence {seq}, predates the installation "
+                                       f"(sequence {installed_at}): acknowledged, not applied")
+            return True
+        return False
+
+    def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str,
+               handled: tuple[int, str] | None = None) -> bool:
         """Apply a device-reported event; one the status model refuses is recorded as ignored."""
         try:
-            self.inventory.apply(iccid, event, eid=eid, reason=reason)
+            self.inventory.apply(iccid, event, eid=eid, reason=reason, handled=handled)
         except IllegalStatusChange as refused:
-            self.inventory.note(iccid, event, error=f"ignored: {refused.message}", reason=reason, eid=eid)
+            self.inventory.note(iccid, event, error=f"ignored: {refused.message}", reason=reason, eid=eid,
+                                handled=handled)
             return False
         return True
 
@@ -353,13 +388,24 @@ class Es9Service:
         if session.iccid is not None:
             self.sessions.unbind(session.iccid)
             profile = self.inventory.get(session.iccid)
-            event = CANCEL_REASON_EVENTS[reason]
+            event, note = CANCEL_REASON_EVENTS[reason], f"session cancelled: {reason}"
+            if event == "refuse" and self._mistyped_code(session, profile, reason):
+                event = "abandon"
+                left = profile.cc_retry_limit - profile.cc_failures
+                note += (f" after a refused confirmation code: taken as the LPA's answer to the refusal, "
+                         f"the order stays usable ({left} attempts left)")
             if event == "abandon" and profile.status == ProfileStatus.AVAILABLE:
-                self.inventory.note(session.iccid, "cancel_session", reason=f"session cancelled: {reason}",
-                                    eid=session.eid)
+                self.inventory.note(session.iccid, "cancel_session", reason=note, eid=session.eid)
             else:
-                self._apply(session.iccid, event, eid=session.eid, reason=f"session cancelled: {reason}")
+                self._apply(session.iccid, event, eid=session.eid, reason=note)
         return {}
+
+    @staticmethod
+    def _mistyped_code(session: Session, profile: Profile, reason: str) -> bool:
+        """Many LPAs cancel every failed download with endUserRejection, a refused confirmation
+        code included: in that session it means "the code was wrong", not "the user declines the
+        profile", so it does not end the order while attempts are left (the retry limit does)."""
+        return reason == "endUserRejection" and session.cc_refused and profile.cc_failures < profile.cc_retry_limit
 
 
 def _is_installation_result(raw: bytes) -> bool:

@@ -7,7 +7,9 @@ and a kind:
 - ``delay``: wait ``seconds`` before handling (adds up with other delays);
 - ``drop``: close the connection without an answer;
 - ``wrong_shape``: a success header without the function's payload fields;
-- ``garbage``: a body that is not JSON, with a JSON content type.
+- ``garbage``: a body that is not JSON, with a JSON content type;
+- ``restart``: forget every session before handling, as a restarted SM-DP+ does (the call
+  then meets "transactionId unknown", 8.10.1/3.9).
 
 ``http_error`` and ``drop`` happen before the function runs unless ``after_processing`` is
 set (the server did the work, the client never hears of it); ``wrong_shape`` and ``garbage``
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass, fields
 
 from sgp22.errors import BadInputError
 
-FAULT_KINDS = ("http_error", "delay", "drop", "wrong_shape", "garbage")
+FAULT_KINDS = ("http_error", "delay", "drop", "wrong_shape", "garbage", "restart")
 ENDPOINTS = (
     "initiateAuthentication", "authenticateClient", "getBoundProfilePackage", "handleNotification",
     "cancelSession", "es11.initiateAuthentication", "es11.authenticateClient", "*",

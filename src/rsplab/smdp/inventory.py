@@ -17,6 +17,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,9 +25,11 @@ from pathlib import Path
 from typing import Iterator
 
 from sgp22.errors import BadInputError, EsimError
+from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import Eid, Iccid, mask_secret
 from sgp22.profile_package import ProfilePackageError, parse_upp
 
+from rsplab.private_files import create_private
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
 
 SCHEMA_VERSION = 1
@@ -72,9 +75,31 @@ CREATE TABLE IF NOT EXISTS history (
     eid TEXT
 );
 CREATE INDEX IF NOT EXISTS history_by_iccid ON history (iccid, id);
+CREATE TABLE IF NOT EXISTS notifications (
+    eid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    iccid TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (eid, iccid, seq)
+);
 CREATE TABLE IF NOT EXISTS packages (
     iccid TEXT PRIMARY KEY,
     der BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS access_rules (
+    iccid TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    certificate_hash BLOB NOT NULL,
+    package_name TEXT,
+    permissions INTEGER NOT NULL,
+    PRIMARY KEY (iccid, position)
+);
+CREATE TABLE IF NOT EXISTS profile_owners (
+    iccid TEXT PRIMARY KEY,
+    mcc_mnc BLOB NOT NULL,
+    gid1 BLOB,
+    gid2 BLOB
 );
 CREATE TABLE IF NOT EXISTS euiccs (
     eid TEXT PRIMARY KEY,
@@ -201,6 +226,10 @@ class NewProfile:
 
     ``package`` is an operator-supplied profile package (SAIP DER), served unchanged; its
     header gives the ICCID. Without it the SM-DP+ generates a package of ``size`` bytes.
+    ``access_rules`` (ARA-M rules: :class:`AccessRule`, or ``(certificate hash hex, package
+    name, access type)``) go into the metadata and into a generated package's ARA-M.
+    ``profile_owner`` (an :class:`OperatorId`, or ``MCCMNC[:GID1[:GID2]]``) is the metadata's
+    profileOwner.
     """
 
     iccid: str | None = None
@@ -219,6 +248,53 @@ class NewProfile:
     icon: bytes | None = field(default=None, repr=False)
     cc_retry_limit: int = DEFAULT_CC_RETRY_LIMIT
     package: bytes | None = field(default=None, repr=False)
+    access_rules: Sequence[AccessRule | tuple] = ()
+    profile_owner: OperatorId | str | None = None
+
+
+MAX_ACCESS_RULES = 32
+
+
+def access_rule(rule: AccessRule | tuple) -> AccessRule:
+    """An :class:`AccessRule` from itself or from ``(certificate hash hex, package name, access type)``."""
+    if isinstance(rule, AccessRule):
+        return rule
+    if not isinstance(rule, (tuple, list)) or len(rule) != 3:
+        raise BadInputError("an access rule is (certificate hash, package name, access type)")
+    digest, package_name, access_type = rule
+    try:
+        digest = bytes.fromhex(digest) if isinstance(digest, str) else bytes(digest)
+    except ValueError:
+        raise BadInputError("an access rule's certificate hash is hex (40 or 64 digits)") from None
+    if not isinstance(access_type, int) or isinstance(access_type, bool):
+        raise BadInputError("an access rule's access type is a number")
+    return AccessRule(digest, package_name or None, access_type)
+
+
+def parse_operator(text: str) -> OperatorId:
+    """``MCCMNC[:GID1[:GID2]]``: 3 MCC digits, 2 or 3 MNC digits, the group identifiers in hex."""
+    plmn, gid1, gid2 = ([*str(text).split(":", 2), "", ""])[:3]
+    try:
+        groups = [bytes.fromhex(gid) if gid else None for gid in (gid1, gid2)]
+    except ValueError:
+        raise BadInputError(f"operator {text[:40]!r}: GID1 and GID2 are hex") from None
+    if not (plmn.isdigit() and plmn.isascii() and len(plmn) in (5, 6)):
+        raise BadInputError(f"operator {text[:40]!r}: MCC and MNC are 5 or 6 digits (e.g. 310410)")
+    return OperatorId.from_plmn(plmn[:3], plmn[3:], *groups)
+
+
+def parse_access_rule(text: str) -> AccessRule:
+    """``CERT_HASH[:PACKAGE][:ACCESS_TYPE]``: the app's signing certificate hash (hex, SHA-1 or
+    SHA-256), its package name (optional), the PERM-AR-DO as a number (decimal or 0x hex, default 0)."""
+    digest, package_name, access_type = ([*str(text).split(":", 2), "", ""])[:3]
+    try:
+        number = int(access_type, 0) if access_type else 0
+    except ValueError:
+        raise BadInputError(f"access rule {text[:80]!r}: the access type {access_type[:20]!r} is not a number") from None
+    try:
+        return access_rule((digest, package_name, number))
+    except BadInputError as error:
+        raise BadInputError(f"access rule {text[:80]!r}: {error.message}") from None
 
 
 def package_refused(reason: str) -> BadInputError:
@@ -267,11 +343,11 @@ class Inventory:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
+            create_private(self.path)  # matching IDs in clear: the owner's eyes only
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise InventoryError(f"cannot open inventory {self.path}: {exc}") from None
         try:
             self._db.row_factory = sqlite3.Row
@@ -343,6 +419,10 @@ class Inventory:
             raise BadInputError("icon must be at most 1024 bytes with icon type 0 (JPG) or 1 (PNG)")
         if len(new.service_provider_name.encode()) > 32:
             raise BadInputError("service provider name is at most 32 bytes")
+        owner = parse_operator(new.profile_owner) if isinstance(new.profile_owner, str) else new.profile_owner
+        rules = [access_rule(rule) for rule in new.access_rules]
+        if len(rules) > MAX_ACCESS_RULES:
+            raise BadInputError(f"a profile has at most {MAX_ACCESS_RULES} access rules")
         if profile_type is not None and len(profile_type.encode()) > 64:
             profile_type = None  # too long for a profile name
         profile_name = new.profile_name or profile_type or f"Lab profile {iccid[-4:]}"
@@ -364,6 +444,14 @@ class Inventory:
             )
             if new.package is not None:
                 db.execute("INSERT INTO packages (iccid, der) VALUES (?, ?)", (iccid, bytes(new.package)))
+            if owner is not None:
+                db.execute("INSERT INTO profile_owners (iccid, mcc_mnc, gid1, gid2) VALUES (?, ?, ?, ?)",
+                           (iccid, owner.mcc_mnc, owner.gid1, owner.gid2))
+            db.executemany(
+                "INSERT INTO access_rules (iccid, position, certificate_hash, package_name, permissions) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(iccid, position, rule.certificate_hash, rule.package_name, rule.permissions)
+                 for position, rule in enumerate(rules)])
             self._history(db, iccid, "add", None, ProfileStatus.AVAILABLE, reason="activation code generated",
                           eid=new.eid)
         return self.get(iccid)
@@ -380,6 +468,20 @@ class Inventory:
         with self._lock:
             row = self._db.execute("SELECT der FROM packages WHERE iccid=?", (str(iccid),)).fetchone()
         return bytes(row["der"]) if row is not None else None
+
+    def profile_owner(self, iccid: str) -> OperatorId | None:
+        """The operator the profile belongs to (profileOwner), when the operator gave one."""
+        with self._lock:
+            row = self._db.execute("SELECT mcc_mnc, gid1, gid2 FROM profile_owners WHERE iccid=?",
+                                   (str(iccid),)).fetchone()
+        return OperatorId(bytes(row[0]), row[1] and bytes(row[1]), row[2] and bytes(row[2])) if row else None
+
+    def access_rules(self, iccid: str) -> list[AccessRule]:
+        """The ARA-M rules the operator gave the profile, in order."""
+        with self._lock:
+            rows = self._db.execute("SELECT certificate_hash, package_name, permissions FROM access_rules "
+                                    "WHERE iccid=? ORDER BY position", (str(iccid),)).fetchall()
+        return [AccessRule(bytes(row[0]), row[1], row[2]) for row in rows]
 
     def find_by_matching_id(self, matching_id: str) -> Profile | None:
         with self._lock:
@@ -408,11 +510,13 @@ class Inventory:
     # --- status changes --------------------------------------------------------------------------
 
     def apply(self, iccid: str, event: str, *, reason: str | None = None, eid: str | None = None,
-              expect: ProfileStatus | None = None) -> ProfileStatus:
+              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None) -> ProfileStatus:
         """Move a profile by ``event`` and record it; raises ``IllegalStatusChange`` (nothing recorded).
 
         ``expect`` refuses the change unless the profile is still in that status (a session that
         read the profile earlier must not act on a profile an admin changed meanwhile).
+        ``handled``: (sequence number, operation) of the notification that reported the event,
+        kept in the same transaction (see :meth:`notification_handled`).
         """
         with self._write() as db:
             current = self._status(db, iccid)
@@ -428,14 +532,27 @@ class Inventory:
                 extra = ", downloaded_eid=NULL"
             db.execute(f"UPDATE profiles SET status=?, updated_at=?{extra} WHERE iccid=?", (*args, iccid))
             self._history(db, iccid, event, current, target, reason=reason, eid=eid)
+            self._handled(db, iccid, eid, handled)
         return target
 
     def note(self, iccid: str, event: str, *, error: str | None = None, reason: str | None = None,
-             eid: str | None = None) -> None:
+             eid: str | None = None, handled: tuple[int, str] | None = None) -> None:
         """Record an event that changed no status (a refused notification, a wrong code, ...)."""
         with self._write() as db:
             current = self._status(db, iccid)
             self._history(db, iccid, event, current, current, reason=reason, error=error, eid=eid)
+            self._handled(db, iccid, eid, handled)
+
+    @staticmethod
+    def _handled(db: sqlite3.Connection, iccid: str, eid: str | None, handled: tuple[int, str] | None) -> None:
+        """Keep a handled notification; an installation result starts the profile's record afresh
+        (so a card whose counter started again is not taken for a stale one)."""
+        if handled is None or eid is None:
+            return
+        seq, operation = handled
+        if operation == "install":
+            db.execute("DELETE FROM notifications WHERE eid=? AND iccid=?", (eid, iccid))
+        db.execute("INSERT OR IGNORE INTO notifications VALUES (?,?,?,?,?)", (eid, seq, iccid, operation, now_iso()))
 
     def _status(self, db: sqlite3.Connection, iccid: str) -> ProfileStatus:
         row = db.execute("SELECT status FROM profiles WHERE iccid=?", (iccid,)).fetchone()
@@ -518,6 +635,20 @@ class Inventory:
                 "INSERT INTO euiccs VALUES (?,?,?,?) ON CONFLICT(eid) DO UPDATE SET "
                 "euicc_certificate=excluded.euicc_certificate, eum_certificate=excluded.eum_certificate, "
                 "last_seen=excluded.last_seen", (eid, euicc_certificate, eum_certificate, now_iso()))
+
+    # --- notifications handled, by the eUICC's sequence number, since the profile's installation ----
+
+    def notification_handled(self, eid: str, iccid: str, seq: int, event: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM notifications WHERE eid=? AND iccid=? AND seq=? AND event=?",
+                                    (eid, iccid, seq, event)).fetchone() is not None
+
+    def installed_at(self, eid: str, iccid: str) -> int | None:
+        """Sequence number of the installation result of the profile's current installation on ``eid``."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM notifications WHERE eid=? AND iccid=? AND event='install'",
+                                   (eid, iccid)).fetchone()
+        return row[0] if row is not None else None
 
     def euicc_certificates(self, eid: str) -> tuple[bytes, bytes] | None:
         with self._lock:

@@ -6,13 +6,17 @@ for the moment it takes to load it, then removed. The listening socket is opened
 server starts, so ``port=0`` yields a free port that is known, and connectable, at once.
 
 The lab SM-DS has an address of its own: a second listening socket served by the same server,
-requests told apart by the local port they arrived on.
+requests told apart by the local port they arrived on. So has the admin API (loopback only,
+``admin_port``), behind a bearer token generated at every start (``admin_token``, also written
+0600 to ``admin_token_file``): whoever can reach ES9+ cannot read activation codes, reissue
+orders or inject faults.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
+import secrets
 import shutil
 import ssl
 import tempfile
@@ -26,7 +30,8 @@ from sgp22.errors import EsimError
 
 from rsplab import pki
 from rsplab.smdp.admin import SmdpAdmin
-from rsplab.smdp.app import build_app, build_smds_app, by_local_port
+from rsplab.private_files import write_private
+from rsplab.smdp.app import build_admin_app, build_app, build_smds_app, by_local_port
 from rsplab.smdp.config import DEFAULT_HOST_ID, DEFAULT_SESSION_TTL, SmdpConfig, load_config
 from rsplab.smdp.faults import FaultPlan
 from rsplab.smdp.inventory import Inventory, NewProfile, Profile, StatusChange
@@ -79,17 +84,23 @@ class LabSmdp:
         host_id: bytes = DEFAULT_HOST_ID,
         session_ttl: float = DEFAULT_SESSION_TTL,
         allow_rebinding: bool = True,
+        admin_port: int = 0,
+        admin_host: str = "127.0.0.1",
+        admin_token_file: str | os.PathLike | None = None,
     ) -> None:
         self.identities_dir = Path(identities_dir)
         self._workdir = Path(tempfile.mkdtemp(prefix="esimflow-smdp-"))
         self._sockets = []
-        for wanted in (port, smds_port):
+        for host, wanted in (("127.0.0.1", port), ("127.0.0.1", smds_port), (admin_host, admin_port)):
             try:
-                self._sockets.append(listening_socket("127.0.0.1", wanted))
+                self._sockets.append(listening_socket(host, wanted))
             except OSError as exc:
                 self._cleanup()
-                raise LabSmdpError(f"cannot listen on 127.0.0.1:{wanted}: {exc.strerror}") from None
-        self.port, self.smds_port = (sock.getsockname()[1] for sock in self._sockets)
+                raise LabSmdpError(f"cannot listen on {host}:{wanted}: {exc.strerror}") from None
+        self.port, self.smds_port, self.admin_port = (sock.getsockname()[1] for sock in self._sockets)
+        self.admin_host = admin_host
+        self.admin_token = secrets.token_urlsafe(32)
+        self.admin_token_file = Path(admin_token_file) if admin_token_file is not None else None
         try:
             self.config = load_config(self.identities_dir, port=self.port, fqdn=fqdn, host_id=host_id,
                                       session_ttl=session_ttl, allow_rebinding=allow_rebinding)
@@ -98,6 +109,8 @@ class LabSmdp:
         except BaseException:
             self._cleanup()
             raise
+        if self.admin_token_file is not None:
+            write_private(self.admin_token_file, self.admin_token.encode() + b"\n")
         self.inventory.set_meta("address", self.config.address)
         self.inventory.set_meta("oid", self.config.oid)
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan.from_file(faults) if faults else FaultPlan()
@@ -132,6 +145,15 @@ class LabSmdp:
         return f"https://{self.address}"
 
     @property
+    def admin_url(self) -> str:
+        """Where the admin API answers (TLS with the DPtls certificate, so ``fqdn`` as the name)."""
+        return f"https://{self.fqdn}:{self.admin_port}/lab/admin"
+
+    @property
+    def admin_connect(self) -> str:
+        return f"{self.admin_host}:{self.admin_port}"
+
+    @property
     def connect_overrides(self) -> dict[str, str]:
         """Where to connect while checking the certificate for ``fqdn``: the SM-DP+ by name, the SM-DS
         by its address (``fqdn:SMDS_PORT``)."""
@@ -152,6 +174,8 @@ class LabSmdp:
             self.port: build_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions),
             self.smds_port: build_smds_app(self.smds_config, self.config.address, self.inventory, faults=self.faults,
                                            sessions=self.sessions),
+            self.admin_port: build_admin_app(self.config, self.inventory, faults=self.faults, sessions=self.sessions,
+                                             token=self.admin_token),
         })
         context = tls_context(self.config, self._workdir)
         config = uvicorn.Config(app, http="h11", lifespan="off", log_level="warning", access_log=False,

@@ -36,6 +36,8 @@ class Session:
     profile_metadata: bytes = b""
     smdp_signature2: bytes = b""
     cc_required: bool = False
+    cc_refused: bool = False
+    """getBoundProfilePackage refused this session's confirmation code (attempts were left)."""
     bpp_euicc_otpk: bytes | None = None
     # set by getBoundProfilePackage
     bound_otpk: bytes | None = None
@@ -116,6 +118,13 @@ class SessionStore:
     def unbind(self, iccid: str) -> None:
         with self._lock:
             self._bindings.pop(iccid, None)
+
+    def clear(self) -> None:
+        """What a restart of the SM-DP+ does: every session, claim and binding gone."""
+        with self._lock:
+            self._sessions.clear()
+            self._claims.clear()
+            self._bindings.clear()
 
     def __len__(self) -> int:
         with self._lock:
