@@ -12,8 +12,9 @@ What a modem port does to an LPA and what this driver does about it:
 - unsolicited result codes (``+CREG:``, ``RING``, ...) between or inside answers: skipped;
 - ``+CME ERROR``: numeric codes asked for (``AT+CMEE=1``), verbose ones understood too, each a
   typed error (SIM busy and a lost channel retryable, a refused command not);
-- an answer that never comes: :class:`CardTimeoutError` after ``timeout`` seconds, and the
-  port is closed, since a late answer would be taken for the next command's;
+- an answer that never comes: :class:`CardTimeoutError` after ``timeout`` seconds; the transport
+  then refuses further commands (a late answer would be taken for the next command's) and on
+  ``close`` waits for the port to go quiet before it closes its channels;
 - a modem that restarts (a start-up indication, or the port vanishing): :class:`ModemResetError`,
   retryable; its logical channels are gone, so the next attempt opens a new transport.
 """
@@ -48,6 +49,10 @@ class ModemResetError(TransportError):
 class AtModemTransport:
     """One modem AT port as a :class:`sgp22.apdu.CardTransport`."""
 
+    device_owns_channels = True
+    """The modem keeps logical channels of its own on the UICC (ISIM, IMS, its toolkit), so a
+    host must never sweep the card's channels closed as it may on a reader it owns alone."""
+
     def __init__(self, device: str, *, baud: int = DEFAULT_BAUD, mode: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         self.device = device
@@ -60,6 +65,7 @@ class AtModemTransport:
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"cannot open modem port {device}: {exc}", kind="card.modem_unavailable") from exc
         self._open = True
+        self._in_step = True  # False once an answer was lost: the next line read may be its late answer
         try:
             self._drain()
             self.command("ATE0")
@@ -88,10 +94,12 @@ class AtModemTransport:
         return session
 
     def close_logical_channel(self, channel: int) -> None:
-        if channel not in self._sessions or not self._open:
-            return
-        self._sessions.discard(channel)
-        self.command(at_protocol.cchc_command(channel))
+        if channel not in self._sessions or not self._open or not self._in_step:
+            return  # gone with the modem, or left for close() once a lost answer has had time to arrive
+        try:
+            self.command(at_protocol.cchc_command(channel))
+        finally:
+            self._sessions.discard(channel)
 
     def transmit(self, apdu: bytes) -> bytes:
         apdu = bytes(apdu)
@@ -114,6 +122,9 @@ class AtModemTransport:
     def close(self) -> None:
         if not getattr(self, "_open", False):
             return
+        if not self._in_step:  # let a late answer arrive and forget it, then close what is open
+            self._drain()
+            self._in_step = True
         for session in sorted(self._sessions):
             try:
                 self.command(at_protocol.cchc_command(session), timeout=min(self.timeout, 2.0))
@@ -144,6 +155,9 @@ class AtModemTransport:
         unsolicited result code and skipped."""
         if not self._open:
             raise TransportError(f"modem port {self.device} is closed", kind="card.transport_closed", retryable=False)
+        if not self._in_step:
+            raise TransportError(f"modem {self.device} lost an answer: its next lines cannot be trusted; open it again",
+                                 kind="card.modem.out_of_step")
         doing = line.split("=", 1)[0]
         try:
             self.port.write(line.encode("ascii") + b"\r")
@@ -178,7 +192,7 @@ class AtModemTransport:
     def _read_line(self, deadline: float, doing: str, limit: float) -> str:
         while not self._lines:
             if time.monotonic() > deadline:
-                self._abandon()
+                self._in_step = False
                 raise CardTimeoutError(f"modem {self.device} did not answer {doing} within {limit:g} s")
             try:
                 chunk = self.port.read(self.port.in_waiting or 1)
@@ -207,7 +221,7 @@ class AtModemTransport:
         return ModemResetError(f"modem port {self.device} went away {doing}: {exc}")
 
     def _abandon(self) -> None:
-        """After a timeout or a restart nothing on the port can be trusted: close it unasked."""
+        """After a restart or with the port gone, nothing is left to close: let go of the port."""
         self._sessions.clear()
         self._open = False
         try:

@@ -49,8 +49,10 @@ def decode(data: str | None, data_file, type_name: str | None, is_base64: bool, 
     Exit codes: 0 decoded; 2 the input is not hex/base64, the type is unknown, or the bytes do not
     decode (one line on stderr says why)."""
     try:
-        if (data is None) == (data_file is None):
-            raise BadInputError("give DATA (hex, or - for stdin) or --file, not both")
+        if data is not None and data_file is not None:
+            raise BadInputError("give DATA or --file, not both")
+        if data is None and data_file is None:
+            raise BadInputError("no input: give hex digits, - to read them from stdin, or --file")
         der = data_file.read() if data_file else _read_bytes(sys.stdin.read() if data == "-" else data, is_base64)
         if type_name == PACKAGE_TYPE or (type_name is None and _is_package(der)):
             document = package_document(der, reveal_secrets=reveal_secrets)

@@ -252,8 +252,8 @@ def _associated(identifier: str) -> bytes:
 
 def unknown_key_message(wanted: str, known: Sequence[str]) -> str:
     """Fingerprints only: which key the payload needs, which this process has."""
-    return (f"payload encrypted with key {wanted or '(none named)'}, which this process was not given "
-            f"(it has {', '.join(known) or 'none'}); give clients and workers the same key in {ENV_KEY} or "
+    return (f"payload encrypted with key {wanted or '(none named)'}, which the process reading it was not "
+            f"given (it has {', '.join(known) or 'none'}); give clients and workers the same key in {ENV_KEY} or "
             f"{ENV_KEY_FILE} (older keys in {ENV_PREVIOUS_KEYS})")
 
 

@@ -105,13 +105,8 @@ class ProfileElement:
     @property
     def identification(self) -> int | None:
         """The PEHeader identification number (the header, the rfu and unknown elements have none)."""
-        if not isinstance(self.value, dict):
-            return None
-        for item in self.value.values():
-            if isinstance(item, dict) and "identification" in item:
-                return item["identification"]
-            break
-        return None
+        first = next(iter(self.value.values()), None) if isinstance(self.value, dict) else None
+        return first.get("identification") if isinstance(first, dict) else None
 
 
 @dataclass(frozen=True)
@@ -178,7 +173,7 @@ def _header_pe(iccid: str, profile_type: str | None, services, version: tuple[in
         "minor-version": version[1],
         "iccid": encode_header_iccid(iccid),
         "eUICC-Mandatory-services": {name: None for name in services},
-        "eUICC-Mandatory-GFSTEList": [],
+        "eUICC-Mandatory-GFSTEList": [MF_TEMPLATE_OID],  # the template the generated MF uses
     }
     if profile_type:
         header["profileType"] = profile_type

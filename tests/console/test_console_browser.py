@@ -3,7 +3,8 @@ nothing is downloaded) against ``esimflow console`` on the real stack: a Tempora
 the lab SM-DP+ with a fleet of virtual eUICCs, the engine's and the migration's workers, and a
 small migration with a canary batch. One stack for the module; the tests run in file order and
 build on each other (the migration's data is what the Fleet and Logs pages show). Screenshots of
-each page land in docs/console/."""
+each page land in a temporary directory, or in ``ESIMFLOW_SCREENSHOTS`` (``docs/console`` to
+refresh the documentation's pictures): a test run leaves the work tree as it found it."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -40,10 +42,11 @@ from tests.migration.migration_helpers import write_csv
 pytestmark = [pytest.mark.temporal, pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+SCREENSHOTS = Path(os.environ.get("ESIMFLOW_SCREENSHOTS") or Path(tempfile.gettempdir()) / "esimflow-console-shots")
 FLEET_SIZE = 8
 CANARY = 2
 CANNOT_INSTALL = {5}  # (fleet index) its target profile is too large for the card: rolled back, an error record
+EXTRA = 4  # two more small migrations at the end: one rejected at its canary, one cancelled
 FIRST_DEVICE = 700  # numbers of its own on the shared machine (entity workflows outlive tests)
 WAIT = 120
 
@@ -60,7 +63,7 @@ class Stack:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.lab = build_fleet_lab(root / "lab", FLEET_SIZE, first=FIRST_DEVICE,
+        self.lab = build_fleet_lab(root / "lab", FLEET_SIZE + EXTRA, first=FIRST_DEVICE,
                                    cannot_install={FIRST_DEVICE + n for n in CANNOT_INSTALL})
         self.store = open_lab_store(self.lab)
         suffix = uuid.uuid4().hex[:8]
@@ -223,7 +226,7 @@ def test_an_operator_logs_in_and_steers_a_live_migration(stack, console, browser
     shoot(driver, "login", secrets_of_the_fleet)
     log_in(driver, console, *OPERATOR)
 
-    fleet = write_csv(tmp_path / "fleet.csv", stack.lab.fleet_rows())
+    fleet = write_csv(tmp_path / "fleet.csv", stack.lab.fleet_rows()[:FLEET_SIZE])
     policy = MigrationPolicy(max_concurrency=2, max_starts_per_second=1.0, canary_size=CANARY, canary_approval=True,
                              failure_window=20, failure_threshold=0.9)
     started = stack.run(start_migration(stack.client, fleet, policy, migration_id=f"console-{uuid.uuid4().hex[:6]}",
@@ -287,7 +290,7 @@ def test_search_the_fleet_by_iccid_and_read_the_detail(stack, console, browser, 
     total = int(text_of(driver, "fleet-count").split()[0])
     # every target (the SM-DP+ holds them) and every old profile the migration changed (the
     # failed device kept its old profile untouched: nothing knows of it but the card)
-    assert total == 2 * FLEET_SIZE - len(CANNOT_INSTALL)
+    assert total == 2 * FLEET_SIZE - len(CANNOT_INSTALL) + EXTRA
     shoot(driver, "fleet", secrets_of_the_fleet)
 
     driver.find_element(By.ID, "search-iccid").send_keys(device.target_iccid)
@@ -342,9 +345,11 @@ def test_the_devices_page_lists_every_card_with_its_enabled_profile(stack, conso
     rows = {r.get_attribute("data-eid"): r.text for r in driver.find_elements(By.CSS_SELECTOR, "#devices tbody tr")}
     assert set(rows) == {device.eid for device in stack.lab.devices}
     failed = {stack.lab.devices[number].eid for number in CANNOT_INSTALL}
-    for device in stack.lab.devices:
+    for device in stack.lab.devices[:FLEET_SIZE]:
         expected = device.old_iccid if device.eid in failed else device.target_iccid
         assert expected in rows[device.eid], rows[device.eid]
+    for device in stack.lab.devices[FLEET_SIZE:]:  # in no migration yet: nothing says what is enabled
+        assert device.old_iccid not in rows[device.eid] and device.target_iccid not in rows[device.eid]
     shoot(driver, "devices", secrets_of_the_fleet)
 
     # the failed card's page: its profiles, its migration with the reason, its error record
@@ -385,6 +390,38 @@ def test_a_request_without_session_or_csrf_token_is_refused(console, browser):
     assert without_session.status_code == 401
     assert httpx.get(f"{console}{path}/status.json").status_code == 401
     assert httpx.get(f"{console}/fleet").status_code == 303
+
+
+def _canary_waiting(stack, driver, console, tmp_path, rows: list[dict], name: str) -> str:
+    """A migration of ``rows`` with a one-device canary, open on its page, waiting for approval."""
+    fleet = write_csv(tmp_path / f"{name}.csv", rows)
+    policy = MigrationPolicy(max_concurrency=1, max_starts_per_second=5.0, canary_size=1, canary_approval=True)
+    started = stack.run(start_migration(stack.client, fleet, policy, migration_id=f"{name}-{uuid.uuid4().hex[:6]}",
+                                        task_queue=stack.queues["migration_queue"],
+                                        engine_task_queue=stack.queues["engine_queue"]))
+    wait_for(driver, lambda d: d.get(f"{console}/migrations/{started.migration_id}") or d.find_elements(
+        By.ID, "migration"), 30)
+    wait_for(driver, lambda d: counts(d)[1] == "awaiting_approval", message="the canary did not finish")
+    return started.migration_id
+
+
+def test_rejecting_the_canary_from_the_page_aborts_the_migration(stack, console, browser, tmp_path):
+    driver = browser
+    _canary_waiting(stack, driver, console, tmp_path, stack.lab.fleet_rows()[FLEET_SIZE:FLEET_SIZE + 2], "rejected")
+    assert "Reject canary accepted" in click_action(driver, "reject")
+    wait_for(driver, lambda d: counts(d)[1] == "aborted", 60, "the rejection did not abort the migration")
+    assert "canary batch was rejected" in text_of(driver, "abort-reason")
+    assert counts(driver)[0] == 1 and text_of(driver, "count-migrated") == "1"  # the canary, nothing after it
+
+
+def test_cancelling_from_the_page_ends_the_migration_with_the_rest_not_started(stack, console, browser, tmp_path):
+    driver = browser
+    _canary_waiting(stack, driver, console, tmp_path, stack.lab.fleet_rows()[FLEET_SIZE + 2:], "cancelled")
+    assert "Cancel with rollback accepted" in click_action(driver, "cancel_rollback")
+    wait_for(driver, lambda d: counts(d)[1] == "cancelled", 60, "the cancel did not end the migration")
+    driver.get(driver.current_url.split("?")[0] + "?outcome=not_started")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#migration-devices tbody tr.outcome-not_started")
+    assert len(rows) == 1
 
 
 # POST the pause control from the page itself (with the page's CSRF token if arguments[0]);

@@ -57,7 +57,7 @@ def test_passwords_are_kept_as_scrypt_hashes(tmp_path):
     assert OPERATOR[1] not in text and VIEWER[1] not in text and text.count("scrypt$") == 2
 
 
-def test_tokens_from_the_configuration_log_in_with_their_role(client, monkeypatch):
+def test_tokens_from_the_configuration_log_in_with_their_role():
     book = AccountBook.load(None, {"ESIMFLOW_CONSOLE_TOKEN": "o" * 30, "ESIMFLOW_CONSOLE_VIEWER_TOKEN": "v" * 30})
     assert book.token_login("v" * 30).role == "viewer"
     assert book.token_login("o" * 30).role == "operator"
@@ -221,3 +221,15 @@ def test_the_throttle_lets_a_key_try_again_after_its_window():
     assert throttle.blocked("ops") == 50 and throttle.blocked("other") == 0
     now[0] = 61
     assert throttle.blocked("ops") == 0
+
+
+def test_an_access_token_logs_in_through_the_form_with_its_role(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESIMFLOW_CONSOLE_VIEWER_TOKEN", "viewer-token-" + "v" * 20)
+    with console_client(tmp_path) as client:
+        form = client.get("/login").text
+        wrong = client.post("/login", data={"csrf": csrf_of(form), "token": "viewer-token-" + "x" * 20})
+        assert wrong.status_code == 401
+        right = client.post("/login", data={"csrf": csrf_of(form), "token": "viewer-token-" + "v" * 20})
+        assert right.status_code == 303
+        page = client.get("/fleet").text
+        assert "token (viewer)" in page and "role-viewer" in page

@@ -85,6 +85,7 @@ def test_urcs_before_and_inside_every_answer_are_skipped(card):
         with IsdrChannel(AtModemTransport(modem.device)) as isdr:
             for _ in range(5):
                 assert es10.get_eid(isdr) == card.eid
+        assert modem.at.injected["urc"] >= 5
     finally:
         modem.stop()
 
@@ -126,15 +127,17 @@ def test_slow_answers_within_the_timeout_arrive(card):
 def test_a_lost_answer_times_out_and_a_fresh_transport_works(card):
     modem = modem_for(card, faults=ModemFaults.parse(["lose=2"]))
     try:
-        isdr = IsdrChannel(AtModemTransport(modem.device, timeout=0.5)).open()
+        isdr = IsdrChannel(AtModemTransport(modem.device, timeout=2)).open()
         assert es10.get_eid(isdr) == card.eid
         with pytest.raises(CardTimeoutError) as lost:
             es10.get_eid(isdr)
         assert lost.value.retryable
-        with pytest.raises(TransportError, match="closed"):
-            isdr.transport.transmit(bytes.fromhex("80E2910003BF3E00"))  # no answer can be trusted any more
+        with pytest.raises(TransportError, match="lost an answer") as out_of_step:
+            isdr.transport.transmit(bytes.fromhex("81E2910003BF3E00"))  # no answer can be trusted any more
+        assert out_of_step.value.retryable
         isdr.close()
-        with IsdrChannel(AtModemTransport(modem.device, timeout=0.5)) as again:
+        assert modem.at.sessions == set()  # the channel of the lost answer closed all the same
+        with IsdrChannel(AtModemTransport(modem.device, timeout=2)) as again:
             assert es10.get_eid(again) == card.eid
     finally:
         modem.stop()

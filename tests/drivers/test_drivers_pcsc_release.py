@@ -56,6 +56,7 @@ def exclusive_connect(name: str) -> bool:
 
 
 def test_closing_the_isdr_session_releases_the_card(reader):
+    assert exclusive_connect(reader), "another process holds the card"
     with IsdrChannel(PcscTransport(reader)) as isdr:
         assert es10.get_eid(isdr) == EID
         assert not exclusive_connect(reader)

@@ -68,3 +68,18 @@ def test_a_reader_spec_sets_the_first_block_size(lab_pki):
         with pool.session(f"{reader}?block=120", card.eid) as isdr:
             assert isdr.block_size == 120
         pool.close()
+
+
+def test_a_worker_never_sweeps_the_channels_of_a_modem(lab_pki):
+    """A PC/SC card is the worker's alone, so channels a killed worker left open are closed at
+    start; behind a modem the channels may be the modem's own (ISIM, its toolkit): left alone."""
+    from rsplab.modem import VirtualModem
+
+    with VirtualEuicc(lab_pki.root) as card, VirtualModem(card) as modem:
+        assert card.transmit(bytes.fromhex("0070000001")) == bytes.fromhex("019000")  # the modem's ISIM channel
+        pool = CardPool()
+        reader = f"at:{modem.device}"
+        assert pool.reclaim_channels(reader) == []
+        assert pool.eid_of(reader) == card.eid  # served on a channel of its own
+        pool.close()
+        assert card.transmit(bytes.fromhex("0070800100")) == bytes.fromhex("9000")  # still open until now

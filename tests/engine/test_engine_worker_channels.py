@@ -9,7 +9,7 @@ import pytest
 
 from esimflow.activities.card_access import CardPool
 from esimflow.devices import DeviceNotFoundError, DeviceRegistry
-from esimflow.workers.run import WorkerStartError, register_cards
+from esimflow.workers.run import WorkerStartError, served_cards
 from rsplab.euicc import VirtualEuicc
 from sgp22 import es10
 from sgp22.apdu import MAX_CHANNEL, IsdrChannel
@@ -27,6 +27,14 @@ def card(lab_pki):
 @pytest.fixture
 def registry(tmp_path):
     return DeviceRegistry(tmp_path / "devices.sqlite3")
+
+
+def register_cards(pool, registry, card_host, specs):
+    """What a starting worker does: take the cards over, then claim them (only once the start
+    cannot fail any more)."""
+    devices = served_cards(pool, card_host, specs)
+    registry.claim(devices)
+    return devices
 
 
 def _killed_worker_sessions(card, count: int) -> None:

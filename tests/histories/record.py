@@ -52,6 +52,7 @@ RECORDED_MODULES = [
     "tests/engine/test_engine_workflow_euicc.py",
     "tests/engine/test_engine_workflow_entity.py",
     "tests/engine/test_engine_codec_poisoned.py",
+    "tests/engine/test_engine_routing.py",
     "tests/migration/test_migration_control.py",
     "tests/migration/test_migration_fleet.py",
 ]
@@ -61,9 +62,10 @@ RECORDED_MODULES = [
 def corpus_workflows() -> list[type]:
     """Every workflow type the engine's workers register: the corpus holds these only."""
     from esimflow.migration.worker import WORKFLOWS as MIGRATION_WORKFLOWS
+    from esimflow.routing.workflows import ROUTING_WORKFLOWS
     from esimflow.workflows.catalog import WORKFLOWS
 
-    return [*WORKFLOWS, *MIGRATION_WORKFLOWS]
+    return [*WORKFLOWS, *MIGRATION_WORKFLOWS, *ROUTING_WORKFLOWS]
 
 
 def workflow_type_name(cls: type) -> str:

@@ -16,13 +16,12 @@ import json
 import ssl
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 from smartcard.CardConnection import CardConnection
 
-from tests.lab.stack_kit import new_iccid, stack_pcscd  # noqa: F401 - fixture
+from tests.lab.stack_kit import new_iccid
 from tests.lab.test_lab_interop import LpaStyle, RawLpa, b64, child, one, swapped_bcd, tlv, tlvs, unb64
 from tests.lab.test_lab_up import ESIMFLOW, interrupt, read_json_document, start
 
@@ -193,7 +192,7 @@ def lab(tmp_path_factory):
     pcscd.ensure_pcscd()
     root = tmp_path_factory.mktemp("field-lab")
     process = start([ESIMFLOW, "lab", "up", "--state", str(root / "lab"), "--vpcd", "1", "--profiles", "1",
-                     "--smdp-port", "0", "--smds-port", "0", "--reader-wait", "900", "--json"], root)
+                     "--smdp-port", "0", "--smds-port", "0", "--reader-wait", "240", "--json"], root)
     try:
         summary = read_json_document(process)
         yield summary, str(root / "lab" / "smdp.sqlite3")
@@ -215,6 +214,7 @@ def lpa(lab):
     assert all(len(apdu) <= SHORT_APDU for apdu in card.sent), "short APDUs only"
     blocks = [apdu for apdu in card.sent if apdu[1] == 0xE2]
     assert blocks and all(apdu[4] <= FIELD_STYLE.block_size and len(apdu) == 5 + apdu[4] for apdu in blocks)
+    assert any(apdu[2] == 0x11 for apdu in blocks), "requests over 120 bytes went in several blocks"
 
 
 def status(db: str, iccid: str) -> str:

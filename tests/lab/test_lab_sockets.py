@@ -1,6 +1,6 @@
 """Every lab server connection sends at once: Nagle's algorithm off (TCP_NODELAY) on the
 connections the lab SM-DP+ and SM-DS accept, read from the kernel on the server's side of a
-live connection. With Nagle on, each answer's last segment waited ~40 ms for a delayed ACK."""
+live connection, on each of the three ports. With Nagle on, each answer's last segment waited ~40 ms for a delayed ACK."""
 from __future__ import annotations
 
 import os
@@ -47,9 +47,12 @@ def test_the_listening_socket_hands_out_connections_without_nagle():
 
 def test_every_lab_server_port_accepts_connections_without_nagle(smdp):
     context = ssl.create_default_context(cafile=str(smdp.ca_file))
-    ports = {"SM-DP+ (ES9+, admin)": (smdp.port, smdp.address), "SM-DS (ES11)": (smdp.smds_port, smdp.smds_address)}
-    for role, (port, address) in ports.items():
-        with socket.create_connection(("127.0.0.1", port)) as raw:
+    ports = {"SM-DP+ (ES9+)": ("127.0.0.1", smdp.port, smdp.address),
+             "SM-DS (ES11)": ("127.0.0.1", smdp.smds_port, smdp.smds_address),
+             "admin API": (smdp.admin_host, smdp.admin_port, f"{smdp.fqdn}:{smdp.admin_port}")}
+    assert len({port for _, port, _ in ports.values()}) == 3
+    for role, (host, port, address) in ports.items():
+        with socket.create_connection((host, port)) as raw:
             with context.wrap_socket(raw, server_hostname=smdp.fqdn) as tls:
                 # one complete exchange, so the server's side is a connection in use, not a backlog entry
                 tls.sendall(f"GET / HTTP/1.1\r\nHost: {address}\r\n\r\n".encode())

@@ -67,7 +67,9 @@ async def test_a_profile_downloaded_with_its_confirmation_code_lives_its_whole_l
     assert ActivationCode.parse(code).confirmation_code_required
     if lab.name == "sgp26-pki":
         assert lab.smdp.address.startswith("testsmdpplus1.example.com:")
-        assert lab.smdp.connect_overrides == {"testsmdpplus1.example.com": f"127.0.0.1:{lab.smdp.port}"}
+        assert lab.smdp.connect_overrides == {"testsmdpplus1.example.com": f"127.0.0.1:{lab.smdp.port}",
+                                              lab.smdp.smds_address: f"127.0.0.1:{lab.smdp.smds_port}"}
+        assert lab.smdp.smds_address.startswith("testsmdpplus1.example.com:")
 
     with cli_card(lab.identities, tmp_path / "card.json") as card, isdr_over_pcsc(card.reader) as isdr:
         assert card.eid == lab.eid

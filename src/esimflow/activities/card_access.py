@@ -86,6 +86,8 @@ class CardPool:
                 raise TransportError(f"{reader} is in use by this worker", kind="card.busy", retryable=False)
             transport = open_transport(ReaderSpec.parse(reader), self._local_cards)
             try:
+                if getattr(transport, "device_owns_channels", False):
+                    return []  # a modem's own channels (ISIM, its toolkit) would be closed too: its service cut
                 return close_leftover_channels(transport)
             finally:
                 transport.close()

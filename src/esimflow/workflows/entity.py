@@ -109,7 +109,7 @@ class EuiccEntityWorkflow:
             try:
                 await workflow.wait_condition(lambda: bool(self._queue) or self._should_move() or self._draining,
                                               timeout=timedelta(seconds=self._state.idle_seconds))
-            except TimeoutError:
+            except asyncio.TimeoutError:  # the builtin one (TimeoutError here is temporalio's)
                 if not self._queue and workflow.all_handlers_finished():
                     return
                 continue
@@ -209,7 +209,7 @@ class EuiccEntityWorkflow:
             while hold_id not in self._released:
                 try:
                     await workflow.wait_condition(lambda: hold_id in self._released, timeout=HOLDER_CHECK)
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     if not await self._holder_running(holder):
                         workflow.logger.warning("hold %s dropped: its holder %s ended without releasing it",
                                                 hold_id, holder.workflow_id)

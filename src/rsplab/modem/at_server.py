@@ -61,6 +61,8 @@ class AtInterpreter:
         self.commands = 0
         self.apdu_commands = 0
         self.resets = 0
+        self.injected: Counter[str] = Counter()
+        """Faults injected so far, by name (cme, lose, urc, reset-after)."""
         self.store_data_blocks: Counter[int] = Counter()
         """STORE DATA blocks the modem carried, by data length (what a test of block sizes reads)."""
 
@@ -76,6 +78,7 @@ class AtInterpreter:
         answer = Answer(delay_s=self.faults.slow_s)
         try:
             if carries_apdu and self.apdu_commands in self.faults.cme_errors:
+                self.injected["cme"] += 1
                 raise _CmeError(SIM_BUSY)
             information = self._execute(line)
             answer.lines = [*information, "OK"]
@@ -86,13 +89,16 @@ class AtInterpreter:
         except _UnknownCommand:
             answer.lines = ["ERROR"]
         if carries_apdu and self.apdu_commands in self.faults.lost_answers:
+            self.injected["lose"] += 1
             answer.lost = True
         if self.faults.urc_every and self.commands % self.faults.urc_every == 0:
+            self.injected["urc"] += 1
             answer.lines = [URCS[0], *answer.lines[:-1], URCS[1], answer.lines[-1]]
         return answer
 
     def _restart(self) -> Answer:
         self.resets += 1
+        self.injected["reset-after"] += 1
         self.card.reset()
         self.sessions.clear()
         self.echo, self.cmee = True, 0
