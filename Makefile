@@ -20,17 +20,23 @@ system:
 		sysctl -q -w net.ipv4.ip_local_reserved_ports="$${reserved:+$$reserved,}$(VPCD_PORTS)" 2>/dev/null || \
 		echo "note: could not reserve ports $(VPCD_PORTS) (vpcd) from the ephemeral range" ;; esac
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt: the versions the suite last passed with (regenerate after an upgrade that
+# passes: $(VENV)/bin/pip freeze --exclude-editable > constraints.txt).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test,pcsc,lab]'
 	touch $@
 
 venv: $(VENV)/.installed
 
 setup: system venv
 
+# Lint and type-check first (seconds; which modules mypy holds to strict: [tool.mypy] in
+# pyproject.toml), then the suite.
 test: setup
+	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/mypy --cache-dir=/dev/null
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/pytest -q -p no:cacheprovider
 
 demo: setup

@@ -242,10 +242,10 @@ def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
     print(f"operator console: {console} (log in with the access token {token})")
     if keep:
         print("everything keeps running for you to look around; Ctrl-C stops it", flush=True)
-    else:
-        print("(run `python scripts/demo.py --keep` to keep the console and the UI running)")
         with StopSignals() as stop:
             stop.wait()
+    else:
+        print("(run `python scripts/demo.py --keep` to keep the console and the UI running)")
 
 
 def main(argv: list[str] | None = None) -> int:

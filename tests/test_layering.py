@@ -3,7 +3,6 @@ a wrong-way import fails here, long before it tangles the packages."""
 import ast
 from pathlib import Path
 
-import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

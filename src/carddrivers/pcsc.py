@@ -3,10 +3,14 @@ turn every PC/SC failure into a typed error a user can act on (no reader, no car
 removed, pcscd not running)."""
 from __future__ import annotations
 
-from smartcard import scard
-from smartcard.Exceptions import CardConnectionException, NoCardException, SmartcardException
-from smartcard.pcsc.PCSCExceptions import BaseSCardException
-from smartcard.System import readers as pcsc_readers
+try:
+    from smartcard import scard
+    from smartcard.Exceptions import CardConnectionException, NoCardException, SmartcardException
+    from smartcard.pcsc.PCSCExceptions import BaseSCardException
+    from smartcard.System import readers as pcsc_readers
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(f"PC/SC readers need {missing.name} from the [pcsc] extra: "
+                              "pip install 'esimflow[pcsc]'", name=missing.name) from missing
 
 from sgp22.errors import BadInputError, CardRemovedError, CardTimeoutError, EsimError, TransportError
 

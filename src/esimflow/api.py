@@ -740,7 +740,6 @@ async def _accepted(client: Client, eid: str, requested_queue: str, timeout: flo
     :class:`EntityUnreachableError` after ``timeout`` seconds (default ``ESIMFLOW_ACCEPT_TIMEOUT``
     or 60): an entity whose queue no worker polls would keep the caller waiting forever."""
     import asyncio
-    import contextlib
     import os
     from datetime import timedelta
 
@@ -774,7 +773,7 @@ async def _entity_start(client: Client, eid: str, task_queue: str):
     from temporalio.common import WorkflowIDConflictPolicy
 
     return WithStartWorkflowOperation(
-        ENTITY_WORKFLOW, EntityInput(eid, search_attributes=await _search_attributes_usable(client)),
+        ENTITY_WORKFLOW, EntityInput(eid),
         id=euicc_workflow_id(eid), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=task_queue)
 
 
@@ -856,21 +855,6 @@ async def _own_result(client: Client, workflow_id: str) -> OperationResult | Non
         pause = min(pause * 2, OWN_RESULT_MAX_POLL)
 
 
-_USABLE_ATTRIBUTES = "_esimflow_search_attributes"
-
-
-async def _search_attributes_usable(client: Client) -> bool:
-    """Whether esimflow's search attributes can be set in the client's namespace (registering
-    them if the client may); asked once per client."""
-    usable = getattr(client, _USABLE_ATTRIBUTES, None)
-    if usable is None:
-        from esimflow import search_attributes
-
-        usable = await search_attributes.ensure_registered(client)
-        setattr(client, _USABLE_ATTRIBUTES, usable)
-    return usable
-
-
 async def run_operation(client: Client, op_input: Any, **kwargs: Any) -> OperationResult:
     """Submit an operation and wait for its ``OperationResult``."""
     handle = await start_operation(client, op_input, **kwargs)
@@ -889,11 +873,15 @@ class EntityInput:
     completed: int = 0
     continue_after: int = 500
     idle_seconds: float = 600.0
-    search_attributes: bool = False  # the namespace knows esimflow's: operations are started with them
+    search_attributes: bool | None = None
+    """Whether the namespace knows esimflow's search attributes (operations are then started
+    with them); None: not asked yet (the entity asks its worker once and carries the answer)."""
     answered: dict[str, OperationResult] = field(default_factory=dict)
     """The results of the latest ``ANSWERED_KEPT`` operations by operation id, oldest first: a
     submit repeating one of their ids gets its first result, without touching the card."""
     requested_task_queue: str = ""
 
 
-ANSWERED_KEPT = 200
+ANSWERED_KEPT = 100
+"""Enough for any client retry; bounded so the continue-as-new input stays far below Temporal's
+payload limits (a result is a few kB)."""

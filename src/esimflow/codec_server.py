@@ -24,12 +24,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import json_format
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+try:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(f"the codec server needs {missing.name} from the [lab] extra: "
+                              "pip install 'esimflow[lab]'", name=missing.name) from missing
 from temporalio.api.common.v1 import Payload, Payloads
 
 from esimflow.codec import AesGcmCodec, UnknownKeyError

@@ -19,16 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from smartcard.scard import (
-    SCARD_S_SUCCESS,
-    SCARD_SCOPE_USER,
-    SCARD_STATE_PRESENT,
-    SCARD_STATE_UNAWARE,
-    SCardEstablishContext,
-    SCardGetStatusChange,
-    SCardReleaseContext,
-)
-from smartcard.System import readers
+try:
+    from smartcard.scard import (
+        SCARD_S_SUCCESS,
+        SCARD_SCOPE_USER,
+        SCARD_STATE_PRESENT,
+        SCARD_STATE_UNAWARE,
+        SCardEstablishContext,
+        SCardGetStatusChange,
+        SCardReleaseContext,
+    )
+    from smartcard.System import readers
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(f"the lab's PC/SC readers need {missing.name} from the [pcsc] extra: "
+                              "pip install 'esimflow[pcsc]'", name=missing.name) from missing
 
 from sgp22.errors import EsimError
 

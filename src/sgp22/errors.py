@@ -6,6 +6,8 @@ built by the raiser and must not carry secrets (matching IDs, confirmation codes
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sgp22.results import OhResultCode, WinStatus
 
 
@@ -40,7 +42,7 @@ class EsimError(Exception):
         if win_status is not None:
             self.win_status = win_status
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "message": self.message,
@@ -104,7 +106,7 @@ class StatusWordError(EsimError):
     kind = "card.status_word"
     win_status = WinStatus.CardGeneralFailure
 
-    def __init__(self, message: str, *, sw: int, **kwargs) -> None:
+    def __init__(self, message: str, *, sw: int, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.sw = sw
 
@@ -114,7 +116,7 @@ class Es10ResultError(EsimError):
 
     kind = "es10.error"
 
-    def __init__(self, message: str, *, function: str, result_name: str, result_code: int, **kwargs) -> None:
+    def __init__(self, message: str, *, function: str, result_name: str, result_code: int, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.function = function
         self.result_name = result_name
@@ -126,7 +128,7 @@ class Es9FunctionError(EsimError):
 
     kind = "es9.failed"
 
-    def __init__(self, message: str, *, function: str, subject_code: str, reason_code: str, **kwargs) -> None:
+    def __init__(self, message: str, *, function: str, subject_code: str, reason_code: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.function = function
         self.subject_code = subject_code
@@ -147,7 +149,7 @@ class HttpStatusError(EsimError):
     oh_result = OhResultCode.RESULT_RESPONSE_HTTP_FAILED
     win_status = WinStatus.ServerFailure
 
-    def __init__(self, message: str, *, status_code: int, **kwargs) -> None:
+    def __init__(self, message: str, *, status_code: int, **kwargs: Any) -> None:
         kwargs.setdefault("retryable", status_code >= 500 or status_code == 429)
         super().__init__(message, **kwargs)
         self.status_code = status_code
@@ -182,7 +184,7 @@ class CertificateError(EsimError):
     oh_result = OhResultCode.RESULT_CERTIFICATE_INVALID
     win_status = WinStatus.ServerNotTrusted
 
-    def __init__(self, message: str, *, role: str | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, role: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.role = role
 
@@ -391,7 +393,7 @@ class ProfileInstallError(Es10ResultError):
 
     win_status = WinStatus.ProfileProcessingError
 
-    def __init__(self, message: str, *, bpp_command_id: str | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, bpp_command_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.bpp_command_id = bpp_command_id
 
@@ -503,7 +505,7 @@ class SmdpRefusedError(Es9FunctionError):
     win_status = WinStatus.ServerFailure
 
 
-def es10_error(function: str, result_name: str, result_code: int, **kwargs) -> Es10ResultError:
+def es10_error(function: str, result_name: str, result_code: int, **kwargs: Any) -> Es10ResultError:
     """The taxonomy's error for an ES10 result other than ok (see ``sgp22.taxonomy``)."""
     from sgp22.taxonomy import es10_error as build
 

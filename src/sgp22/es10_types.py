@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from typing import Any
 
 from sgp22 import tlv
 from sgp22.errors import BadInputError, MalformedDataError
@@ -55,7 +56,7 @@ class EuiccInfo1:
     ci_pkids_for_signing: list[bytes]
 
     @classmethod
-    def from_asn1(cls, raw: bytes, value: dict) -> EuiccInfo1:
+    def from_asn1(cls, raw: bytes, value: dict[str, Any]) -> EuiccInfo1:
         return cls(
             raw=raw,
             svn=version_text(value["svn"]),
@@ -102,7 +103,7 @@ class EuiccInfo2:
     forbidden_profile_policy_rules: PprIds | None = None
 
     @classmethod
-    def from_asn1(cls, raw: bytes, value: dict) -> EuiccInfo2:
+    def from_asn1(cls, raw: bytes, value: dict[str, Any]) -> EuiccInfo2:
         optional_version = {k: version_text(value[k]) if k in value else None
                             for k in ("ts102241Version", "globalplatformVersion")}
         return cls(
@@ -154,7 +155,7 @@ class OperatorId:
         return f"{b[2] & 0x0F:X}{b[2] >> 4:X}" + ("" if third == 0xF else f"{third:X}")
 
     @classmethod
-    def from_asn1(cls, value: dict) -> OperatorId:
+    def from_asn1(cls, value: dict[str, Any]) -> OperatorId:
         return cls(value["mccMnc"], value.get("gid1"), value.get("gid2"))
 
     @classmethod
@@ -166,8 +167,8 @@ class OperatorId:
         third = mnc[2] if len(mnc) == 3 else "F"
         return cls(bytes.fromhex(mcc[1] + mcc[0] + third + mcc[2] + mnc[1] + mnc[0]), gid1, gid2)
 
-    def to_asn1(self) -> dict:
-        value: dict = {"mccMnc": self.mcc_mnc}
+    def to_asn1(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"mccMnc": self.mcc_mnc}
         if self.gid1 is not None:
             value["gid1"] = self.gid1
         if self.gid2 is not None:
@@ -183,7 +184,7 @@ class NotificationConfiguration:
     address: str
 
     @classmethod
-    def from_asn1(cls, value: dict) -> NotificationConfiguration:
+    def from_asn1(cls, value: dict[str, Any]) -> NotificationConfiguration:
         return cls(bits_to_flags(NotificationEvent, value["profileManagementOperation"]), value["notificationAddress"])
 
 
@@ -207,7 +208,7 @@ class AccessRule:
             raise BadInputError("an access rule's permissions are 8 bytes")
 
     @classmethod
-    def from_asn1(cls, value: dict) -> AccessRule:
+    def from_asn1(cls, value: dict[str, Any]) -> AccessRule:
         ref = value["refDo"]
         package = ref.get("pkgRefDo")
         try:
@@ -216,8 +217,8 @@ class AccessRule:
             raise MalformedDataError("an access rule's package name is not UTF-8") from None
         return cls(ref["deviceAppIdRefDo"], name, int.from_bytes(value["arDo"]["permArDo"], "big"))
 
-    def to_asn1(self) -> dict:
-        ref: dict = {"deviceAppIdRefDo": self.certificate_hash}
+    def to_asn1(self) -> dict[str, Any]:
+        ref: dict[str, Any] = {"deviceAppIdRefDo": self.certificate_hash}
         if self.package_name is not None:
             ref["pkgRefDo"] = self.package_name.encode()
         return {"refDo": ref, "arDo": {"permArDo": self.permissions.to_bytes(8, "big")}}
@@ -242,7 +243,7 @@ class ProfileInfo:
     access_rules: list[AccessRule] = field(default_factory=list)
 
     @classmethod
-    def from_asn1(cls, value: dict) -> ProfileInfo:
+    def from_asn1(cls, value: dict[str, Any]) -> ProfileInfo:
         return cls(
             iccid=iccid_digits(value["iccid"]) if "iccid" in value else None,
             isdp_aid=value.get("isdpAid"),
@@ -280,7 +281,7 @@ class ProfileMetadata:
     """The ARA-M rules the profile will bring, when the SM-DP+ announces them (refArDo)."""
 
     @classmethod
-    def from_asn1(cls, raw: bytes, value: dict) -> ProfileMetadata:
+    def from_asn1(cls, raw: bytes, value: dict[str, Any]) -> ProfileMetadata:
         return cls(
             raw=raw,
             iccid=iccid_digits(value["iccid"]),
@@ -311,7 +312,7 @@ class RatRule:
     ppr_flags: PprFlags
 
     @classmethod
-    def from_asn1(cls, value: dict) -> RatRule:
+    def from_asn1(cls, value: dict[str, Any]) -> RatRule:
         return cls(
             bits_to_flags(PprIds, value["pprIds"]),
             [OperatorId.from_asn1(item) for item in value["allowedOperators"]],
@@ -331,10 +332,10 @@ class DeviceInfo:
     """
 
     tac: str = "35290611"
-    capabilities: dict[str, str] = field(default_factory=dict)
+    capabilities: dict[str, str] = field(default_factory=dict[str, Any])
     imei: str | None = None
 
-    def to_asn1(self) -> dict:
+    def to_asn1(self) -> dict[str, Any]:
         if not (len(self.tac) == 8 and self.tac.isdigit()):
             raise BadInputError(f"TAC must be 8 digits, got {self.tac!r}")
         caps = {}
@@ -346,7 +347,7 @@ class DeviceInfo:
             if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
                 raise BadInputError(f"device capability {name}: release {release!r} is not x.y.z")
             caps[name] = bytes(parts)
-        value: dict = {"tac": bytes.fromhex(self.tac), "deviceCapabilities": caps}
+        value: dict[str, Any] = {"tac": bytes.fromhex(self.tac), "deviceCapabilities": caps}
         if self.imei is not None:
             value["imei"] = _imei_coded(self.imei)
         return value
@@ -418,7 +419,7 @@ class NotificationMetadata:
     iccid: str | None = None
 
     @classmethod
-    def from_asn1(cls, value: dict) -> NotificationMetadata:
+    def from_asn1(cls, value: dict[str, Any]) -> NotificationMetadata:
         return cls(
             seq_number=value["seqNumber"],
             event=bits_to_flags(NotificationEvent, value["profileManagementOperation"]),
@@ -477,7 +478,7 @@ class ProfileInstallationResult:
         return self.notification.iccid
 
     @classmethod
-    def from_asn1(cls, raw: bytes, value: dict) -> ProfileInstallationResult:
+    def from_asn1(cls, raw: bytes, value: dict[str, Any]) -> ProfileInstallationResult:
         data = value["profileInstallationResultData"]
         outcome, detail = data["finalResult"]
         error = None

@@ -8,7 +8,9 @@ profile), so it never appears whole in a repr, a str or an error message: see :f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sgp22.errors import ActivationCodeInvalidError, BadInputError, MalformedDataError, SmdpAddressInvalidError
 
@@ -296,7 +298,7 @@ def activation_code_secrets(text: str) -> list[str]:
     return secrets
 
 
-def scrub(message: str, secrets) -> str:
+def scrub(message: str, secrets: Iterable[str | None]) -> str:
     """``message`` with every one of ``secrets`` (longest first) replaced by its mask."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         message = message.replace(secret, mask_secret(secret))
@@ -395,7 +397,7 @@ class ActivationCode:
         """The full activation code, matching ID in clear: for QR codes and the lab, never logs."""
         return self._text(self.matching_id)
 
-    def to_json_dict(self, reveal: bool = False) -> dict:
+    def to_json_dict(self, reveal: bool = False) -> dict[str, Any]:
         return {
             "format": AC_FORMAT,
             "smdp_address": self.smdp_address,
@@ -450,7 +452,7 @@ def _is_ascii_decimal(text: str) -> bool:
     return text.isascii() and text.isdecimal()
 
 
-def _first_bad_char(text: str, good) -> str:
+def _first_bad_char(text: str, good: Callable[[str], bool]) -> str:
     position, char = next((i, c) for i, c in enumerate(text, start=1) if not good(c))
     return f"{_name_char(char)} at position {position}"
 

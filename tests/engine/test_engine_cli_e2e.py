@@ -109,6 +109,37 @@ def test_without_a_worker_the_cli_gives_up_with_exit_code_4(environment):
     assert document["error"]["retryable"] is True
 
 
+def test_a_submit_no_worker_takes_fails_in_bounded_time_as_one_line_naming_the_queue(environment):
+    stranded = {**environment, "ESIMFLOW_ACCEPT_TIMEOUT": "2"}
+    with start_dev_server(ui=False) as server:
+        as_json = esimflow(stranded, "profiles", "--address", server.address, "--json", "--timeout", "60",
+                           "--eid", "89049032000000000000000000000260")
+        human = esimflow(stranded, "profiles", "--address", server.address, "--timeout", "60",
+                         "--eid", "89049032000000000000000000000260")
+    assert as_json.returncode == 5, as_json.stderr
+    error = json.loads(as_json.stdout)["error"]
+    assert (error["kind"], error["retryable"]) == ("engine.queue_unpolled", False)
+    assert "'esimflow'" in error["message"]
+    assert human.returncode == 5
+    assert "Traceback" not in human.stderr and "never retrieved" not in human.stderr
+    assert [line for line in human.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {error['message']}"]
+
+
+def test_an_operator_sees_the_entity_and_is_told_when_there_is_nothing_to_skip(lab, environment):
+    summary, _ = lab
+    address, eid = summary["temporal"]["address"], summary["euiccs"][0]["eid"]
+    assert esimflow(environment, "profiles", "--address", address, "--eid", eid).returncode == 0
+    shown = esimflow(environment, "admin", "entity", "show", eid, "--address", address, "--json")
+    assert shown.returncode == 0, shown.stderr
+    entity = json.loads(shown.stdout)["entity"]
+    assert (entity["eid"], entity["task_queue"], entity["running"]) == (eid, "esimflow", None)
+    assert entity["completed"] >= 1
+    skipped = esimflow(environment, "admin", "entity", "skip", eid, "--reason", "stuck", "--address", address)
+    assert skipped.returncode == 1 and "nothing is running" in skipped.stderr
+    assert "Traceback" not in skipped.stderr
+
+
 def run_on_a_terminal(command: list[str], environment: dict, answers: dict[bytes, bytes],
                       timeout: float = 120) -> tuple[int, bytes]:
     """Run ``command`` with a pseudo-terminal as stdin/stdout/stderr, typing each answer when its

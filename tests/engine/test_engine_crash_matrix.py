@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.temporal, pytest.mark.pcsc, pytest.mark.slow]
 
 WORKER_SCRIPT = """
 import asyncio, json, sys
+from datetime import timedelta
 from pathlib import Path
 from esimflow.config import TemporalConfig
 from esimflow.workers.run import WorkerOptions, serve
@@ -44,7 +45,9 @@ config = TemporalConfig.from_env(address=args["address"], device_registry=args["
                                  history_path=args["history"])
 options = WorkerOptions(config=config, card_host=args["queue"], readers=[args["reader"]], task_queue=args["queue"],
                         ca_file=args["ca_file"], connect_overrides=args["overrides"],
-                        os_image_dir=Path(args["os_images"]))
+                        os_image_dir=Path(args["os_images"]),
+                        # a restarted worker takes the dead one's workflows after 2 s, not 10
+                        sticky_queue_timeout=timedelta(seconds=2))
 
 def ready(worker):
     print("ready", [device.eid for device in worker.devices], flush=True)

@@ -36,8 +36,8 @@ def card(lab_pki, fresh_eid, tmp_path):
 
 
 @pytest.fixture
-async def engine(time_skipping_env, tmp_path, unique_task_queue, smdp, card):
-    async with running_engine(time_skipping_env.client, tmp_path, unique_task_queue, smdp=smdp,
+async def engine(dev_client, tmp_path, unique_task_queue, smdp, card):
+    async with running_engine(dev_client, tmp_path, unique_task_queue, smdp=smdp,
                               cards={"card": card}) as stack:
         yield stack
 
@@ -70,8 +70,8 @@ async def test_a_card_reporting_two_enabled_profiles_fails_that_operation_only(e
     assert listed.ok and {p["iccid"] for p in listed.data["profiles"]} == {first, second}
 
 
-async def test_a_submit_to_an_entity_no_worker_polls_fails_fast_naming_the_queue(engine, card, time_skipping_env):
-    client = time_skipping_env.client
+async def test_a_submit_to_an_entity_no_worker_polls_fails_fast_naming_the_queue(engine, card, dev_client):
+    client = dev_client
     stranded = f"gone-{uuid.uuid4().hex[:8]}"
     entity = await client.start_workflow(api.ENTITY_WORKFLOW, api.EntityInput(card.eid),
                                          id=api.euicc_workflow_id(card.eid), task_queue=stranded)
@@ -103,7 +103,7 @@ def test_the_cli_prints_a_stranded_submit_as_one_non_retryable_line():
     assert failure.value.__suppress_context__  # printed as its message alone, no traceback chain
 
 
-async def test_an_idle_entity_moves_to_the_queue_its_clients_ask_for(time_skipping_env, tmp_path, unique_task_queue,
+async def test_an_idle_entity_moves_to_the_queue_its_clients_ask_for(dev_client, tmp_path, unique_task_queue,
                                                                     card):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -115,7 +115,7 @@ async def test_an_idle_entity_moves_to_the_queue_its_clients_ask_for(time_skippi
     from esimflow.workers.sandbox import workflow_runner
     from esimflow.workflows.catalog import WORKFLOWS
 
-    client = time_skipping_env.client
+    client = dev_client
     old, new = f"{unique_task_queue}-old", unique_task_queue
     async with running_engine(client, tmp_path, new, cards={"card": card}) as engine:
         # the engine's workflows on the queue of an older deployment, sharing the registry
@@ -135,11 +135,15 @@ async def test_an_idle_entity_moves_to_the_queue_its_clients_ask_for(time_skippi
                 await until(moved, "the entity to continue as new on the requested queue", timeout=20)
         # nothing polls the old queue any more: the entity still answers
         assert (await engine.run(api.ListProfilesInput(card.eid), accept_timeout=10)).ok
-        assert (await api.entity_status(client, card.eid)).completed == 3
+
+        async def all_counted() -> bool:  # (the caller may have its result a moment before the entity)
+            return (await api.entity_status(client, card.eid)).completed == 3
+
+        await until(all_counted, "the moved entity to count the three operations", timeout=10)
 
 
-async def test_an_operation_id_taken_by_another_workflow_does_not_stop_the_entity(engine, card, time_skipping_env):
-    client = time_skipping_env.client
+async def test_an_operation_id_taken_by_another_workflow_does_not_stop_the_entity(engine, card, dev_client):
+    client = dev_client
     operation_id = f"taken-{uuid.uuid4().hex[:6]}"
     workflow_id = api.operation_workflow_id(api.Operation.LIST_PROFILES, card.eid, operation_id)
     squatter = await client.start_workflow(api.Operation.LIST_PROFILES, api.ListProfilesInput(card.eid),
@@ -158,9 +162,10 @@ async def test_an_operation_id_taken_by_another_workflow_does_not_stop_the_entit
     assert (await entity.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
-async def test_an_operator_sees_drains_and_skips_an_entity(engine, card, smdp, time_skipping_env):
-    client = time_skipping_env.client
-    waiting = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid()),
+async def test_an_operator_sees_drains_and_skips_an_entity(engine, card, smdp, dev_client):
+    client = dev_client
+    iccid = new_iccid()
+    waiting = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
                                                           require_user_consent=True))
 
     async def asking() -> bool:
@@ -184,6 +189,8 @@ async def test_an_operator_sees_drains_and_skips_an_entity(engine, card, smdp, t
     skipped = await waiting.result()
     assert (skipped.ok, skipped.error_kind) == (False, "engine.skipped")
     assert "the user walked away" in skipped.message
+    cancels = [c for c in smdp.history(iccid) if c.event == "cancel_session"]  # no session left open
+    assert cancels and "postponed" in cancels[-1].reason and str(smdp.status(iccid)) == "AVAILABLE"
     assert (await queued.result()).ok  # what was queued before the drain still runs
 
     async def ended() -> bool:
@@ -192,6 +199,12 @@ async def test_an_operator_sees_drains_and_skips_an_entity(engine, card, smdp, t
 
     await until(ended, "the drained entity to end", timeout=10)
     assert (await engine.run(api.ListProfilesInput(card.eid))).ok  # the next submit starts it afresh
+
+    async def idle() -> bool:
+        return (await api.entity_status(client, card.eid)).running is None
+
+    await until(idle, "the new entity to be idle", timeout=10)
     with pytest.raises(WorkflowUpdateFailedError) as nothing:
         await api.skip_current(client, card.eid, "again")
     assert "nothing is running" in nothing.value.cause.message
+

@@ -19,7 +19,7 @@ import random
 
 import httpx
 
-from sgp22 import codec, tlv
+from sgp22 import tlv
 
 from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - fixtures
     LPA_HEADERS,

@@ -86,7 +86,7 @@ def test_every_generated_identifier_is_parsed_or_refused_with_a_typed_error_that
 
 
 def test_the_reported_swapped_fields_never_print_the_matching_id():
-    for text in (f"LPA:1${SECRET}$smdp.example.com", f"LPA:1$ABCD-1234-EFGH$smdp.example.com",
+    for text in (f"LPA:1${SECRET}$smdp.example.com", "LPA:1$ABCD-1234-EFGH$smdp.example.com",
                  f"LPA:1$smdp.example.com$MID${SECRET}", f"LPA:1$smdp.example.com$MID$$${SECRET}",
                  f"LPA:{SECRET}$smdp.example.com$MID", f"LPA:1$smdp.example.com:{SECRET}$MID",
                  f"LPA:1$[{SECRET}]$MID", f"LPA:1$https://{SECRET}$MID", SECRET):

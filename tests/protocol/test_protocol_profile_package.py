@@ -8,7 +8,6 @@ from pathlib import Path
 import asn1tools
 import pytest
 
-from sgp22 import codec
 from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.es10_types import AccessRule
 from sgp22.profile_package import (

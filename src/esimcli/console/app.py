@@ -17,16 +17,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
-from markupsafe import Markup
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
+try:
+    import jinja2  # noqa: F401  (starlette.templating checks for it only when a page renders)
+    from markupsafe import Markup
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.middleware import Middleware
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+    from starlette.templating import Jinja2Templates
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(f"the operator console needs {missing.name} from the [lab] extra: "
+                              "pip install 'esimflow[lab]'", name=missing.name) from missing
 from temporalio.client import Client
 
 from esimflow.config import TemporalConfig

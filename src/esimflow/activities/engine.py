@@ -1,5 +1,5 @@
-"""Engine steps: the device registry, the profile status history, and whether a workflow
-still runs.
+"""Engine steps: the device registry, the profile status history, whether a workflow still
+runs, and whether the namespace has esimflow's search attributes.
 
 Run as local activities on the workflow worker: the files are on that host (or a shared
 volume), cheap to read, and a local activity costs no extra round trip through the server.
@@ -18,8 +18,10 @@ from esimflow.activities.types import (
     FindDeviceInput,
     LookupDeviceInput,
     RecordProfileStatusInput,
+    SearchAttributesInput,
     WorkflowRunInput,
 )
+from esimflow import search_attributes
 from esimflow.api import DeviceInfo, ListDevicesInput
 from esimflow.devices import DeviceRegistry
 from esimflow.history import HistoryStore, StatusChange
@@ -33,7 +35,13 @@ class EngineActivities:
 
     def activities(self) -> list:
         return [self.lookup_device, self.find_device, self.list_devices, self.record_profile_status,
-                self.workflow_running]
+                self.workflow_running, self.search_attributes_usable]
+
+    @activity.defn(name=EngineStep.SEARCH_ATTRIBUTES_USABLE)
+    async def search_attributes_usable(self, step: SearchAttributesInput) -> bool:
+        """Registers esimflow's search attributes if the worker may; False when it may not
+        (operations then run without them)."""
+        return await search_attributes.ensure_registered(activity.client())
 
     @activity.defn(name=EngineStep.WORKFLOW_RUNNING)
     async def workflow_running(self, step: WorkflowRunInput) -> bool:

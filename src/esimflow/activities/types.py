@@ -57,6 +57,12 @@ class EngineStep:
     LIST_DEVICES = "engine_list_devices"
     RECORD_PROFILE_STATUS = "engine_record_profile_status"  # reads, moves and writes the status
     WORKFLOW_RUNNING = "engine_workflow_running"  # is a hold's holder still there?
+    SEARCH_ATTRIBUTES_USABLE = "engine_search_attributes_usable"  # asked once per entity run chain
+
+
+@dataclass
+class SearchAttributesInput:
+    """Whether esimflow's search attributes can be set in the worker's namespace."""
 
 
 @dataclass

@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 from transitions.core import Event, EventData, Machine, MachineError
 
 Refusal = str | Callable[[Any, EventData], str]
+# One entry of a machine's TRANSITIONS list, as transitions.Machine takes it.
+TransitionSpec = dict[str, Any]
 
 
 class IllegalTransition(MachineError):
@@ -60,7 +62,7 @@ class IllegalTransition(MachineError):
     def __str__(self) -> str:
         return self.message
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "message": self.message,
@@ -88,7 +90,7 @@ class InvalidMachineData(MachineError):
     def __str__(self) -> str:
         return self.message
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "retryable": self.retryable}
 
 
@@ -98,7 +100,7 @@ def guard(
     kind: str | None = None,
     oh_result_name: str | None = None,
     win_status_name: str | None = None,
-) -> Callable[[Callable], Callable]:
+) -> Callable[[Callable[..., bool]], Callable[..., bool]]:
     """Mark a model method as a guard and say what a refusal means to a user.
 
     ``refusal`` is a message (``str.format`` fields: ``model`` and the trigger's keyword
@@ -107,9 +109,10 @@ def guard(
     are used when it says no.
     """
 
-    def mark(method: Callable) -> Callable:
-        method.refusal = refusal
-        method.error_attributes = {
+    def mark(method: Callable[..., bool]) -> Callable[..., bool]:
+        marked: Any = method  # guards carry their refusal as function attributes
+        marked.refusal = refusal
+        marked.error_attributes = {
             name: value
             for name, value in (("kind", kind), ("oh_result_name", oh_result_name),
                                 ("win_status_name", win_status_name))
@@ -123,7 +126,7 @@ def guard(
 class StrictEvent(Event):
     """An event that raises :class:`IllegalTransition` instead of returning ``False``."""
 
-    def trigger(self, model, *args, **kwargs):
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
         state = self.machine.get_model_state(model).name
         if state not in self.transitions:
             legal = ", ".join(self.machine.get_triggers(state)) or "none (final state)"
@@ -135,7 +138,7 @@ class StrictEvent(Event):
             return True
         raise self._refusal(model, state, args, kwargs)
 
-    def _refusal(self, model, state: str, args, kwargs) -> IllegalTransition:
+    def _refusal(self, model: Any, state: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> IllegalTransition:
         """Re-asks the candidate transitions' guards to find which one said no (guards are pure
         predicates, so asking twice is safe)."""
         event = EventData(self.machine.get_state(state), self, self.machine, model, args, kwargs)
@@ -165,7 +168,8 @@ class StrictMachine(Machine):
 
     event_cls = StrictEvent
 
-    def __init__(self, label: str, *, states, transitions, initial: str) -> None:
+    def __init__(self, label: str, *, states: list[dict[str, Any]], transitions: list[dict[str, Any]],
+                 initial: str) -> None:
         super().__init__(
             model=None,
             states=states,
@@ -208,8 +212,8 @@ class StateModel:
     changes: list[Change]
     subject: str | None = None
 
-    def __init_subclass__(cls, *, label: str, states: Iterable[str], transitions: Iterable[Mapping],
-                          initial: str, final: Iterable[str] = (), **kwargs) -> None:
+    def __init_subclass__(cls, *, label: str, states: Iterable[str], transitions: Iterable[Mapping[str, Any]],
+                          initial: str, final: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         final = set(final)
         cls.machine = StrictMachine(
@@ -228,7 +232,7 @@ class StateModel:
         if state is not None and str(state) not in machine.states:
             raise InvalidMachineData(
                 f"{machine.label}: no state {state!r} (states: {', '.join(machine.states)})")
-        self.state = machine.initial if state is None else str(state)
+        self.state = str(machine.initial if state is None else state)
         self.changes = []
 
     def fire(self, trigger: str, reason: Any = None, **kwargs: Any) -> Change:
@@ -265,7 +269,7 @@ class StateModel:
         return type(self).machine.get_triggers(self.state)
 
     @classmethod
-    def edge_label(cls, trigger: str, transition) -> str:
+    def edge_label(cls, trigger: str, transition: Any) -> str:
         """How the diagram labels one transition: ``trigger [guard, ...]``."""
         guards = [condition.func if isinstance(condition.func, str) else condition.func.__name__
                   for condition in transition.conditions]
@@ -284,7 +288,7 @@ class StateModel:
         return f"<{type(self).machine.label} {self.state}>"
 
 
-def _plain_names(transition: Mapping) -> dict:
+def _plain_names(transition: Mapping[str, Any]) -> dict[str, Any]:
     """States as plain strings: ``transitions`` would turn an enum member into its *name*, and
     the models store the *value*."""
     plain = dict(transition)

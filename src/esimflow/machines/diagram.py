@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import inspect
 import sys
+from typing import Any
 
 from esimflow.machines.base import StateModel
 
 
-def guard_names(transition) -> list[str]:
+def guard_names(transition: Any) -> list[str]:
     return [condition.func if isinstance(condition.func, str) else condition.func.__name__
             for condition in transition.conditions]
 
@@ -29,7 +30,7 @@ def mermaid(model_class: type[StateModel]) -> str:
 def markdown(model_class: type[StateModel]) -> str:
     """The whole ``docs/machines/<name>.md`` page for one machine."""
     machine = model_class.machine
-    summary = inspect.getdoc(model_class).split("\n\n")[0].replace("\n", " ")
+    summary = (inspect.getdoc(model_class) or "").split("\n\n")[0].replace("\n", " ")
     rows = []
     for trigger, event in machine.events.items():
         for source, transitions in event.transitions.items():

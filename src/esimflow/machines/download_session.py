@@ -16,10 +16,11 @@ cc_required=True)``) must be asked for before PrepareDownload: ``prepare`` refus
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+from typing import Any
 
 from transitions.core import EventData
 
-from esimflow.machines.base import Change, StateModel, guard
+from esimflow.machines.base import Change, StateModel, TransitionSpec, guard
 
 
 class CancelSessionReason(IntEnum):
@@ -79,7 +80,7 @@ def legal_cancel_reasons(phase: Phase | str) -> frozenset[CancelSessionReason]:
     return LEGAL_CANCEL_REASONS[Phase(phase)]
 
 
-TRANSITIONS = [
+TRANSITIONS: list[TransitionSpec] = [
     {"trigger": "authenticate", "source": P.IDLE, "dest": P.AUTHENTICATED},
     {"trigger": "review_metadata", "source": P.AUTHENTICATED, "dest": P.METADATA_REVIEWED,
      "before": "note_confirmation_code_requirement"},
@@ -99,7 +100,7 @@ TRANSITIONS = [
 
 
 def _illegal_reason(model: DownloadSession, event: EventData) -> str:
-    reason = event.kwargs.get("reason")
+    reason: Any = event.kwargs.get("reason")
     legal = ", ".join(f"{r.name} ({int(r)})" for r in sorted(legal_cancel_reasons(model.state)))
     try:
         shown = f"{CancelSessionReason(int(reason)).name} ({int(reason)})"
@@ -150,14 +151,14 @@ class DownloadSession(StateModel, label="DownloadSession", states=STATES, transi
     @guard(_illegal_reason, kind="machine.download_session.illegal_cancel_reason")
     def reason_is_legal_here(self, event: EventData) -> bool:
         """Each phase allows only the CancelSessionReason values SGP.22 gives it."""
-        reason = event.kwargs.get("reason")
+        reason: Any = event.kwargs.get("reason")
         try:
             return CancelSessionReason(int(reason)) in LEGAL_CANCEL_REASONS[self.phase]
         except (TypeError, ValueError):
             return False
 
     @classmethod
-    def edge_label(cls, trigger: str, transition) -> str:
+    def edge_label(cls, trigger: str, transition: Any) -> str:
         if trigger == "cancel":
             reasons = sorted(LEGAL_CANCEL_REASONS[Phase(transition.source)])
             return f"cancel({', '.join(reason.name for reason in reasons)})"

@@ -22,7 +22,7 @@ from enum import IntEnum, IntFlag, StrEnum
 
 from transitions.core import EventData
 
-from esimflow.machines.base import Change, InvalidMachineData, StateModel, guard
+from esimflow.machines.base import Change, InvalidMachineData, StateModel, TransitionSpec, guard
 
 
 class ProfileClass(IntEnum):
@@ -50,9 +50,9 @@ class ResetOptions(IntFlag):
     RESET_DEFAULT_SMDP_ADDRESS = 1 << 2
 
 
-def _option_names(options) -> str:
+def _option_names(options: int | None) -> str:
     flags = ResetOptions(int(options or 0))
-    return "|".join(flag.name for flag in ResetOptions if flag in flags) or "none"
+    return "|".join(str(flag.name) for flag in ResetOptions if flag in flags) or "none"
 
 
 class Phase(StrEnum):
@@ -66,7 +66,7 @@ P = Phase
 STATES = list(Phase)
 FINAL = [P.DELETED]
 
-TRANSITIONS = [
+TRANSITIONS: list[TransitionSpec] = [
     {"trigger": "enable", "source": [P.INSTALLED, P.DISABLED], "dest": P.ENABLED,
      "conditions": ["class_allows_enable", "port_holder_can_yield"], "before": "displace_port_holder"},
     {"trigger": "disable", "source": P.ENABLED, "dest": P.DISABLED, "conditions": ["ppr1_allows_disable"]},
@@ -205,7 +205,7 @@ class EuiccProfile(StateModel, label="EuiccProfile", states=STATES, transitions=
     def displace_port_holder(self, event: EventData) -> None:
         holder = self._port_holder()
         if holder is not None:
-            holder.disable(reason=f"replaced by {self.iccid}")
+            holder.fire("disable", reason=f"replaced by {self.iccid}")
 
     def __repr__(self) -> str:
         return f"<EuiccProfile {self.iccid} {self.state} {self.profile_class.name.lower()} port {self.port}>"

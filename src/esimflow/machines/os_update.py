@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
-from esimflow.machines.base import StateModel
+from esimflow.machines.base import StateModel, TransitionSpec
 
 
 class OsuStatus(IntEnum):
@@ -36,7 +36,7 @@ P = Phase
 STATES = list(Phase)
 FINAL = [P.SUCCESSFUL, P.ALREADY_LATEST]
 
-TRANSITIONS = [
+TRANSITIONS: list[TransitionSpec] = [
     {"trigger": "check", "source": P.IDLE, "dest": P.CHECKING},
     {"trigger": "service_unavailable", "source": [P.IDLE, P.CHECKING], "dest": P.SERVICE_UNAVAILABLE},
     {"trigger": "already_latest", "source": P.CHECKING, "dest": P.ALREADY_LATEST},

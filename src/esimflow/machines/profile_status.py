@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from esimflow.machines.base import StateModel
+from esimflow.machines.base import StateModel, TransitionSpec
 
 
 class Status(StrEnum):
@@ -37,7 +37,7 @@ S = Status
 STATES = list(Status)
 FINAL = [S.REMOVED]
 
-TRANSITIONS = [
+TRANSITIONS: list[TransitionSpec] = [
     {"trigger": "regenerate_ac", "source": [S.AVAILABLE, S.DELETED], "dest": S.AVAILABLE},
     {"trigger": "download", "source": S.AVAILABLE, "dest": S.DOWNLOADED},
     {"trigger": "abandon", "source": S.DOWNLOADED, "dest": S.AVAILABLE},

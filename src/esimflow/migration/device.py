@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
         RunOperationInput,
     )
     from esimflow.workflows.held import run_held
-    from esimflow.workflows.steps import runs_on_card_host
+    from esimflow.workflows.steps import RunContext, runs_on_card_host
     from sgp22.results import OhResultCode, WinStatus
 
 OPERATION_TIMEOUT = timedelta(hours=2)  # one attempt: the operation may queue behind others on the card
@@ -112,6 +112,7 @@ class DeviceMigrationWorkflow:
         self._old_deleted = False
         self._notifications_pending = False
         self._held: DeviceInfo | None = None
+        self._context = RunContext()  # what the operations run here under the hold share
 
     @workflow.signal(name=SIGNAL_STOP_DEVICE)
     def stop(self) -> None:
@@ -349,7 +350,8 @@ class DeviceMigrationWorkflow:
         any other."""
         self._operations += 1
         if self._held is not None:
-            return await run_held(op_input, self._held)
+            self._context.held_device = self._held
+            return await run_held(op_input, self._context)
         operation = operation_name(op_input)
         # unique per run of this device workflow (the whole run id: its first digits are only a
         # timestamp), identical on replay and on activity retries

@@ -74,6 +74,9 @@ class WorkerOptions:
     activities (fast: no server round trip per step). False: only serve card steps, and let
     net-mode workers elsewhere run the workflows and network steps."""
     graceful_shutdown: timedelta = timedelta(seconds=30)
+    sticky_queue_timeout: timedelta = timedelta(seconds=10)
+    """How long a workflow's next task waits for this worker (on its sticky queue) before any
+    worker takes it: after this worker died, every workflow it ran waits this long once."""
     card_hold: CardHold = CardHold.WORKER
     card_release_after: float = 2.0
 
@@ -162,6 +165,7 @@ class EsimflowWorker:
                 self.client, task_queue=options.task_queue, workflows=[*WORKFLOWS, *ROUTING_WORKFLOWS],
                 activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
                 workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
+                sticky_queue_schedule_to_start_timeout=options.sticky_queue_timeout,
             ))
             self._workers.append(Worker(
                 self.client, task_queue=net_task_queue(options.task_queue), activities=self._net.activities(),
@@ -197,6 +201,7 @@ class EsimflowWorker:
                 activity_executor=self._executor(options.card_threads, "esimflow-card"),
                 max_concurrent_activities=options.card_threads,
                 workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
+                sticky_queue_schedule_to_start_timeout=options.sticky_queue_timeout,
             ))
 
     async def run(self, stop: asyncio.Event) -> None:

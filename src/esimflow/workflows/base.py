@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.machines import EuiccContext, Status
     from esimflow.machines.euicc_profile import Phase as ProfilePhase
     from esimflow.workflows import policies
-    from esimflow.workflows.steps import Card, StepFailed, engine_call, net_call
+    from esimflow.workflows.steps import Card, RunContext, StepFailed, engine_call, net_call
 
 
 class OperationWorkflow:
@@ -31,6 +31,7 @@ class OperationWorkflow:
     def __init__(self) -> None:
         self._progress = Progress(operation=self.operation, phase="starting")
         self.skip_reason: str | None = None
+        self.context = RunContext()  # a holder running this operation in itself hands over its own
 
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
@@ -63,38 +64,18 @@ def context_of(profiles: list[ProfileInfo], port: int = 0) -> EuiccContext:
     return context
 
 
-def _known_statuses() -> dict[str, str]:
-    """Statuses this run recorded, kept on the workflow instance (replays identically): a
-    profile's next change then starts from there rather than from the history's latest."""
-    return _instance_dict("_esimflow_known_statuses")
-
-
-def _status_sequences() -> dict[str, int]:
-    """Per-run counters of recorded changes per ICCID, kept on the workflow instance so they
-    replay identically."""
-    return _instance_dict("_esimflow_status_sequences")
-
-
-def _instance_dict(name: str) -> dict:
-    instance = workflow.instance()
-    found = getattr(instance, name, None)
-    if found is None:
-        found = {}
-        setattr(instance, name, found)
-    return found
-
-
-async def record_status(iccid: str, eid: str, operation: str, trigger: str, *, fallback: Status,
+async def record_status(card: Card, iccid: str, operation: str, trigger: str, *, fallback: Status,
                         error_reason: str | None = None) -> None:
     """Move the profile's platform status with ``trigger`` and record it; a change the platform
     model does not allow from the recorded status (history written by someone else, or missing)
-    is recorded from ``fallback`` instead, so the card's truth always lands in the history."""
-    known = _known_statuses()
-    sequences = _status_sequences()
+    is recorded from ``fallback`` instead, so the card's truth always lands in the history. The
+    statuses this workflow recorded (``card.context``) say where the next change starts."""
+    known = card.context.known_statuses
+    sequences = card.context.status_sequences
     moved_to = await engine_call(
         EngineStep.RECORD_PROFILE_STATUS,
         RecordProfileStatusInput(
-            iccid=iccid, eid=eid, trigger=trigger, fallback=str(fallback), operation=operation,
+            iccid=iccid, eid=card.device.eid, trigger=trigger, fallback=str(fallback), operation=operation,
             workflow_id=workflow.info().workflow_id, at=workflow.now().isoformat(), known=known.get(iccid),
             sequence=sequences.get(iccid, 0), error_reason=error_reason,
         ),

@@ -45,7 +45,7 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
         return await conclude(self, request.eid, lambda: self._discover(request))
 
     async def _discover(self, request: GetDownloadableProfilesInput) -> OperationResult:
-        card = await card_of(request.eid)
+        card = await card_of(self.context, request.eid)
         addresses = await card.call(CardStep.GET_CONFIGURED_ADDRESSES, CardInput(card.ref), ConfiguredAddresses)
         profiles: list[dict] = []
         errors: list[dict] = []

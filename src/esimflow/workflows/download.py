@@ -13,6 +13,7 @@ reason the DownloadSession machine allows in that phase.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -221,7 +222,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         return await conclude(self, request.eid, lambda: self._download(request))
 
     async def _download(self, request: DownloadProfileInput) -> OperationResult:
-        card = await card_of(request.eid)
+        card = await card_of(self.context, request.eid)
         target = await resolve_target(card, request.activation_code, request.smdp_address)
         self._confirmation_code = request.confirmation_code
         self._code_from_request = bool(request.confirmation_code)
@@ -251,6 +252,13 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         ends it with a legal cancel and asks for a new one."""
         try:
             return await self._session_steps(card, request, target)
+        except asyncio.CancelledError:
+            # an operator skipped the download: no RSP session is left open on the card or at
+            # the SM-DP+ (the order stays usable)
+            if self.session.holds_session:
+                await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
+                                     R.postponed)
+            raise
         except StepFailed as failure:
             if self.session.holds_session:
                 await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
@@ -367,12 +375,12 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         session.receive_package()
 
         def record_downloaded():
-            return record_status(metadata.iccid, request.eid, self.operation, "download", fallback=Status.AVAILABLE)
+            return record_status(card, metadata.iccid, self.operation, "download", fallback=Status.AVAILABLE)
 
         if not package.metadata_matches:
             await record_downloaded()
             outcome = await self._cancel(card, authenticated, R.metadataMismatch)
-            await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
+            await record_status(card, metadata.iccid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason="metadataMismatch")
             raise OperationFailed("the bound profile package does not carry the previewed profile",
                                   kind="lpa.metadata_mismatch", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
@@ -399,12 +407,12 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             if await self._installed_now(card):
                 return await self._finish(card, request, target, None, already_installed=True)
             outcome = await self._cancel(card, authenticated, R.loadBppExecutionError)
-            await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
+            await record_status(card, metadata.iccid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason=failure.kind)
             raise _NewSession(f"{failure.kind} during LoadBoundProfilePackage; cancel: {outcome}", failure) from None
         if loaded.error is not None:
             session.fail()
-            await record_status(metadata.iccid, request.eid, self.operation, "abandon", fallback=Status.DOWNLOADED,
+            await record_status(card, metadata.iccid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason=loaded.error.get("kind"))
             # the installation result still goes to the SM-DP+, so its inventory matches the card
             notifications = await deliver_notifications(card, _seq_list(loaded))
@@ -429,7 +437,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         if self.session.phase == "installing":
             self.session.finish_install()
         self.phase("delivering installation result")
-        installed = record_status(iccid, request.eid, self.operation, "install", fallback=Status.DOWNLOADED)
+        installed = record_status(card, iccid, self.operation, "install", fallback=Status.DOWNLOADED)
         if loaded is not None and loaded.pir and loaded.notification_seq is not None and loaded.notification_address:
             notifications: dict = {"delivered": [], "failed": []}
             await together(installed, deliver_one(card, PendingNotificationData(
@@ -519,7 +527,7 @@ class GetDownloadableProfileMetadataWorkflow(RspSessionWorkflow):
         return await conclude(self, request.eid, lambda: self._preview(request))
 
     async def _preview(self, request: GetDownloadableProfileMetadataInput) -> OperationResult:
-        card = await card_of(request.eid)
+        card = await card_of(self.context, request.eid)
         target = await resolve_target(card, request.activation_code, None)
         self.phase("authenticating")
         try:

@@ -40,7 +40,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, TimeoutError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -69,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
         SkipRequest,
         operation_workflow_id,
     )
-    from esimflow.activities.types import EngineStep, LookupDeviceInput, WorkflowRunInput
+    from esimflow.activities.types import EngineStep, LookupDeviceInput, SearchAttributesInput, WorkflowRunInput
     from esimflow.workflows import policies
     from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
     from esimflow.workflows.steps import DEVICE_MEMO, StepFailed, engine_call
@@ -159,6 +160,8 @@ class EuiccEntityWorkflow:
                                             "cancelled_by": "the download that owned the session"},
                                            workflow_id=workflow_id)
         device = await self._device()
+        if self._state.search_attributes is None:
+            self._state = dataclasses.replace(self._state, search_attributes=await self._search_attributes_usable())
         try:
             self._running_child = await workflow.start_child_workflow(
                 request.operation, request.input, id=workflow_id, result_type=OperationResult,
@@ -182,7 +185,7 @@ class EuiccEntityWorkflow:
                                   f"its result is that of workflow {workflow_id}")
         except ChildWorkflowError as error:  # the operation itself broke (terminated, timed out)
             workflow.logger.warning("operation %s failed: %s", workflow_id, type(error.cause).__name__)
-            if isinstance(error.cause, TimeoutError):
+            if isinstance(error.cause, TemporalTimeout):
                 result = self._failed(request, workflow_id, "engine.operation_timeout",
                                       f"{request.operation} did not end within its execution timeout")
             else:
@@ -216,6 +219,13 @@ class EuiccEntityWorkflow:
                         break
         self._grants.pop(hold_id, None)
         self._released.discard(hold_id)
+
+    async def _search_attributes_usable(self) -> bool:
+        try:
+            return await engine_call(EngineStep.SEARCH_ATTRIBUTES_USABLE, SearchAttributesInput(), bool)
+        except StepFailed as failure:  # this entity's operations then run without them
+            workflow.logger.warning("search attributes not checked: %s", failure.message)
+            return False
 
     async def _holder_running(self, holder: WorkflowRunInput) -> bool:
         try:
@@ -286,8 +296,12 @@ class EuiccEntityWorkflow:
         if running.operation == HOLD:
             self._released.add(running.operation_id)
         elif self._running_child is not None:
-            await self._running_child.signal(SIGNAL_SKIP, request.reason or "no reason given")
-            self._running_child.cancel()
+            try:
+                await self._running_child.signal(SIGNAL_SKIP, request.reason or "no reason given")
+            except Exception as error:  # it ended meanwhile: its own result stands
+                workflow.logger.info("skip not delivered: %s", type(error).__name__)
+            else:
+                self._running_child.cancel()
         await workflow.wait_condition(lambda: self._running is not running)
         return self.queue()
 

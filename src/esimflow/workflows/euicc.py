@@ -80,7 +80,7 @@ class GetEuiccInfoWorkflow(OperationWorkflow):
     @workflow.run
     async def run(self, request: GetEuiccInfoInput) -> OperationResult:
         async def body() -> OperationResult:
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             info = await card.call(CardStep.GET_EUICC_INFO2, CardInput(card.ref), EuiccInfo2Data)
             return OperationResult.success(self.operation, request.eid, {"eid": request.eid, **dataclasses.asdict(info)})
 
@@ -94,7 +94,7 @@ class GetDefaultSmdpAddressWorkflow(OperationWorkflow):
     @workflow.run
     async def run(self, request: GetDefaultSmdpAddressInput) -> OperationResult:
         async def body() -> OperationResult:
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             addresses = await card.call(CardStep.GET_CONFIGURED_ADDRESSES, CardInput(card.ref), ConfiguredAddresses)
             return OperationResult.success(self.operation, request.eid, {
                 "default_smdp_address": addresses.default_dp_address or "",
@@ -111,7 +111,7 @@ class SetDefaultSmdpAddressWorkflow(OperationWorkflow):
     @workflow.run
     async def run(self, request: SetDefaultSmdpAddressInput) -> OperationResult:
         async def body() -> OperationResult:
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             await card.call(CardStep.SET_DEFAULT_DP_ADDRESS, SetDefaultDpAddressStepInput(card.ref, request.address))
             return OperationResult.success(self.operation, request.eid, {"default_smdp_address": request.address})
 
@@ -133,8 +133,8 @@ async def _reset(card: Card, options: ResetOption, operation: str) -> dict:
     deleted = [profile for profile in before if profile.iccid not in after]
     for profile in deleted:
         if profile.state == ProfileState.PROFILE_STATE_ENABLED:
-            await record_status(profile.iccid, card.device.eid, operation, "disable", fallback=Status.ENABLED)
-        await record_status(profile.iccid, card.device.eid, operation, "delete", fallback=Status.DISABLED)
+            await record_status(card, profile.iccid, operation, "disable", fallback=Status.ENABLED)
+        await record_status(card, profile.iccid, operation, "delete", fallback=Status.DISABLED)
     return {"deleted": [profile.iccid for profile in deleted], "kept": sorted(after)}
 
 
@@ -153,7 +153,7 @@ class ResetMemoryWorkflow(OperationWorkflow):
                 raise OperationFailed(f"reset options {request.options} are not a combination of ResetOption bits 1, 2, 4",
                                       kind="input.invalid", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
                                       win_status=WinStatus.Other)
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             deliver_first = workflow.patched("deliver-before-memory-reset")
             if deliver_first:
                 # the reset takes the erased profiles' pending notifications with it: deliver
@@ -187,7 +187,7 @@ class ReserveProfilesForFactoryRestoreWorkflow(OperationWorkflow):
     @workflow.run
     async def run(self, request: ReserveProfilesForFactoryRestoreInput) -> OperationResult:
         async def body() -> OperationResult:
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             self.phase("delivering notifications")
             delivered_before = await deliver_notifications(card)
             profiles = await profiles_on(card)
@@ -208,7 +208,7 @@ class ProcessNotificationsWorkflow(OperationWorkflow):
     @workflow.run
     async def run(self, request: ProcessNotificationsInput) -> OperationResult:
         async def body() -> OperationResult:
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             self.phase("delivering notifications")
             outcome = await deliver_notifications(card, request.sequence_numbers, patient=True)
             if outcome["failed"]:
@@ -240,7 +240,7 @@ class CancelSessionWorkflow(OperationWorkflow):
                 raise OperationFailed(f"cancel reason {request.reason} is not a CancelSessionReason",
                                       kind="input.invalid", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
                                       win_status=WinStatus.Other) from None
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             self.phase("cancelling on the card")
             signed = await card.call(CardStep.CANCEL_SESSION,
                                      CardCancelSessionInput(card.ref, request.transaction_id, int(reason)), str)

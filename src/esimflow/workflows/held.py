@@ -12,15 +12,16 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from esimflow.api import DeviceInfo, OperationResult, operation_name
+    from esimflow.api import OperationResult, operation_name
     from esimflow.workflows.catalog import WORKFLOWS
-    from esimflow.workflows.steps import use_held_device
+    from esimflow.workflows.steps import RunContext
 
 _BY_OPERATION = {cls.operation: cls for cls in WORKFLOWS if getattr(cls, "operation", "")}
 
 
-async def run_held(op_input: Any, device: DeviceInfo) -> OperationResult:
-    """Run one operation on the held card, in this workflow; ends with its ``OperationResult``."""
+async def run_held(op_input: Any, context: RunContext) -> OperationResult:
+    """Run one operation on the held card (``context.held_device``), in this workflow, sharing
+    the holder's ``context``; ends with its ``OperationResult``."""
     operation = _BY_OPERATION[operation_name(op_input)]()
-    use_held_device(device)
+    operation.context = context
     return await operation.run(op_input)

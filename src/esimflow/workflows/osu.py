@@ -29,7 +29,7 @@ class OsUpdateWorkflow(OperationWorkflow):
         return await conclude(self, request.eid, lambda: self._update(request))
 
     async def _update(self, request: OsUpdateInput) -> OperationResult:
-        card = await card_of(request.eid)
+        card = await card_of(self.context, request.eid)
         if not request.start:
             self.phase("reading OS update status")
             report = await card.call(CardStep.OS_UPDATE, OsUpdateStepInput(card.ref, start=False), OsUpdateStepResult)

@@ -75,8 +75,8 @@ async def switch_to(workflow_self: OperationWorkflow, card: Card, iccid: str, *,
         if not failure.kind.endswith("profileNotInDisabledState") or not await _is_enabled(card, iccid):
             raise
     if holder is not None:
-        await record_status(holder.iccid, card.device.eid, operation, "disable", fallback=Status.ENABLED)
-    await record_status(iccid, card.device.eid, operation, "enable", fallback=Status.DISABLED)
+        await record_status(card, holder.iccid, operation, "disable", fallback=Status.ENABLED)
+    await record_status(card, iccid, operation, "enable", fallback=Status.DISABLED)
 
     workflow_self.phase("delivering notifications")
     notifications = await deliver_notifications(card)
@@ -97,8 +97,8 @@ async def _finish_enabled_earlier(workflow_self: OperationWorkflow, card: Card, 
                                        message=f"{iccid} is already enabled")
     disabled = next((n.iccid for n in pending if n.event == "disable" and n.iccid != iccid), None)
     if disabled is not None:
-        await record_status(disabled, card.device.eid, operation, "disable", fallback=Status.ENABLED)
-    await record_status(iccid, card.device.eid, operation, "enable", fallback=Status.DISABLED)
+        await record_status(card, disabled, operation, "disable", fallback=Status.ENABLED)
+    await record_status(card, iccid, operation, "enable", fallback=Status.DISABLED)
     workflow_self.phase("delivering notifications")
     notifications = await deliver_notifications(card)
     return OperationResult.success(operation, card.device.eid, {
@@ -126,7 +126,7 @@ class SwitchProfileWorkflow(OperationWorkflow):
     @workflow.run
     async def run(self, request: SwitchProfileInput) -> OperationResult:
         async def body() -> OperationResult:
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             return await switch_to(self, card, request.iccid, port=request.port_index,
                                    force_disable=request.force_disable_profile, operation=self.operation)
 
@@ -142,7 +142,7 @@ class DeleteProfileWorkflow(OperationWorkflow):
         return await conclude(self, request.eid, lambda: self._delete(request))
 
     async def _delete(self, request: DeleteProfileInput) -> OperationResult:
-        card = await card_of(request.eid)
+        card = await card_of(self.context, request.eid)
         self.phase("reading profiles")
         context = context_of(await profiles_on(card))
         target = context.profiles.get(request.iccid)
@@ -165,7 +165,7 @@ class DeleteProfileWorkflow(OperationWorkflow):
         return await self._deleted(card, request)
 
     async def _deleted(self, card: Card, request: DeleteProfileInput) -> OperationResult:
-        await record_status(request.iccid, request.eid, self.operation, "delete", fallback=Status.DISABLED)
+        await record_status(card, request.iccid, self.operation, "delete", fallback=Status.DISABLED)
         self.phase("delivering notifications")
         notifications = await deliver_notifications(card)
         return OperationResult.success(self.operation, request.eid,
@@ -180,7 +180,7 @@ class SetNicknameWorkflow(OperationWorkflow):
     @workflow.run
     async def run(self, request: SetNicknameInput) -> OperationResult:
         async def body() -> OperationResult:
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             self.phase("setting nickname")
             await card.call(CardStep.SET_NICKNAME, SetNicknameStepInput(card.ref, request.iccid, request.nickname))
             return OperationResult.success(self.operation, request.eid,
@@ -196,7 +196,7 @@ class ListProfilesWorkflow(OperationWorkflow):
     @workflow.run
     async def run(self, request: ListProfilesInput) -> OperationResult:
         async def body() -> OperationResult:
-            card = await card_of(request.eid)
+            card = await card_of(self.context, request.eid)
             self.phase("reading profiles")
             profiles = await profiles_on(card)
             return OperationResult.success(self.operation, request.eid, {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -95,10 +96,11 @@ class Card:
     card host's queue as ordinary activities.
     """
 
-    def __init__(self, device: DeviceInfo) -> None:
+    def __init__(self, device: DeviceInfo, context: RunContext | None = None) -> None:
         self.device = device
         self.ref = CardRef(device.eid, device.reader)
         self.task_queue = card_task_queue(device.card_host)
+        self.context = context if context is not None else RunContext()
 
     @property
     def local(self) -> bool:
@@ -186,21 +188,24 @@ DEVICE_MEMO = "esimflow.device"
 the operation needs no lookup step of its own."""
 
 
-_HELD_DEVICE = "_esimflow_held_device"
+@dataclass
+class RunContext:
+    """What the operations run in one workflow share, passed explicitly (never stashed on the
+    workflow instance): the card a holder was granted (``held_device``, the registry entry the
+    entity looked up for the hold), and the profile statuses this workflow recorded with their
+    per-ICCID sequence numbers, so a second operation in the same holder numbers its records
+    on from the first's. Rebuilt identically on replay, as workflow state."""
+
+    held_device: DeviceInfo | None = None
+    known_statuses: dict[str, str] = field(default_factory=dict)
+    status_sequences: dict[str, int] = field(default_factory=dict)
 
 
-def use_held_device(device: DeviceInfo) -> None:
-    """Operations run inside this workflow (which holds the card) use ``device``: the entry
-    the entity looked up when it granted the hold."""
-    setattr(workflow.instance(), _HELD_DEVICE, device)
-
-
-async def card_of(eid: str) -> Card:
-    device = getattr(workflow.instance(), _HELD_DEVICE, None) or workflow.memo_value(
-        DEVICE_MEMO, None, type_hint=DeviceInfo)
+async def card_of(context: RunContext, eid: str) -> Card:
+    device = context.held_device or workflow.memo_value(DEVICE_MEMO, None, type_hint=DeviceInfo)
     if device is None or device.eid != eid:  # started without the entity (or for another card)
         device = await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(eid), DeviceInfo)
-    return Card(device)
+    return Card(device, context)
 
 
 async def conclude(operation_workflow, eid: str, body: Callable[[], Awaitable[OperationResult]]) -> OperationResult:

@@ -10,9 +10,13 @@ import base64
 import binascii
 import json
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+try:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(f"the lab SM-DP+ needs {missing.name} from the [lab] extra: "
+                              "pip install 'esimflow[lab]'", name=missing.name) from missing
 
 from sgp22.errors import BadInputError, EsimError
 from sgp22.identifiers import ActivationCode

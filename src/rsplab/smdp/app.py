@@ -19,11 +19,15 @@ import json
 import logging
 import os
 
-import anyio
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+try:
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(f"the lab SM-DP+ needs {missing.name} from the [lab] extra: "
+                              "pip install 'esimflow[lab]'", name=missing.name) from missing
 
 from rsplab.smdp.admin import SmdpAdmin, admin_routes
 from rsplab.smdp.config import SmdpConfig

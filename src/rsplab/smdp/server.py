@@ -23,7 +23,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-import uvicorn
+try:
+    import uvicorn
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(f"the lab SM-DP+ needs {missing.name} from the [lab] extra: "
+                              "pip install 'esimflow[lab]'", name=missing.name) from missing
 from cryptography.hazmat.primitives import serialization
 
 from sgp22.errors import EsimError
