@@ -242,12 +242,14 @@ class Migration:
 def migrate(db: Database, component: str, migrations: Sequence[Migration]) -> int:
     """Bring ``component``'s tables to ``len(migrations)``, running each missing migration once;
     the version lives in ``esimflow_schema``. Processes starting together wait for each other
-    (SQLite: the write lock; PostgreSQL: an advisory lock per component). A database written by
+    (SQLite: the write lock; PostgreSQL: one advisory lock). A database written by
     a newer esimflow is refused rather than touched."""
     target = len(migrations)
     with db.transaction(f"migrate the {component} schema") as tx:
         if db.dialect == POSTGRESQL:
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"esimflow_schema/{component}",))
+            # one lock for every component: two components creating esimflow_schema at once
+            # can collide in PostgreSQL's catalog even with IF NOT EXISTS
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext('esimflow_schema'))")
         tx.execute("CREATE TABLE IF NOT EXISTS esimflow_schema (component TEXT PRIMARY KEY,"
                    " version INTEGER NOT NULL)")
         row = tx.execute("SELECT version FROM esimflow_schema WHERE component = ?", (component,)).fetchone()

@@ -78,8 +78,16 @@ async def test_the_last_host_wins_a_withdrawal_by_the_old_host_is_ignored_and_a_
         await eventually(listed, within=10)
         stop_b.set()
         await serving_b
-        with pytest.raises(DeviceNotFoundError, match=f"no card host serves eUICC {EID}"):
-            await asyncio.to_thread(registry.lookup, EID)
+
+        async def withdrawn():  # once the routing workflows have taken the withdrawal in
+            try:
+                found = await asyncio.to_thread(registry.lookup, EID)
+            except DeviceNotFoundError as error:
+                assert f"no card host serves eUICC {EID}" in error.message
+                return
+            raise AssertionError(f"still routed to {found.card_host}")
+
+        await eventually(withdrawn, within=10)
 
         # a host killed without withdrawing: announced, renewed once, then silent
         await registry.renew(host_c, 1)
@@ -154,6 +162,16 @@ async def test_operations_follow_the_card_to_its_new_host_and_fail_fast_once_no_
                 async with worker_process(dev_client, card_host(hosts[1], card)):  # the card moved
                     await eventually(lambda: list_profiles_runs_on(hosts[1]), within=20)
                 # host a stops after b took the card: its withdrawal does not take it from b
+            registry = TemporalDeviceRegistry(dev_client, task_queue=unique_task_queue)
+
+            async def withdrawn():  # the routing workflows have taken b's withdrawal in
+                try:
+                    found = await asyncio.to_thread(registry.lookup, fresh_eid)
+                except DeviceNotFoundError:
+                    return
+                raise AssertionError(f"still routed to {found.card_host}")
+
+            await eventually(withdrawn, within=10)
             started = time.monotonic()
             result = await api.run_operation(dev_client, api.ListProfilesInput(fresh_eid), task_queue=unique_task_queue)
             assert (result.ok, result.error_kind, result.win_status_name) == (False, "device.not_found", "NotFound")

@@ -15,6 +15,7 @@ from esimflow.migration import policy as pacing
 from esimflow.migration.fleet import load_fleet
 from esimflow.migration.model import Counters, DeviceOutcome, MigrationPolicy, Outcome
 from esimflow.migration.report import write_report
+from esimflow.history import store as history_store
 from esimflow.migration import store as store_module
 from esimflow.migration.store import FleetMismatchError, MigrationStoreError, open_store
 
@@ -230,3 +231,28 @@ def test_policy_problems_are_named():
     problems = MigrationPolicy(max_concurrency=0, max_starts_per_second=0, failure_threshold=2,
                                connectivity_task_queue="q").problems()
     assert len(problems) == 4
+
+
+def test_hosts_starting_together_migrate_one_database_once(database_location):
+    """Every worker opens the history and the migration store when it starts; several starting
+    at once on a new database create and migrate each schema once, without a catalog clash."""
+    from esimflow.history import open_history
+
+    errors = []
+
+    def start_worker() -> None:
+        try:
+            open_history(database_location).close()
+            open_store(database_location, KEYRING).close()
+        except Exception as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start_worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with open_store(database_location, KEYRING) as store:
+        versions = dict(store._query("SELECT component, version FROM esimflow_schema"))
+    assert versions == {"history": len(history_store.MIGRATIONS), "migrations": len(store_module.MIGRATIONS)}

@@ -1,9 +1,10 @@
 """The device registry kept in Temporal (``ESIMFLOW_DEVICE_REGISTRY=temporal``): what card
-hosts announce, found by EID with two queries and listed from one visibility query.
+hosts announce, found by EID with two DescribeWorkflowExecution calls (the workflows' memos) and
+listed from one visibility query.
 
 Card hosts call ``serve`` (announce, then renew the host's lease until stopped, then withdraw);
 the engine's activities call ``lookup``/``find``/``all``/``lookup_many``. Those are synchronous
-(the activities run on threads, as they do for the SQLite registry) and run the queries on the
+(the activities run on threads, as they do for the SQLite registry) and run their calls on the
 event loop the registry was made on.
 """
 from __future__ import annotations
@@ -21,9 +22,8 @@ from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo
 from esimflow.devices import DeviceNotFoundError, match_device
 from esimflow.routing.workflows import (
     CARD_LOCATION_WORKFLOW,
+    MEMO_ALIVE,
     MEMO_DEVICE,
-    QUERY_LIVENESS,
-    QUERY_LOCATION,
     SIGNAL_ALIVE,
     SIGNAL_ANNOUNCE,
     SIGNAL_RETIRE,
@@ -46,7 +46,7 @@ LEASE = timedelta(seconds=60)
 """A card host renews every third of it; a host silent for a whole lease is gone and its cards
 are not found (operations for them fail with DeviceNotFound instead of waiting)."""
 CONCURRENT_SIGNALS = 64
-QUERY_TIMEOUT = timedelta(seconds=10)
+DESCRIBE_TIMEOUT = timedelta(seconds=10)
 
 
 class TemporalDeviceRegistry:
@@ -90,7 +90,8 @@ class TemporalDeviceRegistry:
         await self.client.start_workflow(
             CardHostWorkflow.run, CardHostState(card_host, self.lease.total_seconds()), id=card_host_id(card_host),
             task_queue=self.task_queue, start_signal=SIGNAL_ALIVE,
-            start_signal_args=[Beat(self.lease.total_seconds(), cards)], static_summary=f"card host {card_host}")
+            start_signal_args=[Beat(self.lease.total_seconds(), cards)], memo={MEMO_ALIVE: True},
+            static_summary=f"card host {card_host}")
 
     async def retire(self, card_host: str) -> None:
         try:
@@ -141,34 +142,28 @@ class TemporalDeviceRegistry:
     # --- the engine (async)
 
     async def locate(self, eid: str) -> DeviceInfo:
-        device = await self._announced(eid)
+        """Two DescribeWorkflowExecution calls (the card's location, its host's lease), read
+        from the server's state of each workflow: no worker needed."""
+        device = await self._memo(card_location_id(eid), MEMO_DEVICE, DeviceInfo)
         if device is None:
             raise DeviceNotFoundError(f"no card host serves eUICC {eid}")
-        host = await self._liveness(device.card_host)
-        if host is None or not host.alive:
-            since = f" (last heard from at {host.last_beat})" if host and host.last_beat else ""
+        if not await self._memo(card_host_id(device.card_host), MEMO_ALIVE, bool):
             raise DeviceNotFoundError(f"eUICC {eid} was announced by card host {device.card_host}, which is "
-                                      f"gone{since}: stopped, or cut off from Temporal for longer than its lease")
+                                      f"gone: stopped, or cut off from Temporal for longer than its lease")
         return device
 
-    async def _announced(self, eid: str) -> DeviceInfo | None:
+    async def _memo(self, workflow_id: str, key: str, type_hint: type):
+        """``key`` of the memo of the running workflow ``workflow_id``; None when it does not
+        run (never started, ended)."""
         try:
-            state = await self.client.get_workflow_handle(card_location_id(eid)).query(
-                QUERY_LOCATION, result_type=CardLocationState, rpc_timeout=QUERY_TIMEOUT)
+            description = await self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=DESCRIBE_TIMEOUT)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return None
             raise
-        return state.device
-
-    async def _liveness(self, card_host: str) -> CardHostState | None:
-        try:
-            return await self.client.get_workflow_handle(card_host_id(card_host)).query(
-                QUERY_LIVENESS, result_type=CardHostState, rpc_timeout=QUERY_TIMEOUT)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        return await description.memo_value(key, None, type_hint=type_hint)
 
     async def announced(self) -> list[DeviceInfo]:
         """Every card a live host announces, by host and reader."""
@@ -181,9 +176,9 @@ class TemporalDeviceRegistry:
             device = await execution.memo_value(MEMO_DEVICE, None, type_hint=DeviceInfo)
             if device is not None:
                 devices.append(device)
-        hosts = {device.card_host for device in devices}
-        answers = await asyncio.gather(*(self._liveness(host) for host in hosts), return_exceptions=True)
-        alive = {host for host, answer in zip(hosts, answers) if isinstance(answer, CardHostState) and answer.alive}
+        hosts = sorted({device.card_host for device in devices})
+        answers = await asyncio.gather(*(self._memo(card_host_id(host), MEMO_ALIVE, bool) for host in hosts))
+        alive = {host for host, answer in zip(hosts, answers) if answer}
         live = [d for d in devices if d.card_host in alive]
         return sorted(live, key=lambda d: (d.card_host, d.reader))
 

@@ -12,6 +12,11 @@
   matters. Cards announced by a gone host are not found, which bounds how long an operation
   for them can wait.
 
+What a lookup needs is in each workflow's memo (the device; whether the host is alive), so the
+engine reads it with DescribeWorkflowExecution: served by the Temporal server from the
+workflow's state, without a worker replaying anything, however busy the workers are. The
+queries say the same, for operators.
+
 Both run on the engine's workflow queue, carry their whole state across continue-as-new, and
 keep a handful of events per card.
 """
@@ -34,6 +39,7 @@ SIGNAL_RETIRE = "retire"
 QUERY_LOCATION = "location"
 QUERY_LIVENESS = "liveness"
 MEMO_DEVICE = "device"
+MEMO_ALIVE = "alive"
 SIGNALS_PER_RUN = 200
 """Signals one run takes before it continues as new: a card that moves or a host that renews
 for months keeps a short history."""
@@ -152,6 +158,7 @@ class CardHostWorkflow:
                 if not self._state.alive:
                     return self._state  # gone for a week: its cards were re-announced elsewhere or are gone
                 self._state.alive = False
+                workflow.upsert_memo({MEMO_ALIVE: False})
                 workflow.logger.warning("card host %s missed its lease of %.0f s", self._state.card_host,
                                         self._state.lease_seconds)
                 continue
@@ -163,6 +170,8 @@ class CardHostWorkflow:
     @workflow.signal(name=SIGNAL_ALIVE)
     def alive(self, beat: Beat) -> None:
         self._signals += 1
+        if not self._state.alive:
+            workflow.upsert_memo({MEMO_ALIVE: True})
         self._state = replace(self._state, lease_seconds=beat.lease_seconds, alive=True, cards=beat.cards,
                               beats=self._state.beats + 1, retired=False, last_beat=workflow.now().isoformat())
 
@@ -171,6 +180,7 @@ class CardHostWorkflow:
         """The host stopped (after withdrawing its cards)."""
         self._signals += 1
         self._state = replace(self._state, alive=False, retired=True)
+        workflow.upsert_memo({MEMO_ALIVE: False})
 
     @workflow.query(name=QUERY_LIVENESS)
     def liveness(self) -> CardHostState:
