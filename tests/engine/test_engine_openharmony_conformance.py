@@ -108,9 +108,15 @@ def test_each_row_names_real_input_fields(row):
 
 
 def _command(words: list[str]) -> tuple[click.Command, list[str]]:
+    """The command a verb path names, as click resolves it (the CLI's groups load lazily)."""
     command: click.Command = main
-    while isinstance(command, click.Group) and words and words[0] in command.commands:
-        command = command.commands[words.pop(0)]
+    context = click.Context(main)
+    while isinstance(command, click.Group) and words:
+        sub = command.get_command(context, words[0])
+        if sub is None:
+            break
+        command = sub
+        words.pop(0)
     return command, words
 
 
