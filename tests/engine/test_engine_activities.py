@@ -19,22 +19,6 @@ from sgp22.errors import CardRemovedError, Es10ResultError
 from tests.engine.engine_stack import new_iccid
 
 
-@pytest.fixture(scope="module")
-def smdp(lab_pki):
-    from rsplab.smdp.server import LabSmdp
-
-    with LabSmdp(lab_pki.root) as server:
-        yield server
-
-
-@pytest.fixture
-def card(lab_pki, fresh_eid, tmp_path):
-    from rsplab.euicc.card import VirtualEuicc
-
-    with VirtualEuicc(lab_pki.root, tmp_path / "euicc.json", eid=fresh_eid) as euicc:
-        yield euicc
-
-
 @pytest.fixture
 def cards(card):
     pool = CardPool({"card": card})

@@ -15,22 +15,6 @@ from tests.waiting import until
 pytestmark = [pytest.mark.temporal]
 
 
-@pytest.fixture(scope="module")
-def smdp(lab_pki):
-    from rsplab.smdp.server import LabSmdp
-
-    with LabSmdp(lab_pki.root) as server:
-        yield server
-
-
-@pytest.fixture
-def card(lab_pki, fresh_eid, tmp_path):
-    from rsplab.euicc.card import VirtualEuicc
-
-    with VirtualEuicc(lab_pki.root, tmp_path / "euicc.json", eid=fresh_eid) as euicc:
-        yield euicc
-
-
 @pytest.fixture
 async def engine(dev_client, tmp_path, unique_task_queue, smdp, card):
     async with running_engine(dev_client, tmp_path, unique_task_queue, smdp=smdp,

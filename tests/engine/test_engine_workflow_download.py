@@ -16,22 +16,6 @@ from tests.engine.engine_stack import new_iccid, running_engine
 pytestmark = [pytest.mark.temporal]
 
 
-@pytest.fixture(scope="module")
-def smdp(lab_pki):
-    from rsplab.smdp.server import LabSmdp
-
-    with LabSmdp(lab_pki.root) as server:
-        yield server
-
-
-@pytest.fixture
-def card(lab_pki, fresh_eid, tmp_path):
-    from rsplab.euicc.card import VirtualEuicc
-
-    with VirtualEuicc(lab_pki.root, tmp_path / "euicc.json", eid=fresh_eid) as euicc:
-        yield euicc
-
-
 @pytest.fixture
 async def engine(time_skipping_env, tmp_path, unique_task_queue, smdp, card):
     async with running_engine(time_skipping_env.client, tmp_path, unique_task_queue, smdp=smdp,
