@@ -42,9 +42,11 @@ BAD_CODES = [f"LPA:1${SECRET}$smdp.example.com", f"LPA:{SECRET}$smdp.example.com
 
 
 def leaves(command: click.Command, path: tuple[str, ...] = ()):
+    """Every verb, as click resolves it (the top group loads its commands lazily)."""
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from leaves(sub, (*path, name))
+        context = click.Context(command)
+        for name in sorted(command.list_commands(context)):
+            yield from leaves(command.get_command(context, name), (*path, name))
     else:
         yield " ".join(path), command
 
