@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 import threading
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
@@ -154,7 +155,7 @@ class _Sqlite:
         if db is None:
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
                                  check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
             with self._lock:
@@ -265,3 +266,18 @@ def migrate(db: Database, component: str, migrations: Sequence[Migration]) -> in
             tx.execute("INSERT INTO esimflow_schema (component, version) VALUES (?, ?) ON CONFLICT (component)"
                        " DO UPDATE SET version = excluded.version", (component, target))
     return target
+
+
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL. SQLite answers a journal-mode change that races another connection's
+    with "database is locked" at once, without its busy handler, so several hosts opening a new
+    database together wait for each other here, up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
