@@ -240,6 +240,17 @@ class Migration:
     postgresql: str
 
 
+def open_migrated(location, error_type, component: str, migrations: Sequence[Migration]) -> Database:
+    """A store's database, its tables brought to the current version; closed again if that fails."""
+    db = Database(location, error_type)
+    try:
+        migrate(db, component, migrations)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def migrate(db: Database, component: str, migrations: Sequence[Migration]) -> int:
     """Bring ``component``'s tables to ``len(migrations)``, running each missing migration once;
     the version lives in ``esimflow_schema``. Processes starting together wait for each other

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from esimflow.database import Database, Migration, migrate
+from esimflow.database import Migration, open_migrated
 from esimflow.history.model import ProfileRecord, StatusChange
 from esimflow.machines.profile_status import Status
 from sgp22.errors import BadInputError, EsimError
@@ -117,12 +117,7 @@ class SqlHistoryStore:
     PostgreSQL database (tables created or migrated on open)."""
 
     def __init__(self, location: Path | str) -> None:
-        self.db = Database(location, HistoryUnavailableError)
-        try:
-            migrate(self.db, COMPONENT, MIGRATIONS)
-        except BaseException:
-            self.db.close()
-            raise
+        self.db = open_migrated(location, HistoryUnavailableError, COMPONENT, MIGRATIONS)
 
     @property
     def path(self) -> Path | None:

@@ -35,7 +35,7 @@ from esimflow.migration.model import (
     Outcome,
     PageEntry,
 )
-from esimflow.database import Database, Migration, Transaction, is_postgresql, migrate
+from esimflow.database import Migration, Transaction, is_postgresql, open_migrated
 from sgp22.errors import BadInputError, EsimError
 
 ENV_MIGRATIONS = "ESIMFLOW_MIGRATIONS"
@@ -169,18 +169,14 @@ class MigrationStore:
     """The store on a SQLite file (owner-only permissions) or a PostgreSQL database."""
 
     def __init__(self, location: Path | str, sealer: CodeSealer | None = None) -> None:
-        self.db = Database(location, MigrationStoreError)
+        self.db = open_migrated(location, MigrationStoreError, COMPONENT, MIGRATIONS)
         self.sealer = sealer
         try:
-            migrate(self.db, COMPONENT, MIGRATIONS)
             if self.db.path is not None:
                 os.chmod(self.db.path, 0o600)
         except OSError as error:
             self.db.close()
             raise MigrationStoreError(f"{self.db.path}: cannot restrict the store to its owner ({error})") from None
-        except BaseException:
-            self.db.close()
-            raise
 
     @property
     def path(self) -> Path | None:
