@@ -22,7 +22,7 @@ from esimflow import api
 from esimflow.devices import DeviceRegistry
 from esimflow.migration.client import start_migration
 from esimflow.migration.model import MigrationPolicy
-from esimflow.migration.worker import migration_worker
+from esimflow.workers.migration import migration_worker
 from rsplab.euicc import EuiccConfig, VirtualEuicc
 from rsplab.modem import ModemFaults, VirtualModem
 from tests.conftest import TEST_PAYLOAD_KEY

@@ -61,7 +61,7 @@ RECORDED_MODULES = [
 
 def corpus_workflows() -> list[type]:
     """Every workflow type the engine's workers register: the corpus holds these only."""
-    from esimflow.migration.worker import WORKFLOWS as MIGRATION_WORKFLOWS
+    from esimflow.workers.migration import WORKFLOWS as MIGRATION_WORKFLOWS
     from esimflow.routing.workflows import ROUTING_WORKFLOWS
     from esimflow.workflows.catalog import WORKFLOWS
 

@@ -16,9 +16,9 @@ from temporalio.worker import Worker
 
 from esimflow.api import DeviceInfo, OperationResult, ProfileState
 from esimflow.devices import DeviceRegistry
-from esimflow.migration.activities import MigrationActivities, MigrationStep
-from esimflow.migration.bulk import BulkMigrationWorkflow
-from esimflow.migration.device import DeviceMigrationWorkflow
+from esimflow.activities.migration import MigrationActivities, MigrationStep
+from esimflow.workflows.bulk_migration import BulkMigrationWorkflow
+from esimflow.workflows.device_migration import DeviceMigrationWorkflow
 from esimflow.migration.model import ConnectivityCheckInput, RunOperationInput
 from esimflow.migration.store import open_store
 from esimflow.workers.sandbox import workflow_runner

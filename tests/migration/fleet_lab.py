@@ -23,7 +23,7 @@ from temporalio.client import Client
 from esimflow.config import TemporalConfig
 from esimflow.devices import DeviceRegistry
 from esimflow.migration.store import MigrationStore, open_store
-from esimflow.migration.worker import migration_worker
+from esimflow.workers.migration import migration_worker
 from esimflow.workers.run import EsimflowWorker, WorkerOptions
 from rsplab import pki
 from rsplab.euicc.card import VirtualEuicc

@@ -1,7 +1,8 @@
-"""Bulk fleet migration: move thousands of eUICCs from one profile to another, durably.
+"""Bulk fleet migration's domain: what a fleet is and how its outcomes are kept.
 
-``fleet`` reads and validates fleet files, ``store`` keeps fleets and outcomes, ``bulk`` and
-``device`` are the workflows, ``activities`` their steps, ``client`` starts and steers them,
-``report`` writes the per-device report, ``worker`` builds the migration worker. See
-``docs/migration.md``.
+``fleet`` reads and validates fleet files, ``model`` holds the inputs, results and pacing state,
+``policy`` the pacing rules, ``store`` keeps fleets and outcomes, ``report`` writes the
+per-device report and ``client`` starts and steers migrations. The workflows are
+``workflows.bulk_migration`` and ``workflows.device_migration``, their steps
+``activities.migration`` and the worker ``workers.migration``. See ``docs/migration.md``.
 """

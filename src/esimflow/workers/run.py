@@ -38,7 +38,7 @@ from esimflow.activities.osu_images import OsImageSource
 from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
 from esimflow.config import TemporalConfig, connect
 from esimflow.devices import open_registry, still_attached
-from esimflow.migration.device import DeviceMigrationWorkflow
+from esimflow.workflows.device_migration import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import BadInputError, EsimError, StatusWordError
 
@@ -172,7 +172,7 @@ class EsimflowWorker:
                 graceful_shutdown_timeout=options.graceful_shutdown,
             ))
             # Bulk migrations (`esimflow migrate start`) run wherever the engine's workflows run.
-            from esimflow.migration.worker import migration_worker, store_for
+            from esimflow.workers.migration import migration_worker, store_for
 
             self._workers.append(migration_worker(
                 self.client, store_for(self.client), self.registry,

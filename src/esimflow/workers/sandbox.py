@@ -19,7 +19,7 @@ SHARED_MODULES = (
     "sgp22", "asn1tools", "pyparsing", "transitions",  # deterministic libraries the workflows use
     "esimflow.api", "esimflow.openharmony", "esimflow.search_attributes", "esimflow.machines",
     "esimflow.activities",
-    "esimflow.migration.model", "esimflow.migration.policy", "esimflow.migration.activities",
+    "esimflow.migration.model", "esimflow.migration.policy", "esimflow.activities.migration",
 )
 
 STRICT = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*SHARED_MODULES))

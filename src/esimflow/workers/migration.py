@@ -13,9 +13,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from esimflow.devices import DeviceRegistry
-from esimflow.migration.activities import MigrationActivities
-from esimflow.migration.bulk import BulkMigrationWorkflow
-from esimflow.migration.device import DeviceMigrationWorkflow
+from esimflow.activities.migration import MigrationActivities
+from esimflow.workflows.bulk_migration import BulkMigrationWorkflow
+from esimflow.workflows.device_migration import DeviceMigrationWorkflow
 from esimflow.migration.model import MIGRATION_TASK_QUEUE
 from esimflow.migration.store import MigrationStore
 from esimflow.workers.sandbox import workflow_runner

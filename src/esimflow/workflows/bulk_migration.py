@@ -30,7 +30,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
     from esimflow.migration import policy as pacing
-    from esimflow.migration.activities import MigrationStep
+    from esimflow.activities.migration import MigrationStep
     from esimflow.migration.model import (
         BULK_MIGRATION_WORKFLOW,
         DEVICE_MIGRATION_WORKFLOW,

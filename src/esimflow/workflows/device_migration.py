@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         euicc_workflow_id,
         operation_name,
     )
-    from esimflow.migration.activities import MigrationStep
+    from esimflow.activities.migration import MigrationStep
     from esimflow.migration.model import (
         DEVICE_MIGRATION_WORKFLOW,
         SIGNAL_DEVICE_FINISHED,
