@@ -23,7 +23,7 @@ import click
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from esimflow.api import WORKFLOW_TASK_QUEUE
+from esimflow.contract import WORKFLOW_TASK_QUEUE
 from esimflow.migration.client import FleetInvalidError, MigrationControl, start_migration, validate_fleet
 from esimflow.migration.model import MIGRATION_TASK_QUEUE, MigrationPolicy, MigrationState, MigrationStatus
 from sgp22.errors import BadInputError, EsimError

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from esimflow.api import CancelReason, OperationHandle, PolicyRules, ProfileClass, Progress
+from esimflow.client import OperationHandle
+from esimflow.contract import CancelReason, PolicyRules, ProfileClass, Progress
 
 from esimcli.secrets import Redactor
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from esimflow.api import OperationResult, PolicyRules, ProfileClass, ProfileState
+from esimflow.contract import OperationResult, PolicyRules, ProfileClass, ProfileState
 
 
 def result_lines(result: OperationResult) -> list[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from carddrivers.spec import ReaderSpec
-from esimflow.api import DeviceInfo
+from esimflow.contract import DeviceInfo
 from esimflow.config import TEMPORAL_REGISTRY
 from sgp22.errors import BadInputError, EsimError
 from sgp22.results import OhResultCode, WinStatus
@@ -86,7 +86,7 @@ def open_registry(location: Path | str, client: Client | None = None, *, task_qu
         return DeviceRegistry(location)
     if client is None:
         raise BadInputError("the temporal device registry needs a Temporal client")
-    from esimflow.api import WORKFLOW_TASK_QUEUE
+    from esimflow.contract import WORKFLOW_TASK_QUEUE
     from esimflow.routing.registry import TemporalDeviceRegistry
 
     return TemporalDeviceRegistry(client, task_queue=task_queue or WORKFLOW_TASK_QUEUE)

@@ -6,22 +6,18 @@ import pytest
 from transitions.core import MachineError
 
 from esimflow.machines import (
-    CancelSessionReason,
     Change,
     DownloadSession,
     EuiccContext,
     IllegalTransition,
     InvalidMachineData,
     OsUpdate,
-    OsuStatus,
-    PolicyRules,
-    ProfileClass,
     ProfileStatus,
-    ResetOptions,
     Status,
     legal_cancel_reasons,
 )
 from esimflow.machines.download_session import Phase as SessionPhase
+from sgp22.es10_enums import CancelSessionReason, OsuStatus, PolicyRules, ProfileClass, ResetOption
 
 R = CancelSessionReason
 
@@ -137,7 +133,7 @@ def test_switch_disables_the_profile_on_the_same_port_and_journals_both():
 
 def test_ppr1_blocks_disable_and_a_switch_away():
     euicc = EuiccContext()
-    locked = euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.DISABLE_NOT_ALLOWED)
+    locked = euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED)
     target = euicc.add("8949000000000000002")
     with pytest.raises(IllegalTransition) as refused:
         locked.disable()
@@ -152,7 +148,7 @@ def test_ppr1_blocks_disable_and_a_switch_away():
 
 def test_ppr2_blocks_delete_and_enabled_profiles_are_not_deleted():
     euicc = EuiccContext()
-    keep = euicc.add("8949000000000000001", policy_rules=PolicyRules.DELETE_NOT_ALLOWED)
+    keep = euicc.add("8949000000000000001", policy_rules=PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED)
     with pytest.raises(IllegalTransition) as refused:
         keep.delete()
     assert (refused.value.kind, refused.value.oh_result_name) == ("machine.euicc_profile.ppr2",
@@ -166,7 +162,7 @@ def test_ppr2_blocks_delete_and_enabled_profiles_are_not_deleted():
 
 def test_test_profiles_need_test_mode():
     euicc = EuiccContext(test_mode=False)
-    test_profile = euicc.add("8949000000000000009", profile_class=ProfileClass.TEST)
+    test_profile = euicc.add("8949000000000000009", profile_class=ProfileClass.test)
     with pytest.raises(IllegalTransition) as refused:
         test_profile.enable()
     assert refused.value.win_status_name == "OperationProhibitedByProfileClass"
@@ -178,7 +174,7 @@ def test_test_profiles_need_test_mode():
 def test_provisioning_profile_does_not_replace_an_operational_one():
     euicc = EuiccContext()
     operational = euicc.add("8949000000000000001", state="enabled")
-    provisioning = euicc.add("8949000000000000002", profile_class=ProfileClass.PROVISIONING)
+    provisioning = euicc.add("8949000000000000002", profile_class=ProfileClass.provisioning)
     with pytest.raises(IllegalTransition, match="is a provisioning profile"):
         provisioning.enable()
     operational.disable()
@@ -187,10 +183,10 @@ def test_provisioning_profile_does_not_replace_an_operational_one():
 
 def test_memory_reset_deletes_by_class_and_option_regardless_of_ppr2():
     euicc = EuiccContext()
-    operational = euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.DELETE_NOT_ALLOWED)
-    test_profile = euicc.add("8949000000000000002", profile_class=ProfileClass.TEST)
-    provisioning = euicc.add("8949000000000000003", profile_class=ProfileClass.PROVISIONING)
-    options = ResetOptions.DELETE_OPERATIONAL_PROFILES
+    operational = euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED)
+    test_profile = euicc.add("8949000000000000002", profile_class=ProfileClass.test)
+    provisioning = euicc.add("8949000000000000003", profile_class=ProfileClass.provisioning)
+    options = ResetOption.DELETE_OPERATIONAL_PROFILES
     assert [p.can("reset", options=options) for p in (operational, test_profile, provisioning)] == [True, False, False]
     with pytest.raises(IllegalTransition, match="reset options DELETE_OPERATIONAL_PROFILES do not delete test"):
         test_profile.reset(options=options)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from esimflow.api import DeleteProfileInput, Operation, OperationResult
+    from esimflow.contract import DeleteProfileInput, Operation, OperationResult
     from esimflow.machines import Status
     from esimflow.workflows.base import deliver_notifications, record_status
     from esimflow.workflows.profiles import DeleteProfileWorkflow

@@ -44,31 +44,25 @@ from esimflow.activities.types import (
     SetDefaultDpAddressStepInput,
     SetNicknameStepInput,
 )
-from esimflow.api import OsuStatus, PolicyRules, ProfileInfo, ProfileState
+from esimflow.contract import ProfileInfo
 from esimflow.openharmony import access_rule_dict
 from sgp22 import crypto, es10, lpa, osu
-from sgp22.es10_enums import PprIds
+from sgp22.es10_enums import OsuStatus, ProfileClass, ProfileState, policy_rules_of
 
 log = logging.getLogger(__name__)
 
 
 def profile_info(profile: es10.ProfileInfo) -> ProfileInfo:
     """The card's ProfileInfo in OpenHarmony terms (state, class and policy-rule numbering)."""
-    rules = PolicyRules(0)
-    if profile.ppr_ids is not None:
-        if profile.ppr_ids & PprIds.ppr1:
-            rules |= PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
-        if profile.ppr_ids & PprIds.ppr2:
-            rules |= PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED
     owner = profile.profile_owner
     return ProfileInfo(
         iccid=profile.iccid or "",
-        state=int(ProfileState.PROFILE_STATE_UNSPECIFIED if profile.state is None else int(profile.state)),
+        state=int(ProfileState.unspecified if profile.state is None else profile.state),
         nickname=profile.nickname or "",
         service_provider_name=profile.service_provider_name or "",
         profile_name=profile.profile_name or "",
-        profile_class=-1 if profile.profile_class is None else int(profile.profile_class),
-        policy_rules=int(rules),
+        profile_class=int(ProfileClass.unspecified if profile.profile_class is None else profile.profile_class),
+        policy_rules=int(policy_rules_of(profile.ppr_ids)),
         isdp_aid=(profile.isdp_aid or b"").hex().upper(),
         operator=None if owner is None else {
             "mcc": owner.mcc, "mnc": owner.mnc,

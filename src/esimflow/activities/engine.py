@@ -22,7 +22,7 @@ from esimflow.activities.types import (
     WorkflowRunInput,
 )
 from esimflow import search_attributes
-from esimflow.api import DeviceInfo, ListDevicesInput
+from esimflow.contract import DeviceInfo, ListDevicesInput
 from esimflow.devices import DeviceRegistry
 from esimflow.history import HistoryStore, StatusChange
 from esimflow.machines import ProfileStatus, Status

@@ -24,23 +24,18 @@ from esimflow.activities.types import (
     SmdsAuthenticateClientResult,
     SmdsEvent,
 )
-from esimflow.api import PolicyRules, ProfileMetadata
+from esimflow.contract import ProfileMetadata
 from esimflow.openharmony import access_rule_dict
 from sgp22 import es10, lpa
 from sgp22.es9 import Es9Client, Es9Config, Es11Client, RspServerClient
-from sgp22.es10_enums import PprIds
+from sgp22.es10_enums import policy_rules_of
 
 
 def profile_metadata(metadata: es10.ProfileMetadata, *, cc_required: bool) -> ProfileMetadata:
-    rules = PolicyRules(0)
-    if metadata.ppr_ids & PprIds.ppr1:
-        rules |= PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
-    if metadata.ppr_ids & PprIds.ppr2:
-        rules |= PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED
     return ProfileMetadata(
         iccid=metadata.iccid, service_provider_name=metadata.service_provider_name,
         profile_name=metadata.profile_name, profile_class=int(metadata.profile_class),
-        policy_rules=int(rules), confirmation_code_required=cc_required,
+        policy_rules=int(policy_rules_of(metadata.ppr_ids)), confirmation_code_required=cc_required,
         access_rules=[access_rule_dict(rule) for rule in metadata.access_rules],
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from esimflow.api import LOAD_STEP, ProfileInfo, ProfileMetadata
+from esimflow.contract import LOAD_STEP, ProfileInfo, ProfileMetadata
 
 
 class CardStep:

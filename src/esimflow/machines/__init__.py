@@ -1,9 +1,10 @@
 """Which state changes are legal, decided without I/O: the workflows ask these machines before
-acting and record the changes they return. No temporalio, no sgp22, no clock (replay-safe)."""
+acting and record the changes they return. No temporalio, no clock (replay-safe); of sgp22 only
+the pure vocabulary (``sgp22.es10_enums``), which stays where it is declared."""
 from esimflow.machines.base import Change, IllegalTransition, InvalidMachineData, StateModel
-from esimflow.machines.download_session import CancelSessionReason, DownloadSession, legal_cancel_reasons
-from esimflow.machines.euicc_profile import EuiccContext, EuiccProfile, PolicyRules, ProfileClass, ResetOptions
-from esimflow.machines.os_update import OsuStatus, OsUpdate
+from esimflow.machines.download_session import DownloadSession, legal_cancel_reasons
+from esimflow.machines.euicc_profile import EuiccContext, EuiccProfile
+from esimflow.machines.os_update import OsUpdate
 from esimflow.machines.profile_status import ProfileStatus, Status
 
 # docs/machines/<name>.md for each
@@ -15,7 +16,6 @@ MACHINES: dict[str, type[StateModel]] = {
 }
 
 __all__ = [
-    "MACHINES", "CancelSessionReason", "Change", "DownloadSession", "EuiccContext", "EuiccProfile",
-    "IllegalTransition", "InvalidMachineData", "OsUpdate", "OsuStatus", "PolicyRules", "ProfileClass",
-    "ProfileStatus", "ResetOptions", "StateModel", "Status", "legal_cancel_reasons",
+    "MACHINES", "Change", "DownloadSession", "EuiccContext", "EuiccProfile", "IllegalTransition",
+    "InvalidMachineData", "OsUpdate", "ProfileStatus", "StateModel", "Status", "legal_cancel_reasons",
 ]

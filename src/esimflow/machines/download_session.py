@@ -15,24 +15,14 @@ cc_required=True)``) must be asked for before PrepareDownload: ``prepare`` refus
 """
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
 
 from transitions.core import EventData
 
+from sgp22.es10_enums import CancelSessionReason
+
 from esimflow.machines.base import Change, StateModel, TransitionSpec, guard
-
-
-class CancelSessionReason(IntEnum):
-    """SGP.22 CancelSessionReason; the first four are OpenHarmony's ``CancelReason``."""
-
-    endUserRejection = 0
-    postponed = 1
-    timeout = 2
-    pprNotAllowed = 3
-    metadataMismatch = 4
-    loadBppExecutionError = 5
-    undefinedReason = 127
 
 
 class Phase(StrEnum):

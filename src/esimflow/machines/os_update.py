@@ -7,19 +7,11 @@ mid-update is a failed update, never "unavailable").
 """
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import StrEnum
+
+from sgp22.es10_enums import OsuStatus
 
 from esimflow.machines.base import StateModel, TransitionSpec
-
-
-class OsuStatus(IntEnum):
-    """OpenHarmony ``OsuStatus``."""
-
-    EUICC_UPGRADE_IN_PROGRESS = 1
-    EUICC_UPGRADE_FAILED = 2
-    EUICC_UPGRADE_SUCCESSFUL = 3
-    EUICC_UPGRADE_ALREADY_LATEST = 4
-    EUICC_UPGRADE_SERVICE_UNAVAILABLE = 5
 
 
 class Phase(StrEnum):

@@ -9,7 +9,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from esimflow import search_attributes
-from esimflow.api import WORKFLOW_TASK_QUEUE
+from esimflow.contract import WORKFLOW_TASK_QUEUE
 from esimflow.migration.fleet import Fleet, load_fleet
 from esimflow.migration.model import (
     BULK_MIGRATION_WORKFLOW,

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
         RemoveNotificationStepInput,
         RetrieveNotificationsStepInput,
     )
-    from esimflow.api import QUERY_PROGRESS, SIGNAL_SKIP, ProfileInfo, ProfileState, Progress
+    from esimflow.contract import QUERY_PROGRESS, SIGNAL_SKIP, ProfileInfo, ProfileState, Progress
     from esimflow.machines import EuiccContext, Status
     from esimflow.machines.euicc_profile import Phase as ProfilePhase
     from esimflow.workflows import policies

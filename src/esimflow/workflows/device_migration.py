@@ -30,7 +30,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
-    from esimflow.api import (
+    from esimflow.contract import (
         SIGNAL_RELEASE,
         DeleteProfileInput,
         DeviceInfo,

@@ -27,8 +27,14 @@ with workflow.unsafe.imports_passed_through():
         NetStep,
         SmdsAuthenticateClientResult,
     )
-    from esimflow.api import DownloadableProfile, GetDownloadableProfilesInput, Operation, OperationResult
-    from esimflow.machines import CancelSessionReason, DownloadSession
+    from esimflow.contract import (
+        DownloadableProfile,
+        GetDownloadableProfilesInput,
+        Operation,
+        OperationResult,
+    )
+    from esimflow.machines import DownloadSession
+    from sgp22.es10_enums import CancelSessionReason
     from esimflow.openharmony import downloadable_profile_json
     from esimflow.workflows.base import OperationWorkflow
     from esimflow.workflows.rsp import cancel_session, mutual_authentication

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         PolicyRulesVerdict,
         PrepareDownloadStepInput,
     )
-    from esimflow.api import (
+    from esimflow.contract import (
         UPDATE_DECLINE,
         UPDATE_GIVE_CONSENT,
         UPDATE_PROVIDE_CONFIRMATION_CODE,
@@ -49,7 +49,8 @@ with workflow.unsafe.imports_passed_through():
         Progress,
         SolvableErrors,
     )
-    from esimflow.machines import CancelSessionReason, DownloadSession, Status
+    from esimflow.machines import DownloadSession, Status
+    from sgp22.es10_enums import CancelSessionReason
     from esimflow.workflows import policies
     from esimflow.workflows.base import (
         OperationWorkflow,

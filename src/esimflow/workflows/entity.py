@@ -46,7 +46,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
-    from esimflow.api import (
+    from esimflow.contract import (
         ENTITY_WORKFLOW,
         HOLD,
         INPUT_OF_OPERATION,

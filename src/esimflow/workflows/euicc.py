@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
         NetStep,
         SetDefaultDpAddressStepInput,
     )
-    from esimflow.api import (
+    from esimflow.contract import (
         CancelReason,
         CancelSessionInput,
         DeviceInfo,

@@ -12,7 +12,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from esimflow.api import OperationResult, operation_name
+    from esimflow.contract import OperationResult, operation_name
     from esimflow.workflows.catalog import WORKFLOWS
     from esimflow.workflows.steps import RunContext
 

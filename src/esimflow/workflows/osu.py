@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from esimflow.activities.types import CardStep, OsUpdateStepInput, OsUpdateStepResult
-    from esimflow.api import Operation, OperationResult, OsuStatus, OsUpdateInput
+    from esimflow.contract import Operation, OperationResult, OsuStatus, OsUpdateInput
     from esimflow.machines import OsUpdate
     from esimflow.workflows import policies
     from esimflow.workflows.base import OperationWorkflow

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         RetrieveNotificationsStepInput,
         SetNicknameStepInput,
     )
-    from esimflow.api import (
+    from esimflow.contract import (
         DeleteProfileInput,
         ListProfilesInput,
         Operation,

@@ -24,8 +24,9 @@ with workflow.unsafe.imports_passed_through():
         NetStep,
         ReadAuthDataInput,
     )
-    from esimflow.api import ProfileInfo
-    from esimflow.machines import CancelSessionReason, DownloadSession, legal_cancel_reasons
+    from esimflow.contract import ProfileInfo
+    from esimflow.machines import DownloadSession, legal_cancel_reasons
+    from sgp22.es10_enums import CancelSessionReason
     from esimflow.workflows import policies
     from esimflow.workflows.steps import Card, StepFailed, net_call
 

@@ -21,7 +21,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
     from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput
-    from esimflow.api import CARD_TASK_QUEUE_PREFIX, DeviceInfo, OperationResult, card_task_queue, net_task_queue
+    from esimflow.contract import (
+        CARD_TASK_QUEUE_PREFIX,
+        DeviceInfo,
+        OperationResult,
+        card_task_queue,
+        net_task_queue,
+    )
     from esimflow.machines.base import IllegalTransition, InvalidMachineData
     from esimflow.workflows import policies
     from sgp22.errors import EsimError

@@ -29,6 +29,8 @@ except ModuleNotFoundError as missing:
     raise ModuleNotFoundError(f"the lab SM-DP+ needs {missing.name} from the [lab] extra: "
                               "pip install 'esimflow[lab]'", name=missing.name) from missing
 
+from sgp22.es9 import ADMIN_PROTOCOL
+
 from rsplab.smdp.admin import SmdpAdmin, admin_routes
 from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.es9 import Es9Service
@@ -37,7 +39,6 @@ from rsplab.smdp.faults import FaultPlan, endpoint_of, smds_endpoint_of
 from rsplab.smdp.inventory import Inventory
 from rsplab.smdp.sessions import SessionStore
 from rsplab.smdp.wire import (
-    ADMIN_PROTOCOL,
     ADMIN_PROTOCOL_PREFIX,
     JSON_CONTENT_TYPE,
     FunctionFailed,

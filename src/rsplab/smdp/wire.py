@@ -13,7 +13,6 @@ import binascii
 
 from sgp22.errors import EsimError
 
-ADMIN_PROTOCOL = "gsma/rsp/v2.2.0"
 ADMIN_PROTOCOL_PREFIX = "gsma/rsp/v2."
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 
