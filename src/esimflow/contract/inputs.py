@@ -7,21 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgp22.es10_enums import CancelSessionReason, ResetOption
+from sgp22.identifiers import mask_secret
 
 from esimflow.contract.names import Operation
 
 
-def mask_secret(secret: str | None) -> str:
-    """A matching ID or confirmation code as a repr may show it: its first four characters and
-    its length."""
-    if secret is None:
-        return "None"
-    return f"'{secret[:4]}…({len(secret)})'" if len(secret) > 4 else f"'…({len(secret)})'"
-
-
-# --- Operation inputs: one dataclass per workflow ----------------------------------------------
-# Every input names the eUICC by EID; port_index is accepted for OpenHarmony parity (single-port
-# eUICCs use 0).
+def _masked(secret: str | None) -> str:
+    """A matching ID or confirmation code as a repr may show it (sgp22's one masking rule)."""
+    return "None" if secret is None else repr(mask_secret(secret))
 
 
 @dataclass
@@ -53,8 +46,8 @@ class DownloadProfileInput:
 
     def __repr__(self) -> str:  # the matching ID and the confirmation code are secrets
         return (
-            f"DownloadProfileInput(eid={self.eid!r}, activation_code={mask_secret(self.activation_code)}, "
-            f"confirmation_code={mask_secret(self.confirmation_code)}, port_index={self.port_index}, "
+            f"DownloadProfileInput(eid={self.eid!r}, activation_code={_masked(self.activation_code)}, "
+            f"confirmation_code={_masked(self.confirmation_code)}, port_index={self.port_index}, "
             f"switch_after_download={self.switch_after_download}, "
             f"force_disable_profile={self.force_disable_profile}, is_ppr_allowed={self.is_ppr_allowed})"
         )
@@ -183,8 +176,8 @@ class GetDownloadableProfileMetadataInput:
     def __repr__(self) -> str:
         return (
             f"GetDownloadableProfileMetadataInput(eid={self.eid!r}, "
-            f"activation_code={mask_secret(self.activation_code)}, "
-            f"confirmation_code={mask_secret(self.confirmation_code)})"
+            f"activation_code={_masked(self.activation_code)}, "
+            f"confirmation_code={_masked(self.confirmation_code)})"
         )
 
 
@@ -247,7 +240,7 @@ class ConfirmationCodeInput:
     code: str
 
     def __repr__(self) -> str:
-        return f"ConfirmationCodeInput(code={mask_secret(self.code)})"
+        return f"ConfirmationCodeInput(code={_masked(self.code)})"
 
 
 @dataclass

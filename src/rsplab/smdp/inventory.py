@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sgp22.errors import BadInputError, EsimError
+from sgp22.es10_enums import ProfileClass
 from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import Eid, Iccid, mask_secret
 from sgp22.profile_package import ProfilePackageError, parse_upp
@@ -33,7 +34,7 @@ from rsplab.private_files import create_private
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
 
 SCHEMA_VERSION = 1
-PROFILE_CLASSES = ("test", "provisioning", "operational")
+PROFILE_CLASSES = tuple(str(value.name) for value in ProfileClass if value is not ProfileClass.unspecified)
 DEFAULT_CC_RETRY_LIMIT = 3
 MAX_PROFILE_SIZE = 4 * 1024 * 1024
 _MATCHING_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
