@@ -1,6 +1,8 @@
 """Dependencies point one way (docs/ARCHITECTURE.md). Walks every module's imports with ast so
 a wrong-way import fails here, long before it tangles the packages."""
 import ast
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -89,3 +91,12 @@ def test_the_machines_may_import_the_vocabulary_but_not_the_rest_of_sgp22(tmp_pa
     (fake / "vocabulary.py").write_text("from sgp22.es10_enums import ProfileClass\nfrom sgp22.results import WinStatus\n")
     (fake / "leak.py").write_text("from sgp22.codec import decode\n")
     assert _violations(tmp_path) == ["esimflow.machines.leak imports sgp22.codec"]
+
+
+def test_the_contract_loads_without_the_temporal_client():
+    """Workflows import the contract inside the sandbox and a client reads it without a server:
+    nothing it pulls in, however indirectly, may load temporalio (the client module does)."""
+    probe = "import sys, esimflow.contract; print(sorted(m for m in sys.modules if m.startswith('temporalio')))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)}).stdout.strip()
+    assert loaded == "[]"
