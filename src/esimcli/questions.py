@@ -15,6 +15,7 @@ import click
 from esimflow.client import OperationHandle
 from esimflow.contract import CancelReason, PolicyRules, ProfileClass, Progress
 
+from esimcli.render import policy_names, value_label
 from esimcli.secrets import Redactor
 
 Answer = Callable[[OperationHandle], Awaitable[Any]]
@@ -94,16 +95,7 @@ def describe_metadata(progress: Progress) -> str:
         f"Profile     {metadata.profile_name or '-'}",
         f"Provider    {metadata.service_provider_name or '-'}",
         f"ICCID       {metadata.iccid}",
-        f"Class       {_enum_name(ProfileClass, metadata.profile_class, 'PROFILE_CLASS_')}",
+        f"Class       {value_label(ProfileClass, metadata.profile_class)}",
+        f"Policy      {', '.join(policy_names(metadata.policy_rules)) or 'none'}",
     ]
-    rules = PolicyRules(metadata.policy_rules)
-    names = [rule.name.removeprefix("POLICY_RULE_").lower() for rule in PolicyRules if rule in rules]
-    lines.append(f"Policy      {', '.join(names) if names else 'none'}")
     return "\n".join(lines)
-
-
-def _enum_name(enum_type, value: int, prefix: str) -> str:
-    try:
-        return enum_type(value).name.removeprefix(prefix).lower()
-    except ValueError:
-        return str(value)
