@@ -82,7 +82,7 @@ class OperationHandle:
         """The operation's progress; ``phase == "queued"`` while it waits for its turn."""
         handle = self.client.get_workflow_handle(self.workflow_id)
         try:
-            progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
+            progress: Progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return Progress(operation=self.operation)
@@ -105,7 +105,8 @@ class OperationHandle:
     async def _update(self, name: str, arg: Any) -> Progress:
         handle = self.client.get_workflow_handle(self.workflow_id)
         try:
-            return await handle.execute_update(name, arg, result_type=Progress)
+            answer: Progress = await handle.execute_update(name, arg, result_type=Progress)
+            return answer
         except WorkflowUpdateFailedError as error:
             cause = getattr(error.cause, "message", None) or str(error.cause)
             raise AnswerRefusedError(f"{self.operation} refused {name}: {cause}") from None
@@ -168,27 +169,32 @@ async def hold_euicc(client: Client, request: HoldRequest, *,
         client.start_update_with_start_workflow(
             UPDATE_HOLD, request, id=request.hold_id, start_workflow_operation=start,
             wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=HoldGrant, rpc_timeout=rpc_timeout)))
-    return await update.result()
+    grant: HoldGrant = await update.result()
+    return grant
 
 
 async def entity_status(client: Client, eid: str) -> EntityStatus:
     """``admin entity show``: the eUICC entity's queue, current operation, waiting operations
     and holds."""
-    return await client.get_workflow_handle(euicc_workflow_id(eid)).query(QUERY_QUEUE, result_type=EntityStatus)
+    status: EntityStatus = await client.get_workflow_handle(euicc_workflow_id(eid)).query(
+        QUERY_QUEUE, result_type=EntityStatus)
+    return status
 
 
 async def skip_current(client: Client, eid: str, reason: str) -> EntityStatus:
     """``admin entity skip``: end the operation running on the eUICC as failed with ``reason``
     (once its card step in flight has finished), or drop the hold it is in; returns the
     entity's status afterwards."""
-    return await client.get_workflow_handle(euicc_workflow_id(eid)).execute_update(
+    status: EntityStatus = await client.get_workflow_handle(euicc_workflow_id(eid)).execute_update(
         UPDATE_SKIP, SkipRequest(reason), result_type=EntityStatus)
+    return status
 
 
 async def drain_entity(client: Client, eid: str) -> EntityStatus:
     """``admin entity drain``: the entity accepts nothing new, finishes its queue and ends."""
-    return await client.get_workflow_handle(euicc_workflow_id(eid)).execute_update(
+    status: EntityStatus = await client.get_workflow_handle(euicc_workflow_id(eid)).execute_update(
         UPDATE_DRAIN, result_type=EntityStatus)
+    return status
 
 
 ACCEPT_TIMEOUT_ENV = "ESIMFLOW_ACCEPT_TIMEOUT"
@@ -277,9 +283,8 @@ async def _first_result(client: Client, workflow_id: str,
     own = asyncio.ensure_future(_own_result(client, workflow_id))
     try:
         done, _ = await asyncio.wait({answer, own}, return_when=asyncio.FIRST_COMPLETED)
-        if own in done and own.exception() is None and own.result() is not None:
-            return own.result()
-        return await answer
+        mine = own.result() if own in done and own.exception() is None else None
+        return mine if mine is not None else await answer
     finally:
         for task in (answer, own):
             if not task.done():
@@ -300,7 +305,8 @@ async def _own_result(client: Client, workflow_id: str) -> OperationResult | Non
     pause = OWN_RESULT_FIRST_POLL
     while True:
         try:
-            return await handle.result()
+            result: OperationResult = await handle.result()
+            return result
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 return None
