@@ -140,7 +140,8 @@ class ErrorReason(IntEnum):
 
 class CancelSessionReason(IntEnum):
     """SGP.22 CancelSessionReason; the first four are OpenHarmony's ``CancelReason`` (its
-    ``CANCEL_REASON_POSTPONED`` is ``POSTPONED``, an alias of ``postponed``)."""
+    ``CANCEL_REASON_POSTPONED`` is ``POSTPONED``, an alias of ``postponed``). All seven have such
+    an upper-case alias: the engine's contract names them so (``esimflow.contract.CancelReason``)."""
 
     endUserRejection = 0
     postponed = 1
