@@ -366,7 +366,7 @@ def rat_rule(ppr: PprIds, operator: bytes, consent: bool) -> dict:
     [([], False, CancelSessionReason.pprNotAllowed),
      ([rat_rule(PprIds.ppr1, bytes.fromhex("21F354"), False)], False, CancelSessionReason.pprNotAllowed),
      ([rat_rule(PprIds.ppr2, bytes.fromhex("62F210"), False)], False, CancelSessionReason.pprNotAllowed),
-     ([rat_rule(PprIds.ppr1, bytes.fromhex("62F210"), True)], False, CancelSessionReason.endUserRejection),
+     ([rat_rule(PprIds.ppr1, bytes.fromhex("62F210"), True)], False, CancelSessionReason.pprNotAllowed),
      ([rat_rule(PprIds.ppr1, bytes.fromhex("62F210"), True)], True, None),
      ([rat_rule(PprIds.ppr1 | PprIds.ppr2, bytes.fromhex("EEEEEE"), False)], False, None)],
     ids=["empty-rat", "other-operator", "other-rule", "consent-needed", "consent-given", "wildcard"],
