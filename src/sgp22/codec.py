@@ -25,6 +25,7 @@ import asn1tools
 import asn1tools.codecs.ber as _ber
 import asn1tools.codecs.der as _der
 
+from sgp22 import tlv
 from sgp22.errors import BadInputError, MalformedDataError
 
 SPEC_PATH = Path(__file__).parent / "asn1" / "rsp.asn"
@@ -245,22 +246,12 @@ def _as_bytes(type_name: str, data: Any) -> bytes:
 
 def _check_outer_tlv(what: str, data: bytes) -> None:
     """The outer TLV must span the data exactly: shorter data was cut off, longer has garbage."""
-    tag_end = len(_outer_tag(data))
-    if tag_end >= len(data):
-        raise MalformedDataError(f"{what}: {_describe(data)} ends before the length", kind="asn1.truncated")
-    first = data[tag_end]
-    if first < 0x80:
-        header, length = tag_end + 1, first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4:
-            raise MalformedDataError(
-                f"{what}: {_describe(data)} has an unsupported length form", kind="asn1.bad_length"
-            )
-        if tag_end + 1 + count > len(data):
-            raise MalformedDataError(f"{what}: {_describe(data)} ends inside the length", kind="asn1.truncated")
-        header = tag_end + 1 + count
-        length = int.from_bytes(data[tag_end + 1 : header], "big")
+    try:
+        length, header = tlv.read_length(data, len(_outer_tag(data)), what=f"{what}: {_describe(data)}")
+    except tlv.TruncatedError as exc:
+        raise MalformedDataError(exc.message, kind="asn1.truncated") from None
+    except MalformedDataError as exc:
+        raise MalformedDataError(exc.message, kind="asn1.bad_length") from None
     if header + length > len(data):
         raise MalformedDataError(
             f"{what}: {_describe(data)} is truncated ({header + length - len(data)} byte(s) missing)",

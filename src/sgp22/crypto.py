@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from sgp22 import tlv
 from sgp22.errors import (
     BadInputError,
     InvalidSignatureError,
@@ -215,35 +216,15 @@ def derive_session_keys(z: bytes, host_id: bytes, eid) -> SessionKeys:
 # --- SCP03t ------------------------------------------------------------------------------------
 
 
-def ber_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    if length <= 0xFF:
-        return bytes([0x81, length])
-    if length <= 0xFFFF:
-        return bytes([0x82]) + length.to_bytes(2, "big")
-    raise BadInputError(f"segment length {length} does not fit a BSP segment")
-
-
 def _split_tlv(segment: bytes) -> tuple[int, bytes]:
-    """One complete single-byte-tag TLV -> (tag, value); anything else is malformed."""
+    """One complete single-byte-tag TLV with a DER-minimal length -> (tag, value); anything else
+    is malformed."""
     if not isinstance(segment, (bytes, bytearray)) or len(segment) < 2:
         raise MalformedDataError("BSP segment is shorter than a tag and a length")
-    tag, first = segment[0], segment[1]
-    if first < 0x80:
-        length, offset = first, 2
-    elif first in (0x81, 0x82):
-        width = first - 0x80
-        if len(segment) < 2 + width:
-            raise MalformedDataError("BSP segment length field is truncated")
-        length, offset = int.from_bytes(segment[2 : 2 + width], "big"), 2 + width
-        if length < (0x80 if width == 1 else 0x100):
-            raise MalformedDataError("BSP segment length is not DER-minimal")
-    else:
-        raise MalformedDataError(f"BSP segment length byte {first:02X} is not allowed")
+    length, offset = tlv.read_length(segment, 1, what="BSP segment", minimal=True)
     if len(segment) != offset + length:
         raise MalformedDataError(f"BSP segment declares {length} value bytes but carries {len(segment) - offset}")
-    return tag, bytes(segment[offset:])
+    return segment[0], bytes(segment[offset:])
 
 
 def _pad(data: bytes) -> bytes:
@@ -293,7 +274,7 @@ class BspSession:
 
     def _mac(self, tag: int, header_and_payload_len: int, payload: bytes) -> bytes:
         mac = cmac.CMAC(algorithms.AES(self._s_mac))
-        mac.update(self._mcv + bytes([tag]) + ber_length(header_and_payload_len) + payload)
+        mac.update(self._mcv + bytes([tag]) + tlv.encode_length(header_and_payload_len) + payload)
         return mac.finalize()
 
     @staticmethod
@@ -326,7 +307,7 @@ class BspSession:
         full_mac = self._mac(tag, length, body)
         self._mcv = full_mac
         self._counter += 1
-        return bytes([tag]) + ber_length(length) + body + full_mac[:_MAC_LENGTH]
+        return bytes([tag]) + tlv.encode_length(length) + body + full_mac[:_MAC_LENGTH]
 
     def wrap_encrypted_segments(self, data: bytes, tag: int = 0x86) -> list[bytes]:
         """Cut ``data`` at arbitrary byte boundaries into full-size encrypted segments."""
