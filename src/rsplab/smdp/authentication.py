@@ -25,7 +25,8 @@ from sgp22.errors import (
 
 from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.sessions import Session, SessionStore
-from rsplab.smdp.wire import FunctionFailed, b64, binary_field, transaction_id_field
+from rsplab.smdp.wire import FunctionFailed, binary_field, transaction_id_field
+from sgp22.es9_functions import ES9
 
 SUPPORTED_SVN_MAJOR = 2
 
@@ -90,13 +91,13 @@ def initiate_authentication(config: SmdpConfig, sessions: SessionStore, body: di
         "serverChallenge": session.server_challenge,
     })
     signature = crypto.sign_plain(signing_set.dpauth_key, server_signed1)
-    return {
+    return ES9.initiate_authentication.encode_response({  # ES11 answers with the same fields
         "transactionId": session.transaction_id_hex,
-        "serverSigned1": b64(server_signed1),
-        "serverSignature1": b64(tlv.build(0x5F37, signature)),
-        "euiccCiPKIdToBeUsed": b64(tlv.build(0x04, euicc_ci_pkid)),
-        "serverCertificate": b64(signing_set.dpauth_der),
-    }
+        "serverSigned1": server_signed1,
+        "serverSignature1": tlv.build(0x5F37, signature),
+        "euiccCiPKIdToBeUsed": tlv.build(0x04, euicc_ci_pkid),
+        "serverCertificate": signing_set.dpauth_der,
+    })
 
 
 @dataclass(frozen=True)

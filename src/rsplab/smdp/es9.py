@@ -34,7 +34,8 @@ from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.inventory import Inventory, Profile, ProfileNotFoundError
 from rsplab.smdp.sessions import Binding, Session, SessionStore
 from rsplab.smdp.status import CANCEL_REASON_EVENTS, IllegalStatusChange, ProfileStatus
-from rsplab.smdp.wire import FunctionFailed, b64, binary_field
+from rsplab.smdp.wire import FunctionFailed, binary_field
+from sgp22.es9_functions import ES9
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +85,13 @@ class Es9Service:
         smdp_signed2 = codec.encode("SmdpSigned2", signed2)
         signature2 = crypto.sign_plain(session.signing_set.dppb_key, smdp_signed2 + session.euicc_signature1)
         session.smdp_signature2 = tlv.build(0x5F37, signature2)
-        return {
+        return ES9.authenticate_client.encode_response({
             "transactionId": session.transaction_id_hex,
-            "profileMetadata": b64(session.profile_metadata),
-            "smdpSigned2": b64(smdp_signed2),
-            "smdpSignature2": b64(session.smdp_signature2),
-            "smdpCertificate": b64(session.signing_set.dppb_der),
-        }
+            "profileMetadata": session.profile_metadata,
+            "smdpSigned2": smdp_signed2,
+            "smdpSignature2": session.smdp_signature2,
+            "smdpCertificate": session.signing_set.dppb_der,
+        })
 
     def _select_profile(self, session: Session, euicc: AuthenticatedEuicc) -> Profile:
         if euicc.matching_id is not None:
@@ -164,7 +165,8 @@ class Es9Service:
             if failure.end_session:
                 self.sessions.close(session)
             raise
-        return {"transactionId": session.transaction_id_hex, "boundProfilePackage": b64(package)}
+        return ES9.get_bound_profile_package.encode_response(
+            {"transactionId": session.transaction_id_hex, "boundProfilePackage": package})
 
     def _bind(self, session: Session, body: dict) -> bytes:
         raw = binary_field(body, "prepareDownloadResponse")
