@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -107,6 +107,8 @@ def parse_server_address(address: str) -> ServerAddress:
         raise SmdpAddressInvalidError(f"a server address is text, got {type(address).__name__}")
     check_smdp_address(address)
     parts = urlsplit(f"https://{address}")
+    if not parts.hostname:
+        raise SmdpAddressInvalidError("a server address names a host")
     return ServerAddress(address, parts.hostname, parts.port or 443)
 
 
@@ -207,10 +209,10 @@ class RspServerClient:
         if secret:
             self._secrets.append(secret)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

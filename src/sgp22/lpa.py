@@ -425,8 +425,9 @@ async def download(
         raise
     progress("notifying")
     delivered = await _deliver_pir(isdr, es9, installed)
-    if not installed.ok:
-        raise es10.installation_error(es10.decode_installation_result(bytes.fromhex(installed.pir)))
+    failure = None if installed.ok else es10.installation_error(es10.decode_installation_result(bytes.fromhex(installed.pir)))
+    if failure is not None:
+        raise failure
     return DownloadResult(
         iccid=installed.iccid or bpp.iccid,
         transaction_id=transaction_id,
