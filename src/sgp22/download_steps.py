@@ -69,6 +69,13 @@ def authenticate_server_request(
     )
 
 
+def check_card_transaction(signed: bytes, transaction_id: str, what: str) -> None:
+    """The eUICC's signed answer (AuthenticateServer, PrepareDownload) must be for the session's
+    transaction: another one means the card mixed up sessions."""
+    if signed != bytes.fromhex(transaction_id):
+        raise MalformedDataError(f"the eUICC {what} transaction {signed.hex().upper()}, not {transaction_id}")
+
+
 # --- authenticateClient: the offer --------------------------------------------------------------
 
 

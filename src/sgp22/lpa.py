@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sgp22 import download_steps as steps
 from sgp22 import es10
 from sgp22.cancel_reasons import Stop, cancel_reason
-from sgp22.errors import BadInputError, EsimError, MalformedDataError, ServerResponseError
+from sgp22.errors import BadInputError, EsimError, ServerResponseError
 from sgp22.es9 import Es9Client, Es11Client, EventEntry, RspServerClient, parse_server_address
 from sgp22.es10_base import Es10Channel
 from sgp22.es10_enums import CancelSessionReason
@@ -210,10 +210,7 @@ def authenticate_server(
         matching_id, device_info,
     )
     result = es10.authenticate_server(isdr, request)
-    if result.transaction_id != bytes.fromhex(challenge.transaction_id):
-        raise MalformedDataError(
-            f"the eUICC signed transaction {_hex(result.transaction_id)}, not {challenge.transaction_id}"
-        )
+    steps.check_card_transaction(result.transaction_id, challenge.transaction_id, "signed")
     return AuthResult(transaction_id=challenge.transaction_id, authenticate_server_response=_hex(result.raw))
 
 
@@ -263,8 +260,7 @@ def prepare(isdr: Es10Channel, offer: ProfileOffer, confirmation_code: str | Non
         offer.transaction_id, offer.smdp_signed2, offer.smdp_signature2, offer.smdp_certificate,
         confirmation_code if offer.cc_required else None,
     ))
-    if result.transaction_id != bytes.fromhex(offer.transaction_id):
-        raise MalformedDataError(f"the eUICC prepared transaction {_hex(result.transaction_id)}, not {offer.transaction_id}")
+    steps.check_card_transaction(result.transaction_id, offer.transaction_id, "prepared")
     return PrepareResult(transaction_id=offer.transaction_id, prepare_download_response=_hex(result.raw))
 
 

@@ -16,7 +16,7 @@ from sgp22.cancel_reasons import (
     cancel_reason,
     legal_cancel_reasons,
 )
-from sgp22.errors import ServerResponseError
+from sgp22.errors import MalformedDataError, ServerResponseError
 from sgp22.es9 import TransactionMismatchError
 from sgp22.es10_enums import CancelSessionReason as R
 from sgp22.es10_enums import PprIds, flags_to_bits
@@ -115,3 +115,9 @@ def test_a_package_that_does_not_parse_is_the_servers_final_fault():
     with pytest.raises(ServerResponseError) as raised:
         download_steps.package_facts(bytes.fromhex("BF3603800100"), b"")
     assert raised.value.retryable is False
+
+
+def test_the_cards_answer_must_be_for_the_sessions_transaction():
+    download_steps.check_card_transaction(TID, TID.hex(), "signed")
+    with pytest.raises(MalformedDataError, match="prepared transaction 00"):
+        download_steps.check_card_transaction(bytes(16), TID.hex(), "prepared")

@@ -178,7 +178,9 @@ class CardActivities:
             step.matching_id, self.device_info,
         )
         with self._session(step) as isdr:
-            return es10.authenticate_server(isdr, request).raw.hex().upper()
+            result = es10.authenticate_server(isdr, request)
+        download_steps.check_card_transaction(result.transaction_id, step.transaction_id, "signed")
+        return result.raw.hex().upper()
 
     @activity.defn(name=CardStep.PREPARE_DOWNLOAD)
     @esim_errors_as_application_errors
@@ -188,7 +190,9 @@ class CardActivities:
             step.confirmation_code,
         )
         with self._session(step) as isdr:
-            return es10.prepare_download(isdr, request).raw.hex().upper()
+            result = es10.prepare_download(isdr, request)
+        download_steps.check_card_transaction(result.transaction_id, step.transaction_id, "prepared")
+        return result.raw.hex().upper()
 
     @activity.defn(name=CardStep.LOAD_BOUND_PROFILE_PACKAGE)
     @esim_errors_as_application_errors

@@ -21,6 +21,7 @@ import logging
 
 from sgp22 import certs, codec, crypto, profile_package, tlv
 from sgp22.errors import CertificateError, InvalidSignatureError, MalformedDataError
+from sgp22.es10_enums import CancelSessionReason
 
 from rsplab.smdp import bpp
 from rsplab.smdp.authentication import (
@@ -40,8 +41,6 @@ from sgp22.es9_functions import ES9
 log = logging.getLogger(__name__)
 
 TEST_PROFILE_SUPPORT_BIT = 3
-CANCEL_REASONS = {0: "endUserRejection", 1: "postponed", 2: "timeout", 3: "pprNotAllowed",
-                  4: "metadataMismatch", 5: "loadBppExecutionError", 127: "undefinedReason"}
 
 
 def _bit(bits: tuple[bytes, int], index: int) -> bool:
@@ -385,7 +384,7 @@ class Es9Service:
             raise FunctionFailed("8.10.1", "3.9", "the cancellation belongs to another transaction")
         if signed["smdpOid"] != self.config.oid:
             raise FunctionFailed("8.8", "3.10", "the SM-DP+ OID is invalid")
-        reason = CANCEL_REASONS.get(signed["reason"], "undefinedReason")
+        reason = _cancel_reason_name(signed["reason"])
         self.sessions.close(session)
         if session.iccid is not None:
             self.sessions.unbind(session.iccid)
@@ -408,6 +407,14 @@ class Es9Service:
         code included: in that session it means "the code was wrong", not "the user declines the
         profile", so it does not end the order while attempts are left (the retry limit does)."""
         return reason == "endUserRejection" and session.cc_refused and profile.cc_failures < profile.cc_retry_limit
+
+
+def _cancel_reason_name(value: int) -> str:
+    """A reason this SM-DP+ does not know is taken as undefinedReason."""
+    try:
+        return CancelSessionReason(value).name
+    except ValueError:
+        return CancelSessionReason.undefinedReason.name
 
 
 def _is_installation_result(raw: bytes) -> bool:
