@@ -75,7 +75,7 @@ class Stop(StrEnum):
     POLICY_RULES_DECLINED = "policy_rules_declined"  # the PPRs need consent that was not given
     METADATA_MISMATCH = "metadata_mismatch"  # the BPP installs other metadata than was reviewed
     INSTALL_BROKE_OFF = "install_broke_off"  # LoadBoundProfilePackage ended without a PIR
-    PREVIEW_DONE = "preview_done"  # only the metadata was wanted (GetDownloadableProfileMetadata)
+    PREVIEW_DONE = "preview_done"  # only the offer was wanted (its metadata, or an SM-DS's events)
     OPERATOR_SKIPPED = "operator_skipped"  # the operation was cancelled from outside
     STEP_FAILED = "step_failed"  # any other failure
 

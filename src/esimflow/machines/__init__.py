@@ -1,5 +1,6 @@
 """Which state changes are legal, decided without I/O: the workflows ask these machines before
-acting and record the changes they return. No temporalio, no sgp22, no clock (replay-safe)."""
+acting and record the changes they return. No temporalio, no clock, no sgp22 beyond its pure
+vocabulary (enums, cancel reasons): replay-safe."""
 from esimflow.machines.base import Change, IllegalTransition, InvalidMachineData, StateModel
 from esimflow.machines.download_session import CancelSessionReason, DownloadSession, legal_cancel_reasons
 from esimflow.machines.euicc_profile import EuiccContext, EuiccProfile, PolicyRules, ProfileClass, ResetOptions

@@ -28,11 +28,12 @@ with workflow.unsafe.imports_passed_through():
         SmdsAuthenticateClientResult,
     )
     from esimflow.api import DownloadableProfile, GetDownloadableProfilesInput, Operation, OperationResult
-    from esimflow.machines import CancelSessionReason, DownloadSession
+    from esimflow.machines import DownloadSession
     from esimflow.openharmony import downloadable_profile_json
     from esimflow.workflows.base import OperationWorkflow
     from esimflow.workflows.rsp import cancel_session, mutual_authentication
     from esimflow.workflows.steps import Card, StepFailed, card_of, conclude, net_call
+    from sgp22.cancel_reasons import Stop, cancel_reason
     from sgp22.results import OhResultCode, WinStatus
 
 
@@ -84,11 +85,11 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
                                                         on_transaction=transaction.append)
         except StepFailed as failure:
             await cancel_session(card, session, None, transaction[-1] if transaction else None,
-                                 CancelSessionReason.undefinedReason)
+                                 cancel_reason(Stop.STEP_FAILED))
             if failure.kind.startswith("es9."):  # the SM-DP+ holds nothing for this EID
                 return []
             raise
-        await cancel_session(card, session, address, authenticated.transaction_id, CancelSessionReason.postponed)
+        await cancel_session(card, session, address, authenticated.transaction_id, cancel_reason(Stop.PREVIEW_DONE))
         return [{**dataclasses.asdict(DownloadableProfile(smdp_address=address, source="smdp")),
                  "metadata": dataclasses.asdict(authenticated.auth.metadata)}]
 
@@ -108,7 +109,7 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
             # the eUICC holds a session after AuthenticateServer; an SM-DS never ends it, so end it here
             try:
                 await card.call(CardStep.CANCEL_SESSION, CardCancelSessionInput(
-                    card.ref, init.transaction_id, int(CancelSessionReason.postponed)), str)
+                    card.ref, init.transaction_id, int(cancel_reason(Stop.PREVIEW_DONE))), str)
             except StepFailed:
                 pass
         return [dataclasses.asdict(DownloadableProfile(
