@@ -447,9 +447,17 @@ async def _deliver_pir(isdr: Es10Channel, es9: Es9Client, installed: InstallResu
 
 
 async def discover(isdr: Es10Channel, es11: Es11Client, device_info: DeviceInfo | None = None) -> list[EventEntry]:
-    """Ask an SM-DS which downloads wait for this eUICC (ES11 event retrieval)."""
+    """Ask an SM-DS which downloads wait for this eUICC (ES11 event retrieval). The eUICC holds
+    a session after AuthenticateServer that an SM-DS never ends, so it is cancelled on the card
+    (as the engine's discovery does), best effort."""
     euicc = read_euicc_auth_data(isdr)
     challenge = await initiate_authentication(es11, euicc)
     auth = authenticate_server(isdr, challenge, None, device_info)
-    answer = await es11.authenticate_client(auth.transaction_id, bytes.fromhex(auth.authenticate_server_response))
+    try:
+        answer = await es11.authenticate_client(auth.transaction_id, bytes.fromhex(auth.authenticate_server_response))
+    finally:
+        try:
+            cancel_on_card(isdr, auth.transaction_id, cancel_reason(Stop.PREVIEW_DONE))
+        except EsimError as exc:
+            log.warning("ending the SM-DS session %s on the eUICC failed: %s", auth.transaction_id, exc.message)
     return answer.events
