@@ -75,7 +75,8 @@ class Stop(StrEnum):
     POLICY_RULES_DECLINED = "policy_rules_declined"  # the PPRs need consent that was not given
     METADATA_MISMATCH = "metadata_mismatch"  # the BPP installs other metadata than was reviewed
     INSTALL_BROKE_OFF = "install_broke_off"  # LoadBoundProfilePackage ended without a PIR
-    PREVIEW_DONE = "preview_done"  # only the offer was wanted (its metadata, or an SM-DS's events)
+    PREVIEW_DONE = "preview_done"  # only the metadata was wanted (GetDownloadableProfileMetadata)
+    EVENTS_RETRIEVED = "events_retrieved"  # an SM-DS answered with events, and never ends the session
     OPERATOR_SKIPPED = "operator_skipped"  # the operation was cancelled from outside
     STEP_FAILED = "step_failed"  # any other failure
 
@@ -90,6 +91,7 @@ CANCEL_REASON_FOR_STOP: dict[Stop, CancelSessionReason] = {
     Stop.METADATA_MISMATCH: R.metadataMismatch,
     Stop.INSTALL_BROKE_OFF: R.loadBppExecutionError,
     Stop.PREVIEW_DONE: R.postponed,
+    Stop.EVENTS_RETRIEVED: R.undefinedReason,  # no metadata was shown: only undefinedReason is legal
     Stop.OPERATOR_SKIPPED: R.postponed,
     Stop.STEP_FAILED: R.undefinedReason,
 }

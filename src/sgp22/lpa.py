@@ -457,7 +457,7 @@ async def discover(isdr: Es10Channel, es11: Es11Client, device_info: DeviceInfo 
         answer = await es11.authenticate_client(auth.transaction_id, bytes.fromhex(auth.authenticate_server_response))
     finally:
         try:
-            cancel_on_card(isdr, auth.transaction_id, cancel_reason(Stop.PREVIEW_DONE))
+            cancel_on_card(isdr, auth.transaction_id, cancel_reason(Stop.EVENTS_RETRIEVED))
         except EsimError as exc:
             log.warning("ending the SM-DS session %s on the eUICC failed: %s", auth.transaction_id, exc.message)
     return answer.events

@@ -463,7 +463,7 @@ async def test_discover_events_at_an_smds(smdp, config):
     assert [(e.event_id, e.rsp_server_address) for e in events] == [("EVT-1", FQDN)]
     context = codec.decode("AuthenticateServerRequest", card.requests("BF38")[0])["ctxParams1"][1]
     assert "matchingId" not in context
-    assert card.cancel_reasons() == [CancelSessionReason.postponed], "the session an SM-DS leaves open is ended"
+    assert card.cancel_reasons() == [CancelSessionReason.undefinedReason], "the session an SM-DS leaves open is ended"
 
 
 # --- Step data stays free of secrets in reprs ------------------------------------------------------------

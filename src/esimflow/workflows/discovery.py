@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         SmdsAuthenticateClientResult,
     )
     from esimflow.api import DownloadableProfile, GetDownloadableProfilesInput, Operation, OperationResult
-    from esimflow.machines import DownloadSession
+    from esimflow.machines import CancelSessionReason, DownloadSession
     from esimflow.openharmony import downloadable_profile_json
     from esimflow.workflows.base import OperationWorkflow
     from esimflow.workflows.rsp import cancel_session, mutual_authentication
@@ -109,7 +109,7 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
             # the eUICC holds a session after AuthenticateServer; an SM-DS never ends it, so end it here
             try:
                 await card.call(CardStep.CANCEL_SESSION, CardCancelSessionInput(
-                    card.ref, init.transaction_id, int(cancel_reason(Stop.PREVIEW_DONE))), str)
+                    card.ref, init.transaction_id, int(CancelSessionReason.postponed)), str)
             except StepFailed:
                 pass
         return [dataclasses.asdict(DownloadableProfile(
