@@ -10,6 +10,7 @@ import pytest
 from sgp22 import codec, es9, tlv
 from sgp22.errors import BadInputError
 from sgp22.es9_functions import ADMIN_PROTOCOL, ES9, ES9_FUNCTIONS, ES11_FUNCTIONS, Encoding
+from sgp22.es9_types import parse_server_address
 
 # notes section 3: request fields, response fields
 NOTES = {
@@ -85,6 +86,6 @@ def test_what_the_lab_encodes_the_client_reads():
         "transactionId": "00FF", "profileMetadata": tlv.build(0xBF25, b""), "smdpSigned2": tlv.build(0x30, b""),
         "smdpSignature2": signature, "smdpCertificate": tlv.build(0x30, b"")})
     client = es9.Es9Client.__new__(es9.Es9Client)
-    client.address = es9.parse_server_address("smdp.example.com")
+    client.address = parse_server_address("smdp.example.com")
     assert client._read(answer, ES9.authenticate_client, "smdpSignature2") == signature
     assert client._read(answer, ES9.authenticate_client, "transactionId", "00ff") == "00FF"
