@@ -29,6 +29,7 @@ from rsplab.smdp.authentication import (
     authenticate_client,
     decode_field,
     initiate_authentication,
+    request_field,
     session_for,
 )
 from rsplab.smdp.config import SmdpConfig
@@ -168,8 +169,7 @@ class Es9Service:
             {"transactionId": session.transaction_id_hex, "boundProfilePackage": package})
 
     def _bind(self, session: Session, body: dict) -> bytes:
-        raw = binary_field(body, "prepareDownloadResponse")
-        decoded = decode_field("PrepareDownloadResponse", raw, "prepareDownloadResponse")
+        raw, decoded = request_field(ES9.get_bound_profile_package, "prepareDownloadResponse", body)
         if decoded[0] != "downloadResponseOk":
             code = decoded[1].get("downloadErrorCode")
             raise FunctionFailed("8.1", "4.2", f"the eUICC refused to prepare the download (error {code})")
@@ -369,8 +369,7 @@ class Es9Service:
         session = session_for(self.sessions, body, "es9")
         if session.euicc_certificate is None:
             raise FunctionFailed("8.10.1", "3.9", "transactionId is unknown (client not authenticated)")
-        raw = binary_field(body, "cancelSessionResponse")
-        decoded = decode_field("CancelSessionResponse", raw, "cancelSessionResponse")
+        raw, decoded = request_field(ES9.cancel_session, "cancelSessionResponse", body)
         if decoded[0] != "cancelSessionResponseOk":
             raise FunctionFailed("8.1", "4.2", f"the eUICC refused to cancel the session (error {decoded[1]})")
         try:
