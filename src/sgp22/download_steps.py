@@ -92,6 +92,12 @@ def check_smdp_signed2(smdp_signed2: bytes, transaction_id: str) -> bool:
     return bool(signed["ccRequiredFlag"])
 
 
+def confirmation_code_required(smdp_signed2_flag: bool, activation_code_flag: bool) -> bool:
+    """A confirmation code is asked for when smdpSigned2's ccRequiredFlag demands it or the
+    activation code announces it (its last field): the user learns of it before PrepareDownload."""
+    return smdp_signed2_flag or activation_code_flag
+
+
 def decode_metadata(raw: bytes) -> ProfileMetadata:
     """authenticateClient's profileMetadata (StoreMetadataRequest); undecodable is the server's fault."""
     try:

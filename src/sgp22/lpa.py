@@ -9,6 +9,7 @@ Card steps are synchronous (pyscard blocks); network steps are async.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -323,6 +324,8 @@ async def download(
     transaction_id = auth.transaction_id
     try:
         offer = await authenticate_client(es9, auth)
+        offer = dataclasses.replace(offer, cc_required=steps.confirmation_code_required(
+            offer.cc_required, code.confirmation_code_required))
         check_policy_rules(isdr, offer, accept_policy_rules=accept_policy_rules)
         progress("preparing")
         prepared = prepare(isdr, offer, confirmation_code)

@@ -122,3 +122,9 @@ def test_the_cards_answer_must_be_for_the_sessions_transaction():
     download_steps.check_card_transaction(TID, TID.hex(), "signed")
     with pytest.raises(MalformedDataError, match="prepared transaction 00"):
         download_steps.check_card_transaction(bytes(16), TID.hex(), "prepared")
+
+
+@pytest.mark.parametrize("smdp_flag,code_flag,required", [(False, False, False), (True, False, True),
+                                                          (False, True, True), (True, True, True)])
+def test_a_confirmation_code_is_asked_for_when_either_side_says_so(smdp_flag, code_flag, required):
+    assert download_steps.confirmation_code_required(smdp_flag, code_flag) is required

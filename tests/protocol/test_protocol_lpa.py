@@ -290,6 +290,15 @@ async def test_missing_confirmation_code_postpones(smdp, config):
     assert calls(smdp)[-1] == "cancelSession"
 
 
+async def test_an_activation_code_announcing_a_confirmation_code_postpones_without_one(smdp, config):
+    """As in the engine, the activation code's flag asks for the code even if smdpSigned2 does not."""
+    isdr, card = open_card()
+    async with Es9Client(FQDN, config) as es9:
+        with pytest.raises(lpa.ConfirmationCodeRequiredError):
+            await lpa.download(isdr, es9, AC + "$$1")
+    assert card.cancel_reasons() == [CancelSessionReason.postponed] and card.requests("BF21") == []
+
+
 async def test_confirmation_code_goes_to_the_euicc_as_hash_cc_only(smdp, config):
     smdp.answers[ES9 + "authenticateClient"] = json_answer(auth_client_answer(cc_required=True))
     isdr, card = open_card()
