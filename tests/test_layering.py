@@ -9,7 +9,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-PURE_VOCABULARY = ("sgp22.es10_enums", "sgp22.results")
+PURE_VOCABULARY = ("sgp22.es10_enums", "sgp22.results", "sgp22.cancel_reasons")
 """The sgp22 modules that only declare values (SGP.22, OpenHarmony and Windows numberings) and
 import nothing but the standard library: what even the machines and the contract may import,
 so each enum is declared once."""

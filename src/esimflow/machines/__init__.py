@@ -1,6 +1,6 @@
 """Which state changes are legal, decided without I/O: the workflows ask these machines before
 acting and record the changes they return. No temporalio, no clock (replay-safe); of sgp22 only
-the pure vocabulary (``sgp22.es10_enums``), which stays where it is declared."""
+the pure vocabulary (``sgp22.es10_enums``, ``sgp22.cancel_reasons``), declared there once."""
 from esimflow.machines.base import Change, IllegalTransition, InvalidMachineData, StateModel
 from esimflow.machines.download_session import DownloadSession, legal_cancel_reasons
 from esimflow.machines.euicc_profile import EuiccContext, EuiccProfile

@@ -1,74 +1,26 @@
-"""One RSP download session, from the first ES9+ call to the delivered install notification,
-and which CancelSessionReason each phase allows (reference notes, section 8).
-
-The eUICC holds a session from a successful AuthenticateServer until the PIR; CancelSession is
-accepted only then. Within it:
-- endUserRejection, postponed, timeout and pprNotAllowed answer the metadata of
-  authenticateClient: while it is reviewed, or while waiting for consent or a confirmation code;
-- metadataMismatch follows getBoundProfilePackage, when the readable StoreMetadata differs from
-  the metadata reviewed earlier;
-- loadBppExecutionError is for a LoadBoundProfilePackage that broke off before a PIR;
-- undefinedReason is legal anywhere the session is held.
+"""One RSP download session, from the first ES9+ call to the delivered install notification.
+Which CancelSessionReason each phase allows is `sgp22.cancel_reasons` (the one table the plain
+LPA and the workflows also use); this machine enforces it.
 
 A confirmation code demanded by the activation code or by smdpSigned2 (``review_metadata(
 cc_required=True)``) must be asked for before PrepareDownload: ``prepare`` refuses otherwise.
 """
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from transitions.core import EventData
 
+from esimflow.machines.base import Change, StateModel, TransitionSpec, guard
+from sgp22.cancel_reasons import LEGAL_CANCEL_REASONS, SESSION_HELD, Phase, legal_cancel_reasons
 from sgp22.es10_enums import CancelSessionReason
 
-from esimflow.machines.base import Change, StateModel, TransitionSpec, guard
-
-
-class Phase(StrEnum):
-    IDLE = "idle"
-    AUTHENTICATED = "authenticated"  # AuthenticateServer done: the eUICC holds the session
-    METADATA_REVIEWED = "metadata_reviewed"  # authenticateClient returned profileMetadata
-    AWAITING_CONSENT = "awaiting_consent"
-    AWAITING_CONFIRMATION_CODE = "awaiting_confirmation_code"
-    PREPARED = "prepared"  # PrepareDownload done
-    PACKAGE_RECEIVED = "package_received"  # getBoundProfilePackage done
-    INSTALLING = "installing"  # LoadBoundProfilePackage under way
-    INSTALLED = "installed"  # PIR (success) received from the eUICC
-    NOTIFIED = "notified"  # PIR delivered to the SM-DP+
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
+__all__ = ["LEGAL_CANCEL_REASONS", "CancelSessionReason", "DownloadSession", "Phase", "legal_cancel_reasons"]
 
 P = Phase
 R = CancelSessionReason
 STATES = list(Phase)
 FINAL = [P.NOTIFIED, P.CANCELLED, P.FAILED]
-
-_ANSWERS_TO_METADATA = frozenset({R.endUserRejection, R.postponed, R.timeout, R.pprNotAllowed, R.undefinedReason})
-
-LEGAL_CANCEL_REASONS: dict[Phase, frozenset[CancelSessionReason]] = {
-    P.IDLE: frozenset(),
-    P.AUTHENTICATED: frozenset({R.undefinedReason}),
-    P.METADATA_REVIEWED: _ANSWERS_TO_METADATA,
-    P.AWAITING_CONSENT: _ANSWERS_TO_METADATA,
-    P.AWAITING_CONFIRMATION_CODE: _ANSWERS_TO_METADATA,
-    P.PREPARED: frozenset({R.undefinedReason}),
-    P.PACKAGE_RECEIVED: frozenset({R.metadataMismatch, R.undefinedReason}),
-    P.INSTALLING: frozenset({R.loadBppExecutionError, R.undefinedReason}),
-    P.INSTALLED: frozenset(),
-    P.NOTIFIED: frozenset(),
-    P.CANCELLED: frozenset(),
-    P.FAILED: frozenset(),
-}
-
-SESSION_HELD = [phase for phase, reasons in LEGAL_CANCEL_REASONS.items() if reasons]
-
-
-def legal_cancel_reasons(phase: Phase | str) -> frozenset[CancelSessionReason]:
-    """The reasons CancelSession may carry in ``phase`` (empty: no session to cancel)."""
-    return LEGAL_CANCEL_REASONS[Phase(phase)]
-
 
 TRANSITIONS: list[TransitionSpec] = [
     {"trigger": "authenticate", "source": P.IDLE, "dest": P.AUTHENTICATED},

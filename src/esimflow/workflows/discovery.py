@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.base import OperationWorkflow
     from esimflow.workflows.rsp import cancel_session, mutual_authentication
     from esimflow.workflows.steps import Card, StepFailed, card_of, conclude, net_call
+    from sgp22.cancel_reasons import Stop, cancel_reason
     from sgp22.results import OhResultCode, WinStatus
 
 
@@ -90,11 +91,11 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
                                                         on_transaction=transaction.append)
         except StepFailed as failure:
             await cancel_session(card, session, None, transaction[-1] if transaction else None,
-                                 CancelSessionReason.undefinedReason)
+                                 cancel_reason(Stop.STEP_FAILED))
             if failure.kind.startswith("es9."):  # the SM-DP+ holds nothing for this EID
                 return []
             raise
-        await cancel_session(card, session, address, authenticated.transaction_id, CancelSessionReason.postponed)
+        await cancel_session(card, session, address, authenticated.transaction_id, cancel_reason(Stop.PREVIEW_DONE))
         return [{**dataclasses.asdict(DownloadableProfile(smdp_address=address, source="smdp")),
                  "metadata": dataclasses.asdict(authenticated.auth.metadata)}]
 

@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.profiles import switch_to
     from esimflow.workflows.rsp import Authenticated, cancel_session, mutual_authentication
     from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude, net_call, together
+    from sgp22.cancel_reasons import USER_DECLINE_REASONS, Stop, cancel_reason
     from sgp22.errors import (
         ConfirmationCodeRetriesExceededError,
         ConsentTimeoutError,
@@ -145,7 +146,7 @@ class RspSessionWorkflow(OperationWorkflow):
     def _validate_decline(self, answer: DeclineInput) -> None:
         if self._progress.awaiting is None:
             raise ValueError("this download is not waiting for the user")
-        if answer.reason not in (R.endUserRejection, R.postponed, R.pprNotAllowed):
+        if answer.reason not in USER_DECLINE_REASONS:
             raise ValueError("a user declines with endUserRejection, postponed or pprNotAllowed")
 
     @workflow.signal(name=SIGNAL_CANCEL_SESSION)
@@ -183,7 +184,7 @@ class RspSessionWorkflow(OperationWorkflow):
 
     def _user_reason(self) -> CancelSessionReason:
         reason = self._declined if self._declined is not None else self._cancel_requested
-        return R(int(reason)) if reason is not None else R.endUserRejection
+        return R(int(reason)) if reason is not None else cancel_reason(Stop.USER_DECLINED)
 
 
 async def resolve_target(card: Card, activation_code: str | None, smdp_override: str | None) -> _Target:
@@ -258,12 +259,12 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             # the SM-DP+ (the order stays usable)
             if self.session.holds_session:
                 await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
-                                     R.postponed)
+                                     cancel_reason(Stop.OPERATOR_SKIPPED))
             raise
         except StepFailed as failure:
             if self.session.holds_session:
                 await cancel_session(card, self.session, target.server_address, self._progress.transaction_id,
-                                     R.undefinedReason)
+                                     cancel_reason(Stop.STEP_FAILED))
             if failure.kind == FORGOTTEN_SESSION and workflow.patched("forgotten-session-once"):
                 self._forgotten_sessions += 1
                 if self._forgotten_sessions > 1:
@@ -285,7 +286,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                                                         on_transaction=self._on_transaction,
                                                         with_profiles=self._iccids_before is None)
         except StepFailed:
-            await cancel_session(card, session, None, self._progress.transaction_id, R.undefinedReason)
+            await cancel_session(card, session, None, self._progress.transaction_id, cancel_reason(Stop.STEP_FAILED))
             raise
         if authenticated.profiles is not None:
             self._iccids_before = {profile.iccid for profile in authenticated.profiles}
@@ -297,7 +298,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
         tid = authenticated.transaction_id
 
         if metadata.iccid in (self._iccids_before or set()):
-            await self._cancel(card, authenticated, R.endUserRejection)
+            await self._cancel(card, authenticated, cancel_reason(Stop.PROFILE_ALREADY_ON_CARD))
             raise OperationFailed(f"profile {metadata.iccid} is already on this eUICC", kind="download.iccid_exists",
                                   oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.IccidAlreadyExists)
 
@@ -306,7 +307,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                                       PolicyRulesStepInput(card.ref, authenticated.auth.profile_metadata),
                                       PolicyRulesVerdict)
             if not verdict.allowed:
-                outcome = await self._cancel(card, authenticated, R.pprNotAllowed)
+                outcome = await self._cancel(card, authenticated, cancel_reason(Stop.POLICY_RULES_NOT_ALLOWED))
                 raise OperationFailed("the eUICC's rules authorisation table does not allow this profile's policy rules",
                                       kind="lpa.ppr_not_allowed", oh_result=OhResultCode.RESULT_PPR_NOT_MATCH,
                                       win_status=WinStatus.PolicyViolation, data={"cancel": outcome})
@@ -322,7 +323,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             if answer != "answered":
                 return await self._user_ended(card, authenticated, answer)
             if needs_rules_consent and not self._consent.accept_policy_rules:
-                outcome = await self._cancel(card, authenticated, R.pprNotAllowed)
+                outcome = await self._cancel(card, authenticated, cancel_reason(Stop.POLICY_RULES_DECLINED))
                 raise OperationFailed("the profile's policy rules were not accepted", kind="download.ppr_not_allowed",
                                       oh_result=OhResultCode.RESULT_PPR_FORBIDDEN,
                                       win_status=WinStatus.PolicyViolation, data={"cancel": outcome})
@@ -354,7 +355,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
                 GetBppResult,
             )
         except StepFailed as failure:
-            await self._cancel(card, authenticated, R.undefinedReason)
+            await self._cancel(card, authenticated, cancel_reason(Stop.STEP_FAILED))
             if failure.oh_result == OhResultCode.RESULT_CONFIRMATION_CODE_INCORRECT:
                 self._code_attempts += 1
                 refused_up_front, self._code_from_request = self._code_from_request, False
@@ -380,7 +381,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
 
         if not package.metadata_matches:
             await record_downloaded()
-            outcome = await self._cancel(card, authenticated, R.metadataMismatch)
+            outcome = await self._cancel(card, authenticated, cancel_reason(Stop.METADATA_MISMATCH))
             await record_status(card, metadata.iccid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason="metadataMismatch")
             raise OperationFailed("the bound profile package does not carry the previewed profile",
@@ -407,7 +408,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
             # and a new session can bind the profile again.
             if await self._installed_now(card):
                 return await self._finish(card, request, target, None, already_installed=True)
-            outcome = await self._cancel(card, authenticated, R.loadBppExecutionError)
+            outcome = await self._cancel(card, authenticated, cancel_reason(Stop.INSTALL_BROKE_OFF))
             await record_status(card, metadata.iccid, self.operation, "abandon", fallback=Status.DOWNLOADED,
                                 error_reason=failure.kind)
             raise _NewSession(f"{failure.kind} during LoadBoundProfilePackage; cancel: {outcome}", failure) from None
@@ -482,7 +483,7 @@ class DownloadProfileWorkflow(RspSessionWorkflow):
     async def _user_ended(self, card: Card, authenticated: Authenticated, answer: str, *,
                           waiting_for_code: bool = False) -> OperationResult:
         if answer == "timeout":
-            outcome = await self._cancel(card, authenticated, R.timeout)
+            outcome = await self._cancel(card, authenticated, cancel_reason(Stop.NO_ANSWER_IN_TIME))
             question = "confirmation code" if waiting_for_code else "consent"
             raise OperationFailed.of(
                 ConsentTimeoutError(f"no {question} from the user in time; the session was cancelled (timeout)",
@@ -536,7 +537,7 @@ class GetDownloadableProfileMetadataWorkflow(RspSessionWorkflow):
                                                         target.matching_id, expected_oid=target.smdp_oid,
                                                         on_transaction=self._on_transaction)
         except StepFailed:
-            await cancel_session(card, self.session, None, self._progress.transaction_id, R.undefinedReason)
+            await cancel_session(card, self.session, None, self._progress.transaction_id, cancel_reason(Stop.STEP_FAILED))
             raise
         metadata = authenticated.auth.metadata
         metadata.confirmation_code_required = metadata.confirmation_code_required or target.cc_required
@@ -546,7 +547,7 @@ class GetDownloadableProfileMetadataWorkflow(RspSessionWorkflow):
         )
         self._progress.metadata = metadata
         outcome = await cancel_session(card, self.session, target.server_address, authenticated.transaction_id,
-                                       R.postponed)
+                                       cancel_reason(Stop.PREVIEW_DONE))
         shown_code = str(ActivationCode.parse(request.activation_code)) if request.activation_code else None
         return OperationResult.success(self.operation, request.eid, {
             "metadata": dataclasses.asdict(metadata), "smdp_address": target.server_address, "cancel": outcome,
