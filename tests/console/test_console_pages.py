@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 
+from esimflow.history import SqlHistoryStore, StatusChange
+from esimflow.machines import ProfileStatus
 from esimflow.migration.fleet import parse_fleet
 from esimflow.migration.model import DeviceOutcome, MigrationPolicy
 from esimflow.migration.store import MigrationStore
@@ -233,3 +236,16 @@ def test_an_access_token_logs_in_through_the_form_with_its_role(tmp_path, monkey
         assert right.status_code == 303
         page = client.get("/fleet").text
         assert "token (viewer)" in page and "role-viewer" in page
+
+
+def test_a_refused_move_shows_as_drift_on_the_logs_and_profile_pages(tmp_path):
+    with console_client(tmp_path) as client:
+        log_in(client, *VIEWER)
+        refused = ProfileStatus("ENABLED").drift("delete")
+        with SqlHistoryStore(tmp_path / "history.sqlite3") as history:
+            history.record(StatusChange.from_machine(refused, iccid=iccid(1), operation="DeleteProfile",
+                                                     at=datetime(2027, 1, 1, tzinfo=UTC), workflow_id="drifted"))
+        logs = client.get("/logs").text
+        assert logs.count('class=" drift"') == 1
+        assert "drift: ProfileStatus: cannot delete from ENABLED" in logs
+        assert "drift: ProfileStatus: cannot delete from ENABLED" in client.get(f"/profiles/{iccid(1)}/detail").text

@@ -53,6 +53,18 @@ def test_profile_history_in_time_order_with_every_field(store):
     assert store.history("8949000000000000099") == []
 
 
+def test_a_move_the_machine_refuses_is_kept_as_drift_and_read_back_as_drift(store):
+    refused = ProfileStatus(Status.ENABLED).drift("delete")
+    store.record(StatusChange.from_machine(refused, iccid=ICCID_1, operation="DeleteProfile", at=T0,
+                                           workflow_id="DeleteProfile-1"))
+    store.record(change(ICCID_1, minutes=1, to=Status.AVAILABLE, operation="DownloadProfile"))
+    drifted, ordinary = store.history(ICCID_1)
+    assert (drifted.from_status, drifted.to_status) == (Status.ENABLED, Status.DELETED)
+    assert drifted.drift == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
+    assert ordinary.drift is None
+    assert [c.drift is not None for c in store.logs()] == [False, True]
+
+
 def test_a_retried_write_is_recorded_once(store):
     assert store.record(change()) is True
     assert store.record(change()) is False  # the same activity, retried
@@ -244,7 +256,7 @@ def test_a_history_written_before_schema_versions_opens_and_is_migrated(tmp_path
         assert [(p.iccid, p.status) for p in store.profiles(status="ENABLED")] == [(ICCID_1, Status.ENABLED)]
         assert store.record(change(ICCID_2))
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT version FROM esimflow_schema WHERE component = 'history'").fetchone() == (2,)
+        assert raw.execute("SELECT version FROM esimflow_schema WHERE component = 'history'").fetchone() == (3,)
 
 
 def test_a_database_of_a_newer_esimflow_is_refused(database_location):

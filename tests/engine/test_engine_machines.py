@@ -31,14 +31,22 @@ R = CancelSessionReason
 PLATFORM_CHANGES = {
     (Status.AVAILABLE, "regenerate_ac"): Status.AVAILABLE,
     (Status.DELETED, "regenerate_ac"): Status.AVAILABLE,
+    (Status.EXPIRED, "regenerate_ac"): Status.AVAILABLE,
+    (Status.CANCELED, "regenerate_ac"): Status.AVAILABLE,
     (Status.AVAILABLE, "download"): Status.DOWNLOADED,
     (Status.DOWNLOADED, "abandon"): Status.AVAILABLE,
+    (Status.AVAILABLE, "refuse"): Status.CANCELED,
+    (Status.DOWNLOADED, "refuse"): Status.CANCELED,
     (Status.DOWNLOADED, "install"): Status.INSTALLED,
     (Status.INSTALLED, "enable"): Status.ENABLED,
     (Status.DISABLED, "enable"): Status.ENABLED,
     (Status.ENABLED, "disable"): Status.DISABLED,
     (Status.INSTALLED, "delete"): Status.DELETED,
     (Status.DISABLED, "delete"): Status.DELETED,
+    (Status.INSTALLED, "reset"): Status.DELETED,
+    (Status.DISABLED, "reset"): Status.DELETED,
+    (Status.ENABLED, "reset"): Status.DELETED,
+    (Status.DELETED, "reuse"): Status.AVAILABLE,
     (Status.AVAILABLE, "expire"): Status.EXPIRED,
     (Status.DOWNLOADED, "expire"): Status.EXPIRED,
     (Status.AVAILABLE, "cancel"): Status.CANCELED,
@@ -90,7 +98,7 @@ def test_illegal_change_is_a_machine_error_with_the_legal_alternatives():
         profile.delete()
     error = refused.value
     assert isinstance(error, IllegalTransition)
-    assert str(error) == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable)"
+    assert str(error) == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
     assert (error.kind, error.retryable, error.trigger, error.state) == (
         "machine.illegal_transition", False, "delete", "ENABLED")
     assert error.to_dict()["kind"] == "machine.illegal_transition"
@@ -103,11 +111,30 @@ def test_unknown_trigger_and_unknown_state_raise_typed_errors():
         ProfileStatus("LOST")
 
 
+def test_a_memory_reset_of_an_enabled_profile_is_one_change_not_disable_then_delete():
+    profile = ProfileStatus(Status.ENABLED)
+    assert profile.reset() == Change("ProfileStatus", "reset", "ENABLED", "DELETED")
+    assert profile.changes == [Change("ProfileStatus", "reset", "ENABLED", "DELETED")]
+
+
+def test_drift_records_a_refused_move_the_device_made_naming_the_refusal():
+    profile = ProfileStatus(Status.ENABLED, iccid="8949000000000000001")
+    change = profile.drift("delete", reason="deleted by another LPA")
+    assert (change.from_state, change.to_state, change.trigger, change.subject) == (
+        "ENABLED", "DELETED", "delete", "8949000000000000001")
+    assert change.drift == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
+    assert profile.status == Status.DELETED and profile.changes == [change]
+    legal = ProfileStatus(Status.DISABLED).drift("delete")
+    assert legal.drift is None and legal.to_state == "DELETED"
+    with pytest.raises(IllegalTransition, match="no trigger 'explode'"):
+        ProfileStatus().drift("explode")
+
+
 def test_can_answers_without_changing_anything():
     profile = ProfileStatus(Status.DOWNLOADED)
     assert profile.can("install") and not profile.can("enable") and not profile.can("explode")
     assert profile.status == Status.DOWNLOADED and profile.changes == []
-    assert sorted(profile.legal_triggers()) == ["abandon", "cancel", "expire", "install"]
+    assert sorted(profile.legal_triggers()) == ["abandon", "cancel", "expire", "install", "refuse"]
 
 
 def test_models_share_one_compiled_machine_but_keep_their_own_state():

@@ -58,6 +58,7 @@ class Record:
     eid: str | None = None
     workflow_id: str | None = None
     error_reason: str | None = None
+    drift: str | None = None  # the status model refused this move, the device made it: why
 
     @property
     def codes(self) -> tuple[str, str] | None:
@@ -297,7 +298,7 @@ class Sources:
 def _engine_record(change: StatusChange) -> Record:
     return Record(change.at, change.iccid, str(change.from_status) if change.from_status else None,
                   str(change.to_status), change.operation, ENGINE, change.eid, change.workflow_id,
-                  change.error_reason)
+                  change.error_reason, change.drift)
 
 
 LOG_CSV_COLUMNS = ("time_utc", "iccid", "eid", "from", "to", "operation", "workflow_id", "error_reason",

@@ -194,7 +194,7 @@ class Es9Service:
         except MalformedDataError:
             raise FunctionFailed("1.1", "2.1", "euiccOtpk is not a point on the DPpb curve") from None
         if session.bound_package is not None and session.bound_otpk == euicc_otpk:
-            self.inventory.note(profile.iccid, "deliver", reason="bound profile package delivered again",
+            self.inventory.note(profile.iccid, "download", reason="bound profile package delivered again",
                                 eid=session.eid)
             return session.bound_package  # the same request again: the same package
         smdp_otsk = self._one_time_key(session, euicc_otpk)
@@ -214,10 +214,10 @@ class Es9Service:
         self.sessions.bind(profile.iccid, Binding(session.eid, euicc_otpk, smdp_otsk))
         session.bound_otpk, session.bound_package = euicc_otpk, package
         if profile.status == ProfileStatus.AVAILABLE:
-            self.inventory.apply(profile.iccid, "deliver", eid=session.eid, expect=ProfileStatus.AVAILABLE,
+            self.inventory.apply(profile.iccid, "download", eid=session.eid, expect=ProfileStatus.AVAILABLE,
                                  reason="bound profile package delivered")
         else:
-            self.inventory.note(profile.iccid, "deliver", reason="bound profile package delivered again",
+            self.inventory.note(profile.iccid, "download", reason="bound profile package delivered again",
                                 eid=session.eid)
         return package
 
@@ -291,7 +291,7 @@ class Es9Service:
             self._apply(iccid, "install", eid=eid, reason=_sima_summary(result.get("simaResponse")), handled=handled)
         else:
             reason = f"bppCommandId {result['bppCommandId']}, errorReason {result['errorReason']}"
-            self._apply(iccid, "install_failed", eid=eid, reason=f"installation failed: {reason}", handled=handled)
+            self._apply(iccid, "abandon", eid=eid, reason=f"installation failed: {reason}", handled=handled)
 
     def _other_notification(self, raw: bytes) -> None:
         value = decode_field("OtherSignedNotification", raw, "pendingNotification")
