@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from esimflow import database
+from esimflow.activities.engine import EngineActivities
+from esimflow.activities.types import RecordProfileStatusInput
 from esimflow.history import HistoryStore, HistoryUnavailableError, StatusChange, open_history
 from esimflow.machines import ProfileStatus, Status
 from sgp22.errors import BadInputError, NotSupportedError
@@ -63,6 +65,23 @@ def test_a_move_the_machine_refuses_is_kept_as_drift_and_read_back_as_drift(stor
     assert drifted.drift == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
     assert ordinary.drift is None
     assert [c.drift is not None for c in store.logs()] == [False, True]
+
+
+def _record(activities: EngineActivities, trigger: str, sequence: int, fallback: Status = Status.DISABLED) -> str:
+    return activities.record_profile_status(RecordProfileStatusInput(
+        iccid=ICCID_1, eid=EID_A, trigger=trigger, fallback=str(fallback), operation="DeleteProfile",
+        workflow_id="DeleteProfile-7", at=T0.isoformat(), sequence=sequence))
+
+
+def test_the_engine_records_a_move_its_history_does_not_allow_as_drift_not_from_the_fallback(store):
+    activities = EngineActivities(registry=None, history=store)
+    assert _record(activities, "enable", 0) == "ENABLED"  # first seen: starts where the card implies
+    assert _record(activities, "delete", 1) == "DELETED"  # the history says ENABLED, the card deleted it
+    first, drifted = store.history(ICCID_1)
+    assert (first.from_status, first.to_status, first.drift) == (Status.DISABLED, Status.ENABLED, None)
+    assert (drifted.from_status, drifted.to_status) == (Status.ENABLED, Status.DELETED)
+    assert drifted.drift == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
+    assert _record(activities, "delete", 1) == "DELETED" and len(store.history(ICCID_1)) == 2  # a retry
 
 
 def test_a_retried_write_is_recorded_once(store):
