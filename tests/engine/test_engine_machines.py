@@ -346,6 +346,35 @@ def test_os_update_reaches_each_osu_status(triggers, outcome):
     assert update.osu_status == outcome
 
 
+@pytest.mark.parametrize("reports,outcome", [
+    ([OsuStatus.EUICC_UPGRADE_SUCCESSFUL], OsuStatus.EUICC_UPGRADE_SUCCESSFUL),
+    ([OsuStatus.EUICC_UPGRADE_IN_PROGRESS, OsuStatus.EUICC_UPGRADE_IN_PROGRESS, OsuStatus.EUICC_UPGRADE_SUCCESSFUL],
+     OsuStatus.EUICC_UPGRADE_SUCCESSFUL),
+    ([OsuStatus.EUICC_UPGRADE_ALREADY_LATEST], OsuStatus.EUICC_UPGRADE_ALREADY_LATEST),
+    ([OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE], OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE),
+    ([OsuStatus.EUICC_UPGRADE_IN_PROGRESS, OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE], OsuStatus.EUICC_UPGRADE_FAILED),
+    ([int(OsuStatus.EUICC_UPGRADE_IN_PROGRESS), int(OsuStatus.EUICC_UPGRADE_FAILED)], OsuStatus.EUICC_UPGRADE_FAILED),
+])
+def test_the_os_update_machine_computes_the_outcome_from_the_cards_reports(reports, outcome):
+    update = OsUpdate()
+    update.check()
+    answers = [update.report(reported) for reported in reports]
+    assert answers[-1] == outcome == update.osu_status
+    assert update.changes[-1].reason == OsuStatus(reports[-1]).name
+
+
+def test_an_update_still_in_progress_when_polling_ends_is_failed_and_a_late_report_is_refused():
+    update = OsUpdate()
+    update.check()
+    assert update.report(OsuStatus.EUICC_UPGRADE_IN_PROGRESS) == OsuStatus.EUICC_UPGRADE_IN_PROGRESS
+    assert update.give_up() == OsuStatus.EUICC_UPGRADE_FAILED and not update.is_final
+    done = OsUpdate()
+    done.check()
+    done.report(OsuStatus.EUICC_UPGRADE_SUCCESSFUL)
+    with pytest.raises(IllegalTransition, match="a report of EUICC_UPGRADE_FAILED cannot follow"):
+        done.report(OsuStatus.EUICC_UPGRADE_FAILED)
+
+
 def test_osu_status_values_are_openharmonys():
     assert {s.name: int(s) for s in OsuStatus} == {
         "EUICC_UPGRADE_IN_PROGRESS": 1, "EUICC_UPGRADE_FAILED": 2, "EUICC_UPGRADE_SUCCESSFUL": 3,
