@@ -328,6 +328,23 @@ def test_a_failed_session_is_final_and_cannot_be_cancelled():
         session.cancel(R.undefinedReason)
 
 
+def test_cancel_reason_answers_the_wanted_reason_or_none_without_a_session():
+    session = DownloadSession(state=SessionPhase.METADATA_REVIEWED)
+    assert session.cancel_reason(R.postponed) is R.postponed and session.cancel_reason(int(R.timeout)) is R.timeout
+    assert DownloadSession().cancel_reason(R.postponed) is None  # no session held: nothing to cancel
+
+
+def test_an_illegal_cancel_reason_raises_in_tests_and_is_replaced_in_service(monkeypatch):
+    session = DownloadSession(state=SessionPhase.PREPARED)
+    assert DownloadSession.strict_cancel_reasons  # tests/conftest.py
+    with pytest.raises(IllegalTransition, match=r"reason postponed \(1\) is not legal in prepared") as refused:
+        session.cancel_reason(R.postponed)
+    assert refused.value.kind == "machine.download_session.illegal_cancel_reason"
+    monkeypatch.setattr(DownloadSession, "strict_cancel_reasons", False)
+    assert session.cancel_reason(R.postponed) is R.undefinedReason
+    assert session.phase == SessionPhase.PREPARED
+
+
 # --- OsUpdate -----------------------------------------------------------------------------------
 
 
