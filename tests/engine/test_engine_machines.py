@@ -8,6 +8,7 @@ from transitions.core import MachineError
 from esimflow.machines import (
     CancelSessionReason,
     Change,
+    DeviceMigrationOutcome,
     DownloadSession,
     EuiccContext,
     IllegalTransition,
@@ -22,6 +23,7 @@ from esimflow.machines import (
     legal_cancel_reasons,
 )
 from esimflow.machines.download_session import Phase as SessionPhase
+from esimflow.migration.model import Outcome
 
 R = CancelSessionReason
 
@@ -411,3 +413,39 @@ def test_os_update_refuses_other_changes(triggers, illegal):
     with pytest.raises(IllegalTransition):
         getattr(update, illegal)()
     assert OsUpdate().osu_status is None
+
+
+# --- DeviceMigrationOutcome --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("triggers,outcome", [
+    (["skip"], "skipped"),
+    (["fail"], "failed"),
+    (["withdraw"], "rolled_back"),
+    (["start", "migrate"], "migrated"),
+    (["start", "fail"], "failed"),  # rollback off: left as is
+    (["start", "roll_back", "restore"], "rolled_back"),
+    (["start", "roll_back", "fail"], "failed"),
+])
+def test_a_device_migration_ends_in_exactly_one_outcome(triggers, outcome):
+    device = DeviceMigrationOutcome("89049032123451234512345678901235")
+    *on_the_way, last = triggers
+    for trigger in on_the_way:
+        getattr(device, trigger)()
+        assert device.outcome is None
+    assert device.end(last, reason="why") == outcome == device.outcome
+    for trigger in ("skip", "fail", "migrate", "restore", "withdraw"):
+        with pytest.raises(IllegalTransition):
+            device.end(trigger)  # never a second outcome
+    assert device.outcome == outcome
+
+
+def test_the_outcomes_are_the_migration_reports_and_only_ending_triggers_end():
+    states = DeviceMigrationOutcome.machine.states
+    assert sorted(name for name, state in states.items() if state.final) == sorted(Outcome.ALL)
+    device = DeviceMigrationOutcome()
+    with pytest.raises(IllegalTransition, match="start does not end a device migration"):
+        device.end("start")
+    with pytest.raises(IllegalTransition, match="cannot migrate from checking"):
+        device.end("migrate")  # nothing was changed: a device is not migrated without a change
+    assert device.state == "checking"
