@@ -7,10 +7,12 @@ from transitions.core import MachineError
 
 from esimflow.machines import (
     CancelSessionReason,
+    CardHold,
     Change,
     DeviceMigrationOutcome,
     DownloadSession,
     EuiccContext,
+    HoldState,
     IllegalTransition,
     InvalidMachineData,
     OsUpdate,
@@ -449,3 +451,28 @@ def test_the_outcomes_are_the_migration_reports_and_only_ending_triggers_end():
     with pytest.raises(IllegalTransition, match="cannot migrate from checking"):
         device.end("migrate")  # nothing was changed: a device is not migrated without a change
     assert device.state == "checking"
+
+
+# --- CardHold ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("triggers,end", [
+    (["grant", "release"], HoldState.RELEASED),
+    (["release"], HoldState.WITHDRAWN),  # released while it waited its turn: never granted
+    (["grant", "drop"], HoldState.DROPPED),  # the holder ended without releasing it
+])
+def test_a_hold_is_granted_once_and_ends_once(triggers, end):
+    hold = CardHold("m1234")
+    assert hold.waiting and not hold.granted
+    for trigger in triggers:
+        change = getattr(hold, trigger)(reason="why")
+    assert (hold.state, hold.is_final, change.subject) == (end, True, "m1234")
+    for trigger in ("grant", "release", "drop"):
+        assert not hold.can(trigger)
+        with pytest.raises(IllegalTransition):
+            getattr(hold, trigger)()
+
+
+def test_a_hold_not_granted_cannot_be_dropped():
+    with pytest.raises(IllegalTransition, match="cannot drop from requested"):
+        CardHold().drop()
