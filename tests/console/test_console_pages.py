@@ -249,3 +249,5 @@ def test_a_refused_move_shows_as_drift_on_the_logs_and_profile_pages(tmp_path):
         assert logs.count('class=" drift"') == 1
         assert "drift: ProfileStatus: cannot delete from ENABLED" in logs
         assert "drift: ProfileStatus: cannot delete from ENABLED" in client.get(f"/profiles/{iccid(1)}/detail").text
+        exported = list(csv.DictReader(io.StringIO(client.get("/logs.csv").text)))
+        assert [r["drift"] for r in exported if r["workflow_id"] == "drifted"] == [refused.drift]

@@ -1,18 +1,21 @@
 """The profile status history answers an operator: where each profile stands, what happened to
 it, which operations failed; retried writes land once, concurrent writers lose nothing. Every
 store test runs on a SQLite file and on a real PostgreSQL server (``database_location``)."""
+import json
 import multiprocessing
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from click.testing import CliRunner
 
 from esimflow import database
 from esimflow.activities.engine import EngineActivities
 from esimflow.activities.types import RecordProfileStatusInput
 from esimflow.history import HistoryStore, HistoryUnavailableError, StatusChange, open_history
 from esimflow.machines import ProfileStatus, Status
+from esimcli.main import main
 from sgp22.errors import BadInputError, NotSupportedError
 
 EID_A = "89049032123451234512345678901235"
@@ -65,6 +68,18 @@ def test_a_move_the_machine_refuses_is_kept_as_drift_and_read_back_as_drift(stor
     assert drifted.drift == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
     assert ordinary.drift is None
     assert [c.drift is not None for c in store.logs()] == [False, True]
+
+
+def test_the_cli_shows_drift_in_the_profile_history_and_the_logs(tmp_path):
+    path, luhn_iccid = tmp_path / "history.sqlite3", "8949000000000000000"
+    with open_history(str(path)) as history:
+        history.record(StatusChange.from_machine(ProfileStatus(Status.ENABLED).drift("delete"), iccid=luhn_iccid,
+                                                 operation="DeleteProfile", at=T0, workflow_id="w"))
+    runner = CliRunner()
+    shown = runner.invoke(main, ["profile", "history", luhn_iccid, "--history", str(path)])
+    assert shown.exit_code == 0 and "DELETED (drift)" in shown.output
+    (logged,) = json.loads(runner.invoke(main, ["logs", "--json", "--history", str(path)]).output)["changes"]
+    assert logged["drift"].startswith("ProfileStatus: cannot delete from ENABLED")
 
 
 def _record(activities: EngineActivities, trigger: str, sequence: int, fallback: Status = Status.DISABLED) -> str:

@@ -302,7 +302,7 @@ def _engine_record(change: StatusChange) -> Record:
 
 
 LOG_CSV_COLUMNS = ("time_utc", "iccid", "eid", "from", "to", "operation", "workflow_id", "error_reason",
-                   "openharmony_result", "windows_status")
+                   "openharmony_result", "windows_status", "drift")
 
 
 def logs_csv(records: list[Record]) -> str:
@@ -312,5 +312,5 @@ def logs_csv(records: list[Record]) -> str:
     for r in records:
         codes = r.codes or ("", "")
         writer.writerow((r.at.isoformat(), r.iccid, r.eid or "", r.from_status or "", r.to_status or "", r.operation,
-                         r.workflow_id or "", r.error_reason or "", *codes))
+                         r.workflow_id or "", r.error_reason or "", *codes, r.drift or ""))
     return out.getvalue()
