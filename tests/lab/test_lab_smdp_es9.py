@@ -103,6 +103,17 @@ def test_server_signed1_is_signed_by_dpauth_for_this_challenge_and_address(smdp,
     assert unb64(initiate["euiccCiPKIdToBeUsed"]) == b"\x04\x14" + pki.load(lab_identities).ci_pkid
 
 
+def test_a_delete_notification_after_a_lost_disable_is_recorded_as_drift(smdp, lpa, euicc):
+    iccid, download = downloaded(smdp, lpa, euicc, reusable=False)
+    download.install(iccid)
+    download.notify(euicc.notification("enable", iccid, smdp.address))
+    download.notify(euicc.notification("delete", iccid, smdp.address))  # its disable never arrived
+    assert smdp.status(iccid) == S.DELETED
+    last = smdp.history(iccid)[-1]
+    assert (last.event, last.from_status, last.to_status, last.error) == ("delete", "ENABLED", "DELETED", None)
+    assert last.reason.startswith("drift: ProfileStatus: cannot delete from ENABLED")
+
+
 def test_a_single_use_profile_stays_deleted(smdp, lpa, euicc):
     iccid, download = downloaded(smdp, lpa, euicc, reusable=False)
     download.install(iccid)

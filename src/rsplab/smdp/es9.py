@@ -324,7 +324,7 @@ class Es9Service:
         if self._already_handled(iccid, eid, seq, operation):
             return
         applied = self._apply(iccid, operation, eid=eid, reason=f"{operation} notification, sequence {seq}",
-                              handled=(seq, operation))
+                              handled=(seq, operation), observed=True)
         if applied and operation == "delete" and profile.reusable:
             self._apply(iccid, "reuse", eid=eid, reason="deleted from the device; available for a new download")
 
@@ -345,10 +345,11 @@ class Es9Service:
         return False
 
     def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str,
-               handled: tuple[int, str] | None = None) -> bool:
-        """Apply a device-reported event; one the status model refuses is recorded as ignored."""
+               handled: tuple[int, str] | None = None, observed: bool = False) -> bool:
+        """Apply a device-reported event; one the status model refuses is recorded as ignored
+        (``observed``, a notification of what the device did: as drift)."""
         try:
-            self.inventory.apply(iccid, event, eid=eid, reason=reason, handled=handled)
+            self.inventory.apply(iccid, event, eid=eid, reason=reason, handled=handled, observed=observed)
         except IllegalStatusChange as refused:
             self.inventory.note(iccid, event, error=f"ignored: {refused.message}", reason=reason, eid=eid,
                                 handled=handled)

@@ -31,7 +31,7 @@ from sgp22.identifiers import Eid, Iccid, mask_secret
 from sgp22.profile_package import ProfilePackageError, parse_upp
 
 from rsplab.private_files import create_private
-from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, move
+from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, move, observe
 
 SCHEMA_VERSION = 1
 PROFILE_CLASSES = ("test", "provisioning", "operational")
@@ -517,8 +517,12 @@ class Inventory:
     # --- status changes --------------------------------------------------------------------------
 
     def apply(self, iccid: str, event: str, *, reason: str | None = None, eid: str | None = None,
-              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None) -> ProfileStatus:
+              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None,
+              observed: bool = False) -> ProfileStatus:
         """Move a profile by ``event`` and record it; raises ``IllegalStatusChange`` (nothing recorded).
+
+        ``observed``: the device reports it made the change (a notification), so a move the
+        model refuses is recorded as drift (the refusal in the history's reason), not refused.
 
         ``expect`` refuses the change unless the profile is still in that status (a session that
         read the profile earlier must not act on a profile an admin changed meanwhile).
@@ -530,7 +534,7 @@ class Inventory:
             if expect is not None and current != expect:
                 raise IllegalStatusChange(f"profile {iccid} is {current} now, not {expect}", current=current,
                                           event=event)
-            change = move(current, event, reason)
+            change = (observe if observed else move)(current, event, reason)
             target = ProfileStatus(change.to_state)
             extra = ""
             args: list = [target.value, now_iso()]
@@ -539,6 +543,8 @@ class Inventory:
             elif target == ProfileStatus.AVAILABLE:
                 extra = ", downloaded_eid=NULL"
             db.execute(f"UPDATE profiles SET status=?, updated_at=?{extra} WHERE iccid=?", (*args, iccid))
+            if change.drift:
+                reason = f"drift: {change.drift}" + (f"; {reason}" if reason else "")
             self._history(db, iccid, change.trigger, change.from_state, change.to_state, reason=reason, eid=eid)
             self._handled(db, iccid, eid, handled)
         return target

@@ -8,7 +8,9 @@ Which device or operator event fires which trigger, in the lab SM-DP+:
   installation result), ``abandon`` (error installation result: nothing landed on a device);
 - the session cancelled by the device (ES9+ cancelSession): see :data:`CANCEL_REASON_EVENTS`;
 - notifications from the device: ``enable``, ``disable``, ``delete``, then ``reuse`` for a
-  reusable profile ("AVAILABLE ... when the user deletes the profile from the device");
+  reusable profile ("AVAILABLE ... when the user deletes the profile from the device"). A
+  notification is the device's fact: one the model refuses from the recorded status (an earlier
+  notification lost) is recorded as drift (:func:`observe`), as the engine's history does;
 - the operator (admin): ``expire``, ``cancel``, ``remove``, and ``regenerate_ac`` (``reissue``:
   a new activation code).
 """
@@ -20,7 +22,7 @@ from esimflow.machines.profile_status import ProfileStatus as StatusMachine
 from esimflow.machines.profile_status import Status as ProfileStatus
 from sgp22.errors import EsimError
 
-__all__ = ["CANCEL_REASON_EVENTS", "EVENTS", "IllegalStatusChange", "ProfileStatus", "move"]
+__all__ = ["CANCEL_REASON_EVENTS", "EVENTS", "IllegalStatusChange", "ProfileStatus", "move", "observe"]
 
 CANCEL_REASON_EVENTS = {
     "endUserRejection": "refuse",
@@ -54,3 +56,13 @@ def move(current: ProfileStatus | str, event: str, reason: str | None = None) ->
     except IllegalTransition as refused:
         raise IllegalStatusChange(refused.message, current=current, event=event) from None
 
+
+def observe(current: ProfileStatus | str, event: str, reason: str | None = None) -> Change:
+    """The Change for ``event`` the device reports it has made: one the model refuses from
+    ``current`` (a notification lost before it) is drift, its ``drift`` naming the refusal,
+    never ignored; an unknown event raises :class:`IllegalStatusChange`."""
+    current = ProfileStatus(current)
+    try:
+        return StatusMachine(current).drift(event, reason=reason)
+    except IllegalTransition as refused:
+        raise IllegalStatusChange(refused.message, current=current, event=event) from None
