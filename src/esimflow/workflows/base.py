@@ -65,7 +65,7 @@ def context_of(profiles: list[ProfileInfo], port: int = 0) -> EuiccContext:
 
 
 # the platform status a card-side phase of the EuiccProfile machine implies
-_PLATFORM_STATUS = {ProfilePhase.INSTALLED: Status.DISABLED, ProfilePhase.DISABLED: Status.DISABLED,
+_PLATFORM_STATUS = {ProfilePhase.INSTALLED: Status.INSTALLED, ProfilePhase.DISABLED: Status.DISABLED,
                     ProfilePhase.ENABLED: Status.ENABLED}
 
 
