@@ -1,6 +1,8 @@
 """The state machines decide which changes are legal: what a user sees as "refused, because ..."
 before anything touches a card or an SM-DP+."""
+import asyncio
 import itertools
+import logging
 
 import pytest
 from transitions.core import MachineError
@@ -476,3 +478,29 @@ def test_a_hold_is_granted_once_and_ends_once(triggers, end):
 def test_a_hold_not_granted_cannot_be_dropped():
     with pytest.raises(IllegalTransition, match="cannot drop from requested"):
         CardHold().drop()
+
+
+class _SigningCard:
+    """Stands for the card step of a cancel: signs whatever reason it is given."""
+
+    ref = None
+
+    def __init__(self) -> None:
+        self.reasons: list[int] = []
+
+    async def call(self, step, step_input, result_type=None, **options):
+        self.reasons.append(step_input.reason)
+        return "signed"
+
+
+def test_a_replaced_cancel_reason_is_sent_legal_logged_and_reported_in_service(monkeypatch, caplog):
+    from esimflow.workflows import rsp
+
+    monkeypatch.setattr(DownloadSession, "strict_cancel_reasons", False)
+    monkeypatch.setattr(rsp.workflow, "logger", logging.getLogger("esimflow.test.rsp"))
+    card, session = _SigningCard(), DownloadSession("tid", state=SessionPhase.PREPARED)
+    with caplog.at_level(logging.WARNING, logger="esimflow.test.rsp"):
+        outcome = asyncio.run(rsp.cancel_session(card, session, None, "tid", R.postponed))
+    assert card.reasons == [int(R.undefinedReason)] and session.phase == SessionPhase.CANCELLED
+    assert (outcome["reason"], outcome["requested"]) == ("undefinedReason", "postponed")
+    assert "cancel reason postponed is not legal in prepared" in caplog.text

@@ -90,13 +90,13 @@ async def cancel_session(card: Card, session: DownloadSession, server_address: s
     reason = session.cancel_reason(wanted)
     if reason is None or transaction_id is None:
         return {"cancelled": False, "reason": None, "detail": "no session held"}
-    session.cancel(reason)
     outcome: dict = {"cancelled": True, "reason": reason.name, "transaction_id": transaction_id,
                      "card": "ok", "smdp": "not sent"}
     if reason != wanted:  # the caller asked for a reason this phase does not allow: say so
         outcome["requested"] = CancelSessionReason(int(wanted)).name
         workflow.logger.warning("cancel reason %s is not legal in %s: cancelled with %s",
                                 outcome["requested"], session.phase, reason.name)
+    session.cancel(reason)
     try:
         signed = await card.call(CardStep.CANCEL_SESSION,
                                  CardCancelSessionInput(card.ref, transaction_id, int(reason)), str,
