@@ -28,6 +28,7 @@ from esimflow.machines import (
 )
 from esimflow.machines.download_session import Phase as SessionPhase
 from esimflow.migration.model import Outcome
+from esimflow.workflows import rsp
 
 R = CancelSessionReason
 
@@ -494,8 +495,6 @@ class _SigningCard:
 
 
 def test_a_replaced_cancel_reason_is_sent_legal_logged_and_reported_in_service(monkeypatch, caplog):
-    from esimflow.workflows import rsp
-
     monkeypatch.setattr(DownloadSession, "strict_cancel_reasons", False)
     monkeypatch.setattr(rsp.workflow, "logger", logging.getLogger("esimflow.test.rsp"))
     card, session = _SigningCard(), DownloadSession("tid", state=SessionPhase.PREPARED)
