@@ -24,7 +24,7 @@ async def engine(dev_client, tmp_path, unique_task_queue, smdp, card):
 
 def deliveries(smdp, iccid: str) -> int:
     """How often the SM-DP+ handed out the profile's bound profile package."""
-    return sum(1 for change in smdp.history(iccid) if change.event == "deliver")
+    return sum(1 for change in smdp.history(iccid) if change.event == "download")
 
 
 async def entity_answer(client, eid: str, request: contract.OperationRequest) -> contract.OperationResult:

@@ -86,6 +86,10 @@ async def test_memory_reset_reports_first_and_records_every_erased_profile_delet
     with engine.history() as history:
         for iccid in (enabled, disabled):
             assert str(history.history(iccid)[-1].to_status) == "DELETED"
+        # one change per erased profile, the enabled one straight from ENABLED (not "disable, then delete")
+        after_switch = [(str(c.from_status), str(c.to_status), c.operation, c.drift)
+                        for c in history.history(enabled) if c.operation == "ResetMemory"]
+        assert after_switch == [("ENABLED", "DELETED", "ResetMemory", None)]
     assert card.store.state.notifications == [], "nothing left that could report an erased profile"
 
 

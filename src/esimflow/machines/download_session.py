@@ -7,11 +7,11 @@ cc_required=True)``) must be asked for before PrepareDownload: ``prepare`` refus
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from transitions.core import EventData
 
-from esimflow.machines.base import Change, StateModel, TransitionSpec, guard
+from esimflow.machines.base import Change, IllegalTransition, StateModel, TransitionSpec, guard
 from sgp22.cancel_reasons import LEGAL_CANCEL_REASONS, SESSION_HELD, Phase, legal_cancel_reasons
 from sgp22.es10_enums import CancelSessionReason
 
@@ -41,19 +41,26 @@ TRANSITIONS: list[TransitionSpec] = [
 ]
 
 
-def _illegal_reason(model: DownloadSession, event: EventData) -> str:
-    reason: Any = event.kwargs.get("reason")
-    legal = ", ".join(f"{r.name} ({int(r)})" for r in sorted(legal_cancel_reasons(model.state)))
+def _reason_refusal(state: str, reason: Any) -> str:
+    legal = ", ".join(f"{r.name} ({int(r)})" for r in sorted(legal_cancel_reasons(state)))
     try:
         shown = f"{CancelSessionReason(int(reason)).name} ({int(reason)})"
     except (TypeError, ValueError):
         shown = repr(reason)
-    return f"reason {shown} is not legal in {model.state} (legal here: {legal})"
+    return f"reason {shown} is not legal in {state} (legal here: {legal})"
+
+
+def _illegal_reason(model: DownloadSession, event: EventData) -> str:
+    return _reason_refusal(model.state, event.kwargs.get("reason"))
 
 
 class DownloadSession(StateModel, label="DownloadSession", states=STATES, transitions=TRANSITIONS,
                       initial=P.IDLE, final=FINAL):
     """The phases of one profile download and the cancel reasons each allows."""
+
+    strict_cancel_reasons: ClassVar[bool] = False
+    """Whether :meth:`cancel_reason` raises for a reason this phase does not allow (the test
+    suite sets it, tests/conftest.py) instead of replacing it with undefinedReason."""
 
     def __init__(self, transaction_id: str | None = None, *, state: Phase | str = P.IDLE,
                  cc_required: bool = False) -> None:
@@ -69,6 +76,30 @@ class DownloadSession(StateModel, label="DownloadSession", states=STATES, transi
     def holds_session(self) -> bool:
         """Whether the eUICC holds an RSP session that must be cancelled if the download stops."""
         return bool(LEGAL_CANCEL_REASONS[self.phase])
+
+    def cancel_reason(self, wanted: CancelSessionReason | int) -> CancelSessionReason | None:
+        """The reason to cancel with: ``wanted`` if this phase allows it; None when no session is
+        held (nothing to cancel).
+
+        Any other reason is the caller's bug. With ``strict_cancel_reasons`` (the tests) it raises
+        IllegalTransition, so the bug is found. In service the eUICC's session must still be
+        released, so undefinedReason (legal wherever a session is held) is answered instead; the
+        caller records the replacement (``rsp.cancel_session`` logs it and reports the reason it
+        was asked for in the cancel outcome), so it is never silent.
+        """
+        legal = LEGAL_CANCEL_REASONS[self.phase]
+        if not legal:
+            return None
+        reason = CancelSessionReason(int(wanted))
+        if reason in legal:
+            return reason
+        if type(self).strict_cancel_reasons:
+            raise IllegalTransition(
+                f"{self.machine.label}: cannot cancel from {self.state}: "
+                f"{_reason_refusal(self.state, reason)}",
+                machine=self.machine.label, trigger="cancel", state=self.state, guard="reason_is_legal_here",
+                kind="machine.download_session.illegal_cancel_reason")
+        return CancelSessionReason.undefinedReason
 
     def cancel(self, reason: CancelSessionReason | int) -> Change:
         """Cancel with ``reason``; raises IllegalTransition if this phase does not allow it.

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
         RetrieveNotificationsStepInput,
     )
     from esimflow.contract import QUERY_PROGRESS, SIGNAL_SKIP, ProfileInfo, ProfileState, Progress
-    from esimflow.machines import EuiccContext, Status
+    from esimflow.machines import Change, EuiccContext, Status
     from esimflow.machines.euicc_profile import Phase as ProfilePhase
     from esimflow.workflows import policies
     from esimflow.workflows.steps import Card, RunContext, StepFailed, engine_call, net_call
@@ -64,12 +64,27 @@ def context_of(profiles: list[ProfileInfo], port: int = 0) -> EuiccContext:
     return context
 
 
+# the platform status a card-side phase of the EuiccProfile machine implies
+_PLATFORM_STATUS = {ProfilePhase.INSTALLED: Status.INSTALLED, ProfilePhase.DISABLED: Status.DISABLED,
+                    ProfilePhase.ENABLED: Status.ENABLED}
+
+
+async def record_changes(card: Card, changes: list[Change], operation: str) -> None:
+    """Record the platform status of every card change the EuiccProfile machines made (their
+    context's journal, in order: a switch's implicit disable before the enable), so the history
+    says exactly what the machines decided and no caller names the triggers again."""
+    for change in changes:
+        await record_status(card, str(change.subject), operation, change.trigger,
+                            fallback=_PLATFORM_STATUS[ProfilePhase(change.from_state)])
+
+
 async def record_status(card: Card, iccid: str, operation: str, trigger: str, *, fallback: Status,
                         error_reason: str | None = None) -> None:
-    """Move the profile's platform status with ``trigger`` and record it; a change the platform
-    model does not allow from the recorded status (history written by someone else, or missing)
-    is recorded from ``fallback`` instead, so the card's truth always lands in the history. The
-    statuses this workflow recorded (``card.context``) say where the next change starts."""
+    """Move the profile's platform status with ``trigger`` and record the machine's Change; a
+    change the platform model does not allow from the recorded status (history written by
+    someone else) is recorded as drift, so the card's truth always lands in the history and says
+    so. ``fallback``: where the card implies the profile was, the start when the history has
+    none. The statuses this workflow recorded (``card.context``) say where the next change starts."""
     known = card.context.known_statuses
     sequences = card.context.status_sequences
     moved_to = await engine_call(

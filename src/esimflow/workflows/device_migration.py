@@ -12,9 +12,10 @@ a fifth of the server work). Elsewhere each step is submitted to the entity as a
 its own.
 
 A failure after the download rolls back: the old profile is enabled again and verified. The
-device ends in exactly one outcome (``model.Outcome``): migrated, rolled_back (verified back on
-the old profile), failed (not attempted, or the old state could not be verified) or skipped
-(already on the target; a dry run). The outcome is written to the migration store first and then
+device ends in exactly one outcome (``model.Outcome``), which the DeviceMigrationOutcome machine
+decides (``machines/device_migration.py``): migrated, rolled_back (verified back on the old
+profile), failed (not attempted, or the old state could not be verified) or skipped (already on
+the target; a dry run). The outcome is written to the migration store first and then
 signalled to the migration, which may have continued as new meanwhile (signals go to the
 workflow id, not the run).
 """
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         operation_name,
     )
     from esimflow.activities.migration import MigrationStep
+    from esimflow.machines import DeviceMigrationOutcome
     from esimflow.migration.model import (
         DEVICE_MIGRATION_WORKFLOW,
         SIGNAL_DEVICE_FINISHED,
@@ -54,7 +56,6 @@ with workflow.unsafe.imports_passed_through():
         DeviceOutcome,
         HoldCardInput,
         LookupQueueInput,
-        Outcome,
         RunOperationInput,
     )
     from esimflow.workflows.held import run_held
@@ -80,6 +81,8 @@ CONNECTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_
 
 
 class _Ended(Exception):
+    """The device's migration ended with ``outcome`` (as the DeviceMigrationOutcome machine decided)."""
+
     def __init__(self, outcome: str, reason: str, error_kind: str | None = None) -> None:
         super().__init__(reason)
         self.outcome = outcome
@@ -113,6 +116,7 @@ class DeviceMigrationWorkflow:
         self._notifications_pending = False
         self._held: DeviceInfo | None = None
         self._context = RunContext()  # what the operations run here under the hold share
+        self._ending = DeviceMigrationOutcome()  # decides the one outcome
 
     @workflow.signal(name=SIGNAL_STOP_DEVICE)
     def stop(self) -> None:
@@ -126,6 +130,7 @@ class DeviceMigrationWorkflow:
     @workflow.run
     async def run(self, request: DeviceMigrationInput) -> DeviceOutcome:
         self._request = request
+        self._ending.subject = request.entry.eid
         started = workflow.now()
         try:
             await self._migrate(request)
@@ -167,7 +172,7 @@ class DeviceMigrationWorkflow:
                     start_to_close_timeout=LOCAL_TIMEOUT, schedule_to_close_timeout=CARD_LOOKUP_GIVE_UP,
                     retry_policy=CARD_LOOKUP_RETRY)
             except (ActivityError, ApplicationError) as error:  # a local activity fails with the error itself
-                raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
+                raise self._end("fail", f"card not reachable: {_message(error)}", _kind(error)) from None
             await self._steps(request, card_queue)
         info = workflow.info()
         hold = HoldCardInput(entry.eid, entry.device, f"m{info.run_id.replace('-', '')}", info.workflow_id,
@@ -179,7 +184,7 @@ class DeviceMigrationWorkflow:
                 start_to_close_timeout=OPERATION_TIMEOUT, schedule_to_close_timeout=OPERATION_GIVE_UP,
                 heartbeat_timeout=OPERATION_HEARTBEAT, retry_policy=CARD_LOOKUP_RETRY)
         except ActivityError as error:
-            raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
+            raise self._end("fail", f"card not reachable: {_message(error)}", _kind(error)) from None
         try:
             await self._steps(request, info.task_queue)
         finally:
@@ -189,6 +194,10 @@ class DeviceMigrationWorkflow:
                     SIGNAL_RELEASE, hold.hold_id)
             except ApplicationError as error:  # the entity is gone, and the hold with it
                 workflow.logger.info("hold %s not released: %s", hold.hold_id, error)
+
+    def _end(self, trigger: str, reason: str, error_kind: str | None = None) -> _Ended:
+        """The end of this device by ``trigger``, its outcome the machine's answer."""
+        return _Ended(str(self._ending.end(trigger, reason)), reason, error_kind)
 
     def _migration_queue(self) -> str:
         return self._request.migration_task_queue or workflow.info().task_queue
@@ -202,20 +211,21 @@ class DeviceMigrationWorkflow:
         if target is not None and target in _enabled(profiles):
             if policy.delete_old and not policy.dry_run and old in profiles:
                 await self._delete_old(eid, old)
-            raise _Ended(Outcome.SKIPPED, "already on the target profile")
+            raise self._end("skip", "already on the target profile")
         if old not in profiles:
-            raise _Ended(Outcome.FAILED, f"the current profile {old} is not on the card "
+            raise self._end("fail", f"the current profile {old} is not on the card "
                                          f"(enabled: {', '.join(_enabled(profiles)) or 'none'})",
                          "migration.current_profile_missing")
         if old not in _enabled(profiles):
-            raise _Ended(Outcome.FAILED, f"the current profile {old} is not the enabled one "
+            raise self._end("fail", f"the current profile {old} is not the enabled one "
                                          f"(enabled: {', '.join(_enabled(profiles)) or 'none'})",
                          "migration.current_profile_not_enabled")
         installed = target is not None and target in profiles
         if policy.dry_run:
             await self._dry_run(request, installed)
         if self._stop:
-            raise _Ended(Outcome.ROLLED_BACK, "the migration was cancelled before any change", "migration.cancelled")
+            raise self._end("withdraw", "the migration was cancelled before any change", "migration.cancelled")
+        self._ending.start()  # from here a failure rolls back
 
         if not installed:
             self._phase = "downloading"
@@ -261,7 +271,7 @@ class DeviceMigrationWorkflow:
         reason = ""
         if policy.delete_old:
             reason = await self._delete_old(eid, old)
-        raise _Ended(Outcome.MIGRATED, reason)
+        raise self._end("migrate", reason)
 
     async def _dry_run(self, request: DeviceMigrationInput, installed: bool) -> NoReturn:
         """Preconditions held; preview the target without installing it (the SM-DP+ session is
@@ -269,19 +279,19 @@ class DeviceMigrationWorkflow:
         entry, old = request.entry, request.entry.current_iccid
         then = f", then delete {old}" if request.policy.delete_old else ""
         if installed:
-            raise _Ended(Outcome.SKIPPED, f"dry run: would switch to the installed {self._target}{then}")
+            raise self._end("skip", f"dry run: would switch to the installed {self._target}{then}")
         self._phase = "previewing the target"
         result = await self._operation(GetDownloadableProfileMetadataInput(
             eid=entry.eid, activation_code=entry.activation_code))
         if not result.ok:
-            raise _Ended(Outcome.FAILED, f"dry run: the target cannot be previewed: {result.message}",
+            raise self._end("fail", f"dry run: the target cannot be previewed: {result.message}",
                          result.error_kind)
         iccid = ((result.data or {}).get("metadata") or {}).get("iccid")
         if self._target is not None and iccid != self._target:
-            raise _Ended(Outcome.FAILED, f"dry run: the activation code leads to {iccid}, "
+            raise self._end("fail", f"dry run: the activation code leads to {iccid}, "
                                          f"the fleet expects {self._target}", "migration.target_mismatch")
         self._target = iccid
-        raise _Ended(Outcome.SKIPPED, f"dry run: would download {iccid} and switch from {old}{then}")
+        raise self._end("skip", f"dry run: would download {iccid} and switch from {old}{then}")
 
     async def _roll_back(self, reason: str, error_kind: str | None) -> NoReturn:
         """Back to the old profile, verified; always ends the migration of this device."""
@@ -289,7 +299,8 @@ class DeviceMigrationWorkflow:
         eid, old = request.entry.eid, request.entry.current_iccid
         if not request.policy.rollback:
             await self._read_profiles(eid, final=False)
-            raise _Ended(Outcome.FAILED, f"{reason}; left as is (rollback is off)", error_kind)
+            raise self._end("fail", f"{reason}; left as is (rollback is off)", error_kind)
+        self._ending.roll_back(reason=reason)
         self._phase = "rolling back"
         problem = ""
         for attempt in range(ROLLBACK_ATTEMPTS):
@@ -300,14 +311,14 @@ class DeviceMigrationWorkflow:
                 problem = "the profile list could not be read"
                 continue
             if old in _enabled(profiles):
-                raise _Ended(Outcome.ROLLED_BACK, reason, error_kind)
+                raise self._end("restore", reason, error_kind)
             if old not in profiles:
-                raise _Ended(Outcome.FAILED, f"{reason}; the old profile {old} is no longer on the card",
+                raise self._end("fail", f"{reason}; the old profile {old} is no longer on the card",
                              error_kind)
             result = await self._operation(SwitchProfileInput(eid=eid, iccid=old, force_disable_profile=True))
             if not result.ok:
                 problem = result.message
-        raise _Ended(Outcome.FAILED, f"{reason}; the old profile could not be re-enabled: {problem}", error_kind)
+        raise self._end("fail", f"{reason}; the old profile could not be re-enabled: {problem}", error_kind)
 
     async def _delete_old(self, eid: str, old: str) -> str:
         self._phase = "deleting the old profile"
@@ -337,7 +348,7 @@ class DeviceMigrationWorkflow:
         result = await self._operation(ListProfilesInput(eid=eid))
         if not result.ok:
             if final:
-                raise _Ended(Outcome.FAILED, f"the profiles could not be read: {result.message}", result.error_kind)
+                raise self._end("fail", f"the profiles could not be read: {result.message}", result.error_kind)
             return None
         profiles = _profiles(result)
         enabled = _enabled(profiles)

@@ -17,7 +17,6 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.activities.types import (
         AuthenticateClientStepInput,
         AuthenticateServerStepInput,
-        CardCancelSessionInput,
         CardInput,
         CardStep,
         ConfiguredAddresses,
@@ -104,20 +103,20 @@ class GetDownloadableProfilesWorkflow(OperationWorkflow):
         init = await net_call(NetStep.SMDS_INITIATE_AUTHENTICATION,
                               InitiateAuthenticationStepInput(address, euicc.euicc_challenge, euicc.euicc_info1),
                               InitiateAuthenticationResult)
+        session = DownloadSession(init.transaction_id)
         response = await card.call(CardStep.AUTHENTICATE_SERVER, AuthenticateServerStepInput(
             card.ref, init.transaction_id, init.server_signed1, init.server_signature1, init.euicc_ci_pkid,
             init.server_certificate, None), str)
+        session.authenticate()
         try:
             events = await net_call(NetStep.SMDS_AUTHENTICATE_CLIENT,
                                     AuthenticateClientStepInput(address, init.transaction_id, response),
                                     SmdsAuthenticateClientResult)
         finally:
-            # the eUICC holds a session after AuthenticateServer; an SM-DS never ends it, so end it here
-            try:
-                await card.call(CardStep.CANCEL_SESSION, CardCancelSessionInput(
-                    card.ref, init.transaction_id, int(CancelSessionReason.postponed)), str)
-            except StepFailed:
-                pass
+            # the eUICC holds a session after AuthenticateServer and an SM-DS never ends it, so
+            # end it here, with the reason the session machine allows (no metadata was shown:
+            # undefinedReason); the card only, the SM-DS has no session to cancel
+            await cancel_session(card, session, None, init.transaction_id, CancelSessionReason.undefinedReason)
         return [dataclasses.asdict(DownloadableProfile(
             smdp_address=event.smdp_address, activation_code=f"LPA:1${event.smdp_address}${event.event_id}",
             source="smds", event_id=event.event_id)) for event in events.events]

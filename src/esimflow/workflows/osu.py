@@ -1,6 +1,6 @@
 """OsUpdate: the eUICC OS update status, or an update to the newest image the card host offers,
-ending with one of OpenHarmony's five OsuStatus outcomes (the OsUpdate machine checks the
-sequence of outcomes is a legal one)."""
+ending with one of OpenHarmony's five OsuStatus outcomes: the OsUpdate machine follows each
+report of the card and answers the outcome."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -46,25 +46,16 @@ class OsUpdateWorkflow(OperationWorkflow):
                                  OsUpdateStepInput(card.ref, start=True, version_before=before.os_version),
                                  OsUpdateStepResult, start_to_close=policies.LOAD_BPP_START_TO_CLOSE,
                                  heartbeat=policies.LOAD_BPP_HEARTBEAT, recorded_first=True)
+        status = update.report(report.status)
         polls = 0
-        while report.status == OsuStatus.EUICC_UPGRADE_IN_PROGRESS and polls < MAX_POLLS:
-            if update.phase == "checking":
-                update.start()
+        while status == OsuStatus.EUICC_UPGRADE_IN_PROGRESS and polls < MAX_POLLS:
             polls += 1
             await workflow.sleep(POLL_INTERVAL)
             report = await card.call(CardStep.OS_UPDATE, OsUpdateStepInput(card.ref, start=False), OsUpdateStepResult)
-        status = OsuStatus(report.status)
-        if status == OsuStatus.EUICC_UPGRADE_ALREADY_LATEST:
-            update.already_latest()
-        elif status == OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE:
-            update.service_unavailable()
-        elif status == OsuStatus.EUICC_UPGRADE_SUCCESSFUL:
-            if update.phase == "checking":
-                update.start()
-            update.succeed()
-        else:  # FAILED, or still in progress after the polling budget
-            update.fail()
-        if status in (OsuStatus.EUICC_UPGRADE_SUCCESSFUL, OsuStatus.EUICC_UPGRADE_ALREADY_LATEST):
+            status = update.report(report.status)
+        if status == OsuStatus.EUICC_UPGRADE_IN_PROGRESS:
+            status = update.give_up()
+        if update.is_final:  # SUCCESSFUL or ALREADY_LATEST
             return OperationResult.success(self.operation, request.eid, _data(report), message=status.name)
         return OperationResult.failure(
             self.operation, request.eid,

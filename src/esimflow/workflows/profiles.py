@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         context_of,
         deliver_notifications,
         profiles_on,
+        record_changes,
         record_status,
     )
     from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude
@@ -74,9 +75,7 @@ async def switch_to(workflow_self: OperationWorkflow, card: Card, iccid: str, *,
         # a retry after a lost answer finds the profile already enabled: that is success
         if not failure.kind.endswith("profileNotInDisabledState") or not await _is_enabled(card, iccid):
             raise
-    if holder is not None:
-        await record_status(card, holder.iccid, operation, "disable", fallback=Status.ENABLED)
-    await record_status(card, iccid, operation, "enable", fallback=Status.DISABLED)
+    await record_changes(card, context.journal, operation)  # the holder's disable, then the enable
 
     workflow_self.phase("delivering notifications")
     notifications = await deliver_notifications(card)

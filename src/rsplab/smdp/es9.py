@@ -195,7 +195,7 @@ class Es9Service:
         except MalformedDataError:
             raise FunctionFailed("1.1", "2.1", "euiccOtpk is not a point on the DPpb curve") from None
         if session.bound_package is not None and session.bound_otpk == euicc_otpk:
-            self.inventory.note(profile.iccid, "deliver", reason="bound profile package delivered again",
+            self.inventory.note(profile.iccid, "download", reason="bound profile package delivered again",
                                 eid=session.eid)
             return session.bound_package  # the same request again: the same package
         smdp_otsk = self._one_time_key(session, euicc_otpk)
@@ -215,10 +215,10 @@ class Es9Service:
         self.sessions.bind(profile.iccid, Binding(session.eid, euicc_otpk, smdp_otsk))
         session.bound_otpk, session.bound_package = euicc_otpk, package
         if profile.status == ProfileStatus.AVAILABLE:
-            self.inventory.apply(profile.iccid, "deliver", eid=session.eid, expect=ProfileStatus.AVAILABLE,
+            self.inventory.apply(profile.iccid, "download", eid=session.eid, expect=ProfileStatus.AVAILABLE,
                                  reason="bound profile package delivered")
         else:
-            self.inventory.note(profile.iccid, "deliver", reason="bound profile package delivered again",
+            self.inventory.note(profile.iccid, "download", reason="bound profile package delivered again",
                                 eid=session.eid)
         return package
 
@@ -292,7 +292,7 @@ class Es9Service:
             self._apply(iccid, "install", eid=eid, reason=_sima_summary(result.get("simaResponse")), handled=handled)
         else:
             reason = f"bppCommandId {result['bppCommandId']}, errorReason {result['errorReason']}"
-            self._apply(iccid, "install_failed", eid=eid, reason=f"installation failed: {reason}", handled=handled)
+            self._apply(iccid, "abandon", eid=eid, reason=f"installation failed: {reason}", handled=handled)
 
     def _other_notification(self, raw: bytes) -> None:
         value = decode_field("OtherSignedNotification", raw, "pendingNotification")
@@ -325,7 +325,7 @@ class Es9Service:
         if self._already_handled(iccid, eid, seq, operation):
             return
         applied = self._apply(iccid, operation, eid=eid, reason=f"{operation} notification, sequence {seq}",
-                              handled=(seq, operation))
+                              handled=(seq, operation), observed=True)
         if applied and operation == "delete" and profile.reusable:
             self._apply(iccid, "reuse", eid=eid, reason="deleted from the device; available for a new download")
 
@@ -346,10 +346,11 @@ class Es9Service:
         return False
 
     def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str,
-               handled: tuple[int, str] | None = None) -> bool:
-        """Apply a device-reported event; one the status model refuses is recorded as ignored."""
+               handled: tuple[int, str] | None = None, observed: bool = False) -> bool:
+        """Apply a device-reported event; one the status model refuses is recorded as ignored
+        (``observed``, a notification of what the device did: as drift)."""
         try:
-            self.inventory.apply(iccid, event, eid=eid, reason=reason, handled=handled)
+            self.inventory.apply(iccid, event, eid=eid, reason=reason, handled=handled, observed=observed)
         except IllegalStatusChange as refused:
             self.inventory.note(iccid, event, error=f"ignored: {refused.message}", reason=reason, eid=eid,
                                 handled=handled)
