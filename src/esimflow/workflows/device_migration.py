@@ -57,8 +57,10 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         RunOperationInput,
     )
-    from esimflow.workflows.held import run_held
+    from esimflow.workflows.operations import perform
+    from esimflow.workflows.operations.context import OperationContext, UserPrompts
     from esimflow.workflows.steps import RunContext, runs_on_card_host
+    from esimflow.workflows.user_updates import UserUpdates
     from sgp22.results import OhResultCode, WinStatus
 
 OPERATION_TIMEOUT = timedelta(hours=2)  # one attempt: the operation may queue behind others on the card
@@ -101,7 +103,11 @@ def _undelivered(result: OperationResult) -> bool:
 
 
 @workflow.defn(name=DEVICE_MIGRATION_WORKFLOW)
-class DeviceMigrationWorkflow:
+class DeviceMigrationWorkflow(UserUpdates):
+    """Also answers its operations' questions: under a hold the download runs here, so consent,
+    a confirmation code or a decline for it are updates on this workflow (``esimflow migrate
+    answer``), and the entity forwards a CancelSession of its session here."""
+
     def __init__(self) -> None:
         self._stop = False
         self._phase = "starting"
@@ -113,6 +119,7 @@ class DeviceMigrationWorkflow:
         self._notifications_pending = False
         self._held: DeviceInfo | None = None
         self._context = RunContext()  # what the operations run here under the hold share
+        self._running: OperationContext | None = None  # the operation running here now
 
     @workflow.signal(name=SIGNAL_STOP_DEVICE)
     def stop(self) -> None:
@@ -122,6 +129,15 @@ class DeviceMigrationWorkflow:
     @workflow.query(name="phase")
     def phase(self) -> str:
         return self._phase
+
+    def running_prompts(self) -> UserPrompts | None:
+        return self._running.prompts if self._running is not None else None
+
+    def nothing_asked(self) -> str:
+        if self._held is None:
+            return ("this device's operations run through its eUICC entity, not under a hold here: "
+                    "answer the operation's own workflow")
+        return "no operation of this migration is waiting for the user"
 
     @workflow.run
     async def run(self, request: DeviceMigrationInput) -> DeviceOutcome:
@@ -349,10 +365,14 @@ class DeviceMigrationWorkflow:
         engine that stays unreachable past the retries is reported as a failed operation, like
         any other."""
         self._operations += 1
+        operation = operation_name(op_input)
         if self._held is not None:
             self._context.held_device = self._held
-            return await run_held(op_input, self._context)
-        operation = operation_name(op_input)
+            self._running = OperationContext(operation, self._context)
+            try:
+                return await perform(self._running, op_input)
+            finally:
+                self._running = None
         # unique per run of this device workflow (the whole run id: its first digits are only a
         # timestamp), identical on replay and on activity retries
         operation_id = f"m{workflow.info().run_id.replace('-', '')}-{self._operations}"

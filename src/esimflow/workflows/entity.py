@@ -72,7 +72,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from esimflow.activities.types import EngineStep, LookupDeviceInput, SearchAttributesInput, WorkflowRunInput
     from esimflow.workflows import policies
-    from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
+    from esimflow.workflows.user_updates import SIGNAL_CANCEL_SESSION
     from esimflow.workflows.steps import DEVICE_MEMO, StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
 
