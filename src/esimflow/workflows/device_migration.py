@@ -31,6 +31,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
     from esimflow.api import (
+        QUERY_PROGRESS,
         SIGNAL_RELEASE,
         DeleteProfileInput,
         DeviceInfo,
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         OperationResult,
         ProcessNotificationsInput,
         ProfileState,
+        Progress,
         SwitchProfileInput,
         euicc_workflow_id,
         operation_name,
@@ -129,6 +131,14 @@ class DeviceMigrationWorkflow(UserUpdates):
     @workflow.query(name="phase")
     def phase(self) -> str:
         return self._phase
+
+    @workflow.query(name=QUERY_PROGRESS)
+    def progress(self) -> Progress:
+        """The progress of the operation running here under the hold (what it waits for), else
+        this device's phase."""
+        if self._running is not None:
+            return self._running.progress
+        return Progress(operation=DEVICE_MIGRATION_WORKFLOW, phase=self._phase)
 
     def running_prompts(self) -> UserPrompts | None:
         return self._running.prompts if self._running is not None else None
