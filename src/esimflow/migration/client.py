@@ -96,7 +96,6 @@ async def start_migration(client: Client, fleet_path: str | Path, policy: Migrat
     with_attributes = use_search_attributes and await search_attributes.ensure_registered(client)
     handle = await client.start_workflow(
         BULK_MIGRATION_WORKFLOW,
-    DEVICE_MIGRATION_WORKFLOW,
         BulkMigrationInput(migration_id=migration_id, fleet_path=str(path), fleet_sha256=fleet.sha256,
                            policy=policy, engine_task_queue=engine_task_queue,
                            search_attributes=with_attributes, continue_after_starts=continue_after_starts,

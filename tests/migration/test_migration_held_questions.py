@@ -1,0 +1,63 @@
+"""A migration whose target asks the user: under a hold the download runs inside the device's
+DeviceMigration workflow, and the user answers it there (``MigrationControl.device``), with the
+same calls as for a download of their own."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from esimflow.api import AnswerRefusedError
+from esimflow.migration.client import MigrationControl, start_migration
+from esimflow.migration.model import MigrationPolicy
+
+from tests.migration.fleet_lab import build_fleet_lab, fleet_workers, open_lab_store
+from tests.migration.migration_helpers import write_csv
+
+pytestmark = pytest.mark.temporal
+
+CODE = "73915"
+FIRST = 700  # EIDs of its own on the shared dev server
+
+
+@pytest.fixture
+def coded_lab(tmp_path):
+    built = build_fleet_lab(tmp_path / "lab", 1, first=FIRST, confirmation_code=CODE)
+    yield built
+    built.close()
+
+
+async def _awaiting(control: MigrationControl, index: int, question: str, within: float = 25.0) -> None:
+    deadline = time.monotonic() + within
+    while (await control.device(index).progress()).awaiting != question:
+        assert time.monotonic() < deadline, f"device {index} never asked for {question}"
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.timeout(240)
+async def test_a_held_download_asks_the_migration_for_its_confirmation_code(client, coded_lab, tmp_path):
+    store = open_lab_store(coded_lab)
+    fleet = write_csv(tmp_path / "fleet.csv", coded_lab.fleet_rows())
+    suffix = uuid.uuid4().hex[:8]
+    queues = dict(engine_queue=f"asks-engine-{suffix}", migration_queue=f"asks-migration-{suffix}")
+    device = coded_lab.devices[0]
+
+    async with fleet_workers(client, coded_lab, store, **queues):
+        started = await start_migration(client, fleet, MigrationPolicy(max_starts_per_second=50.0),
+                                        migration_id=f"asks-{suffix}", task_queue=queues["migration_queue"],
+                                        engine_task_queue=queues["engine_queue"])
+        control = MigrationControl(client, started.migration_id)
+        await _awaiting(control, 0, "confirmation_code")
+        question = await control.device(0).progress()
+        assert question.operation == "DownloadProfile" and question.metadata.iccid == device.target_iccid
+        with pytest.raises(AnswerRefusedError, match="not waiting for consent"):
+            await control.device(0).give_consent()  # not what it asked
+        answered = await control.device(0).provide_confirmation_code(CODE)
+        assert answered.awaiting is None
+        final = await asyncio.wait_for(started.handle.result(), 120)
+
+    assert final.counts["migrated"] == 1, final
+    assert device.profiles() == {device.old_iccid: False, device.target_iccid: True}
+    store.close()
