@@ -40,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         ListProfilesInput,
         OperationResult,
         ProcessNotificationsInput,
-        ProfileState,
         Progress,
         SwitchProfileInput,
         euicc_workflow_id,
@@ -61,6 +60,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from esimflow.workflows.operations import perform
     from esimflow.workflows.operations.context import OperationContext, UserPrompts
+    from esimflow.workflows.migration_results import (
+        enabled_iccids,
+        failure_kind,
+        failure_message,
+        has_undelivered,
+        reported_profiles,
+    )
     from esimflow.workflows.steps import RunContext, runs_on_card_host
     from esimflow.workflows.user_updates import UserUpdates
     from sgp22.results import OhResultCode, WinStatus
@@ -77,7 +83,9 @@ CARD_LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_i
                                 non_retryable_error_types=["migration.device_mismatch", "input.invalid"])
 CARD_LOOKUP_GIVE_UP = timedelta(minutes=10)
 """A card host's worker unregisters its cards while it restarts: wait that long for the card."""
-CONSENT_TIMEOUT_SECONDS = 30.0  # nobody answers questions during a fleet migration
+CONSENT_TIMEOUT_SECONDS = 30.0
+"""How long a device's download waits for an answer (``MigrationControl.device``) before it
+cancels the session: a fleet migration does not wait on people."""
 ROLLBACK_ATTEMPTS = 4
 ROLLBACK_BACKOFF = timedelta(seconds=1)  # then 2 s, 4 s: the engine retried each step already
 CONNECTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
@@ -89,19 +97,6 @@ class _Ended(Exception):
         self.outcome = outcome
         self.reason = reason
         self.error_kind = error_kind
-
-
-def _profiles(result: OperationResult) -> dict[str, dict[str, Any]]:
-    return {p["iccid"]: p for p in (result.data or {}).get("profiles", []) if p.get("iccid")}
-
-
-def _enabled(profiles: dict[str, dict[str, Any]]) -> list[str]:
-    return [iccid for iccid, p in profiles.items() if p.get("state") == int(ProfileState.PROFILE_STATE_ENABLED)]
-
-
-def _undelivered(result: OperationResult) -> bool:
-    notifications = (result.data or {}).get("notifications") or {}
-    return bool(notifications.get("failed"))
 
 
 @workflow.defn(name=DEVICE_MIGRATION_WORKFLOW)
@@ -193,7 +188,7 @@ class DeviceMigrationWorkflow(UserUpdates):
                     start_to_close_timeout=LOCAL_TIMEOUT, schedule_to_close_timeout=CARD_LOOKUP_GIVE_UP,
                     retry_policy=CARD_LOOKUP_RETRY)
             except (ActivityError, ApplicationError) as error:  # a local activity fails with the error itself
-                raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
+                raise _Ended(Outcome.FAILED, f"card not reachable: {failure_message(error)}", failure_kind(error)) from None
             await self._steps(request, card_queue)
         info = workflow.info()
         hold = HoldCardInput(entry.eid, entry.device, f"m{info.run_id.replace('-', '')}", info.workflow_id,
@@ -205,7 +200,7 @@ class DeviceMigrationWorkflow(UserUpdates):
                 start_to_close_timeout=OPERATION_TIMEOUT, schedule_to_close_timeout=OPERATION_GIVE_UP,
                 heartbeat_timeout=OPERATION_HEARTBEAT, retry_policy=CARD_LOOKUP_RETRY)
         except ActivityError as error:
-            raise _Ended(Outcome.FAILED, f"card not reachable: {_message(error)}", _kind(error)) from None
+            raise _Ended(Outcome.FAILED, f"card not reachable: {failure_message(error)}", failure_kind(error)) from None
         try:
             await self._steps(request, info.task_queue)
         finally:
@@ -220,67 +215,18 @@ class DeviceMigrationWorkflow(UserUpdates):
         return self._request.migration_task_queue or workflow.info().task_queue
 
     async def _steps(self, request: DeviceMigrationInput, card_queue: str) -> NoReturn:
-        entry, policy = request.entry, request.policy
-        eid, old = entry.eid, entry.current_iccid
-        profiles = await self._read_profiles(eid)
-        target = entry.target_iccid or request.known_target_iccid
-        self._target = target
-        if target is not None and target in _enabled(profiles):
-            if policy.delete_old and not policy.dry_run and old in profiles:
-                await self._delete_old(eid, old)
-            raise _Ended(Outcome.SKIPPED, "already on the target profile")
-        if old not in profiles:
-            raise _Ended(Outcome.FAILED, f"the current profile {old} is not on the card "
-                                         f"(enabled: {', '.join(_enabled(profiles)) or 'none'})",
-                         "migration.current_profile_missing")
-        if old not in _enabled(profiles):
-            raise _Ended(Outcome.FAILED, f"the current profile {old} is not the enabled one "
-                                         f"(enabled: {', '.join(_enabled(profiles)) or 'none'})",
-                         "migration.current_profile_not_enabled")
-        installed = target is not None and target in profiles
+        policy, eid, old = request.policy, request.entry.eid, request.entry.current_iccid
+        installed = await self._preconditions(request)
         if policy.dry_run:
             await self._dry_run(request, installed)
         if self._stop:
             raise _Ended(Outcome.ROLLED_BACK, "the migration was cancelled before any change", "migration.cancelled")
-
         if not installed:
-            self._phase = "downloading"
-            result = await self._operation(DownloadProfileInput(
-                eid=eid, activation_code=entry.activation_code, is_ppr_allowed=policy.accept_policy_rules,
-                consent_timeout_seconds=CONSENT_TIMEOUT_SECONDS))
-            if not result.ok:
-                await self._roll_back(f"download failed: {result.message}", result.error_kind)
-            downloaded = (result.data or {}).get("iccid")
-            self._notifications_pending |= _undelivered(result)
-            if target is not None and downloaded != target:
-                self._target = downloaded
-                await self._roll_back(f"the activation code delivered {downloaded}, the fleet expects {target}",
-                                      "migration.target_mismatch")
-            target = self._target = downloaded
+            await self._download(request)
         if self._stop:
             await self._roll_back("the migration was cancelled before the switch (target kept, disabled)",
                                   "migration.cancelled")
-
-        self._phase = "switching"
-        result = await self._operation(SwitchProfileInput(eid=eid, iccid=target, force_disable_profile=True))
-        if not result.ok:
-            await self._roll_back(f"switch failed: {result.message}", result.error_kind)
-        self._notifications_pending |= _undelivered(result)
-
-        self._phase = "verifying"
-        profiles = await self._read_profiles(eid, final=False)
-        enabled = _enabled(profiles) if profiles is not None else None
-        if enabled != [target]:
-            await self._roll_back(f"verification failed: the card reports {', '.join(enabled or []) or 'nothing'} "
-                                  f"enabled, not {target}" if enabled is not None else
-                                  "verification failed: the profile list could not be read",
-                                  "migration.verification_failed")
-        if policy.connectivity_check:
-            self._phase = "checking connectivity"
-            problem = await self._connectivity(request, card_queue, target)
-            if problem is not None:
-                await self._roll_back(f"connectivity check failed: {problem}", "migration.connectivity")
-
+        await self._switch_and_verify(request, card_queue, self._target)
         if self._notifications_pending:
             self._phase = "delivering notifications"
             await self._operation(ProcessNotificationsInput(eid=eid))
@@ -288,6 +234,68 @@ class DeviceMigrationWorkflow(UserUpdates):
         if policy.delete_old:
             reason = await self._delete_old(eid, old)
         raise _Ended(Outcome.MIGRATED, reason)
+
+    async def _preconditions(self, request: DeviceMigrationInput) -> bool:
+        """The card as the fleet file says: the current profile enabled (or the device is on the
+        target already: skipped). True if the target is installed already."""
+        entry, policy = request.entry, request.policy
+        eid, old = entry.eid, entry.current_iccid
+        profiles = await self._read_profiles(eid)
+        target = entry.target_iccid or request.known_target_iccid
+        self._target = target
+        if target is not None and target in enabled_iccids(profiles):
+            if policy.delete_old and not policy.dry_run and old in profiles:
+                await self._delete_old(eid, old)
+            raise _Ended(Outcome.SKIPPED, "already on the target profile")
+        if old not in profiles:
+            raise _Ended(Outcome.FAILED, f"the current profile {old} is not on the card "
+                                         f"(enabled: {', '.join(enabled_iccids(profiles)) or 'none'})",
+                         "migration.current_profile_missing")
+        if old not in enabled_iccids(profiles):
+            raise _Ended(Outcome.FAILED, f"the current profile {old} is not the enabled one "
+                                         f"(enabled: {', '.join(enabled_iccids(profiles)) or 'none'})",
+                         "migration.current_profile_not_enabled")
+        return target is not None and target in profiles
+
+    async def _download(self, request: DeviceMigrationInput) -> None:
+        """The target onto the card (``self._target`` then names what was installed)."""
+        entry, policy, target = request.entry, request.policy, self._target
+        self._phase = "downloading"
+        result = await self._operation(DownloadProfileInput(
+            eid=entry.eid, activation_code=entry.activation_code, is_ppr_allowed=policy.accept_policy_rules,
+            consent_timeout_seconds=CONSENT_TIMEOUT_SECONDS))
+        if not result.ok:
+            await self._roll_back(f"download failed: {result.message}", result.error_kind)
+        downloaded = (result.data or {}).get("iccid")
+        self._notifications_pending |= has_undelivered(result)
+        if target is not None and downloaded != target:
+            self._target = downloaded
+            await self._roll_back(f"the activation code delivered {downloaded}, the fleet expects {target}",
+                                  "migration.target_mismatch")
+        self._target = downloaded
+
+    async def _switch_and_verify(self, request: DeviceMigrationInput, card_queue: str, target: str) -> None:
+        """Enable the target, check the card reports it enabled (and, if asked, that it connects)."""
+        eid = request.entry.eid
+        self._phase = "switching"
+        result = await self._operation(SwitchProfileInput(eid=eid, iccid=target, force_disable_profile=True))
+        if not result.ok:
+            await self._roll_back(f"switch failed: {result.message}", result.error_kind)
+        self._notifications_pending |= has_undelivered(result)
+
+        self._phase = "verifying"
+        profiles = await self._read_profiles(eid, final=False)
+        enabled = enabled_iccids(profiles) if profiles is not None else None
+        if enabled != [target]:
+            await self._roll_back(f"verification failed: the card reports {', '.join(enabled or []) or 'nothing'} "
+                                  f"enabled, not {target}" if enabled is not None else
+                                  "verification failed: the profile list could not be read",
+                                  "migration.verification_failed")
+        if request.policy.connectivity_check:
+            self._phase = "checking connectivity"
+            problem = await self._connectivity(request, card_queue, target)
+            if problem is not None:
+                await self._roll_back(f"connectivity check failed: {problem}", "migration.connectivity")
 
     async def _dry_run(self, request: DeviceMigrationInput, installed: bool) -> NoReturn:
         """Preconditions held; preview the target without installing it (the SM-DP+ session is
@@ -325,7 +333,7 @@ class DeviceMigrationWorkflow(UserUpdates):
             if profiles is None:
                 problem = "the profile list could not be read"
                 continue
-            if old in _enabled(profiles):
+            if old in enabled_iccids(profiles):
                 raise _Ended(Outcome.ROLLED_BACK, reason, error_kind)
             if old not in profiles:
                 raise _Ended(Outcome.FAILED, f"{reason}; the old profile {old} is no longer on the card",
@@ -352,7 +360,7 @@ class DeviceMigrationWorkflow(UserUpdates):
                 start_to_close_timeout=timedelta(seconds=policy.connectivity_timeout_seconds),
                 retry_policy=CONNECTIVITY_RETRY)
         except ActivityError as error:
-            return _message(error)
+            return failure_message(error)
         return None
 
     # --- engine operations
@@ -365,8 +373,8 @@ class DeviceMigrationWorkflow(UserUpdates):
             if final:
                 raise _Ended(Outcome.FAILED, f"the profiles could not be read: {result.message}", result.error_kind)
             return None
-        profiles = _profiles(result)
-        enabled = _enabled(profiles)
+        profiles = reported_profiles(result)
+        enabled = enabled_iccids(profiles)
         self._enabled = enabled[0] if len(enabled) == 1 else None
         return profiles
 
@@ -399,21 +407,5 @@ class DeviceMigrationWorkflow(UserUpdates):
         except (ActivityError, ApplicationError) as error:
             return OperationResult.failure(
                 operation, op_input.eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
-                error_kind=_kind(error) or "migration.engine_unreachable",
-                message=f"the engine did not run {operation}: {_message(error)}")
-
-
-def _failure(error: ActivityError | ApplicationError) -> BaseException:
-    """The activity's own error: wrapped in an ActivityError (activities), or as is (local
-    activities, in this SDK)."""
-    return error.cause if isinstance(error, ActivityError) and error.cause is not None else error
-
-
-def _message(error: ActivityError | ApplicationError) -> str:
-    failure = _failure(error)
-    return getattr(failure, "message", None) or str(failure)
-
-
-def _kind(error: ActivityError | ApplicationError) -> str | None:
-    failure = _failure(error)
-    return failure.type if isinstance(failure, ApplicationError) else None
+                error_kind=failure_kind(error) or "migration.engine_unreachable",
+                message=f"the engine did not run {operation}: {failure_message(error)}")
