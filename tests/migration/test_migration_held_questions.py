@@ -1,9 +1,10 @@
 """A migration whose target asks the user: under a hold the download runs inside the device's
-DeviceMigration workflow, and the user answers it there (``MigrationControl.device``), with the
-same calls as for a download of their own."""
+DeviceMigration workflow, and the user answers it there (``esimflow migrate answer``, or
+``MigrationControl.device`` with the same calls as for a download of their own)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
@@ -15,6 +16,7 @@ from esimflow.migration.model import MigrationPolicy
 
 from tests.migration.fleet_lab import build_fleet_lab, fleet_workers, open_lab_store
 from tests.migration.migration_helpers import write_csv
+from tests.migration.test_migration_cli import Cli
 
 pytestmark = pytest.mark.temporal
 
@@ -37,7 +39,8 @@ async def _awaiting(control: MigrationControl, index: int, question: str, within
 
 
 @pytest.mark.timeout(240)
-async def test_a_held_download_asks_the_migration_for_its_confirmation_code(client, coded_lab, tmp_path):
+async def test_a_held_download_asks_the_migration_for_its_confirmation_code(client, temporal_dev_server, coded_lab,
+                                                                             tmp_path):
     store = open_lab_store(coded_lab)
     fleet = write_csv(tmp_path / "fleet.csv", coded_lab.fleet_rows())
     suffix = uuid.uuid4().hex[:8]
@@ -54,8 +57,14 @@ async def test_a_held_download_asks_the_migration_for_its_confirmation_code(clie
         assert question.operation == "DownloadProfile" and question.metadata.iccid == device.target_iccid
         with pytest.raises(AnswerRefusedError, match="not waiting for consent"):
             await control.device(0).give_consent()  # not what it asked
-        answered = await control.device(0).provide_confirmation_code(CODE)
-        assert answered.awaiting is None
+        cli = Cli(temporal_dev_server.address, tmp_path / "unused.sqlite3", queues["migration_queue"])
+        cli.env["ESIMFLOW_CONFIRMATION_CODE"] = CODE
+        code, document = await cli.json("migrate", "answer", started.migration_id, "0")
+        assert code == 0 and document["ok"], document
+        assert document["progress"]["awaiting"] is None and document["progress"]["phase"] == "confirmation code received"
+        assert CODE not in json.dumps(document)
+        code, document = await cli.json("migrate", "answer", started.migration_id, "0", "--wait", "0")
+        assert code == 1 and document["error"]["kind"] == "migration.nothing_asked", document  # answered already
         final = await asyncio.wait_for(started.handle.result(), 120)
 
     assert final.counts["migrated"] == 1, final
