@@ -14,9 +14,12 @@ from esimflow.api import AnswerRefusedError
 from esimflow.migration.client import MigrationControl, start_migration
 from esimflow.migration.model import MigrationPolicy
 
+from tests.migration.fake_engine import FakeEngine, fake_migration_worker
 from tests.migration.fleet_lab import build_fleet_lab, fleet_workers, open_lab_store
 from tests.migration.migration_helpers import write_csv
 from tests.migration.test_migration_cli import Cli
+from tests.migration.test_migration_control import simple_fleet
+from tests.waiting import until
 
 pytestmark = pytest.mark.temporal
 
@@ -70,3 +73,27 @@ async def test_a_held_download_asks_the_migration_for_its_confirmation_code(clie
     assert final.counts["migrated"] == 1, final
     assert device.profiles() == {device.old_iccid: False, device.target_iccid: True}
     store.close()
+
+
+async def test_a_device_not_under_a_hold_refuses_answers_and_says_where_they_go(client, tmp_path):
+    """Where the card host runs no workflows, a device submits each operation to its eUICC's
+    entity: the download's questions belong to that operation's own workflow, and the device
+    workflow refuses an answer saying so."""
+    engine = FakeEngine()
+    rows = simple_fleet(engine, 1, start=40)
+    fleet = write_csv(tmp_path / "fleet.csv", rows)
+    task_queue = f"migration-test-{uuid.uuid4().hex[:8]}"
+    async with fake_migration_worker(client, tmp_path, engine, task_queue=task_queue):
+        engine.hold.clear()
+        started = await start_migration(client, fleet, MigrationPolicy(max_starts_per_second=100.0),
+                                        migration_id=f"mig-test-{uuid.uuid4().hex[:10]}", task_queue=task_queue)
+        await until(lambda: _in_flight(engine), "the device's first operation in flight")
+        with pytest.raises(AnswerRefusedError, match="through its eUICC entity"):
+            await MigrationControl(client, started.migration_id).device(0).provide_confirmation_code(CODE)
+        engine.hold.set()
+        final = await started.handle.result()
+    assert final.counts["migrated"] == 1, final
+
+
+async def _in_flight(engine: FakeEngine) -> bool:
+    return engine.waiting >= 1
