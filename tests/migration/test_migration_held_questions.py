@@ -10,9 +10,10 @@ import uuid
 
 import pytest
 
-from esimflow.api import AnswerRefusedError
+from esimflow.api import AnswerRefusedError, CancelReason, CancelSessionInput, start_operation
 from esimflow.migration.client import MigrationControl, start_migration
 from esimflow.migration.model import MigrationPolicy
+from esimflow.migration.report import report
 
 from tests.migration.fake_engine import FakeEngine, fake_migration_worker
 from tests.migration.fleet_lab import build_fleet_lab, fleet_workers, open_lab_store
@@ -97,3 +98,41 @@ async def test_a_device_not_under_a_hold_refuses_answers_and_says_where_they_go(
 
 async def _in_flight(engine: FakeEngine) -> bool:
     return engine.waiting >= 1
+
+
+@pytest.fixture
+def second_coded_lab(tmp_path):
+    built = build_fleet_lab(tmp_path / "lab2", 1, first=FIRST + 1, confirmation_code=CODE)
+    yield built
+    built.close()
+
+
+@pytest.mark.timeout(240)
+async def test_a_cancel_session_reaches_a_held_download_through_the_entity(client, second_coded_lab, tmp_path):
+    """The user cancels the session the held download waits in (as another LPA would): the
+    entity, busy with the hold, forwards it to the holder; the download cancels its session
+    with the user's reason and the device rolls back to its old profile."""
+    lab = second_coded_lab
+    store = open_lab_store(lab)
+    fleet = write_csv(tmp_path / "fleet.csv", lab.fleet_rows())
+    suffix = uuid.uuid4().hex[:8]
+    queues = dict(engine_queue=f"cancel-engine-{suffix}", migration_queue=f"cancel-migration-{suffix}")
+    device = lab.devices[0]
+
+    async with fleet_workers(client, lab, store, **queues):
+        started = await start_migration(client, fleet, MigrationPolicy(max_starts_per_second=50.0),
+                                        migration_id=f"cancel-{suffix}", task_queue=queues["migration_queue"],
+                                        engine_task_queue=queues["engine_queue"])
+        control = MigrationControl(client, started.migration_id)
+        await _awaiting(control, 0, "confirmation_code")
+        transaction_id = (await control.device(0).progress()).transaction_id
+        await start_operation(client, CancelSessionInput(eid=device.eid, transaction_id=transaction_id,
+                                                         reason=int(CancelReason.END_USER_REJECTION)),
+                              task_queue=queues["engine_queue"])
+        final = await asyncio.wait_for(started.handle.result(), 120)
+        rows = report(store, started.migration_id)["devices"]
+
+    assert final.counts["rolled_back"] == 1, final
+    assert "declined" in rows[0]["reason"] and "endUserRejection" in rows[0]["reason"], rows
+    assert device.profiles() == {device.old_iccid: True}
+    store.close()
