@@ -25,7 +25,6 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -60,6 +59,20 @@ with workflow.unsafe.imports_passed_through():
     )
     from esimflow.workflows.operations import perform
     from esimflow.workflows.operations.context import OperationContext, UserPrompts
+    from esimflow.workflows.migration_policies import (
+        CARD_LOOKUP_GIVE_UP,
+        CARD_LOOKUP_RETRY,
+        CONNECTIVITY_RETRY,
+        CONSENT_TIMEOUT_SECONDS,
+        LOCAL_RETRY,
+        LOCAL_TIMEOUT,
+        OPERATION_GIVE_UP,
+        OPERATION_HEARTBEAT,
+        OPERATION_RETRY,
+        OPERATION_TIMEOUT,
+        ROLLBACK_ATTEMPTS,
+        ROLLBACK_BACKOFF,
+    )
     from esimflow.workflows.migration_results import (
         enabled_iccids,
         failure_kind,
@@ -70,26 +83,6 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.steps import RunContext, runs_on_card_host
     from esimflow.workflows.user_updates import UserUpdates
     from sgp22.results import OhResultCode, WinStatus
-
-OPERATION_TIMEOUT = timedelta(hours=2)  # one attempt: the operation may queue behind others on the card
-OPERATION_GIVE_UP = timedelta(hours=6)  # an engine unreachable this long fails the step
-OPERATION_HEARTBEAT = timedelta(seconds=45)  # generous: a busy worker must not look dead
-OPERATION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
-                              non_retryable_error_types=["input.invalid", "migration.operation_refused"])
-LOCAL_TIMEOUT = timedelta(seconds=30)
-LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5),
-                          maximum_attempts=20, non_retryable_error_types=["input.invalid", "migration.unknown"])
-CARD_LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
-                                non_retryable_error_types=["migration.device_mismatch", "input.invalid"])
-CARD_LOOKUP_GIVE_UP = timedelta(minutes=10)
-"""A card host's worker unregisters its cards while it restarts: wait that long for the card."""
-CONSENT_TIMEOUT_SECONDS = 30.0
-"""How long a device's download waits for an answer (``MigrationControl.device``) before it
-cancels the session: a fleet migration does not wait on people."""
-ROLLBACK_ATTEMPTS = 4
-ROLLBACK_BACKOFF = timedelta(seconds=1)  # then 2 s, 4 s: the engine retried each step already
-CONNECTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
-
 
 class _Ended(Exception):
     def __init__(self, outcome: str, reason: str, error_kind: str | None = None) -> None:
