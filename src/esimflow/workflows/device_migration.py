@@ -6,10 +6,10 @@ verify, run the optional connectivity-check hook, deliver leftover notifications
 profile if the policy says so.
 
 Where the card host runs workflows, the migration runs there: it holds the eUICC through its
-entity workflow for the whole sequence and runs each operation's own code in itself, its card
-and network steps local activities (one workflow per device instead of one per operation, about
-a fifth of the server work). Elsewhere each step is submitted to the entity as an operation of
-its own.
+entity workflow for the whole sequence and runs each operation's body (``workflows.operations``)
+in itself, its card and network steps local activities (one workflow per device instead of one
+per operation, about a fifth of the server work); the user answers a download's questions here.
+Elsewhere each step is submitted to the entity as an operation of its own.
 
 A failure after the download rolls back: the old profile is enabled again and verified. The
 device ends in exactly one outcome (``model.Outcome``): migrated, rolled_back (verified back on
