@@ -136,3 +136,36 @@ async def test_a_cancel_session_reaches_a_held_download_through_the_entity(clien
     assert "declined" in rows[0]["reason"] and "endUserRejection" in rows[0]["reason"], rows
     assert device.profiles() == {device.old_iccid: True}
     store.close()
+
+
+@pytest.fixture
+def ruled_lab(tmp_path):
+    built = build_fleet_lab(tmp_path / "lab3", 1, first=FIRST + 2, ppr2=True)
+    yield built
+    built.close()
+
+
+@pytest.mark.timeout(240)
+async def test_a_held_download_with_policy_rules_waits_for_consent_given_by_migrate_answer(
+        client, temporal_dev_server, ruled_lab, tmp_path):
+    lab = ruled_lab
+    store = open_lab_store(lab)
+    fleet = write_csv(tmp_path / "fleet.csv", lab.fleet_rows())
+    suffix = uuid.uuid4().hex[:8]
+    queues = dict(engine_queue=f"rules-engine-{suffix}", migration_queue=f"rules-migration-{suffix}")
+    device = lab.devices[0]
+
+    async with fleet_workers(client, lab, store, **queues):
+        started = await start_migration(client, fleet, MigrationPolicy(max_starts_per_second=50.0),
+                                        migration_id=f"rules-{suffix}", task_queue=queues["migration_queue"],
+                                        engine_task_queue=queues["engine_queue"])
+        control = MigrationControl(client, started.migration_id)
+        await _awaiting(control, 0, "consent")
+        cli = Cli(temporal_dev_server.address, tmp_path / "unused.sqlite3", queues["migration_queue"])
+        code, document = await cli.json("migrate", "answer", started.migration_id, "0", "--accept-policy-rules")
+        assert code == 0 and document["progress"]["phase"] == "consent received", document
+        final = await asyncio.wait_for(started.handle.result(), 120)
+
+    assert final.counts["migrated"] == 1, final
+    assert device.profiles() == {device.old_iccid: False, device.target_iccid: True}
+    store.close()
