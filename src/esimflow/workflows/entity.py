@@ -12,8 +12,9 @@ the hold, instead of submitting each one. A holder that ends without releasing (
 noticed within ``HOLDER_CHECK`` and its hold dropped.
 
 A CancelSession for the session of the download running now cannot wait its turn (the download
-may be waiting for the very user who cancels): it is forwarded to that download at once; when
-its turn comes it only reports what the download did.
+may be waiting for the very user who cancels): it is forwarded to that download at once (to the
+holder, when the download runs under a hold); when its turn comes it only reports what the
+download did.
 
 The entity continues as new when Temporal suggests it (history size) or after
 ``EntityInput.continue_after`` operations, only when idle so no caller waits across the
@@ -74,7 +75,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.activities.types import EngineStep, LookupDeviceInput, SearchAttributesInput, WorkflowRunInput
     from esimflow.machines import CardHold
     from esimflow.workflows import policies
-    from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
+    from esimflow.workflows.user_updates import SIGNAL_CANCEL_SESSION
     from esimflow.workflows.steps import DEVICE_MEMO, StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
 
@@ -85,6 +86,7 @@ progress query gets answered during a long step (a slow LoadBoundProfilePackage)
 worker that died is noticed after it."""
 SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
 HOLDER_CHECK = timedelta(minutes=1)
+PATCH_CANCEL_TO_HOLDER = "forward-cancel-session-to-holder"
 
 
 @workflow.defn(name=ENTITY_WORKFLOW)
@@ -334,10 +336,13 @@ class EuiccEntityWorkflow:
         running = self._running
         if request.operation != Operation.CANCEL_SESSION or running is None:
             return
-        if running.operation not in SESSION_OPERATIONS:
+        if running.operation == HOLD and workflow.patched(PATCH_CANCEL_TO_HOLDER):
+            target = running.input["holder_workflow_id"]  # it runs its download in itself
+        elif running.operation in SESSION_OPERATIONS:
+            target = operation_workflow_id(running.operation, self._eid, running.operation_id)
+        else:
             return
-        child = workflow.get_external_workflow_handle(
-            operation_workflow_id(running.operation, self._eid, running.operation_id))
+        child = workflow.get_external_workflow_handle(target)
 
         async def forward() -> None:
             try:
