@@ -38,11 +38,11 @@ from sgp22.errors import (
     ServerUnreachableError,
     SmdpAddressInvalidError,
     TlsError,
-    es9_error,
 )
 from sgp22.es10_types import ServerAuthentication
 from sgp22.identifiers import check_smdp_address, mask_secret
 from sgp22.results import OhResultCode
+from sgp22.taxonomy import es9_error
 
 log = logging.getLogger(__name__)
 
