@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from sgp22.errors import (
     BadInputError,
@@ -62,7 +62,17 @@ class CardTransport(Protocol):
     def close(self) -> None: ...
 
 
-def opens_logical_channels(transport: CardTransport) -> bool:
+class LogicalChannelTransport(CardTransport, Protocol):
+    """A driver that opens logical channels itself (see :class:`CardTransport`)."""
+
+    opens_logical_channels: bool
+
+    def open_logical_channel(self, aid: bytes) -> int: ...
+
+    def close_logical_channel(self, channel: int) -> None: ...
+
+
+def opens_logical_channels(transport: CardTransport) -> TypeGuard[LogicalChannelTransport]:
     return bool(getattr(transport, "opens_logical_channels", False))
 
 
@@ -391,7 +401,7 @@ class IsdrChannel:
     def __enter__(self) -> IsdrChannel:
         return self.open()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def open(self) -> IsdrChannel:
@@ -465,8 +475,8 @@ class IsdrChannel:
             return self._store_data_blocks(cla, request, withheld)
         except _LongBlockRefused as refused:
             log.info("a STORE DATA block of %d bytes was refused (%s); sending blocks of %d from now on",
-                     self.block_size, refused.error.message, self.fallback_block_size)
-            self.block_size = self.fallback_block_size
+                     self.block_size, refused.error.message, refused.smaller_block_size)
+            self.block_size = refused.smaller_block_size
             return self._store_data_blocks(cla, request, withheld)
 
     def _store_data_blocks(self, cla: int, request: bytes, withheld: str | None) -> bytes:
@@ -483,19 +493,22 @@ class IsdrChannel:
         """One block; a refusal of its length becomes :class:`_LongBlockRefused` while a
         smaller block size is left to try (the card keeps nothing of a sequence restarted
         at block 00)."""
-        may_fall_back = self.fallback_block_size is not None and command[4] > self.fallback_block_size
+        smaller = self.fallback_block_size
+        if smaller is not None and command[4] <= smaller:
+            smaller = None  # this block is no longer than the fallback: nothing smaller to try
         try:
             response = self.link.exchange(command, withheld=withheld)
         except CommandRefusedError as error:
-            if may_fall_back:
-                raise _LongBlockRefused(error) from error
+            if smaller is not None:
+                raise _LongBlockRefused(error, smaller) from error
             raise
-        if response.sw == SW_WRONG_LENGTH and may_fall_back:
-            raise _LongBlockRefused(status_word_error(response.sw, "STORE DATA"))
+        if response.sw == SW_WRONG_LENGTH and smaller is not None:
+            raise _LongBlockRefused(status_word_error(response.sw, "STORE DATA"), smaller)
         return response
 
 
 class _LongBlockRefused(Exception):
-    def __init__(self, error: EsimError) -> None:
+    def __init__(self, error: EsimError, smaller_block_size: int) -> None:
         super().__init__(error.message)
         self.error = error
+        self.smaller_block_size = smaller_block_size

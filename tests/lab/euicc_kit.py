@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sgp22 import codec, crypto
 from sgp22.apdu import IsdrChannel
-from sgp22.profile_package import build_upp
+from sgp22.profile_builder import build_upp
 from sgp22.tlv import build, children, parse_one
 from carddrivers.local import LocalTransport
 

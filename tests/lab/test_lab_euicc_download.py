@@ -6,7 +6,7 @@ import os
 import pytest
 
 from sgp22 import codec, crypto
-from sgp22.profile_package import build_upp
+from sgp22.profile_builder import build_upp
 from sgp22.tlv import build, children, parse_one
 
 from rsplab import pki

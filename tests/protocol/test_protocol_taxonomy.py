@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sgp22 import errors, taxonomy
+from sgp22 import errors, outcomes, taxonomy
 from sgp22.results import OhResultCode as Oh
 from sgp22.results import WinStatus as Win
 
@@ -55,7 +55,7 @@ def notes_es9_codes() -> list[str]:
 # SGP.22 notes section 3: every subject/reason code in use, and what real servers add
 ES9_CODES = [*notes_es9_codes(), "8.8.5/4.10", "8.8.5/6.4"]
 
-OUTCOMES = taxonomy.describe_outcomes()
+OUTCOMES = outcomes.describe_outcomes()
 
 
 def test_the_walk_covers_every_value_of_both_enums_once():
@@ -272,7 +272,7 @@ def test_engine_outcomes_have_their_own_errors():
 
 
 def test_committed_outcomes_doc_matches_the_tables():
-    assert DOC.read_text() == taxonomy.render_markdown(), "regenerate: python -m sgp22.taxonomy > docs/outcomes.md"
+    assert DOC.read_text() == outcomes.render_markdown(), "regenerate: python -m sgp22.outcomes > docs/outcomes.md"
 
 
 def test_a_recorded_error_kind_gives_back_both_outcome_codes():
