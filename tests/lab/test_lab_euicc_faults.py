@@ -28,6 +28,18 @@ def test_fault_specs_parse_like_the_cli_takes_them():
             Faults.parse(bad)
 
 
+def test_the_modem_reads_its_fault_specs_the_same_way():
+    from rsplab.modem.faults import ModemFaults
+
+    faults = ModemFaults.parse(["cme=3,9", "URC=2", "slow=0.05", "lose=7", "reset_after=20"])
+    assert faults == ModemFaults(frozenset({3, 9}), 2, 0.05, frozenset({7}), 20)
+    for bad in (["urc=0"], ["slow=-1"], ["lose="], ["cme=0"]):
+        with pytest.raises(BadInputError, match="has a bad value"):
+            ModemFaults.parse(bad)
+    with pytest.raises(BadInputError, match="use cme=N.*reset-after=N"):
+        ModemFaults.parse(["explode"])
+
+
 def test_every_apdu_waits_the_configured_delay(identity, monkeypatch):
     waits = []
     monkeypatch.setattr(faults_module.time, "sleep", waits.append)
