@@ -65,8 +65,9 @@ def test_a_failed_transaction_leaves_the_committed_state(tmp_path):
 
 
 def _run_until_killed(state: Path, first: int, acks_before_kill: int, extra_delay: float) -> list[str]:
+    path = os.pathsep.join((str(REPO / "src"), str(REPO)))  # this checkout's code, not an installed copy
     worker = subprocess.Popen([sys.executable, "-m", "tests.lab.euicc_crash_worker", str(state), str(first)],
-                              cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                              cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": path})
     lines = []
     try:
         assert worker.stdout.readline().strip() == "READY"
