@@ -34,6 +34,8 @@ from rsplab import pki
 from rsplab.euicc import VirtualEuicc
 from rsplab.smdp.inventory import Inventory, NewProfile
 
+from process_stats import cpu_seconds  # bench/, the script's own directory
+
 FUNCTIONS = ("initiateAuthentication", "authenticateClient", "getBoundProfilePackage")
 
 
@@ -45,11 +47,6 @@ def iccid_for(number: int) -> str:
             digit = digit * 2 - 9 if digit > 4 else digit * 2
         total += digit
     return body + str(-total % 10)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(identities: Path, db: Path) -> tuple[subprocess.Popen, int]:
