@@ -32,7 +32,8 @@ from sgp22.es10_types import AuthenticateServerRequest, PrepareDownloadRequest
 
 from rsplab import pki
 from rsplab.euicc import VirtualEuicc
-from rsplab.smdp.inventory import Inventory, NewProfile
+from rsplab.smdp.inventory import Inventory
+from rsplab.smdp.profiles import NewProfile
 
 from process_stats import cpu_seconds  # bench/, the script's own directory
 

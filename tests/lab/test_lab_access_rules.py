@@ -19,7 +19,7 @@ from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import ActivationCode
 
 from rsplab.euicc import VirtualEuicc
-from rsplab.smdp.inventory import parse_access_rule, parse_operator
+from rsplab.smdp.profiles import parse_access_rule, parse_operator
 from rsplab.smdp.server import LabSmdp
 
 from tests.lab.test_lab_smdp_kit import iccid_for

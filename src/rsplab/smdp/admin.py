@@ -22,14 +22,8 @@ from sgp22.errors import BadInputError, EsimError
 from sgp22.identifiers import ActivationCode
 
 from rsplab.smdp.faults import FaultPlan
-from rsplab.smdp.inventory import (
-    Inventory,
-    InventoryError,
-    NewProfile,
-    Profile,
-    ProfileNotFoundError,
-    parse_access_rule,
-)
+from rsplab.smdp.inventory import Inventory, InventoryError, ProfileNotFoundError
+from rsplab.smdp.profiles import NewProfile, Profile, parse_access_rule
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus
 
 ADMIN_PREFIX = "/lab/admin"
