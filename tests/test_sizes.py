@@ -41,7 +41,6 @@ KNOWN = {
     "src/sgp22/es10_types.py",
     "src/sgp22/identifiers.py",
     "src/rsplab/euicc/download.py",
-    "src/rsplab/pki.py",
     "src/rsplab/smdp/inventory.py",
 }
 

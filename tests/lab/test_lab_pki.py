@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from esimcli.main import main as cli
-from rsplab import pki
+from rsplab import pki, pki_issuing
 from sgp22 import certs, crypto
 from sgp22.certs import Role
 from sgp22.errors import BadInputError, EidOutsideEumRangeError, UnknownCiError
@@ -80,7 +80,7 @@ def test_ci_and_eum_are_cas_with_the_right_limits(nist):
     assert ci_ku.key_cert_sign and ci_ku.crl_sign and not ci_ku.digital_signature
     assert ext(nist.eum.certificate, ExtensionOID.KEY_USAGE).value.key_cert_sign
     assert ext(nist.eum.certificate, ExtensionOID.NAME_CONSTRAINTS).critical
-    assert certs.permitted_eid_prefixes(nist.eum.certificate) == [(pki.EUM_ORG, pki.DEFAULT_EIN)]
+    assert certs.permitted_eid_prefixes(nist.eum.certificate) == [(pki_issuing.EUM_ORG, pki.DEFAULT_EIN)]
 
 
 def test_end_entities_sign_only(nist):
@@ -202,7 +202,8 @@ def test_fleet_refuses_bad_or_duplicate_eids(nist):
 def test_an_eum_cannot_issue_outside_its_ein(nist):
     """The EUM name constraint is real: an eUICC signed by it with a foreign EID is refused."""
     foreign = pki.eid_for("89044000", 5)
-    certificate, _ = pki._make_euicc(pki._Issuer(nist.eum.certificate, nist.eum.private_key), foreign, pki._now())
+    certificate, _ = pki_issuing.make_euicc(pki_issuing.Issuer(nist.eum.certificate, nist.eum.private_key), foreign,
+                                            pki_issuing.issue_time())
     with pytest.raises(EidOutsideEumRangeError):
         certs.verify_euicc_chain(certificate, nist.eum.certificate, nist.trusted_cis)
 
