@@ -1,5 +1,6 @@
-"""The lab SM-DP+ fixtures every lab test module may ask for by name: one generated PKI for the
-whole run (read-only), one lab SM-DP+ and LPA client per module, a fresh soft eUICC per test."""
+"""The lab fixtures every lab test module may ask for by name: the SGP.26 eUICC identity, one
+generated PKI for the whole run (read-only), one lab SM-DP+ and LPA client per module, a fresh
+soft eUICC per test."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +8,17 @@ from pathlib import Path
 import pytest
 
 from rsplab import pki
+from rsplab.euicc import EuiccIdentity
 from rsplab.smdp.server import LabSmdp
 
+from tests.lab.euicc_kit import SGP26
 from tests.lab.test_lab_smdp_kit import LpaClient, SoftEuicc
+
+
+@pytest.fixture(scope="session")
+def identity() -> EuiccIdentity:
+    """The SGP.26 test eUICC's identity (read-only)."""
+    return EuiccIdentity.from_directory(SGP26)
 
 
 @pytest.fixture(scope="session")

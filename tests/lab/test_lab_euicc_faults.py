@@ -7,17 +7,12 @@ from sgp22 import codec
 from sgp22.errors import BadInputError, CardRemovedError
 from sgp22.profile_package import encode_iccid
 
-from rsplab.euicc import EuiccIdentity, Faults, VirtualEuicc
+from rsplab.euicc import Faults, VirtualEuicc
 from rsplab.euicc import faults as faults_module
-from tests.lab.euicc_kit import SGP26, Lpa, Smdp, iccid_for
+from tests.lab.euicc_kit import Lpa, Smdp, iccid_for
 
 GET_EID_APDU = bytes.fromhex("80E2910006BF3E035C015A00")
 SELECT_ISDR = bytes.fromhex("00A4040C10A0000005591010FFFFFFFF8900000100")
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return EuiccIdentity.from_directory(SGP26)
 
 
 def test_fault_specs_parse_like_the_cli_takes_them():

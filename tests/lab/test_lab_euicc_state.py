@@ -16,17 +16,12 @@ import pytest
 from sgp22 import codec
 from sgp22.profile_package import encode_iccid
 
-from rsplab.euicc import EuiccIdentity, StateFileError, VirtualEuicc
+from rsplab.euicc import StateFileError, VirtualEuicc
 from rsplab.euicc.state import EuiccState, StateStore
-from tests.lab.euicc_kit import SGP26, Lpa, Smdp, iccid_for
+from tests.lab.euicc_kit import Lpa, Smdp, iccid_for
 
 REPO = Path(__file__).resolve().parents[2]
 EID = "89049032123451234512345678901235"
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return EuiccIdentity.from_directory(SGP26)
 
 
 def test_state_survives_a_restart(identity, tmp_path):
