@@ -11,6 +11,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from esimcli.main import main as cli
 from rsplab import pki, pki_issuing
+
+from tests.lab.memory_tls import handshake
 from sgp22 import certs, crypto
 from sgp22.certs import Role
 from sgp22.errors import BadInputError, EidOutsideEumRangeError, UnknownCiError
@@ -105,24 +107,7 @@ def test_smdp_certificates_carry_oid_and_tls_names(nist):
 
 def _handshake(identities, server_name, tmp_path):
     cert_pem, key_pem = identities.export_tls(tmp_path)
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(cert_pem, key_pem)
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.load_verify_locations(cafile=str(identities.ca_file))
-    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls_client = client.wrap_bio(c_in, c_out, server_hostname=server_name)
-    tls_server = server.wrap_bio(s_in, s_out, server_side=True)
-    for _ in range(10):
-        finished = True
-        for end, outgoing, peer_incoming in ((tls_client, c_out, s_in), (tls_server, s_out, c_in)):
-            try:
-                end.do_handshake()
-            except ssl.SSLWantReadError:
-                finished = False
-            peer_incoming.write(outgoing.read())
-        if finished:
-            return tls_client.version()
-    raise AssertionError("handshake did not finish")
+    return handshake(cert_pem, key_pem, identities.ca_file, server_name)
 
 
 @pytest.mark.parametrize("server_name", ["localhost", "testsmdpplus1.example.com", "127.0.0.1"])
