@@ -14,6 +14,7 @@ import httpx
 
 from sgp22 import certs, codec, crypto, tlv
 from sgp22.profile_package import encode_iccid
+from sgp22.identifiers import Iccid
 
 from rsplab import pki
 
@@ -25,13 +26,7 @@ PPR_FORBIDDEN_NONE = None
 
 
 def iccid_for(number: int) -> str:
-    body = f"894900000000{number:07d}"
-    total = 0
-    for position, digit in enumerate(int(d) for d in reversed(body)):
-        if position % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return body + str((10 - total % 10) % 10)
+    return Iccid.with_check_digit(f"894900000000{number:07d}").digits
 
 
 def b64(data: bytes) -> str:
