@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -187,20 +188,28 @@ class BppLoader:
         self._stage = _Stage.INITIALISE
         return True
 
-    def _initialise_step(self) -> bool:
-        element = self._stream.complete((0xBF23,))
+    def _element_step(self, tag: int, act: Callable[[BppLoader, bytes], None], then: _Stage) -> bool:
+        """A stage of one element (BF23, A0, A2): act on it once whole, then go on to ``then``."""
+        element = self._stream.complete((tag,))
         if element is None:
             return False
-        self._initialise_secure_channel(element)
-        self._stage = _Stage.CONFIGURE
+        act(self, element)
+        self._stage = then
         return True
 
-    def _configure_step(self) -> bool:
-        element = self._stream.complete((0xA0,))
+    def _segments_step(self, tag: int, act: Callable[[BppLoader, bytes], None],
+                       at_end: Callable[[BppLoader], None], then: _Stage) -> bool:
+        """A stage of segments in a sequence (88s in A1, 86s in A3): one segment at a time,
+        ``at_end`` once the sequence is used up."""
+        if self._stream.container_left == 0:
+            at_end(self)
+            self._stage = then
+            return True
+        element = self._stream.complete((tag,))
         if element is None:
             return False
-        self._configure_isdp(element)
-        self._stage = _Stage.METADATA_HEADER
+        self._stream.consume_in_container(element)
+        act(self, element)
         return True
 
     def _metadata_header_step(self) -> bool:
@@ -209,47 +218,21 @@ class BppLoader:
         self._stage = _Stage.METADATA
         return True
 
-    def _metadata_step(self) -> bool:
-        if self._stream.container_left == 0:
-            self._store_metadata()
-            self._stage = _Stage.REPLACE_OR_PROFILE
-            return True
-        element = self._stream.complete((0x88,))
-        if element is None:
-            return False
-        self._stream.consume_in_container(element)
-        self._metadata_segment(element)
-        return True
-
     def _profile_header_step(self) -> bool:
         """The optional A2 (replace session keys), then the A3 sequence's header."""
         header = self._stream.next_header()
         if header is None:
             return False
         if header[0] == 0xA2 and self._stage is _Stage.REPLACE_OR_PROFILE:
-            element = self._stream.complete((0xA2,))
-            if element is None:
-                return False
-            self._replace_session_keys(element)
-            self._stage = _Stage.PROFILE_HEADER
-            return True
+            return self._element_step(0xA2, BppLoader._replace_session_keys, _Stage.PROFILE_HEADER)
         self._stage = _Stage.PROFILE_HEADER
         if not self._stream.container_header(0xA3):
             return False
         self._stage = _Stage.PROFILE
         return True
 
-    def _profile_step(self) -> bool:
-        if self._stream.container_left == 0:
-            self._stream.check_bpp_end()
-            self._stage = _Stage.DONE
-            return True
-        element = self._stream.complete((0x86,))
-        if element is None:
-            return False
-        self._stream.consume_in_container(element)
-        self._profile_segment(element)
-        return True
+    def _end_of_profile(self) -> None:
+        self._stream.check_bpp_end()
 
     # --- the BPP commands
 
@@ -382,12 +365,16 @@ class BppLoader:
 
 _STAGE_STEPS: dict[_Stage, Callable[[BppLoader], bool]] = {
     _Stage.BPP_HEADER: BppLoader._bpp_header_step,
-    _Stage.INITIALISE: BppLoader._initialise_step,
-    _Stage.CONFIGURE: BppLoader._configure_step,
+    _Stage.INITIALISE: partial(BppLoader._element_step, tag=0xBF23, act=BppLoader._initialise_secure_channel,
+                               then=_Stage.CONFIGURE),
+    _Stage.CONFIGURE: partial(BppLoader._element_step, tag=0xA0, act=BppLoader._configure_isdp,
+                              then=_Stage.METADATA_HEADER),
     _Stage.METADATA_HEADER: BppLoader._metadata_header_step,
-    _Stage.METADATA: BppLoader._metadata_step,
+    _Stage.METADATA: partial(BppLoader._segments_step, tag=0x88, act=BppLoader._metadata_segment,
+                             at_end=BppLoader._store_metadata, then=_Stage.REPLACE_OR_PROFILE),
     _Stage.REPLACE_OR_PROFILE: BppLoader._profile_header_step,
     _Stage.PROFILE_HEADER: BppLoader._profile_header_step,
-    _Stage.PROFILE: BppLoader._profile_step,
+    _Stage.PROFILE: partial(BppLoader._segments_step, tag=0x86, act=BppLoader._profile_segment,
+                            at_end=BppLoader._end_of_profile, then=_Stage.DONE),
 }
 """What reads the stream at each stage (DONE reads nothing more)."""
