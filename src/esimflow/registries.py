@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from esimflow.api import WORKFLOW_TASK_QUEUE
 from esimflow.config import TEMPORAL_REGISTRY
 from esimflow.devices import DeviceRegistry
 from esimflow.routing.registry import TemporalDeviceRegistry
@@ -24,4 +23,6 @@ def open_registry(location: Path | str, client: Client | None = None, *, task_qu
         return DeviceRegistry(location)
     if client is None:
         raise BadInputError("the temporal device registry needs a Temporal client")
-    return TemporalDeviceRegistry(client, task_queue=task_queue or WORKFLOW_TASK_QUEUE)
+    if task_queue is None:
+        return TemporalDeviceRegistry(client)  # on the engine's workflow queue
+    return TemporalDeviceRegistry(client, task_queue=task_queue)
