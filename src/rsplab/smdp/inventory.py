@@ -25,7 +25,6 @@ from sgp22.errors import EsimError
 from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import mask_secret
 
-from rsplab.private_files import create_private
 from rsplab.smdp.profiles import (
     NewProfile,
     Profile,
@@ -35,6 +34,7 @@ from rsplab.smdp.profiles import (
     generate_matching_id,
     mask,
 )
+from rsplab.private_files import create_private
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
 
 SCHEMA_VERSION = 1

@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sgp22.errors import BadInputError
+from sgp22.es10_enums import ProfileClass
 from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import Eid, Iccid, mask_secret
 from sgp22.profile_package import ProfilePackageError, parse_upp
 
 from rsplab.smdp.status import ProfileStatus
 
-PROFILE_CLASSES = ("test", "provisioning", "operational")
+PROFILE_CLASSES = tuple(str(value.name) for value in ProfileClass if value >= 0)
+"""SGP.22's profile classes by name (not OpenHarmony's "unspecified", which no card is sent)."""
 DEFAULT_CC_RETRY_LIMIT = 3
 MAX_PROFILE_SIZE = 4 * 1024 * 1024
 _MATCHING_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
