@@ -47,7 +47,6 @@ from esimflow.migration.model import MigrationPolicy  # noqa: E402
 from esimflow.migration.report import report  # noqa: E402
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
-from process_stats import peak_rss_mb  # noqa: E402 - bench/, the script's own directory
 
 ENGINE_QUEUE = "bench-engine"
 MIGRATION_QUEUE = "bench-migration"
@@ -79,6 +78,13 @@ def worker_main(arguments: dict) -> None:
             await stop.wait()
 
     asyncio.run(serve())
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 # --- no-op activities ----------------------------------------------------------------------------

@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set (VmHWM) in MiB; NaN when the kernel does not report it."""
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """MiB of resident memory: ``VmHWM`` the process's peak so far, ``VmRSS`` its size now; NaN
+    when the kernel does not report it."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
