@@ -11,8 +11,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.exceptions import ApplicationError
 
 from esimflow import api
-from esimflow.codec import data_converter
-from esimflow.keys import key_id
+from esimflow.codec import data_converter, key_id
 from tests.conftest import TEST_PAYLOAD_KEY
 from tests.engine.engine_stack import running_engine
 

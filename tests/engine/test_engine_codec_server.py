@@ -17,8 +17,7 @@ import httpx
 from temporalio.api.common.v1 import Payload
 
 from esimflow import api
-from esimflow.codec import AesGcmCodec
-from esimflow.keys import Keyring
+from esimflow.codec import AesGcmCodec, Keyring
 from esimflow.codec_server import create_app, mask_secrets
 from tests.conftest import TEST_PAYLOAD_KEY, temporal_tool
 
