@@ -23,41 +23,6 @@ def _module_name(path: Path, src: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
-    return found
-
-
-def _violations(src: Path = SRC) -> list[str]:
-    bad = []
-    for path in sorted(src.rglob("*.py")):
-        module = _module_name(path, src)
-        rules = [forbidden for owner, forbidden in FORBIDDEN.items()
-                 if module == owner or module.startswith(owner + ".")]
-        for imported in _imports(path):
-            for forbidden in (f for rule in rules for f in rule):
-                if imported == forbidden or imported.startswith(forbidden + "."):
-                    bad.append(f"{module} imports {imported}")
-    return bad
-
-
-def test_dependencies_point_one_way():
-    assert _violations() == []
-
-
-def test_the_rule_catches_a_wrong_way_import(tmp_path):
-    fake = tmp_path / "rsplab"
-    fake.mkdir()
-    (fake / "leak.py").write_text("import esimflow.workflows\n")
-    assert _violations(tmp_path) == ["rsplab.leak imports esimflow.workflows"]
-
-
 # --- import cycles ---------------------------------------------------------------------------
 # An edge A -> B is any import of B in A's file, at module level or inside a function: a
 # function-level import only defers a cycle (the two modules still need each other), and the
@@ -169,3 +134,39 @@ def test_the_cycle_check_sees_function_level_imports_but_not_type_checking_ones(
     (package / "d.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.e\n")
     (package / "e.py").write_text("import pkg.d\n")
     assert _cycles(_import_graph(tmp_path)) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def _violations(src: Path = SRC) -> list[str]:
+    bad = []
+    for path in sorted(src.rglob("*.py")):
+        module = _module_name(path, src)
+        rules = [forbidden for owner, forbidden in FORBIDDEN.items()
+                 if module == owner or module.startswith(owner + ".")]
+        for imported in _imports(path):
+            for forbidden in (f for rule in rules for f in rule):
+                if imported == forbidden or imported.startswith(forbidden + "."):
+                    bad.append(f"{module} imports {imported}")
+    return bad
+
+
+def test_dependencies_point_one_way():
+    assert _violations() == []
+
+
+def test_the_rule_catches_a_wrong_way_import(tmp_path):
+    fake = tmp_path / "rsplab"
+    fake.mkdir()
+    (fake / "leak.py").write_text("import esimflow.workflows\n")
+    assert _violations(tmp_path) == ["rsplab.leak imports esimflow.workflows"]
+
