@@ -169,4 +169,3 @@ def test_the_rule_catches_a_wrong_way_import(tmp_path):
     fake.mkdir()
     (fake / "leak.py").write_text("import esimflow.workflows\n")
     assert _violations(tmp_path) == ["rsplab.leak imports esimflow.workflows"]
-
