@@ -8,8 +8,7 @@ import pytest
 
 from sgp22.errors import BadInputError
 
-from rsplab.smdp.inventory import Inventory, InventoryError, ProfileNotFoundError
-from rsplab.smdp.profiles import NewProfile, mask
+from rsplab.smdp.inventory import Inventory, InventoryError, NewProfile, ProfileNotFoundError, mask
 from rsplab.smdp.status import CANCEL_REASON_EVENTS, EVENTS, IllegalStatusChange, ProfileStatus, next_status
 
 from tests.lab.test_lab_smdp_kit import iccid_for
