@@ -35,7 +35,6 @@ KNOWN = {
     "bench/bench_routing.py::bench",
     "scripts/demo.py::run",
     # split after the session's merge (other helpers change the SGP.22 vocabulary in them now)
-    "src/sgp22/apdu.py",
     "src/sgp22/errors.py",
     "src/sgp22/es10_types.py",
     "src/sgp22/identifiers.py",

@@ -15,7 +15,8 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
-from sgp22.apdu import ApduLink, CardTransport, cla_for_channel, check_status
+from sgp22.apdu import ApduLink, CardTransport, cla_for_channel
+from sgp22.status_words import check_status
 from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.tlv import build, children, parse_one, read_tlv
 
