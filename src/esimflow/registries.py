@@ -3,6 +3,7 @@ one kept in Temporal (``esimflow.routing.registry``). It sits above both so that
 import the other to choose."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,14 +16,14 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
 
-def open_registry(location: Path | str, client: Client | None = None, *, task_queue: str | None = None
-                  ) -> DeviceRegistry | TemporalDeviceRegistry:
-    """``temporal`` (needs the client, and the engine's workflow queue the routing workflows run
-    on), else the SQLite registry file at ``location``."""
+def open_registry(location: Path | str, client: Client | None = None, *, task_queue: str | None = None,
+                  lease: timedelta | None = None) -> DeviceRegistry | TemporalDeviceRegistry:
+    """``temporal`` (needs the client; ``task_queue``: the engine's workflow queue the routing
+    workflows run on, ``lease``: a card host's, None for the Temporal registry's defaults), else
+    the SQLite registry file at ``location``."""
     if str(location) != TEMPORAL_REGISTRY:
         return DeviceRegistry(location)
     if client is None:
         raise BadInputError("the temporal device registry needs a Temporal client")
-    if task_queue is None:
-        return TemporalDeviceRegistry(client)  # on the engine's workflow queue
-    return TemporalDeviceRegistry(client, task_queue=task_queue)
+    chosen = {name: value for name, value in (("task_queue", task_queue), ("lease", lease)) if value is not None}
+    return TemporalDeviceRegistry(client, **chosen)
