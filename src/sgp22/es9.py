@@ -39,7 +39,7 @@ from sgp22.errors import (
     SmdpAddressInvalidError,
     TlsError,
 )
-from sgp22.es10_session_types import ServerAuthentication
+from sgp22.es10_types import ServerAuthentication
 from sgp22.identifiers import check_smdp_address, mask_secret
 from sgp22.results import OhResultCode
 from sgp22.taxonomy import es9_error

@@ -24,8 +24,7 @@ from sgp22.errors import (
 from sgp22.es9 import Es9Client, Es11Client, EventEntry, RspServerClient, TransactionMismatchError, parse_server_address
 from sgp22.es10_base import Es10Channel
 from sgp22.es10_enums import CancelSessionReason, PprFlags, PprIds
-from sgp22.es10_session_types import DeviceInfo
-from sgp22.es10_types import OperatorId, ProfileMetadata, RatRule
+from sgp22.es10_types import DeviceInfo, OperatorId, ProfileMetadata, RatRule
 from sgp22.identifiers import ActivationCode
 from sgp22.results import OhResultCode, WinStatus
 
