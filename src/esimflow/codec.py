@@ -23,6 +23,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 
+from sgp22.errors import EsimError
+from sgp22.results import OhResultCode, WinStatus
+
 from esimflow.keys import (
     ENV_KEY,
     ENV_KEY_FILE,
@@ -32,8 +35,6 @@ from esimflow.keys import (
     key_id,
     previous_from_env,
 )
-from sgp22.errors import EsimError
-from sgp22.results import OhResultCode, WinStatus
 
 log = logging.getLogger(__name__)
 
