@@ -38,7 +38,6 @@ KNOWN = {
     "src/sgp22/errors.py",
     "src/sgp22/es10_types.py",
     "src/sgp22/identifiers.py",
-    "src/rsplab/euicc/download.py",
     "src/esimcli/console/app.py::create_app",
     "src/rsplab/smdp/inventory.py",
 }
