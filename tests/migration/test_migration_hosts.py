@@ -52,7 +52,7 @@ class Host:
     def environment(self) -> dict[str, str]:
         """The host's own state directory; the history and migration store in PostgreSQL."""
         return {**os.environ, "XDG_STATE_HOME": str(self.state_dir), "ESIMFLOW_HISTORY": self.arguments["history"],
-                "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT)))}  # this checkout's code
+                "PYTHONPATH": str(ROOT)}
 
     def start(self) -> None:
         log = (self.state_dir / "host.log").open("a")
