@@ -39,6 +39,7 @@ from esimflow.routing.workflows import CARD_HOST_WORKFLOW, CARD_LOCATION_WORKFLO
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
 from rsplab import pki  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
+from process_stats import peak_rss_mb  # noqa: E402 - bench/, the script's own directory
 
 ENGINE_QUEUE = "bench-routing"
 EIN = "89049032"
@@ -73,13 +74,6 @@ def host_main(arguments: dict) -> None:
         print(json.dumps({"ready": len(worker.devices)}), flush=True)
 
     asyncio.run(serve(options, on_ready=ready))
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start_host(address: str, state_dir: Path, **more) -> subprocess.Popen:

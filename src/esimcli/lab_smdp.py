@@ -20,7 +20,8 @@ import httpx
 
 from rsplab.smdp.admin import ADMIN_PREFIX, DEFAULT_ADMIN_PORT, STATUS_ACTIONS, SmdpAdmin
 from rsplab.smdp.faults import ENDPOINTS, FAULT_KINDS
-from rsplab.smdp.inventory import PROFILE_CLASSES, Inventory, NewProfile, parse_access_rule
+from rsplab.smdp.inventory import Inventory
+from rsplab.smdp.profiles import PROFILE_CLASSES, NewProfile, parse_access_rule
 from rsplab.smdp.status import ProfileStatus
 from sgp22.errors import EsimError
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 from temporalio.runtime import Runtime
 
-from esimflow.codec import ensure_key_file
+from esimflow.keys import ensure_key_file
 from esimflow.config import ENV_CODEC_KEY, ENV_CODEC_KEY_FILE, TemporalConfig
 from esimflow.workers.devstack import DevServer, start_dev_server
 from esimflow.workers.run import EsimflowWorker, WorkerOptions, serve

@@ -504,16 +504,3 @@ class SmdpRefusedError(Es9FunctionError):
 
     win_status = WinStatus.ServerFailure
 
-
-def es10_error(function: str, result_name: str, result_code: int, **kwargs: Any) -> Es10ResultError:
-    """The taxonomy's error for an ES10 result other than ok (see ``sgp22.taxonomy``)."""
-    from sgp22.taxonomy import es10_error as build
-
-    return build(function, result_name, result_code, **kwargs)
-
-
-def es9_error(function: str, subject: str, reason: str, message: str | None = None) -> Es9FunctionError:
-    """The taxonomy's error for an ES9+ ``Failed`` status (see ``sgp22.taxonomy``)."""
-    from sgp22.taxonomy import es9_error as build
-
-    return build(function, subject, reason, message)

@@ -37,7 +37,6 @@ from sgp22.errors import (
     ServerTimeoutError,
     ServerUnreachableError,
     TlsError,
-    es9_error,
 )
 from sgp22.es9_types import (
     AuthenticateClientResult,
@@ -49,6 +48,7 @@ from sgp22.es9_types import (
 )
 from sgp22.identifiers import mask_secret
 from sgp22.results import OhResultCode
+from sgp22.taxonomy import es9_error
 
 log = logging.getLogger(__name__)
 

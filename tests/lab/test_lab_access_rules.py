@@ -19,10 +19,10 @@ from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.identifiers import ActivationCode
 
 from rsplab.euicc import VirtualEuicc
-from rsplab.smdp.inventory import parse_access_rule, parse_operator
+from rsplab.smdp.profiles import parse_access_rule, parse_operator
 from rsplab.smdp.server import LabSmdp
 
-from tests.lab.test_lab_smdp_kit import iccid_for, lab_identities  # noqa: F401 - lab_identities is a fixture
+from tests.lab.test_lab_smdp_kit import iccid_for
 
 TS48_V1 = Path("/work/shared/reference/ts48/TS48v1_A.der")
 DIALER = AccessRule(bytes.fromhex("A1" * 32), "com.example.dialer", 1)

@@ -11,15 +11,10 @@ from sgp22.es10_enums import OsuStatus
 from sgp22.osu import OsUpdater, parse_os_image
 from carddrivers.local import LocalTransport
 
-from rsplab.euicc import EuiccConfig, EuiccIdentity, Faults, VirtualEuicc, build_os_image
+from rsplab.euicc import EuiccConfig, Faults, VirtualEuicc, build_os_image
 from tests.lab.euicc_kit import SGP26
 
 PAYLOAD = os.urandom(3000)
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return EuiccIdentity.from_directory(SGP26)
 
 
 @pytest.fixture(scope="module")

@@ -16,19 +16,7 @@ from esimcli.lab_smdp import smdp as smdp_cli
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus
 
-from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fixture
-    Download,
-    LpaClient,
-    SoftEuicc,
-    codes,
-    iccid_for,
-    lab_identities,
-    lpa,
-    smdp,
-    status_of,
-)
-
-
+from tests.lab.test_lab_smdp_kit import Download, LpaClient, SoftEuicc, codes, iccid_for, status_of
 
 
 # --- admin HTTP API ------------------------------------------------------------------------------------

@@ -12,27 +12,9 @@ from sgp22.profile_package import encode_iccid
 from rsplab import pki
 from rsplab.smdp.status import ProfileStatus as S
 
-from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fixture
-    Download,
-    SoftEuicc,
-    b64,
-    codes,
-    iccid_for,
-    lab_identities,
-    lpa,
-    smdp,
-    status_of,
-    unb64,
-)
+from tests.lab.test_lab_smdp_kit import Download, SoftEuicc, b64, codes, iccid_for, status_of, unb64
 
 _numbers = itertools.count(1000)
-
-
-
-
-@pytest.fixture
-def euicc(lab_identities):
-    return SoftEuicc.from_dir(lab_identities)
 
 
 @pytest.fixture

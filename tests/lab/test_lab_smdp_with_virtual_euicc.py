@@ -13,7 +13,7 @@ from rsplab.euicc import VirtualEuicc
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus as S
 
-from tests.lab.test_lab_smdp_kit import iccid_for, lab_identities  # noqa: F401 - lab_identities is a fixture
+from tests.lab.test_lab_smdp_kit import iccid_for
 
 
 @pytest.fixture(scope="module")

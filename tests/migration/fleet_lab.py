@@ -28,7 +28,7 @@ from esimflow.workers.run import EsimflowWorker, WorkerOptions
 from rsplab import pki
 from rsplab.euicc.card import VirtualEuicc
 from rsplab.euicc.config import EuiccConfig
-from rsplab.euicc.download import isdp_aid
+from rsplab.euicc.installation import isdp_aid
 from rsplab.euicc.state import Profile
 from rsplab.smdp.server import LabSmdp
 from sgp22.errors import CardRemovedError

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sgp22 import codec, crypto, lpa, tlv
-from sgp22.apdu import IsdrChannel, StatusWrongParametersError
+from sgp22.apdu import IsdrChannel
+from sgp22.status_words import StatusWrongParametersError
 from sgp22.errors import (
     BadInputError,
     Es10ResultError,

@@ -37,7 +37,8 @@ from esimflow.activities.engine import EngineActivities
 from esimflow.activities.osu_images import OsImageSource
 from esimflow.contract import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
 from esimflow.config import TemporalConfig, connect
-from esimflow.devices import open_registry, still_attached
+from esimflow.devices import still_attached
+from esimflow.registries import open_registry
 from esimflow.workflows.device_migration import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import BadInputError, EsimError, StatusWordError

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import logging
 
-from sgp22 import certs, codec, crypto, profile_package, tlv
+from sgp22 import certs, codec, crypto, profile_builder, profile_package, tlv
 from sgp22.errors import CertificateError, InvalidSignatureError, MalformedDataError
 from sgp22.es10_enums import CancelSessionReason
 
@@ -199,7 +199,7 @@ class Es9Service:
                                 eid=session.eid)
             return session.bound_package  # the same request again: the same package
         smdp_otsk = self._one_time_key(session, euicc_otpk)
-        upp = self.inventory.package(profile.iccid) or profile_package.build_upp(
+        upp = self.inventory.package(profile.iccid) or profile_builder.build_upp(
             profile.iccid, size=profile.size, access_rules=self.inventory.access_rules(profile.iccid))
         package = bpp.bound_profile_package(
             transaction_id=session.transaction_id,
