@@ -7,8 +7,12 @@ server, a result field) still never reaches the terminal or a log collector.
 from __future__ import annotations
 
 import re
+import sys
 
-from sgp22.identifiers import activation_code_secrets, mask_secret, scrub
+import click
+
+from sgp22.identifiers import activation_code_secrets
+from sgp22.masking import mask_secrets_in
 
 # Shorter values are too likely to collide with ordinary text (a nickname, a count), and a
 # secret that short offers no protection worth the false positives.
@@ -24,11 +28,7 @@ class Redactor:
             self._secrets.add(secret)
 
     def __call__(self, text: str) -> str:
-        # Longest first, so a secret containing another is masked as a whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, mask_secret(secret))
-        return text
+        return mask_secrets_in(text, self._secrets)
 
 
 _TOKEN_LIKE = re.compile(r"(?=.*[A-Za-z])(?=.*[0-9])[A-Za-z0-9_.~+/=-]{8,}")
@@ -50,4 +50,24 @@ def argument_secrets(argv: list[str]) -> list[str]:
 
 def mask_arguments(message: str, argv: list[str]) -> str:
     """``message`` (click's usage errors quote what was typed) with possible secrets masked."""
-    return scrub(message, argument_secrets(argv))
+    return mask_secrets_in(message, argument_secrets(argv))
+
+
+show_secrets_option = click.option(
+    "--show-secrets", is_flag=True,
+    help="Print activation codes in clear (they are masked by default: output gets pasted and logged).")
+
+
+def echo_in_clear(text: str, *, err: bool = False) -> None:
+    """Print ``text`` past the invocation's masking: only what the user asked to see in clear
+    (``--show-secrets``, ``--reveal-secrets``)."""
+    stream = sys.stderr if err else sys.stdout
+    click.echo(text, file=getattr(stream, "unmasked", stream))
+
+
+def echo_activation_code(text: str, *, show_secrets: bool, err: bool = False) -> None:
+    """Print ``text`` (holding activation codes) in clear with ``show_secrets``, else masked."""
+    if show_secrets:
+        echo_in_clear(text, err=err)
+    else:
+        click.echo(mask_secrets_in(text), err=err)
