@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sgp22.errors import EsimError
+from sgp22.masking import check_no_secret
 from sgp22.results import OhResultCode, WinStatus
 
 if TYPE_CHECKING:  # the client is only needed by the helpers, never inside a workflow
@@ -668,9 +669,10 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
     from temporalio.client import WorkflowUpdateStage
 
     operation = operation_name(op_input)
-    operation_id = operation_id or uuid.uuid4().hex[:12]
+    # the workflow and update ids are plain text on the server: no matching ID in them
+    operation_id = check_no_secret(operation_id, "operation id") if operation_id else uuid.uuid4().hex[:12]
     if operation in UNSERIALISED_OPERATIONS:
-        key = getattr(op_input, "device", "") or "all"
+        key = check_no_secret(getattr(op_input, "device", "") or "all", "device name")
         workflow_id = operation_workflow_id(operation, key, operation_id)
         handle = await client.start_workflow(
             operation, op_input, id=workflow_id, task_queue=task_queue, result_type=OperationResult
