@@ -679,7 +679,7 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
         )
         return OperationHandle(client, operation, key, workflow_id, handle.result)
 
-    eid = op_input.eid
+    eid = check_no_secret(op_input.eid, "EID")
     workflow_id = operation_workflow_id(operation, eid, operation_id)
     request = OperationRequest(operation, operation_id, dataclasses.asdict(op_input), task_queue=task_queue)
     # the operation id is the update id: a retried submit (a lost answer) is the same update

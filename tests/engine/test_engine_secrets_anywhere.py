@@ -162,7 +162,8 @@ async def test_an_operation_id_or_device_holding_a_matching_id_never_becomes_a_w
             raise AssertionError(f"the server was reached ({name})")
 
     for op_input, operation_id in ((api.GetEidInput(device=EID), f"retry-{SECRET}"),
-                                   (api.GetEidInput(device=f"pcsc:{SECRET}"), None)):
+                                   (api.GetEidInput(device=f"pcsc:{SECRET}"), None),
+                                   (api.ListProfilesInput(eid=SECRET), None)):
         with pytest.raises(BadInputError) as refused:
             await api.start_operation(NoServer(), op_input, operation_id=operation_id)
         assert refused.value.kind == "input.secret_in_identifier" and not shows(SECRET, refused.value.message)
