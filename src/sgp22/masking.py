@@ -10,8 +10,10 @@ which masks, besides the secrets the caller knows:
   or the confirmation code flag, see :func:`~sgp22.identifiers.activation_code_secrets`;
 - every word shaped like an SGP.22 matching ID: upper-case letters, digits, ``-`` and ``_``
   (SGP.22 4.1 allows ``0-9``, ``A-Z`` and ``-``), 8 characters or more, with letters *and*
-  digits. Hexadecimal (APDUs, transaction IDs), decimal identifiers (EIDs, ICCIDs) and
-  timestamps have that alphabet too and are left alone.
+  digits. Hexadecimal (APDUs, transaction IDs), decimal identifiers (EIDs, ICCIDs), timestamps
+  and constant names (``RESULT_SGP_22_OTHER``) have that alphabet too and are left alone. Other
+  upper-case names with digits (``NIST-P256``) are masked as well: a false alarm costs a
+  readable word, a miss costs a profile.
 
 A value that would be stored in plain text outside the engine's encryption (a Temporal workflow
 id, an update id, a search attribute) is refused instead: :func:`check_no_secret`.
@@ -38,7 +40,13 @@ def looks_like_matching_id(word: str) -> bool:
     """Whether ``word`` has the shape of an SGP.22 matching ID (see the module docstring)."""
     return (_MIN_SHAPED_LENGTH <= len(word) <= 255 and _SHAPE.fullmatch(word) is not None
             and any(char.isalpha() for char in word) and any(char.isdigit() for char in word)
-            and not _HEX.fullmatch(word) and not _TIMESTAMP.fullmatch(word))
+            and not _HEX.fullmatch(word) and not _TIMESTAMP.fullmatch(word) and not _is_constant_name(word))
+
+
+def _is_constant_name(word: str) -> bool:
+    """``RESULT_SGP_22_OTHER``: words and numbers joined by ``_`` (result code names), not the
+    letters and digits mixed in each group that a matching ID has."""
+    return "_" in word and "-" not in word and all(part.isalpha() or part.isdigit() for part in word.split("_"))
 
 
 def secrets_in(text: str) -> list[str]:

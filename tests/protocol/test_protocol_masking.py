@@ -11,6 +11,7 @@ import pytest
 
 from sgp22.errors import BadInputError
 from sgp22.masking import MaskingLogFilter, check_no_secret, mask_logs, mask_secrets_in
+from sgp22.results import OhResultCode, WinStatus
 
 from tests.protocol.test_protocol_identifiers_fuzz import shows
 
@@ -36,6 +37,7 @@ def test_a_matching_id_is_masked_wherever_it_is_written(secret, template):
     "at 2026-12-06T21:57:11Z", "error es9.8.2.6/3.8 (PC/SC 0x8010001D)", "RESULT_CONFIRMATION_CODE_INCORRECT",
     "DownloadProfile-89049032123451234512345678901235-3f2a9c1b0d4e", "mig-3f2a9c1b0d4e-dry-run", "$HOME costs $5",
     "ICCID 8944000000000000019 ENABLED -> DISABLED", "Virtual PCD 00 00", "ts48-v2 SGP22 ES9",
+    "result RESULT_SGP_22_OTHER (RESULT_OK)",
 ])
 def test_what_a_user_needs_to_read_stays_readable(text):
     assert mask_secrets_in(text) == text
@@ -75,3 +77,8 @@ def test_log_records_are_masked_in_their_message_arguments_and_traceback():
     written = stream.getvalue()
     assert "not serving pcsc:Q7ZK…(19): no card" in written and "ValueError: bad namespace JQ-2…(16)" in written
     assert not shows(LAB_STYLE, written) and not shows(SPEC_STYLE, written)
+
+
+def test_every_result_code_and_status_name_stays_readable():
+    names = [member.name for enum in (OhResultCode, WinStatus) for member in enum]
+    assert [name for name in names if mask_secrets_in(name) != name] == []
