@@ -2,7 +2,9 @@
 
 Commands register the secrets they were given; every line written to stdout or stderr goes
 through :class:`Redactor`, so a secret echoed back by any layer (an error message from a
-server, a result field) still never reaches the terminal or a log collector.
+server, a result field) still never reaches the terminal or a log collector, and whatever is
+shaped like one is masked too (:mod:`sgp22.masking`). What a user asks to see in clear
+(``--show-secrets``) is printed past that masking by :func:`echo_in_clear`.
 """
 from __future__ import annotations
 
@@ -12,11 +14,7 @@ import sys
 import click
 
 from sgp22.identifiers import activation_code_secrets
-from sgp22.masking import mask_secrets_in
-
-# Shorter values are too likely to collide with ordinary text (a nickname, a count), and a
-# secret that short offers no protection worth the false positives.
-_MIN_REDACTED_LENGTH = 4
+from sgp22.masking import MIN_MASKED_LENGTH, mask_secrets_in
 
 
 class Redactor:
@@ -24,7 +22,7 @@ class Redactor:
         self._secrets: set[str] = set()
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= _MIN_REDACTED_LENGTH:
+        if secret and len(secret) >= MIN_MASKED_LENGTH:
             self._secrets.add(secret)
 
     def __call__(self, text: str) -> str:
@@ -45,7 +43,7 @@ def argument_secrets(argv: list[str]) -> list[str]:
             found += activation_code_secrets(value)
         elif not value.startswith(("-", "/", ".")) and _TOKEN_LIKE.fullmatch(value):
             found.append(value)
-    return [secret for secret in found if len(secret) >= _MIN_REDACTED_LENGTH]
+    return [secret for secret in found if len(secret) >= MIN_MASKED_LENGTH]
 
 
 def mask_arguments(message: str, argv: list[str]) -> str:

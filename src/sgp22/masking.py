@@ -33,7 +33,9 @@ _ACTIVATION_CODE_WORD = re.compile(rf"(?i)LPA:{_WORD}(?:\${_WORD})+|{_WORD}\${_W
 _HEX = re.compile(r"[0-9A-F]+")
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2})?")
 _MIN_SHAPED_LENGTH = 8
-_MIN_KNOWN_LENGTH = 4  # shorter known secrets would mask ordinary words and numbers
+MIN_MASKED_LENGTH = 4
+"""Shorter known secrets are left alone: they would mask ordinary words and numbers (a count, a
+nickname), and a secret that short offers no protection worth the false alarms."""
 
 
 def looks_like_matching_id(word: str) -> bool:
@@ -54,7 +56,7 @@ def secrets_in(text: str) -> list[str]:
     words."""
     found = []
     for word in _ACTIVATION_CODE_WORD.findall(text):  # its fields, so the address stays readable
-        found += [secret for secret in activation_code_secrets(word) if secret != word and len(secret) >= _MIN_KNOWN_LENGTH]
+        found += [secret for secret in activation_code_secrets(word) if secret != word and len(secret) >= MIN_MASKED_LENGTH]
     found += [word for word in _SHAPE.findall(text) if looks_like_matching_id(word)]
     return found
 
@@ -63,7 +65,7 @@ def mask_secrets_in(text: str, known: Iterable[str | None] = ()) -> str:
     """``text`` with the ``known`` secrets and everything that may be one masked."""
     if not isinstance(text, str):
         return text
-    known_secrets = [secret for secret in known if secret and len(secret) >= _MIN_KNOWN_LENGTH]
+    known_secrets = [secret for secret in known if secret and len(secret) >= MIN_MASKED_LENGTH]
     return scrub(text, [*known_secrets, *secrets_in(text)])
 
 
@@ -100,5 +102,5 @@ def mask_logs(handlers: Iterable[logging.Handler] | None = None) -> None:
             handler.addFilter(MaskingLogFilter())
 
 
-__all__ = ["MaskingLogFilter", "check_no_secret", "looks_like_matching_id", "mask_logs", "mask_secret",
+__all__ = ["MIN_MASKED_LENGTH", "MaskingLogFilter", "check_no_secret", "looks_like_matching_id", "mask_logs", "mask_secret",
            "mask_secrets_in", "secrets_in"]
