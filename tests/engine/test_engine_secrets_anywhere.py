@@ -156,6 +156,12 @@ def test_a_matching_id_in_any_column_of_a_fleet_file_is_masked_in_its_line_error
     assert {error["line"] for error in json.loads(result.stdout)["line_errors"]} == {2, 3, 4, 5, 6}
 
 
+def test_a_worker_refuses_a_card_host_name_holding_a_matching_id_before_it_connects(runner, echoing):  # noqa: F811
+    result = runner.invoke(main, ["worker", "--card-host", SECRET, "--reader", "local:lab"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "card host name" in result.output and not shows(SECRET, result.output)
+
+
 async def test_an_operation_id_or_device_holding_a_matching_id_never_becomes_a_workflow_id():
     class NoServer:
         def __getattr__(self, name):
