@@ -42,6 +42,7 @@ from esimflow.registries import open_registry
 from esimflow.workflows.device_migration import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import BadInputError, EsimError, StatusWordError
+from sgp22.masking import check_no_secret
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ class WorkerOptions:
             raise BadInputError("serving readers or in-process cards needs a card host name (--card-host)")
         if self.card_host and not (self.readers or self.local_cards):
             raise BadInputError(f"card host {self.card_host!r} serves no reader and no in-process card")
+        # both name task queues, which the server keeps in plain text
+        check_no_secret(self.task_queue, "task queue")
+        if self.card_host:
+            check_no_secret(self.card_host, "card host name")
 
 
 class WorkerStartError(EsimError):
