@@ -68,6 +68,8 @@ def worker_main(arguments: dict) -> None:
         import faulthandler
 
         faulthandler.dump_traceback_later(float(os.environ["BENCH_STACKS"]), repeat=True)
+    if os.environ.get("BENCH_TRACEMALLOC"):  # where the worker's memory goes, every minute
+        threading.Thread(target=trace_allocations, args=(Path(os.environ["BENCH_TRACEMALLOC"]),), daemon=True).start()
 
     async def serve() -> None:
         client = await Client.connect(arguments["address"], data_converter=data_converter(TEST_PAYLOAD_KEY))
@@ -83,6 +85,25 @@ def worker_main(arguments: dict) -> None:
             await stop.wait()
 
     asyncio.run(serve())
+
+
+def trace_allocations(path: Path, every: float = 60.0) -> None:
+    """Append the worker's 25 largest allocation sites (by file), and how each grew since the
+    previous minute, to ``path`` (BENCH_TRACEMALLOC=path; slows the worker down)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    previous = None
+    while True:
+        time.sleep(every)
+        snapshot = tracemalloc.take_snapshot()
+        stats = snapshot.compare_to(previous, "filename") if previous else snapshot.statistics("filename")
+        with path.open("a") as out:
+            print(f"--- {time.strftime('%H:%M:%S')} traced {tracemalloc.get_traced_memory()[0] / 2**20:.0f} MB, "
+                  f"RSS {peak_rss_mb(os.getpid(), 'VmRSS'):.0f} MB", file=out)
+            for stat in stats[:25]:
+                print(f"  {stat}", file=out)
+        previous = snapshot
 
 
 def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:

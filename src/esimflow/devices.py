@@ -22,6 +22,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,17 @@ class DeviceNotFoundError(EsimError):
     kind = "device.not_found"
     oh_result = OhResultCode.RESULT_PROFILE_EID_INVALID
     win_status = WinStatus.NotFound
+
+
+class CardHostUnreachableError(EsimError):
+    """The card host an operation was routed to cannot run it: the host stopped or was cut off
+    (its lease ran out), or the card moved to another host, before the operation's steps
+    started there. Nothing touched the card; submitting the operation again routes it afresh."""
+
+    kind = "device.unreachable"
+    retryable = True
+    oh_result = OhResultCode.RESULT_SGP_22_OTHER
+    win_status = WinStatus.CardRemoved
 
 
 def match_device(devices: Iterable[DeviceInfo], device: str) -> DeviceInfo:
@@ -79,17 +91,19 @@ def still_attached(devices: list[DeviceInfo]) -> list[DeviceInfo]:
     return attached
 
 
-def open_registry(location: Path | str, client: Client | None = None, *, task_queue: str | None = None):
+def open_registry(location: Path | str, client: Client | None = None, *, task_queue: str | None = None,
+                  lease: timedelta | None = None):
     """``temporal`` (needs the client, and the engine's workflow queue the routing workflows run
-    on), else the SQLite registry file at ``location``."""
+    on; ``lease``: a card host's, None for the default), else the SQLite registry file at
+    ``location``."""
     if str(location) != TEMPORAL_REGISTRY:
         return DeviceRegistry(location)
     if client is None:
         raise BadInputError("the temporal device registry needs a Temporal client")
     from esimflow.api import WORKFLOW_TASK_QUEUE
-    from esimflow.routing.registry import TemporalDeviceRegistry
+    from esimflow.routing.registry import LEASE, TemporalDeviceRegistry
 
-    return TemporalDeviceRegistry(client, task_queue=task_queue or WORKFLOW_TASK_QUEUE)
+    return TemporalDeviceRegistry(client, task_queue=task_queue or WORKFLOW_TASK_QUEUE, lease=lease or LEASE)
 
 
 class DeviceRegistry:

@@ -79,6 +79,10 @@ class WorkerOptions:
     worker takes it: after this worker died, every workflow it ran waits this long once."""
     card_hold: CardHold = CardHold.WORKER
     card_release_after: float = 2.0
+    card_lease: timedelta | None = None
+    """How long this card host's cards stay routed here after its last renewal, with the
+    ``temporal`` registry (None: ``esimflow.routing.registry.LEASE``, 60 s): how long an
+    operation may wait for a host that was killed before it fails."""
 
     def validate(self) -> None:
         if not self.net and not self.card_host:
@@ -135,7 +139,8 @@ class EsimflowWorker:
         options.validate()
         self.client = client
         self.options = options
-        self.registry = open_registry(options.config.device_registry, client, task_queue=options.task_queue)
+        self.registry = open_registry(options.config.device_registry, client, task_queue=options.task_queue,
+                                      lease=options.card_lease)
         self.devices: list[DeviceInfo] = []
         self._workers: list[Worker] = []
         self._executors: list[ThreadPoolExecutor] = []
