@@ -80,7 +80,8 @@ def worker_main(arguments: dict) -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         async with fleet_workers(client, lab, store, engine_queue=ENGINE_QUEUE, migration_queue=MIGRATION_QUEUE,
-                                 card_threads=arguments["card_threads"], cards=cards):
+                                 card_threads=arguments["card_threads"], cards=cards,
+                                 max_cached_workflows=arguments["max_cached"]):
             print("ready", flush=True)
             await stop.wait()
 
@@ -209,7 +210,8 @@ async def bench(args: argparse.Namespace) -> None:
         worker = start_process([__file__, "--worker", json.dumps({
             "address": server.address, "root": str(root), "devices": args.devices,
             "ca_file": str(lab.smdp.ca_file), "overrides": lab.smdp.connect_overrides,
-            "card_threads": args.card_threads, "card_socket": str(card_socket)})])
+            "card_threads": args.card_threads, "card_socket": str(card_socket),
+            "max_cached": args.max_cached_workflows})])
         print(f"card lab: {args.devices} virtual eUICCs, RSS {peak_rss_mb(card_lab.pid, 'VmRSS'):.0f} MB; "
               f"worker RSS at start {peak_rss_mb(worker.pid, 'VmRSS'):.0f} MB", flush=True)
         samples: list[tuple[int, float]] = []
@@ -276,6 +278,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=60)
     parser.add_argument("--rate", type=float, default=50.0, help="max device starts per second")
     parser.add_argument("--card-threads", type=int, default=16)
+    parser.add_argument("--max-cached-workflows", type=int, default=1000,
+                        help="workflow cache of each of the worker's workers (WorkerOptions.max_cached_workflows)")
     parser.add_argument("--noop", type=int, default=3000, help="no-op activities to time")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

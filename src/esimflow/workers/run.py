@@ -79,6 +79,10 @@ class WorkerOptions:
     worker takes it: after this worker died, every workflow it ran waits this long once."""
     card_hold: CardHold = CardHold.WORKER
     card_release_after: float = 2.0
+    max_cached_workflows: int = 1000
+    """Workflows each of this process's workers keeps in memory between their tasks (Temporal's
+    sticky cache; an evicted one is replayed from its history when it next has work). Idle
+    entities fill it first: one per card that ran an operation in the last ``idle_seconds``."""
     card_lease: timedelta | None = None
     """How long this card host's cards stay routed here after its last renewal, with the
     ``temporal`` registry (None: ``esimflow.routing.registry.LEASE``, 60 s): how long an
@@ -171,6 +175,7 @@ class EsimflowWorker:
                 activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
                 workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
                 sticky_queue_schedule_to_start_timeout=options.sticky_queue_timeout,
+                max_cached_workflows=options.max_cached_workflows,
             ))
             self._workers.append(Worker(
                 self.client, task_queue=net_task_queue(options.task_queue), activities=self._net.activities(),
@@ -182,6 +187,7 @@ class EsimflowWorker:
             self._workers.append(migration_worker(
                 self.client, store_for(self.client), self.registry,
                 executor=self._executor(200, "esimflow-migration"), graceful_shutdown=options.graceful_shutdown,
+                max_cached_workflows=options.max_cached_workflows,
             ))
         if options.card_host:
             queue = card_task_queue(options.card_host)
@@ -207,6 +213,7 @@ class EsimflowWorker:
                 max_concurrent_activities=options.card_threads,
                 workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
                 sticky_queue_schedule_to_start_timeout=options.sticky_queue_timeout,
+                max_cached_workflows=options.max_cached_workflows,
             ))
 
     async def run(self, stop: asyncio.Event) -> None:
