@@ -49,6 +49,7 @@ from esimflow.migration.client import MigrationControl, start_migration  # noqa:
 from esimflow.migration.model import MigrationPolicy  # noqa: E402
 from esimflow.migration.report import report  # noqa: E402
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
+from esimflow.workers.run import WorkerOptions  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
 
 ENGINE_QUEUE = "bench-engine"
@@ -278,7 +279,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=60)
     parser.add_argument("--rate", type=float, default=50.0, help="max device starts per second")
     parser.add_argument("--card-threads", type=int, default=16)
-    parser.add_argument("--max-cached-workflows", type=int, default=1000,
+    parser.add_argument("--max-cached-workflows", type=int, default=WorkerOptions.max_cached_workflows,
                         help="workflow cache of each of the worker's workers (WorkerOptions.max_cached_workflows)")
     parser.add_argument("--noop", type=int, default=3000, help="no-op activities to time")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

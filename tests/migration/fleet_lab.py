@@ -204,7 +204,8 @@ class RunningWorkers:
 async def fleet_workers(client: Client, lab: FleetLab, store: MigrationStore, *, engine_queue: str,
                         migration_queue: str, card_threads: int = 16,
                         cards: dict[str, object] | None = None,
-                        max_cached_workflows: int = 1000) -> AsyncIterator[RunningWorkers]:
+                        max_cached_workflows: int = WorkerOptions.max_cached_workflows,
+                        ) -> AsyncIterator[RunningWorkers]:
     """The engine's workers (workflows, network, and the card host serving every card) and the
     migration worker, until the block ends; the cards and servers outlive them. ``cards``: what
     the card host serves by EID, when not this process's own cards (``card_lab.remote_cards``)."""

@@ -79,10 +79,13 @@ class WorkerOptions:
     worker takes it: after this worker died, every workflow it ran waits this long once."""
     card_hold: CardHold = CardHold.WORKER
     card_release_after: float = 2.0
-    max_cached_workflows: int = 1000
+    max_cached_workflows: int = 300
     """Workflows each of this process's workers keeps in memory between their tasks (Temporal's
-    sticky cache; an evicted one is replayed from its history when it next has work). Idle
-    entities fill it first: one per card that ran an operation in the last ``idle_seconds``."""
+    sticky cache; an evicted one is replayed from its history when it next has work). About
+    180 KB each (bench/RESULTS.md). Idle entities fill it: one per card that ran an operation
+    in the last ``EntityInput.idle_seconds``, so Temporal's default (1,000) made a worker grow
+    by 180 MB over the first 1,000 cards of a migration, for workflows that wait for nothing.
+    Raise it above the operations one worker runs at once."""
     card_lease: timedelta | None = None
     """How long this card host's cards stay routed here after its last renewal, with the
     ``temporal`` registry (None: ``esimflow.routing.registry.LEASE``, 60 s): how long an
