@@ -185,10 +185,11 @@ class EuiccEntityWorkflow:
                 if stranded is None:
                     result = await self._running_child
                     break
-                # terminated before it ran: route it again (the same id, now free), or fail it
+                # terminated before it ran: route it again (the same id, now free; here when its
+                # new host runs only card steps), or fail it
                 stranded_on, device = (device.card_host if device else ""), stranded.device
                 reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
-                if device is None or not device.workflow_task_queue:
+                if device is None:
                     result = self._unreachable(request, workflow_id, stranded_on, stranded.reason)
                     break
             else:
