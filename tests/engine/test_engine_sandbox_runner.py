@@ -1,11 +1,13 @@
 """The engine's workflow runner (esimflow.workers.sandbox) answers the payload codec's context
 lookups without re-entering the sandbox: the codec must see exactly the contexts Temporal's own
 sandboxed runner gives it (per activity, local activity and child workflow), and workflow code
-must still be refused what the sandbox refuses."""
+must still be refused what the sandbox refuses. It compiles a run's workflow module once per
+process, and each run still executes that module afresh."""
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib.machinery
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -27,6 +29,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError, SandboxedWorkflowRunner
 
 from esimflow.workers.sandbox import STRICT
+from tests.engine import fresh_module_workflow
+from tests.engine.fresh_module_workflow import CountsItsModuleRuns
 
 pytestmark = pytest.mark.temporal
 
@@ -123,3 +127,23 @@ async def test_workflow_code_is_still_refused_the_clock(time_skipping_env):
     async with Worker(client, task_queue=queue, workflows=[ReadsTheClock], workflow_runner=STRICT):
         outcome = await client.execute_workflow(ReadsTheClock.run, id=f"{queue}-clock", task_queue=queue)
     assert outcome == "refused"
+
+
+async def test_each_run_executes_its_module_afresh_from_code_compiled_once(time_skipping_env, monkeypatch):
+    compiled = []
+    original = importlib.machinery.SourceFileLoader.source_to_code
+
+    def counting(loader, data, path, *args, **kwargs):
+        if path == fresh_module_workflow.__file__:
+            compiled.append(path)
+        return original(loader, data, path, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.machinery.SourceFileLoader, "source_to_code", counting)
+    queue = f"runner-{uuid.uuid4().hex[:8]}"
+    client = time_skipping_env.client
+    async with Worker(client, task_queue=queue, workflows=[CountsItsModuleRuns], workflow_runner=STRICT,
+                      max_cached_workflows=0):
+        counts = [await client.execute_workflow(CountsItsModuleRuns.run, id=f"{queue}-{n}", task_queue=queue)
+                  for n in range(3)]
+    assert counts == [1, 1, 1]  # no run saw another's module state
+    assert len(compiled) <= 1  # none at all when a .pyc exists
