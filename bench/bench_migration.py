@@ -8,6 +8,8 @@ the real engine on the local Temporal dev server, and prints:
 - devices per second (whole run, and the steady rate once the concurrency is reached);
 - peak RSS of the worker process (engine workers, migration worker and the virtual eUICCs they
   serve: a separate process, so the benchmark's own client and the SM-DP+ do not count);
+- CPU seconds per device of the worker process and of the dev server (less sensitive than
+  the wall time to other processes sharing the cores);
 - Temporal history events per device, split by workflow type;
 - in the same run and on the same server, the rate of no-op activities (a workflow running
   them back to back, many workflows at once, same worker settings): Temporal's own cost, so the
@@ -87,6 +89,12 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- no-op activities ----------------------------------------------------------------------------
 
 @activity.defn(name="bench_noop")
@@ -158,6 +166,7 @@ async def bench(args: argparse.Namespace) -> None:
         policy = MigrationPolicy(max_concurrency=args.concurrency, max_starts_per_second=args.rate,
                                  delete_old=True, failure_threshold=1.0)
         started_at = time.monotonic()
+        cpu_before = cpu_seconds(worker.pid), cpu_seconds(server.process.pid)
         started = await start_migration(client, fleet, policy, migration_id=f"bench-{uuid.uuid4().hex[:8]}",
                                         task_queue=MIGRATION_QUEUE, engine_task_queue=ENGINE_QUEUE)
         control = MigrationControl(client, started.migration_id)
@@ -180,6 +189,8 @@ async def bench(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(5)
         elapsed = time.monotonic() - started_at
+        worker_cpu, server_cpu = (cpu_seconds(pid) - before
+                                  for pid, before in zip((worker.pid, server.process.pid), cpu_before))
         rss = peak_rss_mb(worker.pid)
         counts = status.counts
         steady = ((status.finished - steady_from[1]) / (time.monotonic() - steady_from[0])
@@ -193,6 +204,8 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"wall time:               {elapsed:.1f} s")
         print(f"devices per second:      {args.devices / elapsed:.2f} (steady {steady:.2f})")
         print(f"peak worker RSS:         {rss:.0f} MB")
+        print(f"CPU per device:          worker {worker_cpu / args.devices * 1000:.0f} ms, "
+              f"dev server {server_cpu / args.devices * 1000:.0f} ms")
         print(f"history events/device:   {total_events / args.devices:.1f}  "
               + ", ".join(f"{name} {count / args.devices:.1f}" for name, count in sorted(events.items())))
         print(f"no-op activities/s:      {noops:.0f}")
