@@ -23,9 +23,6 @@ KNOWN = {
     "src/esimflow/workflows/device_migration.py::DeviceMigrationWorkflow._steps",
     # the sequence helper (one TLV reader, one ES9+ function table, the LPA's phase logic)
     "src/sgp22/codec.py",
-    "src/sgp22/es9.py",
-    "src/sgp22/lpa.py",
-    "src/sgp22/lpa.py::download",
     "src/rsplab/smdp/es9.py",
     # the perf helper's benchmarks
     "bench/bench_download.py",
