@@ -23,7 +23,6 @@ KNOWN = {
     "src/esimflow/workflows/device_migration.py::DeviceMigrationWorkflow._steps",
     # the sequence helper (one TLV reader, one ES9+ function table, the LPA's phase logic)
     "src/sgp22/codec.py",
-    "src/rsplab/smdp/es9.py",
     # the perf helper's benchmarks
     "bench/bench_download.py",
     "bench/bench_download.py::history_breakdown",
