@@ -21,8 +21,6 @@ KNOWN = {
     "src/esimflow/workflows/download.py",
     "src/esimflow/workflows/download.py::DownloadProfileWorkflow._session_steps",
     "src/esimflow/workflows/device_migration.py::DeviceMigrationWorkflow._steps",
-    # the sequence helper (one TLV reader, one ES9+ function table, the LPA's phase logic)
-    "src/sgp22/codec.py",
     # the perf helper's benchmarks
     "bench/bench_download.py",
     "bench/bench_download.py::history_breakdown",

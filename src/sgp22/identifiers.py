@@ -308,7 +308,7 @@ def scrub(message: str, secrets: Iterable[str | None]) -> str:
 
 def check_oid(text: str) -> str:
     """``text`` if it is a dotted OBJECT IDENTIFIER that DER can carry."""
-    from sgp22.codec import encode_oid_content  # deferred: compiling the ASN.1 is not needed here
+    from sgp22.asn1_der import encode_oid_content  # deferred: asn1tools is not needed otherwise
 
     shown = repr(text[:60]) if re.fullmatch(r"[0-9.]*", text) else mask_secret(text)  # a misplaced token?
     if not _OID.fullmatch(text):
