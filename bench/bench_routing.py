@@ -31,13 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from temporalio.client import Client  # noqa: E402
 
-from esimflow import api, search_attributes  # noqa: E402
+from esimflow import contract, search_attributes  # noqa: E402
+from esimflow.client import run_operation
 from esimflow.codec import data_converter  # noqa: E402
 from esimflow.config import TEMPORAL_REGISTRY, TemporalConfig  # noqa: E402
 from esimflow.routing.workflows import CARD_HOST_WORKFLOW, CARD_LOCATION_WORKFLOW  # noqa: E402
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
 from rsplab import pki  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
+from process_stats import peak_rss_mb  # noqa: E402 - bench/, the script's own directory
 
 ENGINE_QUEUE = "bench-routing"
 EIN = "89049032"
@@ -74,13 +76,6 @@ def host_main(arguments: dict) -> None:
     asyncio.run(serve(options, on_ready=ready))
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def start_host(address: str, state_dir: Path, **more) -> subprocess.Popen:
     state_dir.mkdir(parents=True, exist_ok=True)
     arguments = {"address": address, "state_dir": str(state_dir), **more}
@@ -107,7 +102,7 @@ async def routed_operations(client: Client, all_eids: list[str], total: int, con
     async def one(eid: str) -> None:
         async with limit:
             started = time.monotonic()
-            result = await api.run_operation(client, api.ListProfilesInput(eid), task_queue=ENGINE_QUEUE)
+            result = await run_operation(client, contract.ListProfilesInput(eid), task_queue=ENGINE_QUEUE)
             latencies.append(time.monotonic() - started)
             if not result.ok:
                 failures.append(f"{eid}: {result.error_kind} {result.message}")
@@ -168,7 +163,7 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"CardHost history:        {statistics.mean(hosts):.1f} events per host after "
               f"{time.monotonic() - started:.0f} s")
         entity_events: dict[str, int] = defaultdict(int)
-        async for execution in client.list_workflows(f'WorkflowType = "{api.ENTITY_WORKFLOW}"'):
+        async for execution in client.list_workflows(f'WorkflowType = "{contract.ENTITY_WORKFLOW}"'):
             history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
             entity_events[execution.id] += len(history.events)
         print(f"entity history:          {statistics.mean(entity_events.values()):.1f} events per card "

@@ -29,27 +29,20 @@ from sgp22 import codec
 from sgp22.es9 import Es9Client, Es9Config
 from sgp22.es10_download import encode_authenticate_server, encode_prepare_download
 from sgp22.es10_types import AuthenticateServerRequest, PrepareDownloadRequest
+from sgp22.identifiers import Iccid
 
 from rsplab import pki
 from rsplab.euicc import VirtualEuicc
-from rsplab.smdp.inventory import Inventory, NewProfile
+from rsplab.smdp.inventory import Inventory
+from rsplab.smdp.profiles import NewProfile
+
+from process_stats import cpu_seconds  # bench/, the script's own directory
 
 FUNCTIONS = ("initiateAuthentication", "authenticateClient", "getBoundProfilePackage")
 
 
 def iccid_for(number: int) -> str:
-    body = f"894999{number:013d}"
-    total = 0
-    for position, digit in enumerate(int(d) for d in reversed(body)):
-        if position % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return body + str(-total % 10)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return Iccid.with_check_digit(f"894999{number:013d}").digits
 
 
 def start_server(identities: Path, db: Path) -> tuple[subprocess.Popen, int]:

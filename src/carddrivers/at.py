@@ -131,12 +131,7 @@ class AtModemTransport:
             except EsimError as error:
                 log.debug("closing channel %d on %s: %s", session, self.device, error.message)
                 break
-        self._sessions.clear()
-        self._open = False
-        try:
-            self.port.close()
-        except (serial.SerialException, OSError):
-            pass
+        self._abandon()
 
     def __enter__(self) -> AtModemTransport:
         return self

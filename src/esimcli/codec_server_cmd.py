@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from esimflow.codec import ENV_KEY, ENV_KEY_FILE, AesGcmCodec, CodecKeyError, Keyring
+from esimflow.codec import AesGcmCodec
+from esimflow.keys import ENV_KEY, ENV_KEY_FILE, CodecKeyError, Keyring
 from esimflow.codec_server import create_app
 
 ENV_AUTH_FILE = "ESIMFLOW_CODEC_SERVER_AUTH_FILE"

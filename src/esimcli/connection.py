@@ -20,7 +20,7 @@ from temporalio.runtime import Runtime, TelemetryConfig
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
 from esimflow import config as engine_config
-from esimflow.codec import Keyring
+from esimflow.keys import Keyring
 from sgp22.errors import EsimError
 from sgp22.identifiers import shown_address
 

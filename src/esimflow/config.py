@@ -6,17 +6,16 @@ One configuration drives a local dev server, a self-hosted cluster (mTLS) or Tem
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from esimflow.keys import ENV_KEY, ENV_KEY_FILE, CodecKeyError, Keyring, parse_key, previous_from_env
 from sgp22.errors import BadInputError
 
 if TYPE_CHECKING:
     from temporalio.client import Client
-
-    from esimflow.codec import Keyring
     from temporalio.converter import DataConverter
     from temporalio.service import TLSConfig
 
@@ -27,8 +26,8 @@ ENV_TLS_KEY = "TEMPORAL_TLS_KEY"
 ENV_TLS_CA = "TEMPORAL_TLS_CA"
 ENV_TLS_SERVER_NAME = "TEMPORAL_TLS_SERVER_NAME"
 ENV_API_KEY = "TEMPORAL_API_KEY"
-ENV_CODEC_KEY = "ESIMFLOW_CODEC_KEY"
-ENV_CODEC_KEY_FILE = "ESIMFLOW_CODEC_KEY_FILE"
+ENV_CODEC_KEY = ENV_KEY  # the payload key's variables are the keyring's (esimflow.keys)
+ENV_CODEC_KEY_FILE = ENV_KEY_FILE
 ENV_DEVICE_REGISTRY = "ESIMFLOW_DEVICE_REGISTRY"
 ENV_HISTORY = "ESIMFLOW_HISTORY"
 TEMPORAL_REGISTRY = "temporal"
@@ -56,7 +55,8 @@ class TemporalConfig:
     api_key: str | None = None
     codec_key: bytes | Keyring | None = None  # active key (or a whole keyring); None: codec_key_file,
     # else the codec's own rule (environment, then a key file in the state directory)
-    codec_key_file: Path | None = None  # one key per line, first encrypts (esimflow.codec format)
+    codec_key_file: Path | None = None  # one key per line, first encrypts (esimflow.keys format)
+    codec_previous_keys: tuple[bytes, ...] = ()  # older keys that still decrypt (with codec_key or codec_key_file)
     device_registry: Path | str | None = None  # a SQLite file, or "temporal" (esimflow.devices)
     history_path: Path | str | None = None  # a SQLite file, or a postgresql:// URL (esimflow.history)
 
@@ -85,6 +85,7 @@ class TemporalConfig:
             api_key=env.get(ENV_API_KEY) or None,
             codec_key=_parse_key(env[ENV_CODEC_KEY], ENV_CODEC_KEY) if env.get(ENV_CODEC_KEY) else None,
             codec_key_file=path(ENV_CODEC_KEY_FILE),
+            codec_previous_keys=tuple(_codec_keys(lambda: previous_from_env(env))),
             device_registry=_registry(env.get(ENV_DEVICE_REGISTRY)) or state_dir(env) / "devices.sqlite3",
             history_path=env.get(ENV_HISTORY) or None,
         )
@@ -129,13 +130,17 @@ class TemporalConfig:
 
     def data_converter(self) -> DataConverter:
         """Every payload (inputs, results, failure messages) encrypted with the configured key;
-        older keys from ``ESIMFLOW_CODEC_PREVIOUS_KEYS`` still decrypt."""
-        from esimflow.codec import Keyring, data_converter
+        ``codec_previous_keys`` still decrypt. With neither key nor key file, the codec's own rule
+        (``Keyring.from_env``) finds the keys."""
+        from esimflow.codec import data_converter
 
-        if self.codec_key is not None:
+        if isinstance(self.codec_key, Keyring):
             return data_converter(self.codec_key)
+        if self.codec_key is not None:
+            return data_converter(Keyring(self.codec_key).with_previous(self.codec_previous_keys))
         if self.codec_key_file is not None:
-            return data_converter(Keyring.from_file(self.codec_key_file).with_previous(_previous_keys()))
+            keyring = Keyring.from_file(self.codec_key_file)
+            return data_converter(keyring.with_previous(self.codec_previous_keys))
         return data_converter(None)
 
 
@@ -146,21 +151,17 @@ def _registry(value: Path | str | None) -> Path | str | None:
     return TEMPORAL_REGISTRY if str(value) == TEMPORAL_REGISTRY else Path(value)
 
 
-def _previous_keys() -> list[bytes]:
-    from esimflow.codec import ENV_PREVIOUS_KEYS, parse_key
-
-    text = os.environ.get(ENV_PREVIOUS_KEYS, "")
-    return [parse_key(part, ENV_PREVIOUS_KEYS) for part in text.split(",") if part.strip()]
+def _codec_keys(read: Callable[[], list[bytes]]) -> list[bytes]:
+    """The keyring's parsing, its errors as BadInputError (a configuration mistake)."""
+    try:
+        return read()
+    except CodecKeyError as error:
+        raise BadInputError(error.message) from None
 
 
 def _parse_key(text: str, source: str) -> bytes:
     """The codec's key format (64 hex digits or base64 of 32 bytes), as a BadInputError."""
-    from esimflow.codec import CodecKeyError, parse_key
-
-    try:
-        return parse_key(text, source)
-    except CodecKeyError as error:
-        raise BadInputError(error.message) from None
+    return _codec_keys(lambda: [parse_key(text, source)])[0]
 
 
 async def connect(config: TemporalConfig | None = None) -> Client:

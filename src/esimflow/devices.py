@@ -23,16 +23,11 @@ import time
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from carddrivers.spec import ReaderSpec
-from esimflow.api import DeviceInfo
-from esimflow.config import TEMPORAL_REGISTRY
+from esimflow.contract import DeviceInfo
 from sgp22.errors import BadInputError, EsimError
 from sgp22.results import OhResultCode, WinStatus
-
-if TYPE_CHECKING:
-    from temporalio.client import Client
 
 
 class DeviceNotFoundError(EsimError):
@@ -41,6 +36,17 @@ class DeviceNotFoundError(EsimError):
     kind = "device.not_found"
     oh_result = OhResultCode.RESULT_PROFILE_EID_INVALID
     win_status = WinStatus.NotFound
+
+
+class CardHostUnreachableError(EsimError):
+    """The card host an operation was routed to cannot run it: the host stopped or was cut off
+    (its lease ran out), or the card moved to another host, before the operation's steps
+    started there. Nothing touched the card; submitting the operation again routes it afresh."""
+
+    kind = "device.unreachable"
+    retryable = True
+    oh_result = OhResultCode.RESULT_SGP_22_OTHER
+    win_status = WinStatus.CardRemoved
 
 
 def match_device(devices: Iterable[DeviceInfo], device: str) -> DeviceInfo:
@@ -77,19 +83,6 @@ def still_attached(devices: list[DeviceInfo]) -> list[DeviceInfo]:
             continue
         attached.append(device)
     return attached
-
-
-def open_registry(location: Path | str, client: Client | None = None, *, task_queue: str | None = None):
-    """``temporal`` (needs the client, and the engine's workflow queue the routing workflows run
-    on), else the SQLite registry file at ``location``."""
-    if str(location) != TEMPORAL_REGISTRY:
-        return DeviceRegistry(location)
-    if client is None:
-        raise BadInputError("the temporal device registry needs a Temporal client")
-    from esimflow.api import WORKFLOW_TASK_QUEUE
-    from esimflow.routing.registry import TemporalDeviceRegistry
-
-    return TemporalDeviceRegistry(client, task_queue=task_queue or WORKFLOW_TASK_QUEUE)
 
 
 class DeviceRegistry:

@@ -17,15 +17,15 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from cryptography.x509.oid import ExtensionOID
 
 from sgp22 import certs
 from sgp22.certs import Role
 from sgp22.errors import BadInputError
 
+from rsplab import pki_issuing as issuing
 from rsplab.private_files import private_dir
 
-CURVES = {"NIST": ec.SECP256R1, "BRP": ec.BrainpoolP256R1}
 _CURVE_NAMES = {"nist": "NIST", "p-256": "NIST", "p256": "NIST", "secp256r1": "NIST",
                 "brp": "BRP", "brainpool": "BRP", "brainpoolp256r1": "BRP"}
 
@@ -33,14 +33,8 @@ DEFAULT_EIN = "89049032"
 DEFAULT_SMDP_OID = "2.999.10"
 DEFAULT_TLS_NAMES = ("localhost", "testsmdpplus1.example.com")
 DEFAULT_TLS_IPS = ("127.0.0.1",)
-CI_OID = "2.999.1"
-EUM_OID = "2.999.5"
-LAB_ORG = "esimflow lab"
-EUM_ORG = "esimflow lab EUM"
 
 # RFC 5280 4.1.2.5: 99991231235959Z means "no well-defined expiration", as SGP.22 wants for eUICCs.
-_FOREVER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
-_LIFETIME_YEARS = {Role.CI: 35, Role.EUM: 30, Role.DPAUTH: 10, Role.DPPB: 10, Role.DPTLS: 35}
 """The DPtls certificate lives as long as the CI: a lab must not stop serving TLS on a date."""
 
 
@@ -280,111 +274,6 @@ def load(root: str | os.PathLike, curve: str | None = None) -> LabIdentities:
 # --- generation --------------------------------------------------------------------------------
 
 
-class _Issuer:
-    """A signing identity plus the fields every certificate it issues repeats."""
-
-    def __init__(self, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
-        self.certificate = certificate
-        self.key = key
-        self.aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key())
-
-
-def _name(*attributes: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
-    return x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes])
-
-
-def _key_usage(*, digital_signature: bool = False, cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=digital_signature, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=crl_sign,
-        encipher_only=False, decipher_only=False,
-    )
-
-
-def _builder(subject: x509.Name, issuer_name: x509.Name, public_key, role: Role, now: dt.datetime) -> x509.CertificateBuilder:
-    years = _LIFETIME_YEARS.get(role, 0)
-    not_after = _FOREVER if role is Role.EUICC else now + dt.timedelta(days=365 * years + years // 4)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))  # tolerate clocks a little behind ours
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(role.oid, None)]), critical=True)
-    )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
-def _issue(builder: x509.CertificateBuilder, issuer: _Issuer) -> x509.Certificate:
-    return builder.add_extension(issuer.aki, critical=False).sign(issuer.key, hashes.SHA256())
-
-
-def _make_ci(curve: str, now: dt.datetime) -> _Issuer:
-    key = ec.generate_private_key(CURVES[curve]())
-    subject = _name((NameOID.COUNTRY_NAME, "XX"), (NameOID.ORGANIZATION_NAME, LAB_ORG),
-                    (NameOID.ORGANIZATIONAL_UNIT_NAME, "TESTCERT"), (NameOID.COMMON_NAME, f"{LAB_ORG} CI {curve}"))
-    certificate = (
-        _builder(subject, subject, key.public_key(), Role.CI, now)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=True, crl_sign=True), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.RegisteredID(x509.ObjectIdentifier(CI_OID))]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return _Issuer(certificate, key)
-
-
-def _make_eum(ci: _Issuer, curve: str, ein: str, now: dt.datetime) -> _Issuer:
-    key = ec.generate_private_key(CURVES[curve]())
-    subject = _name((NameOID.COUNTRY_NAME, "XX"), (NameOID.ORGANIZATION_NAME, EUM_ORG), (NameOID.COMMON_NAME, f"{EUM_ORG} {ein}"))
-    permitted = x509.DirectoryName(_name((NameOID.ORGANIZATION_NAME, EUM_ORG), (NameOID.SERIAL_NUMBER, ein)))
-    builder = (
-        _builder(subject, ci.certificate.subject, key.public_key(), Role.EUM, now)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.RegisteredID(x509.ObjectIdentifier(EUM_OID))]), critical=False)
-        .add_extension(x509.NameConstraints(permitted_subtrees=[permitted], excluded_subtrees=None), critical=True)
-    )
-    return _Issuer(_issue(builder, ci), key)
-
-
-def _make_euicc(eum: _Issuer, eid: str, now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(eum.key.curve)
-    subject = _name((NameOID.COUNTRY_NAME, "XX"), (NameOID.ORGANIZATION_NAME, EUM_ORG),
-                    (NameOID.SERIAL_NUMBER, eid), (NameOID.COMMON_NAME, "esimflow lab eUICC"))
-    builder = _builder(subject, eum.certificate.subject, key.public_key(), Role.EUICC, now).add_extension(
-        _key_usage(digital_signature=True), critical=True
-    )
-    return _issue(builder, eum), key
-
-
-def _make_smdp(ci: _Issuer, curve: str, role: Role, smdp_oid: str, tls_names: Sequence[str],
-               tls_ips: Sequence[str], now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    # TLS stacks (OpenSSL's defaults, hence Python's ssl) offer no brainpool groups or signature
-    # schemes, so a brainpool DPtls key could not be served; the BRP CI still signs it.
-    key = ec.generate_private_key(ec.SECP256R1() if role is Role.DPTLS else CURVES[curve]())
-    common_name = tls_names[0] if role is Role.DPTLS and tls_names else f"{LAB_ORG} SM-DP+"
-    subject = _name((NameOID.ORGANIZATION_NAME, LAB_ORG), (NameOID.COMMON_NAME, common_name))
-    alt_names: list[x509.GeneralName] = []
-    if role is Role.DPTLS:
-        alt_names += [x509.DNSName(name) for name in tls_names]
-        alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in tls_ips]
-    alt_names.append(x509.RegisteredID(x509.ObjectIdentifier(smdp_oid)))
-    builder = (
-        _builder(subject, ci.certificate.subject, key.public_key(), role, now)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-    )
-    if role is Role.DPTLS:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    return _issue(builder, ci), key
-
-
 def _write(root: Path, cert_rel: str, key_rel: str, certificate: x509.Certificate,
            key: ec.EllipticCurvePrivateKey, *, pem_twin: bool = False) -> None:
     cert_path, key_path = root / cert_rel, root / key_rel
@@ -447,16 +336,16 @@ def generate(
     if exists(root) and not overwrite:
         raise BadInputError(f"{root} already holds a PKI; pass overwrite=True (--force) to replace it")
 
-    now = _now()
+    now = issuing.issue_time()
     layout = _layout(curve)
-    ci = _make_ci(curve, now)
-    eum = _make_eum(ci, curve, ein, now)
+    ci = issuing.make_ci(curve, now)
+    eum = issuing.make_eum(ci, curve, ein, now)
     _write(root, *layout[Role.CI], ci.certificate, ci.key, pem_twin=True)
     _write(root, *layout[Role.EUM], eum.certificate, eum.key)
-    euicc_cert, euicc_key = _make_euicc(eum, eid_list[0], now)
+    euicc_cert, euicc_key = issuing.make_euicc(eum, eid_list[0], now)
     _write(root, *layout[Role.EUICC], euicc_cert, euicc_key)
     for role in (Role.DPAUTH, Role.DPPB, Role.DPTLS):
-        certificate, key = _make_smdp(ci, curve, role, smdp_oid, tls_names, tls_ips, now)
+        certificate, key = issuing.make_smdp(ci, curve, role, smdp_oid, tls_names, tls_ips, now)
         _write(root, *layout[role], certificate, key, pem_twin=role is Role.DPTLS)
     (root / "ca.pem").write_bytes(ci.certificate.public_bytes(serialization.Encoding.PEM))
     if len(eid_list) > 1:
@@ -464,21 +353,21 @@ def generate(
     return load(root, curve)
 
 
-def _write_fleet(root: Path, curve: str, eum: _Issuer, eids: Iterable[str], now: dt.datetime) -> list[str]:
+def _write_fleet(root: Path, curve: str, eum: issuing.Issuer, eids: Iterable[str], now: dt.datetime) -> list[str]:
     written = []
     for eid in eids:
-        certificate, key = _make_euicc(eum, eid, now)
+        certificate, key = issuing.make_euicc(eum, eid, now)
         _write(root, *_fleet_paths(curve, eid), certificate, key)
         written.append(eid)
     return written
 
 
-def _eum_issuer(identities: LabIdentities) -> tuple[_Issuer, str]:
+def _eum_issuer(identities: LabIdentities) -> tuple[issuing.Issuer, str]:
     if identities.eum.private_key is None:
         raise BadInputError(f"{identities.root} has no EUM private key to issue eUICC certificates with")
     prefixes = certs.permitted_eid_prefixes(identities.eum.certificate)
     ein = prefixes[0][1] if prefixes else ""
-    return _Issuer(identities.eum.certificate, identities.eum.private_key), ein
+    return issuing.Issuer(identities.eum.certificate, identities.eum.private_key), ein
 
 
 def add_euiccs(root: str | os.PathLike, eids: Sequence[str] | None = None, *, count: int = 0,
@@ -504,7 +393,7 @@ def add_euiccs(root: str | os.PathLike, eids: Sequence[str] | None = None, *, co
             if candidate not in taken:
                 wanted.append(candidate)
             number += 1
-    return _write_fleet(identities.root, identities.curve, eum, wanted, _now())
+    return _write_fleet(identities.root, identities.curve, eum, wanted, issuing.issue_time())
 
 
 def add_euicc(root: str | os.PathLike, eid: str | None = None, *, curve: str | None = None) -> Identity:

@@ -1,5 +1,5 @@
-"""ES10 over ISO 7816-4: status words, STORE DATA segmentation, GET RESPONSE, logical
-channels and the ISD-R session (`IsdrChannel`).
+"""ES10 over ISO 7816-4: STORE DATA segmentation, GET RESPONSE, logical channels and the ISD-R
+session (`IsdrChannel`); what a status word means: ``sgp22.status_words``.
 
 Every reader, modem or virtual card sits behind `CardTransport`; this module is the only place
 that knows APDU framing, so the ES10 functions deal in whole DER TLVs only.
@@ -7,18 +7,10 @@ that knows APDU framing, so the ES10 functions deal in whole DER TLVs only.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
-from sgp22.errors import (
-    BadInputError,
-    CommandRefusedError,
-    EsimError,
-    MalformedDataError,
-    StatusWordError,
-    TransportError,
-)
-from sgp22.results import OhResultCode, WinStatus
+from sgp22.errors import BadInputError, CommandRefusedError, EsimError, MalformedDataError, TransportError
+from sgp22.status_words import SW_WRONG_LENGTH, Response, check_status, split_response, status_word_error
 
 ISDR_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
 TERMINAL_CAPABILITY = bytes.fromhex("80AA00000AA9088100820101830107")
@@ -27,7 +19,6 @@ MAX_BLOCK_SIZE = 255
 FALLBACK_BLOCK_SIZE = 120
 """The STORE DATA block every eUICC and modem takes; a session starts at ``MAX_BLOCK_SIZE``
 (fewer round trips) and falls back to this one when a long block is refused."""
-SW_WRONG_LENGTH = 0x6700
 MAX_CHANNEL = 19
 
 INS_STORE_DATA = 0xE2
@@ -62,132 +53,18 @@ class CardTransport(Protocol):
     def close(self) -> None: ...
 
 
-def opens_logical_channels(transport: CardTransport) -> bool:
+class LogicalChannelTransport(CardTransport, Protocol):
+    """A driver that opens logical channels itself (see :class:`CardTransport`)."""
+
+    opens_logical_channels: bool
+
+    def open_logical_channel(self, aid: bytes) -> int: ...
+
+    def close_logical_channel(self, channel: int) -> None: ...
+
+
+def opens_logical_channels(transport: CardTransport) -> TypeGuard[LogicalChannelTransport]:
     return bool(getattr(transport, "opens_logical_channels", False))
-
-
-@dataclass(frozen=True)
-class Response:
-    data: bytes
-    sw: int
-
-    @property
-    def sw1(self) -> int:
-        return self.sw >> 8
-
-    @property
-    def sw2(self) -> int:
-        return self.sw & 0xFF
-
-    @property
-    def ok(self) -> bool:
-        return is_success(self.sw)
-
-
-def split_response(raw: bytes) -> Response:
-    if not isinstance(raw, (bytes, bytearray)):
-        raise TransportError(f"card answered with {type(raw).__name__}, not bytes", kind="card.bad_response")
-    if len(raw) < 2:
-        raise TransportError(
-            f"card answer of {len(raw)} byte(s) has no status word", kind="card.truncated_response"
-        )
-    return Response(bytes(raw[:-2]), int.from_bytes(raw[-2:], "big"))
-
-
-def is_success(sw: int) -> bool:
-    """90xx, and 91xx/92xx (done, with a proactive command pending or after internal retries)."""
-    return sw >> 8 in (0x90, 0x91, 0x92)
-
-
-# --- Status words -> typed errors -------------------------------------------------------------
-
-
-class StatusNotFoundError(StatusWordError):
-    kind = "card.sw.not_found"
-    win_status = WinStatus.NotFound
-
-
-class StatusConditionsNotSatisfiedError(StatusWordError):
-    kind = "card.sw.conditions_not_satisfied"
-
-
-class StatusNotSupportedError(StatusWordError):
-    kind = "card.sw.not_supported"
-
-
-class StatusMemoryError(StatusWordError):
-    kind = "card.sw.memory"
-    oh_result = OhResultCode.RESULT_OUT_OF_MEMORY
-    win_status = WinStatus.InsufficientSpaceOnCard
-
-
-class StatusCardBusyError(StatusWordError):
-    kind = "card.sw.busy"
-    retryable = True
-    oh_result = OhResultCode.RESULT_CAT_BUSY
-    win_status = WinStatus.CardBusy
-
-
-class StatusTechnicalError(StatusWordError):
-    """The card failed without saying why (6F00, 64xx): a fresh attempt often succeeds."""
-
-    kind = "card.sw.technical"
-    retryable = True
-
-
-class StatusWrongParametersError(StatusWordError):
-    """The card refused the command's shape (length, P1/P2, data): a bug on one side."""
-
-    kind = "card.sw.wrong_parameters"
-
-
-# Exact status words first, then by SW1; each entry (error class, meaning).
-_EXACT_SW: dict[int, tuple[type[StatusWordError], str]] = {
-    0x6A82: (StatusNotFoundError, "file or application not found"),
-    0x6A88: (StatusNotFoundError, "referenced data not found"),
-    0x6985: (StatusConditionsNotSatisfiedError, "conditions of use not satisfied"),
-    0x6982: (StatusConditionsNotSatisfiedError, "security status not satisfied"),
-    0x6986: (StatusConditionsNotSatisfiedError, "command not allowed"),
-    0x6D00: (StatusNotSupportedError, "instruction not supported"),
-    0x6E00: (StatusNotSupportedError, "class not supported"),
-    0x6A81: (StatusNotSupportedError, "function not supported"),
-    0x6881: (StatusNotSupportedError, "logical channel not supported"),
-    0x6882: (StatusNotSupportedError, "secure messaging not supported"),
-    0x6A84: (StatusMemoryError, "not enough memory space"),
-    0x6581: (StatusMemoryError, "memory failure"),
-    0x6F00: (StatusTechnicalError, "no precise diagnosis"),
-    0x6A80: (StatusWrongParametersError, "incorrect data field"),
-    0x6A86: (StatusWrongParametersError, "incorrect P1/P2"),
-    0x6700: (StatusWrongParametersError, "wrong length"),
-    0x9300: (StatusCardBusyError, "SIM toolkit busy"),
-}
-_BY_SW1: dict[int, tuple[type[StatusWordError], str]] = {
-    0x62: (StatusWordError, "warning, state unchanged"),
-    0x63: (StatusWordError, "warning, state changed"),
-    0x64: (StatusTechnicalError, "execution error, state unchanged"),
-    0x65: (StatusMemoryError, "execution error, state changed"),
-    0x66: (StatusWordError, "security-related issue"),
-    0x67: (StatusWrongParametersError, "wrong length"),
-    0x68: (StatusNotSupportedError, "function in CLA not supported"),
-    0x69: (StatusConditionsNotSatisfiedError, "command not allowed"),
-    0x6A: (StatusWrongParametersError, "wrong parameters"),
-    0x6B: (StatusWrongParametersError, "wrong P1/P2"),
-    0x6D: (StatusNotSupportedError, "instruction not supported"),
-    0x6E: (StatusNotSupportedError, "class not supported"),
-    0x6F: (StatusTechnicalError, "no precise diagnosis"),
-    0x93: (StatusCardBusyError, "SIM toolkit busy"),
-}
-
-
-def status_word_error(sw: int, command: str, hint: str = "") -> StatusWordError:
-    error_class, meaning = _EXACT_SW.get(sw) or _BY_SW1.get(sw >> 8) or (StatusWordError, "unexpected status word")
-    return error_class(f"{command}: card answered {sw:04X} ({meaning}){hint}", sw=sw)
-
-
-def check_status(response: Response, command: str) -> Response:
-    if not response.ok:
-        raise status_word_error(response.sw, command)
-    return response
 
 
 # --- Command building --------------------------------------------------------------------------
@@ -391,7 +268,7 @@ class IsdrChannel:
     def __enter__(self) -> IsdrChannel:
         return self.open()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def open(self) -> IsdrChannel:
@@ -465,8 +342,8 @@ class IsdrChannel:
             return self._store_data_blocks(cla, request, withheld)
         except _LongBlockRefused as refused:
             log.info("a STORE DATA block of %d bytes was refused (%s); sending blocks of %d from now on",
-                     self.block_size, refused.error.message, self.fallback_block_size)
-            self.block_size = self.fallback_block_size
+                     self.block_size, refused.error.message, refused.smaller_block_size)
+            self.block_size = refused.smaller_block_size
             return self._store_data_blocks(cla, request, withheld)
 
     def _store_data_blocks(self, cla: int, request: bytes, withheld: str | None) -> bytes:
@@ -483,19 +360,22 @@ class IsdrChannel:
         """One block; a refusal of its length becomes :class:`_LongBlockRefused` while a
         smaller block size is left to try (the card keeps nothing of a sequence restarted
         at block 00)."""
-        may_fall_back = self.fallback_block_size is not None and command[4] > self.fallback_block_size
+        smaller = self.fallback_block_size
+        if smaller is not None and command[4] <= smaller:
+            smaller = None  # this block is no longer than the fallback: nothing smaller to try
         try:
             response = self.link.exchange(command, withheld=withheld)
         except CommandRefusedError as error:
-            if may_fall_back:
-                raise _LongBlockRefused(error) from error
+            if smaller is not None:
+                raise _LongBlockRefused(error, smaller) from error
             raise
-        if response.sw == SW_WRONG_LENGTH and may_fall_back:
-            raise _LongBlockRefused(status_word_error(response.sw, "STORE DATA"))
+        if response.sw == SW_WRONG_LENGTH and smaller is not None:
+            raise _LongBlockRefused(status_word_error(response.sw, "STORE DATA"), smaller)
         return response
 
 
 class _LongBlockRefused(Exception):
-    def __init__(self, error: EsimError) -> None:
+    def __init__(self, error: EsimError, smaller_block_size: int) -> None:
         super().__init__(error.message)
         self.error = error
+        self.smaller_block_size = smaller_block_size

@@ -11,12 +11,13 @@ import enum
 import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from sgp22.crypto import curve_of
 from sgp22.errors import (
@@ -52,7 +53,7 @@ class Role(enum.Enum):
 # --- loading -----------------------------------------------------------------------------------
 
 
-def _read(source: str | os.PathLike | bytes, what: str) -> bytes:
+def _read(source: str | os.PathLike[str] | bytes, what: str) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
     try:
@@ -62,7 +63,7 @@ def _read(source: str | os.PathLike | bytes, what: str) -> bytes:
         raise BadInputError(f"cannot read {what} file {os.fspath(source)}: {exc.strerror}") from exc
 
 
-def load_certificate(source: str | os.PathLike | bytes) -> x509.Certificate:
+def load_certificate(source: str | os.PathLike[str] | bytes) -> x509.Certificate:
     """A certificate from a path or from bytes, DER or PEM."""
     data = _read(source, "certificate")
     try:
@@ -73,7 +74,7 @@ def load_certificate(source: str | os.PathLike | bytes) -> x509.Certificate:
         raise CertificateFormatError("not a DER or PEM X.509 certificate") from exc
 
 
-def load_private_key(source: str | os.PathLike | bytes) -> ec.EllipticCurvePrivateKey:
+def load_private_key(source: str | os.PathLike[str] | bytes) -> ec.EllipticCurvePrivateKey:
     """An EC private key: SEC1 PEM (with or without the SGP.26 ``EC PARAMETERS`` block), PKCS#8, or DER."""
     data = _read(source, "private key")
     try:
@@ -97,9 +98,12 @@ def certificate_der(cert: x509.Certificate) -> bytes:
 # --- what a certificate says ---------------------------------------------------------------------
 
 
-def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier, what: str, role: str | None = None):
+ExtensionT = TypeVar("ExtensionT", bound=x509.ExtensionType)
+
+
+def _extension(cert: x509.Certificate, kind: type[ExtensionT], what: str, role: str | None = None) -> ExtensionT:
     try:
-        return cert.extensions.get_extension_for_oid(oid).value
+        return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound as exc:
         raise CertificateFormatError(f"certificate '{_label(cert)}' has no {what}", role=role) from exc
     except ValueError as exc:
@@ -113,8 +117,9 @@ def _label(cert: x509.Certificate) -> str:
 
 def role_of(cert: x509.Certificate) -> Role:
     """The SGP.22 role from the certificate policies extension."""
+    policies: Iterable[x509.PolicyInformation]
     try:
-        policies = cert.extensions.get_extension_for_oid(ExtensionOID.CERTIFICATE_POLICIES).value
+        policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
     except x509.ExtensionNotFound:
         policies = []
     except ValueError as exc:
@@ -151,26 +156,26 @@ def eid_of(cert: x509.Certificate) -> str:
 
 def smdp_oid_of(cert: x509.Certificate) -> str:
     """The SM-DP+ (or CI/EUM) OID in the subjectAltName registeredID."""
-    san = _extension(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME, "subjectAltName")
+    san = _extension(cert, x509.SubjectAlternativeName, "subjectAltName")
     for oid in san.get_values_for_type(x509.RegisteredID):
-        return oid.dotted_string
+        return str(oid.dotted_string)
     raise CertificateFormatError(f"certificate '{_label(cert)}' has no registeredID in its subjectAltName")
 
 
 def dns_names_of(cert: x509.Certificate) -> list[str]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
     return san.get_values_for_type(x509.DNSName)
 
 
 def ski_of(cert: x509.Certificate) -> bytes:
-    return _extension(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER, "subjectKeyIdentifier").digest
+    return _extension(cert, x509.SubjectKeyIdentifier, "subjectKeyIdentifier").digest
 
 
 def aki_of(cert: x509.Certificate) -> bytes:
-    aki = _extension(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER, "authorityKeyIdentifier")
+    aki = _extension(cert, x509.AuthorityKeyIdentifier, "authorityKeyIdentifier")
     if aki.key_identifier is None:
         raise CertificateFormatError(f"authorityKeyIdentifier of '{_label(cert)}' has no keyIdentifier")
     return aki.key_identifier
@@ -263,7 +268,7 @@ def permitted_eid_prefixes(eum_cert: x509.Certificate) -> list[tuple[str | None,
     An empty list means the EUM is not constrained.
     """
     try:
-        constraints = eum_cert.extensions.get_extension_for_oid(ExtensionOID.NAME_CONSTRAINTS).value
+        constraints = eum_cert.extensions.get_extension_for_class(x509.NameConstraints).value
     except x509.ExtensionNotFound:
         return []
     prefixes = []

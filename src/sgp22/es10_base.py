@@ -6,8 +6,9 @@ from enum import IntEnum
 from typing import Any, Protocol
 
 from sgp22 import codec
-from sgp22.errors import Es10ResultError, es10_error
+from sgp22.errors import Es10ResultError
 from sgp22.es10_enums import enum_value, value_name
+from sgp22.taxonomy import es10_error
 
 
 class Es10Channel(Protocol):

@@ -6,6 +6,8 @@ eUICC verifies signatures over those exact bytes, which a decode/re-encode round
 """
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +30,8 @@ TAG_SIGNATURE = 0x5F37
 
 
 def get_euicc_challenge(isdr: Es10Channel) -> bytes:
-    return call(isdr, "GetEuiccChallengeRequest", {}, "GetEuiccChallengeResponse")["euiccChallenge"]
+    challenge: bytes = call(isdr, "GetEuiccChallengeRequest", {}, "GetEuiccChallengeResponse")["euiccChallenge"]
+    return challenge
 
 
 def _server_part(data: bytes, tag: int, what: str) -> bytes:
@@ -38,7 +41,7 @@ def _server_part(data: bytes, tag: int, what: str) -> bytes:
 
 def encode_authenticate_server(request: AuthenticateServerRequest) -> bytes:
     server = request.server
-    context: dict = {"deviceInfo": request.device_info.to_asn1()}
+    context: dict[str, Any] = {"deviceInfo": request.device_info.to_asn1()}
     if request.matching_id is not None:
         context["matchingId"] = request.matching_id
     body = (

@@ -11,7 +11,7 @@ from sgp22.es10_types import ConfiguredAddresses, EuiccInfo1, EuiccInfo2, RatRul
 def get_eid(isdr: Es10Channel) -> str:
     """The EID as 32 decimal digits (the eUICC sends it as plain BCD)."""
     value = call(isdr, "GetEuiccDataRequest", {"tagList": b"\x5a"}, "GetEuiccDataResponse")
-    eid = value["eidValue"].hex()
+    eid: str = value["eidValue"].hex()
     if not eid.isdecimal():
         # the check digits are not judged: a test card's EID is still the name it answers to
         raise EidUnavailableError(f"the card's EID {eid.upper()} is not decimal BCD")

@@ -1,6 +1,8 @@
 """ES10b notification functions: list, retrieve (with the signed bytes to forward) and remove."""
 from __future__ import annotations
 
+from typing import Any
+
 from sgp22 import codec, tlv
 from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.es10_base import Es10Channel, call, check_result, exchange, result_error
@@ -30,7 +32,7 @@ def list_notifications(isdr: Es10Channel, event: NotificationEvent | None = None
     return [NotificationMetadata.from_asn1(item) for item in value]
 
 
-def _metadata_of(choice: tuple[str, dict]) -> NotificationMetadata:
+def _metadata_of(choice: tuple[str, dict[str, Any]]) -> NotificationMetadata:
     alternative, value = choice
     if alternative == "profileInstallationResult":
         return NotificationMetadata.from_asn1(value["profileInstallationResultData"]["notificationMetadata"])
@@ -44,7 +46,7 @@ def retrieve_notifications_list(
     is an empty list, not an error."""
     if seq_number is not None and event is not None:
         raise BadInputError("retrieve notifications by sequence number or by event, not both")
-    request: dict = {}
+    request: dict[str, Any] = {}
     if seq_number is not None:
         request["searchCriteria"] = ("seqNumber", seq_number)
     elif event is not None:

@@ -1,6 +1,8 @@
 """ES10c local profile management: list, enable, disable, delete, nickname, memory reset."""
 from __future__ import annotations
 
+from typing import Any
+
 from sgp22.errors import BadInputError
 from sgp22.es10_base import Es10Channel, call, check_result, result_error
 from sgp22.es10_enums import (
@@ -22,10 +24,10 @@ ALL_PROFILE_INFO_TAGS = bytes.fromhex("5A4F9F70909192939495B6B7B899BF76")
 
 
 def _profile_identifier(iccid: str | None, isdp_aid: bytes | None) -> tuple[str, bytes]:
-    if (iccid is None) == (isdp_aid is None):
-        raise BadInputError("name the profile by exactly one of ICCID or ISD-P AID")
-    if iccid is not None:
+    if iccid is not None and isdp_aid is None:
         return "iccid", iccid_coded(iccid)
+    if isdp_aid is None or iccid is not None:
+        raise BadInputError("name the profile by exactly one of ICCID or ISD-P AID")
     if not 5 <= len(isdp_aid) <= 16:
         raise BadInputError(f"ISD-P AID of {len(isdp_aid)} bytes (5..16 allowed)")
     return "isdpAid", isdp_aid
@@ -41,7 +43,7 @@ def get_profiles_info(
 ) -> list[ProfileInfo]:
     """Profiles on the eUICC, optionally only one (by ICCID or AID) or one class; ``tags``
     limits the fields reported (the eUICC's default set otherwise)."""
-    request: dict = {}
+    request: dict[str, Any] = {}
     criteria = [c for c in (iccid, isdp_aid, profile_class) if c is not None]
     if len(criteria) > 1:
         raise BadInputError("search profiles by at most one of ICCID, ISD-P AID or profile class")

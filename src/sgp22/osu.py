@@ -11,12 +11,13 @@ Image layout (all of it is opaque to the device except the framing):
 """
 from __future__ import annotations
 
-import enum
 import hashlib
 from dataclasses import dataclass
 
-from sgp22.apdu import ApduLink, cla_for_channel, check_status
+from sgp22.apdu import ApduLink, CardTransport, cla_for_channel
+from sgp22.status_words import check_status
 from sgp22.errors import BadInputError, MalformedDataError
+from sgp22.es10_enums import OsuStatus
 from sgp22.tlv import build, children, parse_one, read_tlv
 
 INS_OS_INFO = 0x3A
@@ -35,16 +36,6 @@ TAG_LABEL = 0x83
 TAG_OSU_STATUS = 0x81
 TAG_NEXT_BLOCK = 0x82
 TAG_SIGNATURE = 0x5F37
-
-
-class OsuStatus(enum.IntEnum):
-    """OpenHarmony ``OsuStatus``."""
-
-    IN_PROGRESS = 1
-    FAILED = 2
-    SUCCESSFUL = 3
-    ALREADY_LATEST = 4
-    SERVICE_UNAVAILABLE = 5
 
 
 @dataclass(frozen=True)
@@ -91,6 +82,11 @@ def parse_header(header: bytes) -> dict[int, bytes]:
     return fields
 
 
+def _version(raw: bytes) -> tuple[int, int, int]:
+    """An OS version field: three bytes, major.minor.patch (length checked by the caller)."""
+    return raw[0], raw[1], raw[2]
+
+
 def parse_os_image(data: bytes) -> OsImage:
     header, offset = read_tlv(data)
     signature, offset = read_tlv(data, offset)
@@ -102,7 +98,7 @@ def parse_os_image(data: bytes) -> OsImage:
         raise MalformedDataError(f"OS image payload is {len(payload)} bytes, its header says "
                                  f"{int.from_bytes(fields[TAG_LENGTH], 'big')}")
     label = fields.get(TAG_LABEL)
-    return OsImage(header.raw, signature.raw, payload, tuple(fields[TAG_VERSION]),
+    return OsImage(header.raw, signature.raw, payload, _version(fields[TAG_VERSION]),
                    label.decode("utf-8", "replace") if label is not None else None)
 
 
@@ -113,18 +109,20 @@ def parse_status(data: bytes) -> OsInfo:
     if len(version) != 3:
         raise MalformedDataError("OSU status without a 3-byte OS version")
     status = fields.get(TAG_OSU_STATUS)
-    try:
-        parsed = OsuStatus(status[0]) if status else None
-    except ValueError as exc:
-        raise MalformedDataError(f"unknown OsuStatus {status[0]}") from exc
+    parsed = None
+    if status:
+        try:
+            parsed = OsuStatus(status[0])
+        except ValueError as exc:
+            raise MalformedDataError(f"unknown OsuStatus {status[0]}") from exc
     block = fields.get(TAG_NEXT_BLOCK)
-    return OsInfo(tuple(version), parsed, int.from_bytes(block, "big") if block else None)
+    return OsInfo(_version(version), parsed, int.from_bytes(block, "big") if block else None)
 
 
 class OsUpdater:
     """Drives the vendor commands over any card transport, on the basic or a logical channel."""
 
-    def __init__(self, transport, *, channel: int = 0, block_size: int = MAX_BLOCK, trace: bool = False) -> None:
+    def __init__(self, transport: CardTransport, *, channel: int = 0, block_size: int = MAX_BLOCK, trace: bool = False) -> None:
         if not 1 <= block_size <= MAX_BLOCK:
             raise BadInputError(f"OS image block size must be 1..{MAX_BLOCK}")
         self.link = ApduLink(transport, trace=trace)
@@ -139,6 +137,13 @@ class OsUpdater:
     def info(self) -> OsInfo:
         return self._command(INS_OS_INFO, 0, 0, b"", "OS INFO")
 
+    def _verdict(self, ins: int, p1: int, p2: int, data: bytes, what: str) -> OsuStatus:
+        """A load step's answer must carry the card's verdict on it."""
+        status = self._command(ins, p1, p2, data, what).status
+        if status is None:
+            raise MalformedDataError(f"{what} answered without an OSU status")
+        return status
+
     def load(self, image: bytes | OsImage) -> OsuStatus:
         """Send an image: begin (the card checks signature and version), blocks, finish.
 
@@ -146,15 +151,15 @@ class OsUpdater:
         (poll :meth:`info`).
         """
         parsed = image if isinstance(image, OsImage) else parse_os_image(image)
-        begin = self._command(INS_OS_UPDATE, P1_BEGIN, 0, parsed.header + parsed.signature, "OS UPDATE begin")
-        if begin.status is not OsuStatus.IN_PROGRESS:
-            return begin.status
+        begin = self._verdict(INS_OS_UPDATE, P1_BEGIN, 0, parsed.header + parsed.signature, "OS UPDATE begin")
+        if begin is not OsuStatus.EUICC_UPGRADE_IN_PROGRESS:
+            return begin
         payload = parsed.payload
         for number, offset in enumerate(range(0, len(payload), self.block_size)):
             if number > 0xFFFF:
                 raise BadInputError("OS image needs more than 65536 blocks; use larger blocks")
-            block = self._command(INS_OS_LOAD_BLOCK, number >> 8, number & 0xFF,
+            block = self._verdict(INS_OS_LOAD_BLOCK, number >> 8, number & 0xFF,
                                   payload[offset : offset + self.block_size], "OS LOAD BLOCK")
-            if block.status is not OsuStatus.IN_PROGRESS:
-                return block.status
-        return self._command(INS_OS_UPDATE, P1_FINISH, 0, b"", "OS UPDATE finish").status
+            if block is not OsuStatus.EUICC_UPGRADE_IN_PROGRESS:
+                return block
+        return self._verdict(INS_OS_UPDATE, P1_FINISH, 0, b"", "OS UPDATE finish")

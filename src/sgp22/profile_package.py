@@ -9,18 +9,14 @@ metadata under that rule. The parser reads both and checks EF.ICCID against the 
 
 Every SAIP element type is recognised by its tag; those esimflow does not interpret (PINs,
 keys, file system templates) are read as far as their PEHeader and kept byte for byte, so a
-real package installs unchanged. The lab SM-DP+ also generates packages of a chosen ICCID and
-size (header, MF with EF.ICCID, files of generated content, end) that any SAIP reader reads.
+real package installs unchanged. The lab SM-DP+'s generated packages: ``sgp22.profile_builder``.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import threading
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TypeVar
+from typing import Any
 
 import asn1tools
 
@@ -29,26 +25,11 @@ from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.es10_types import AccessRule
 from sgp22.identifiers import Iccid
 
-SAIP_VERSION = (2, 3)
-"""ProfileHeader major/minor version the lab writes (SAIP 2.3, as TS.48 test profiles)."""
-
 EUICC_RESPONSE_OK = bytes.fromhex("3007A0053003800100")
 """EUICCResponse{peStatus{status ok}}: the simaResponse of a successful installation."""
 
-DEFAULT_PROFILE_TYPE = "esimflow lab profile"
-DEFAULT_SERVICES = ("usim", "milenage")
-MF_TEMPLATE_OID = "2.23.143.1.2.1"
-"""The SAIP template of the MF (with EF.ICCID, EF.DIR, EF.ARR)."""
-
-MAX_FILLER_FILES = 256
-FILLER_FILE_CHUNK = 16384
-"""Content bytes per generated file; a transparent EF holds at most 65535 bytes."""
-_FILLER_FILE_ID_BASE = 0xAF00
-_FILLER_DESCRIPTOR = b"\x41\x21"  # transparent EF, shareable
 INTERPRETED_KINDS = frozenset({"header", "mf", "genericFileManagement", "application", "nonStandard", "end"})
 """The elements upp.asn defines in full; the others are read as far as their PEHeader."""
-_MF_ID = 1
-"""PEHeader identification of the generated MF; the generated files follow it."""
 
 
 class ProfilePackageError(MalformedDataError):
@@ -68,36 +49,17 @@ def _source() -> str:
     return resources.files("sgp22").joinpath("asn1/upp.asn").read_text(encoding="utf-8")
 
 
-_building = threading.RLock()
-T = TypeVar("T")
-
-
-def _built_once(build: Callable[[], T]) -> Callable[[], T]:
-    """Cache a costly build (the ASN.1 compile or parse tree: a second or more) so that threads
-    asking for it together build it once: ``lru_cache`` lets each of them build its own, and a
-    card host's first installs arrive together (16 card threads: 12 compiles)."""
-    built: list[T] = []
-
-    @functools.wraps(build)
-    def get() -> T:
-        if not built:
-            with _building:
-                if not built:
-                    built.append(build())
-        return built[0]
-
-    return get
-
-
-@_built_once
-def _spec():
+@functools.lru_cache(maxsize=1)
+def spec() -> Any:
+    """upp.asn compiled for DER (an asn1tools specification)."""
     return codec.compile_der_string(_source())
 
 
-@_built_once
-def type_descriptors() -> dict[str, dict]:
+@functools.lru_cache(maxsize=1)
+def type_descriptors() -> dict[str, dict[str, Any]]:
     """asn1tools' parse tree of upp.asn by type name (for readable output)."""
-    return asn1tools.parse_string(_source())["EsimflowProfilePackage"]["types"]
+    descriptors: dict[str, dict[str, Any]] = asn1tools.parse_string(_source())["EsimflowProfilePackage"]["types"]
+    return descriptors
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,7 +80,8 @@ class ProfileElement:
     received."""
 
     kind: str
-    value: object = field(repr=False)
+    value: Any = field(repr=False)
+    """The decoded element (asn1tools' dicts, lists and tuples), None for an unknown tag."""
     der: bytes = field(repr=False)
 
     @property
@@ -146,8 +109,9 @@ class ParsedProfile:
     """The ICCID EF.ICCID of the MF is filled with, when the package fills it."""
 
     @property
-    def header(self) -> dict:
-        return self.elements[0].value
+    def header(self) -> dict[str, Any]:
+        header: dict[str, Any] = self.elements[0].value
+        return header
 
 
 # --- the two ICCID codings -------------------------------------------------------------------------
@@ -180,173 +144,14 @@ def decode_header_iccid(coded: bytes) -> str:
         raise ProfilePackageError(f"ICCID of the profile header: {error.message}") from None
 
 
-# --- building ------------------------------------------------------------------------------------
-
-
-def _encode(kind: str, value) -> bytes:
-    return _spec().encode("ProfileElement", (kind, value))
-
-
-def _header_pe(iccid: str, profile_type: str | None, services, version: tuple[int, int]) -> bytes:
-    unknown = set(services) - set(_service_names())
-    if unknown:
-        raise BadInputError(f"unknown SAIP services: {', '.join(sorted(unknown))}")
-    header = {
-        "major-version": version[0],
-        "minor-version": version[1],
-        "iccid": encode_header_iccid(iccid),
-        "eUICC-Mandatory-services": {name: None for name in services},
-        "eUICC-Mandatory-GFSTEList": [MF_TEMPLATE_OID],  # the template the generated MF uses
-    }
-    if profile_type:
-        header["profileType"] = profile_type
-    return _encode("header", header)
-
-
-def _mf_pe(iccid: str) -> bytes:
-    """The MF from its SAIP template, EF.ICCID filled with the ICCID in EF.ICCID coding."""
-    return _encode("mf", {
-        "mf-header": {"mandated": None, "identification": _MF_ID},
-        "templateID": MF_TEMPLATE_OID,
-        "mf": [],
-        "ef-iccid": [("fillFileContent", encode_iccid(iccid))],
-        "ef-dir": [],
-        "ef-arr": [],
-    })
-
-
-def _end_pe(identification: int) -> bytes:
-    return _encode("end", {"end-header": {"identification": identification}})
-
-
-def _filler_pe(index: int, content: bytes, with_offset: bool = False, pieces: int = 1) -> bytes:
-    """One generic file management element creating file ``AFxx`` under the MF with content.
-
-    ``with_offset`` (an explicit fill offset 0) and ``pieces`` (content written in several
-    consecutive fills) change the element's length without changing the file it creates.
-    """
-    commands = [
-        ("filePath", b""),
-        ("createFCP", {
-            "fileDescriptor": _FILLER_DESCRIPTOR,
-            "fileID": (_FILLER_FILE_ID_BASE + index).to_bytes(2, "big"),
-            "efFileSize": _minimal_bytes(max(len(content), 1)),
-        }),
-    ]
-    if with_offset:
-        commands.append(("fillFileOffset", 0))
-    cut = -(-len(content) // pieces) if content else 0
-    commands.extend(("fillFileContent", content[i * cut:(i + 1) * cut]) for i in range(pieces))
-    return _encode("genericFileManagement", {
-        "gfm-header": {"identification": _MF_ID + 1 + index},
-        "fileManagementCMD": [commands],
-    })
-
-
-def _minimal_bytes(value: int) -> bytes:
-    return value.to_bytes((value.bit_length() + 7) // 8, "big")
-
-
-def _filler_content(iccid: str, index: int, length: int) -> bytes:
-    """Deterministic, incompressible file content: the same ICCID always gives the same package."""
-    return hashlib.shake_256(f"esimflow-upp/{iccid}/{index}".encode()).digest(length) if length else b""
-
-
-def _fill_exactly(iccid: str, budget: int, files: int) -> list[bytes] | None:
-    """``files`` filler elements whose DER lengths add up to exactly ``budget`` bytes, or None.
-
-    The leading files carry equal chunks and the last one is sized to fit. When the last cannot
-    meet the budget (a DER length-field step skips the value), the one before it gives up a few
-    bytes.
-    """
-    empty_overhead = len(_filler_pe(files - 1, b"", False))
-    chunk = max(0, min(FILLER_FILE_CHUNK, budget // files - empty_overhead - 4))
-    leading = [_filler_pe(i, _filler_content(iccid, i, chunk), False) for i in range(files - 1)]
-    for shrink in range(0, min(chunk, 255) + 1 if files > 1 else 1):
-        if shrink:
-            index = files - 2
-            leading[index] = _filler_pe(index, _filler_content(iccid, index, chunk - shrink), False)
-        rest = budget - sum(len(pe) for pe in leading)
-        estimate = rest - empty_overhead
-        for with_offset, pieces in ((False, 1), (False, 2), (True, 1), (True, 2), (False, 3)):
-            for length in range(max(0, estimate - 16), min(65535, estimate + 1) + 1):
-                last = _filler_pe(files - 1, _filler_content(iccid, files - 1, length), with_offset, pieces)
-                if len(last) == rest:
-                    return leading + [last]
-    return None
-
-
-def build_upp(
-    iccid: str,
-    *,
-    size: int | None = None,
-    profile_type: str | None = DEFAULT_PROFILE_TYPE,
-    services=DEFAULT_SERVICES,
-    version: tuple[int, int] = SAIP_VERSION,
-    access_rules: Sequence[AccessRule] = (),
-) -> bytes:
-    """A profile package for ``iccid``: header, MF, generated files when ``size`` asks for them,
-    the ARA-M with ``access_rules`` when there are any, end.
-
-    With ``size`` the package is exactly that many bytes; sizes below the smallest package with
-    one file cannot be met and raise :class:`BadInputError` naming the smallest size.
-    """
-    head = _header_pe(iccid, profile_type, services, version) + _mf_pe(iccid)
-
-    def tail(files: int) -> bytes:
-        """The ARA-M (if any) and the end, numbered after ``files`` generated files."""
-        after_files = _MF_ID + 1 + files
-        if not access_rules:
-            return _end_pe(after_files)
-        return _ara_m_pe(access_rules, after_files) + _end_pe(after_files + 1)
-
-    if size is None or size == len(head) + len(tail(0)):
-        return head + tail(0)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise BadInputError("profile package size must be a non-negative number of bytes")
-    smallest = len(head) + len(_filler_pe(0, b"", False)) + len(tail(1))
-    if size < smallest:
-        raise BadInputError(f"a profile package with files is at least {smallest} bytes, {size} asked")
-    full_file = len(_filler_pe(0, bytes(FILLER_FILE_CHUNK), False))
-    fewest = max(1, -(-(size - len(head) - len(tail(0))) // full_file))
-    if fewest > MAX_FILLER_FILES:
-        raise BadInputError(f"a lab profile package holds at most {MAX_FILLER_FILES} files "
-                            f"({MAX_FILLER_FILES * FILLER_FILE_CHUNK} bytes)")
-    for files in (fewest, fewest + 1):
-        end = tail(files)
-        fillers = _fill_exactly(iccid, size - len(head) - len(end), files)
-        if fillers is not None:
-            return head + b"".join(fillers) + end
-    raise BadInputError(f"cannot build a profile package of exactly {size} bytes")
-
-
 # --- the ARA-M and its access rules (GlobalPlatform SEAC) ------------------------------------------------
 
 ARA_M_AID = bytes.fromhex("A00000015141434C00")
 """The ARA-M application of GlobalPlatform SE Access Control; its package AID drops the last byte."""
-_STORE_DATA = bytes.fromhex("80E29000")
+STORE_DATA = bytes.fromhex("80E29000")
 """STORE DATA, last block, BER-TLV data: how processData hands the ARA-M its rules."""
-_STORE_REF_AR_DO = 0xF0
+STORE_REF_AR_DO = 0xF0
 """SEAC Command-Store-REF-AR-DO: the rules (REF-AR-DO, 'E2') to add."""
-
-
-def _ara_m_pe(rules: Sequence[AccessRule], identification: int) -> bytes:
-    """An application element instantiating the ARA-M, one Store-REF-AR-DO command per rule."""
-    commands = []
-    for rule in rules:
-        data = tlv.build(_STORE_REF_AR_DO, codec.encode("RefArDo", rule.to_asn1()))
-        commands.append(_STORE_DATA + bytes([len(data)]) + data)
-    return _encode("application", {
-        "app-Header": {"identification": identification},
-        "instanceList": [{
-            "applicationLoadPackageAID": ARA_M_AID[:-1],
-            "classAID": ARA_M_AID,
-            "instanceAID": ARA_M_AID,
-            "applicationPrivileges": bytes(3),
-            "applicationSpecificParametersC9": b"",
-            "processData": commands,
-        }],
-    })
 
 
 def access_rules_of(package: ParsedProfile) -> list[AccessRule]:
@@ -368,15 +173,15 @@ def _stored_rules(command: bytes, identification: int | None) -> list[AccessRule
     if len(command) < 5 or command[1] != 0xE2 or len(command) < 5 + command[4]:
         raise ProfilePackageError(f"{where} is given a command that is not STORE DATA")
     try:
-        store = tlv.parse_one(command[5:5 + command[4]], expected_tag=_STORE_REF_AR_DO, what="Store-REF-AR-DO")
+        store = tlv.parse_one(command[5:5 + command[4]], expected_tag=STORE_REF_AR_DO, what="Store-REF-AR-DO")
         return [AccessRule.from_asn1(codec.decode("RefArDo", item.raw)) for item in tlv.children(store.value)]
     except (MalformedDataError, BadInputError) as error:
         raise ProfilePackageError(f"{where}: an access rule does not decode ({error.message})") from None
 
 
 @functools.lru_cache(maxsize=1)
-def _service_names() -> tuple[str, ...]:
-    return tuple(member.name for member in _spec().types["ServicesList"].type.root_members)
+def service_names() -> tuple[str, ...]:
+    return tuple(member.name for member in spec().types["ServicesList"].type.root_members)
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -393,7 +198,7 @@ def split_elements(data: bytes) -> list[ProfileElement]:
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise ProfilePackageError("profile package is empty")
     data = bytes(data)
-    elements = []
+    elements: list[ProfileElement] = []
     offset = 0
     while offset < len(data):
         number = len(elements) + 1
@@ -408,7 +213,7 @@ def split_elements(data: bytes) -> list[ProfileElement]:
             elements.append(ProfileElement("unknown", None, raw))
         else:
             try:
-                alternative, value = _spec().decode("ProfileElement", raw)
+                alternative, value = spec().decode("ProfileElement", raw)
             except (asn1tools.DecodeError, IndexError, ValueError) as exc:
                 raise ProfilePackageError(f"{_where(number, offset, kind)} does not decode: {_first_line(exc)}") from None
             elements.append(ProfileElement(alternative, value, raw))
@@ -427,7 +232,7 @@ def _first_line(error: Exception) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
-def file_content(commands: list) -> bytes:
+def file_content(commands: list[tuple[str, Any]]) -> bytes:
     """The bytes a SAIP ``File`` writes: each fillFileContent at the current position, each
     fillFileOffset skipping ahead (unwritten bytes read as FF, the erased state)."""
     content = bytearray()
@@ -482,7 +287,7 @@ def parse_upp(data: bytes) -> ParsedProfile:
         major_version=header["major-version"],
         minor_version=header["minor-version"],
         profile_type=header.get("profileType"),
-        services=tuple(name for name in _service_names() if name in header["eUICC-Mandatory-services"]),
+        services=tuple(name for name in service_names() if name in header["eUICC-Mandatory-services"]),
         elements=tuple(elements),
         size=len(data),
         ef_iccid=ef_iccid,
@@ -508,13 +313,13 @@ def build_euicc_response(status: str = "ok", *, identification: int | None = Non
     pe_status = {"status": PE_STATUS_CODES[status]}
     if identification is not None:
         pe_status["identification"] = identification
-    value = {"peStatus": [pe_status]}
+    value: dict[str, Any] = {"peStatus": [pe_status]}
     if aborted:
         value["profileInstallationAborted"] = None
-    return _spec().encode("EUICCResponse", value)
+    return bytes(spec().encode("EUICCResponse", value))
 
 
-def parse_euicc_response(data: bytes) -> list[dict]:
+def parse_euicc_response(data: bytes) -> list[dict[str, Any]]:
     """The PE statuses of a simaResponse (one or more concatenated EUICCResponse values), status
     by name (unnamed codes, e.g. ISO 7816 status words, as their decimal string)."""
     statuses = []
@@ -524,7 +329,7 @@ def parse_euicc_response(data: bytes) -> list[dict]:
         raise ProfilePackageError("simaResponse is empty")
     while offset < len(data):
         try:
-            value, length = _spec().decode_with_length("EUICCResponse", data[offset:])
+            value, length = spec().decode_with_length("EUICCResponse", data[offset:])
         except (asn1tools.DecodeError, IndexError, ValueError) as exc:
             raise ProfilePackageError(f"simaResponse does not decode at offset {offset}: {exc}") from exc
         for pe_status in value["peStatus"]:

@@ -2,35 +2,36 @@
 
 Tables map each ES10 result (per function and code) and each ES9+ subject/reason code to one
 error class with its ``kind``, ``retryable`` flag, OpenHarmony ``ResultCode`` and Windows
-``ESimOperationStatus``. ``describe_outcomes()`` inverts them: for every value of both outcome
-enumerations, the failures that produce it or the reason none can. ``docs/outcomes.md`` is
-rendered from it (``python -m sgp22.taxonomy > docs/outcomes.md``).
+``ESimOperationStatus``. ``sgp22.outcomes`` inverts them (for every value of both outcome
+enumerations, the failures that produce it) and renders ``docs/outcomes.md``.
 """
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sgp22 import errors as e
 from sgp22.results import OhResultCode as Oh
 from sgp22.results import WinStatus as Win
 
 
+ErrorT = TypeVar("ErrorT", bound=e.EsimError, covariant=True)
+
+
 @dataclass(frozen=True)
-class Mapping:
+class Mapping(Generic[ErrorT]):
     """One row of a table: what a protocol result means and how it surfaces."""
 
-    error: type[e.EsimError]
+    error: type[ErrorT]
     oh: Oh
     win: Win
     retryable: bool
     meaning: str
 
 
-def _m(error: type[e.EsimError], meaning: str, *, oh: Oh | None = None, win: Win | None = None,
-       retryable: bool | None = None) -> Mapping:
+def _m(error: type[ErrorT], meaning: str, *, oh: Oh | None = None, win: Win | None = None,
+       retryable: bool | None = None) -> Mapping[ErrorT]:
     return Mapping(
         error=error,
         oh=error.oh_result if oh is None else oh,
@@ -48,15 +49,16 @@ _CAT_BUSY = _m(e.CardBusyError, "the card is busy (proactive or RSP session runn
 _NOT_FOUND = _m(e.ProfileNotFoundError, "no profile with that ICCID or AID on the eUICC", oh=Oh.RESULT_SGP_22_OTHER)
 
 
-def _session_error(meaning: str) -> Mapping:
+def _session_error(meaning: str) -> Mapping[e.Es10ResultError]:
     return _m(e.SessionContextError, meaning)
 
 
-def _install(meaning: str, error: type[e.EsimError] = e.ProfileInstallError, **codes) -> Mapping:
+def _install(meaning: str, error: type[e.Es10ResultError] = e.ProfileInstallError, **codes: Any
+             ) -> Mapping[e.Es10ResultError]:
     return _m(error, meaning, **codes)
 
 
-ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping]]] = {
+ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping[e.Es10ResultError]]]] = {
     "authenticateServer": {
         1: ("invalidCertificate", _m(e.ServerRejectedByEuiccError, "the eUICC refused the SM-DP+ certificate (CERT.DPauth)",
                                      oh=Oh.RESULT_CERTIFICATE_INVALID)),
@@ -179,7 +181,7 @@ ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping]]] = {
     },
 }
 
-_UNKNOWN_ES10_RESULT = _m(e.Es10ResultError, "the eUICC answered with a result code its function does not define",
+UNKNOWN_ES10_RESULT = _m(e.Es10ResultError, "the eUICC answered with a result code its function does not define",
                           oh=Oh.RESULT_SGP_22_OTHER, win=Win.CardGeneralFailure)
 
 
@@ -203,22 +205,22 @@ def es10_function(name: str) -> str | None:
     return _ES10_ALIASES.get(_key(name))
 
 
-def es10_mapping(function: str, result_code: int) -> tuple[str, str | None, Mapping]:
+def es10_mapping(function: str, result_code: int) -> tuple[str, str | None, Mapping[e.Es10ResultError]]:
     """(canonical function, result name, mapping); unknown functions or codes get the generic row."""
     canonical = es10_function(function) or function
     entry = ES10_RESULTS.get(canonical, {}).get(int(result_code))
     if entry is None:
-        return canonical, None, _UNKNOWN_ES10_RESULT
+        return canonical, None, UNKNOWN_ES10_RESULT
     return canonical, entry[0], entry[1]
 
 
 def es10_error(function: str, result_name: str, result_code: int, *, bpp_command_id: str | None = None,
-               **kwargs) -> e.Es10ResultError:
+               **kwargs: Any) -> e.Es10ResultError:
     canonical, known_name, mapping = es10_mapping(function, result_code)
     name = known_name or result_name or f"unknown({result_code})"
     where = f" at {bpp_command_id}" if bpp_command_id else ""
     message = f"ES10 {canonical} failed{where}: {mapping.meaning} ({name}, {int(result_code)})"
-    options = dict(kind=f"es10.{canonical}.{name}", retryable=mapping.retryable, oh_result=mapping.oh,
+    options: dict[str, Any] = dict(kind=f"es10.{canonical}.{name}", retryable=mapping.retryable, oh_result=mapping.oh,
                    win_status=mapping.win, function=canonical, result_name=name, result_code=int(result_code))
     if issubclass(mapping.error, e.ProfileInstallError):
         options["bpp_command_id"] = bpp_command_id
@@ -228,7 +230,7 @@ def es10_error(function: str, result_name: str, result_code: int, *, bpp_command
 
 # --- ES9+ ---------------------------------------------------------------------------------------
 
-ES9_CODES: dict[tuple[str, str], Mapping] = {
+ES9_CODES: dict[tuple[str, str], Mapping[e.Es9FunctionError]] = {
     ("8.8.1", "3.8"): _m(e.SmdpAddressRefusedError, "the SM-DP+ is not the server named in the activation code"),
     ("8.8.2", "3.1"): _m(e.SmdpIncompatibleError, "the SM-DP+ supports none of the eUICC's CI public keys"),
     ("8.8.3", "3.1"): _m(e.SmdpIncompatibleError, "the SM-DP+ does not support the eUICC's specification version",
@@ -259,7 +261,7 @@ ES9_CODES: dict[tuple[str, str], Mapping] = {
 }
 
 # The same code can mean a different stage of the download depending on the function.
-ES9_FUNCTION_CODES: dict[tuple[str, str, str], Mapping] = {
+ES9_FUNCTION_CODES: dict[tuple[str, str, str], Mapping[e.Es9FunctionError]] = {
     ("authenticateClient", "8.1", "6.1"): _m(
         e.EuiccRejectedBySmdpError, "the SM-DP+ could not authenticate the eUICC",
         oh=Oh.RESULT_ANALYZE_AUTHENTICATION_CLIENT_RESPONSE_FAILED),
@@ -269,7 +271,7 @@ ES9_FUNCTION_CODES: dict[tuple[str, str, str], Mapping] = {
 }
 
 # Codes not in the tables above, by SGP.22 reason-code family (first matching prefix wins).
-ES9_REASON_FAMILIES: list[tuple[str, Mapping]] = [
+ES9_REASON_FAMILIES: list[tuple[str, Mapping[e.Es9FunctionError]]] = [
     ("3.8", _m(e.SmdpRefusedError, "the SM-DP+ refused the request", oh=Oh.RESULT_CARRIER_SERVER_REFUSED_ERRORS,
                win=Win.Other)),
     ("1.", _m(e.SmdpRefusedError, "the SM-DP+ does not allow this request", oh=Oh.RESULT_SGP_22_OTHER,
@@ -293,7 +295,7 @@ ES9_FUNCTIONS = ("initiateAuthentication", "authenticateClient", "getBoundProfil
 _ES9_ALIASES = {_key(name): name for name in ES9_FUNCTIONS}
 
 
-def es9_mapping(function: str, subject: str, reason: str) -> tuple[str, Mapping]:
+def es9_mapping(function: str, subject: str, reason: str) -> tuple[str, Mapping[e.Es9FunctionError]]:
     canonical = _ES9_ALIASES.get(_key(function), function)
     subject, reason = str(subject).strip(), str(reason).strip()
     mapping = ES9_FUNCTION_CODES.get((canonical, subject, reason)) or ES9_CODES.get((subject, reason))
@@ -341,190 +343,16 @@ def result_codes(kind: str) -> tuple[Oh, Win]:
                 return mapping.oh, mapping.win
     if kind.startswith("es9.") and "/" in kind:
         subject, _, reason = kind.removeprefix("es9.").partition("/")
-        mapping = es9_mapping("", subject, reason)[1]
-        return mapping.oh, mapping.win
+        es9_row = es9_mapping("", subject, reason)[1]
+        return es9_row.oh, es9_row.win
     for error in _error_classes():
         if error.__dict__.get("kind") == kind:
             return error.oh_result, error.win_status
     return e.EsimError.oh_result, e.EsimError.win_status
 
 
-# --- the inverse: who produces each outcome ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Producer:
-    """One failure that ends with a given outcome; ``make`` builds an instance of it."""
-
-    source: str
-    trigger: str
-    error: type[e.EsimError]
-    retryable: bool
-    make: Callable[[], e.EsimError] = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class EnumOutcome:
-    enum: str
-    name: str
-    value: int
-    producers: tuple[Producer, ...]
-    reason: str | None
-
-
-# Failures raised directly by the library, the lab or the engine (not through a table).
-DIRECT_FAILURES: list[tuple[str, str, Callable[[], e.EsimError]]] = [
-    ("input", "malformed EID, ICCID, option or configuration", lambda: e.BadInputError("bad input")),
-    ("input", "malformed activation code", lambda: e.ActivationCodeInvalidError("bad activation code")),
-    ("input", "SM-DP+ address that is not host[:port]", lambda: e.SmdpAddressInvalidError("bad address")),
-    ("card", "truncated or garbled DER/TLV from a card or server", lambda: e.MalformedDataError("garbled")),
-    ("card", "reader or card I/O failure", lambda: e.TransportError("I/O failure")),
-    ("card", "card removed from the reader", lambda: e.CardRemovedError("removed")),
-    ("card", "card did not answer in time", lambda: e.CardTimeoutError("timeout")),
-    ("card", "the driver refused to carry a command (a modem's ERROR, +CME ERROR: 50)",
-     lambda: e.CommandRefusedError("refused")),
-    ("card", "error status word (e.g. 6F00)", lambda: e.StatusWordError("6F00", sw=0x6F00)),
-    ("card", "GetEID answered without a valid EID", lambda: e.EidUnavailableError("no EID")),
-    ("network", "SM-DP+ not reachable (refused, reset)", lambda: e.ServerUnreachableError("unreachable")),
-    ("network", "SM-DP+ host name does not resolve", lambda: e.ServerAddressUnresolvableError("no such host")),
-    ("network", "SM-DP+ did not answer in time", lambda: e.ServerTimeoutError("timeout")),
-    ("network", "HTTP 5xx or 429 from the SM-DP+", lambda: e.HttpStatusError("503", status_code=503)),
-    ("network", "other HTTP status ES9+ does not allow", lambda: e.HttpStatusError("404", status_code=404)),
-    ("network", "TLS handshake or server certificate verification failed", lambda: e.TlsError("TLS")),
-    ("network", "answer that is not ES9+ JSON of the right shape", lambda: e.ServerResponseError("shape")),
-    ("network", "serverSigned1 names another SM-DP+ address", lambda: e.ServerAddressMismatchError("address")),
-    ("crypto", "a signature does not verify", lambda: e.InvalidSignatureError("signature")),
-    ("crypto", "certificate chain: bad format", lambda: e.CertificateFormatError("format")),
-    ("crypto", "certificate chain: expired", lambda: e.CertificateExpiredError("expired")),
-    ("crypto", "certificate chain: not yet valid", lambda: e.CertificateNotYetValidError("not yet valid")),
-    ("crypto", "certificate chain: not issued by its issuer", lambda: e.CertificateSignatureError("issuer")),
-    ("crypto", "certificate chain: wrong role", lambda: e.CertificateRoleError("role")),
-    ("crypto", "certificate chain: unknown CI", lambda: e.UnknownCiError("CI")),
-    ("crypto", "certificate: key on an unsupported curve", lambda: e.UnsupportedCurveError("curve")),
-    ("crypto", "eUICC certificate EID outside its EUM's range", lambda: e.EidOutsideEumRangeError("EID range")),
-    ("crypto", "SCP03t segment fails its MAC", lambda: e.Scp03tSecurityError("MAC")),
-    ("crypto", "SCP03t segment malformed (tag, length, padding)", lambda: e.Scp03tStructureError("structure")),
-    ("engine", "capability esimflow does not implement", lambda: e.NotSupportedError("not supported")),
-    ("engine", "user cancelled the operation", lambda: e.UserCancelledError("cancelled")),
-    ("engine", "no user consent before the consent timeout", lambda: e.ConsentTimeoutError("consent timeout")),
-    ("engine", "switch needs the enabled profile disabled and forceDisable is off",
-     lambda: e.MustDisableProfileError("must disable")),
-    ("engine", "delete of the enabled profile (switch to another one first)",
-     lambda: e.MustDisableProfileError("must disable")),
-    ("engine", "download attempts exhausted", lambda: e.DownloadRetriesExceededError("retries")),
-]
-
-NO_PRODUCER_REASONS: dict[tuple[str, str], str] = {
-    ("OhResultCode", "RESULT_OK"): "Success path: every operation that completes ends with it.",
-    ("WinStatus", "Success"): "Success path: every operation that completes ends with it.",
-    ("OhResultCode", "RESULT_ACTIVATION_CODE_CHANGED"): (
-        "OpenHarmony reports it when the user edited the activation code in its own confirmation UI; "
-        "esimflow takes the activation code as given and has no such step."),
-    ("OhResultCode", "RESULT_CERTIFICATE_IO_ERROR"): (
-        "Network failure while fetching a certificate or CRL; ES9+ carries every certificate inline and "
-        "esimflow fetches none."),
-    ("OhResultCode", "RESULT_CERTIFICATE_RESPONSE_TIMEOUT"): (
-        "Timeout or bad address while fetching a certificate; esimflow fetches no certificates (see above)."),
-}
-
-
-def _family_label(prefix: str) -> str:
+def family_label(prefix: str) -> str:
+    """How a reason-code family row is named in the outcomes table (``sgp22.outcomes``)."""
     if not prefix:
         return "any other code"
     return f"other subject, reason {prefix}x" if prefix.endswith(".") else f"other subject, reason {prefix}"
-
-
-def _producers() -> list[tuple[Oh, Win, Producer]]:
-    found: list[tuple[Oh, Win, Producer]] = []
-    for function, results in ES10_RESULTS.items():
-        for code, (name, mapping) in results.items():
-            make = (lambda f=function, n=name, c=code: es10_error(f, n, c))
-            found.append((mapping.oh, mapping.win,
-                          Producer("ES10", f"{function} {name}({code})", mapping.error, mapping.retryable, make)))
-    found.append((_UNKNOWN_ES10_RESULT.oh, _UNKNOWN_ES10_RESULT.win,
-                  Producer("ES10", "any function: result code outside its enumeration", e.Es10ResultError, False,
-                           lambda: es10_error("enableProfile", "unknown(99)", 99))))
-    for (subject, reason), mapping in ES9_CODES.items():
-        make = (lambda s=subject, r=reason: es9_error("initiateAuthentication", s, r))
-        found.append((mapping.oh, mapping.win,
-                      Producer("ES9+", f"{subject}/{reason}", mapping.error, mapping.retryable, make)))
-    for (function, subject, reason), mapping in ES9_FUNCTION_CODES.items():
-        make = (lambda f=function, s=subject, r=reason: es9_error(f, s, r))
-        found.append((mapping.oh, mapping.win,
-                      Producer("ES9+", f"{function} {subject}/{reason}", mapping.error, mapping.retryable, make)))
-    for prefix, mapping in ES9_REASON_FAMILIES:
-        example = prefix + "9" if prefix.endswith(".") else prefix or "9.9"
-        label = _family_label(prefix)
-        make = (lambda r=example: es9_error("initiateAuthentication", "8.99", r))
-        found.append((mapping.oh, mapping.win, Producer("ES9+", label, mapping.error, mapping.retryable, make)))
-    for source, trigger, make in DIRECT_FAILURES:
-        sample = make()
-        found.append((sample.oh_result, sample.win_status,
-                      Producer(source, trigger, type(sample), sample.retryable, make)))
-    return found
-
-
-def describe_outcomes() -> list[EnumOutcome]:
-    """Every OpenHarmony ResultCode and Windows ESimOperationStatus, with what produces it."""
-    producers = _producers()
-    rows = []
-    for enum_class, pick in ((Oh, lambda oh, win: oh), (Win, lambda oh, win: win)):
-        for value in enum_class:
-            matching = tuple(p for oh, win, p in producers if pick(oh, win) is value)
-            rows.append(EnumOutcome(enum_class.__name__, value.name, int(value), matching,
-                                    NO_PRODUCER_REASONS.get((enum_class.__name__, value.name))))
-    return rows
-
-
-# --- docs/outcomes.md ---------------------------------------------------------------------------
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def render_markdown() -> str:
-    lines = [
-        "# Outcomes: every failure and the result codes it surfaces as",
-        "",
-        "Generated by `python -m sgp22.taxonomy > docs/outcomes.md` from `src/sgp22/taxonomy.py`;",
-        "a test fails when this file and the tables disagree.",
-        "",
-        "Each esimflow error carries a stable `kind`, whether retrying can help, the OpenHarmony",
-        "`ResultCode` and the Windows `ESimOperationStatus`.",
-    ]
-    for enum_name, title in (("OhResultCode", "OpenHarmony ResultCode"), ("WinStatus", "Windows ESimOperationStatus")):
-        lines += ["", f"## {title}: what produces each value", "", "| value | produced by |", "| --- | --- |"]
-        for row in (r for r in describe_outcomes() if r.enum == enum_name):
-            if row.producers:
-                cause = "<br>".join(f"{p.source}: {_cell(p.trigger)} (`{p.error.__name__}`)" for p in row.producers)
-            else:
-                cause = f"*none*: {_cell(row.reason or '')}"
-            lines.append(f"| `{row.name}` ({row.value}) | {cause} |")
-    lines += ["", "## ES10 results", "", "| function | result | error | retryable | OpenHarmony | Windows | meaning |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for function, results in ES10_RESULTS.items():
-        for code, (name, m) in results.items():
-            lines.append(f"| {function} | {name} ({code}) | `{m.error.__name__}` | {'yes' if m.retryable else 'no'} | "
-                         f"{m.oh.name} | {m.win.name} | {_cell(m.meaning)} |")
-    lines += ["", "## ES9+ subject / reason codes", "",
-              "| function | subject/reason | error | retryable | OpenHarmony | Windows | meaning |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for (subject, reason), m in ES9_CODES.items():
-        lines.append(f"| any | {subject}/{reason} | `{m.error.__name__}` | {'yes' if m.retryable else 'no'} | "
-                     f"{m.oh.name} | {m.win.name} | {_cell(m.meaning)} |")
-    for (function, subject, reason), m in ES9_FUNCTION_CODES.items():
-        lines.append(f"| {function} | {subject}/{reason} | `{m.error.__name__}` | {'yes' if m.retryable else 'no'} | "
-                     f"{m.oh.name} | {m.win.name} | {_cell(m.meaning)} |")
-    for prefix, m in ES9_REASON_FAMILIES:
-        lines.append(f"| any | {_family_label(prefix)} | `{m.error.__name__}` | {'yes' if m.retryable else 'no'} | "
-                     f"{m.oh.name} | {m.win.name} | {_cell(m.meaning)} |")
-    return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    sys.stdout.write(render_markdown())
-
-
-if __name__ == "__main__":
-    main()

@@ -9,7 +9,8 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from esimflow.history import SqlHistoryStore, StatusChange
-from rsplab.smdp.inventory import Inventory, NewProfile
+from rsplab.smdp.inventory import Inventory
+from rsplab.smdp.profiles import NewProfile
 from sgp22.identifiers import Iccid
 
 from esimcli.console import ConsoleSettings, create_app

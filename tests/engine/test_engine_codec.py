@@ -9,16 +9,14 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
-from esimflow.codec import (
+from esimflow.config import TemporalConfig
+from esimflow.codec import AesGcmCodec, PayloadTamperedError, UnknownKeyError, data_converter
+from esimflow.keys import (
     ENV_KEY,
     ENV_KEY_FILE,
     ENV_PREVIOUS_KEYS,
-    AesGcmCodec,
     CodecKeyError,
     Keyring,
-    PayloadTamperedError,
-    UnknownKeyError,
-    data_converter,
     ensure_key_file,
     key_id,
     parse_key,
@@ -102,6 +100,18 @@ def test_keys_parse_from_hex_and_base64_and_bad_ones_are_not_echoed():
 def test_env_key_with_previous_keys():
     ring = Keyring.from_env({ENV_KEY: KEY_2.hex(), ENV_PREVIOUS_KEYS: f"{KEY_1.hex()}, "})
     assert ring == Keyring(KEY_2, (KEY_1,))
+
+
+@pytest.mark.parametrize("where", ["key", "key file"])
+async def test_the_configuration_reads_previous_keys_from_the_environment_it_was_given(where, tmp_path, monkeypatch):
+    """One reading of the environment: a configuration built from a mapping does not go back to
+    the process environment for the older keys."""
+    monkeypatch.delenv(ENV_PREVIOUS_KEYS, raising=False)
+    (tmp_path / "keys").write_text(KEY_2.hex() + "\n")
+    active = {ENV_KEY: KEY_2.hex()} if where == "key" else {ENV_KEY_FILE: str(tmp_path / "keys")}
+    config = TemporalConfig.from_env({**active, ENV_PREVIOUS_KEYS: KEY_1.hex()})
+    written_before_rotation = await AesGcmCodec(Keyring(KEY_1)).encode([payload()])
+    assert await config.data_converter().payload_codec.decode(written_before_rotation) == [payload()]
 
 
 def test_key_file_first_line_encrypts_later_lines_decrypt(tmp_path):

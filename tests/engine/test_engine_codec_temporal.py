@@ -13,7 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from esimflow.codec import AesGcmCodec, Keyring, data_converter
+from esimflow.codec import AesGcmCodec, data_converter
+from esimflow.keys import Keyring
 
 pytestmark = pytest.mark.temporal
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sgp22 import codec, crypto
 from sgp22.apdu import IsdrChannel
-from sgp22.profile_package import build_upp
+from sgp22.profile_builder import build_upp
 from sgp22.tlv import build, children, parse_one
+from sgp22.identifiers import Iccid
 from carddrivers.local import LocalTransport
 
 from rsplab import pki
@@ -25,15 +26,7 @@ HOST_ID = b"mahlzeit"
 
 
 def iccid_for(number: int) -> str:
-    body = f"894400000000000{number:04d}"
-    digits = [int(d) for d in body]
-    total = 0
-    for index, digit in enumerate(reversed(digits)):
-        if index % 2 == 0:
-            digit *= 2
-            digit -= 9 if digit > 9 else 0
-        total += digit
-    return body + str((10 - total % 10) % 10)
+    return Iccid.with_check_digit(f"894400000000000{number:04d}").digits
 
 
 @dataclass
@@ -120,10 +113,11 @@ def lpac_pieces(bpp: bytes) -> list[bytes]:
 
 
 class Lpa:
-    """Drives a card through the protocol library's ISD-R channel."""
+    """Drives a card through the protocol library's ISD-R channel (its own, or ``channel``: a
+    session someone else opened, such as a worker's card pool)."""
 
-    def __init__(self, card=None, *, block_size: int = 120, transport=None) -> None:
-        self.channel = IsdrChannel(transport or LocalTransport(card), block_size=block_size).open()
+    def __init__(self, card=None, *, block_size: int = 120, transport=None, channel: IsdrChannel | None = None) -> None:
+        self.channel = channel or IsdrChannel(transport or LocalTransport(card), block_size=block_size).open()
 
     def es10(self, request: bytes) -> bytes:
         return self.channel.store_data(request)

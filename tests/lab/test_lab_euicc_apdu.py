@@ -9,15 +9,10 @@ from sgp22.tlv import children, parse_one
 
 from rsplab import pki
 from rsplab.euicc import ISDR_AID, EuiccIdentity, VirtualEuicc
-from tests.lab.euicc_kit import SGP26, Lpa, Smdp, iccid_for
+from tests.lab.euicc_kit import Lpa, Smdp, iccid_for
 
 GET_EID = bytes.fromhex("BF3E035C015A")
 EID = "89049032123451234512345678901235"
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return EuiccIdentity.from_directory(SGP26)
 
 
 @pytest.fixture

@@ -6,17 +6,12 @@ import os
 import pytest
 
 from sgp22 import codec, crypto
-from sgp22.profile_package import build_upp
+from sgp22.profile_builder import build_upp
 from sgp22.tlv import build, children, parse_one
 
 from rsplab import pki
-from rsplab.euicc import EuiccConfig, EuiccIdentity, RatRule, VirtualEuicc
-from tests.lab.euicc_kit import SGP26, Lpa, Smdp, bpp_without_replace_keys, iccid_for, lpac_pieces, pir_result
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return EuiccIdentity.from_directory(SGP26)
+from rsplab.euicc import EuiccConfig, RatRule, VirtualEuicc
+from tests.lab.euicc_kit import Lpa, Smdp, bpp_without_replace_keys, iccid_for, lpac_pieces, pir_result
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,12 @@ from sgp22 import codec
 from sgp22.errors import BadInputError, CardRemovedError
 from sgp22.profile_package import encode_iccid
 
-from rsplab.euicc import EuiccIdentity, Faults, VirtualEuicc
+from rsplab.euicc import Faults, VirtualEuicc
 from rsplab.euicc import faults as faults_module
-from tests.lab.euicc_kit import SGP26, Lpa, Smdp, iccid_for
+from tests.lab.euicc_kit import Lpa, Smdp, iccid_for
 
 GET_EID_APDU = bytes.fromhex("80E2910006BF3E035C015A00")
 SELECT_ISDR = bytes.fromhex("00A4040C10A0000005591010FFFFFFFF8900000100")
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return EuiccIdentity.from_directory(SGP26)
 
 
 def test_fault_specs_parse_like_the_cli_takes_them():
@@ -26,6 +21,18 @@ def test_fault_specs_parse_like_the_cli_takes_them():
     for bad in (["delay=x"], ["remove-after=-1"], ["corrupt="], ["explode"], ["cat-busy=1"]):
         with pytest.raises(BadInputError):
             Faults.parse(bad)
+
+
+def test_the_modem_reads_its_fault_specs_the_same_way():
+    from rsplab.modem.faults import ModemFaults
+
+    faults = ModemFaults.parse(["cme=3,9", "URC=2", "slow=0.05", "lose=7", "reset_after=20"])
+    assert faults == ModemFaults(frozenset({3, 9}), 2, 0.05, frozenset({7}), 20)
+    for bad in (["urc=0"], ["slow=-1"], ["lose="], ["cme=0"]):
+        with pytest.raises(BadInputError, match="has a bad value"):
+            ModemFaults.parse(bad)
+    with pytest.raises(BadInputError, match="use cme=N.*reset-after=N"):
+        ModemFaults.parse(["explode"])
 
 
 def test_every_apdu_waits_the_configured_delay(identity, monkeypatch):

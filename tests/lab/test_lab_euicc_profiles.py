@@ -12,15 +12,10 @@ from sgp22.certs import load_private_key
 from sgp22.profile_package import encode_iccid
 
 from rsplab import pki
-from rsplab.euicc import EuiccConfig, EuiccIdentity, VirtualEuicc
+from rsplab.euicc import EuiccConfig, VirtualEuicc
 from tests.lab.euicc_kit import SGP26, Lpa, Smdp, iccid_for, pir_result
 
 INSTALL, ENABLE, DISABLE, DELETE = (b"\x80", 1), (b"\x40", 2), (b"\x20", 3), (b"\x10", 4)
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return EuiccIdentity.from_directory(SGP26)
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,12 @@ import pytest
 from sgp22 import codec
 from sgp22.profile_package import encode_iccid
 
-from rsplab.euicc import EuiccIdentity, StateFileError, VirtualEuicc
+from rsplab.euicc import StateFileError, VirtualEuicc
 from rsplab.euicc.state import EuiccState, StateStore
-from tests.lab.euicc_kit import SGP26, Lpa, Smdp, iccid_for
+from tests.lab.euicc_kit import Lpa, Smdp, iccid_for
 
 REPO = Path(__file__).resolve().parents[2]
 EID = "89049032123451234512345678901235"
-
-
-@pytest.fixture(scope="module")
-def identity():
-    return EuiccIdentity.from_directory(SGP26)
 
 
 def test_state_survives_a_restart(identity, tmp_path):
@@ -65,8 +60,9 @@ def test_a_failed_transaction_leaves_the_committed_state(tmp_path):
 
 
 def _run_until_killed(state: Path, first: int, acks_before_kill: int, extra_delay: float) -> list[str]:
+    path = os.pathsep.join((str(REPO / "src"), str(REPO)))  # this checkout's code, not an installed copy
     worker = subprocess.Popen([sys.executable, "-m", "tests.lab.euicc_crash_worker", str(state), str(first)],
-                              cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                              cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": path})
     lines = []
     try:
         assert worker.stdout.readline().strip() == "READY"

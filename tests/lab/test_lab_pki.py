@@ -10,7 +10,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from esimcli.main import main as cli
-from rsplab import pki
+from rsplab import pki, pki_issuing
+
+from tests.lab.memory_tls import handshake
 from sgp22 import certs, crypto
 from sgp22.certs import Role
 from sgp22.errors import BadInputError, EidOutsideEumRangeError, UnknownCiError
@@ -80,7 +82,7 @@ def test_ci_and_eum_are_cas_with_the_right_limits(nist):
     assert ci_ku.key_cert_sign and ci_ku.crl_sign and not ci_ku.digital_signature
     assert ext(nist.eum.certificate, ExtensionOID.KEY_USAGE).value.key_cert_sign
     assert ext(nist.eum.certificate, ExtensionOID.NAME_CONSTRAINTS).critical
-    assert certs.permitted_eid_prefixes(nist.eum.certificate) == [(pki.EUM_ORG, pki.DEFAULT_EIN)]
+    assert certs.permitted_eid_prefixes(nist.eum.certificate) == [(pki_issuing.EUM_ORG, pki.DEFAULT_EIN)]
 
 
 def test_end_entities_sign_only(nist):
@@ -105,24 +107,7 @@ def test_smdp_certificates_carry_oid_and_tls_names(nist):
 
 def _handshake(identities, server_name, tmp_path):
     cert_pem, key_pem = identities.export_tls(tmp_path)
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(cert_pem, key_pem)
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.load_verify_locations(cafile=str(identities.ca_file))
-    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls_client = client.wrap_bio(c_in, c_out, server_hostname=server_name)
-    tls_server = server.wrap_bio(s_in, s_out, server_side=True)
-    for _ in range(10):
-        finished = True
-        for end, outgoing, peer_incoming in ((tls_client, c_out, s_in), (tls_server, s_out, c_in)):
-            try:
-                end.do_handshake()
-            except ssl.SSLWantReadError:
-                finished = False
-            peer_incoming.write(outgoing.read())
-        if finished:
-            return tls_client.version()
-    raise AssertionError("handshake did not finish")
+    return handshake(cert_pem, key_pem, identities.ca_file, server_name)
 
 
 @pytest.mark.parametrize("server_name", ["localhost", "testsmdpplus1.example.com", "127.0.0.1"])
@@ -202,7 +187,8 @@ def test_fleet_refuses_bad_or_duplicate_eids(nist):
 def test_an_eum_cannot_issue_outside_its_ein(nist):
     """The EUM name constraint is real: an eUICC signed by it with a foreign EID is refused."""
     foreign = pki.eid_for("89044000", 5)
-    certificate, _ = pki._make_euicc(pki._Issuer(nist.eum.certificate, nist.eum.private_key), foreign, pki._now())
+    certificate, _ = pki_issuing.make_euicc(pki_issuing.Issuer(nist.eum.certificate, nist.eum.private_key), foreign,
+                                            pki_issuing.issue_time())
     with pytest.raises(EidOutsideEumRangeError):
         certs.verify_euicc_chain(certificate, nist.eum.certificate, nist.trusted_cis)
 

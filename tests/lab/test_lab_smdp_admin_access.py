@@ -15,7 +15,7 @@ from esimcli.lab_smdp import smdp as smdp_cli
 from rsplab.smdp.inventory import ProfileNotFoundError
 from rsplab.up import Lab, LabOptions
 
-from tests.lab.test_lab_smdp_kit import iccid_for, lab_identities, lpa, smdp  # noqa: F401 - fixtures
+from tests.lab.test_lab_smdp_kit import iccid_for
 
 ADMIN_PATHS = [("GET", ""), ("GET", "/profiles"), ("POST", "/profiles"), ("GET", "/faults"), ("POST", "/faults"),
                ("DELETE", "/faults"), ("POST", f"/profiles/{iccid_for(7001)}/reissue"),

@@ -10,19 +10,7 @@ from sgp22.errors import Scp03tSecurityError
 from sgp22.profile_package import parse_upp
 
 
-from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fixture
-    Download,
-    SoftEuicc,
-    b64,
-    iccid_for,
-    lab_identities,
-    lpa,
-    smdp,
-    status_of,
-    unb64,
-)
-
-
+from tests.lab.test_lab_smdp_kit import Download, SoftEuicc, b64, iccid_for, status_of, unb64
 
 
 def download(smdp, lpa, euicc, number: int, **profile) -> tuple[str, Download]:

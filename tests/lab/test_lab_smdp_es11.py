@@ -12,16 +12,7 @@ from sgp22.es9 import Es9Client, Es9Config, Es11Client
 from rsplab import pki
 from rsplab.smdp.status import ProfileStatus
 
-from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fixture
-    SoftEuicc,
-    b64,
-    codes,
-    iccid_for,
-    lab_identities,
-    lpa,
-    smdp,
-    status_of,
-)
+from tests.lab.test_lab_smdp_kit import SoftEuicc, b64, codes, iccid_for, status_of
 
 def es11_events(lpa, euicc: SoftEuicc, address: str, path_group: str = "es11") -> dict:
     initiate = lpa.es11("initiateAuthentication", {

@@ -14,29 +14,13 @@ from rsplab.smdp.faults import FaultPlan
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus
 
-from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - lab_identities is a fixture
-    Download,
-    LpaClient,
-    SoftEuicc,
-    b64,
-    iccid_for,
-    lab_identities,
-    lpa,
-    smdp,
-)
-
-
+from tests.lab.test_lab_smdp_kit import Download, LpaClient, b64, iccid_for
 
 
 @pytest.fixture(autouse=True)
 def no_faults_left(smdp):
     yield
     smdp.clear_faults()
-
-
-@pytest.fixture
-def euicc(lab_identities):
-    return SoftEuicc.from_dir(lab_identities)
 
 
 def initiate(lpa, euicc, path="/gsma/rsp2/es9plus/initiateAuthentication", *, smds=False) -> httpx.Response:

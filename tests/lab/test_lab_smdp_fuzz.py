@@ -21,17 +21,7 @@ import httpx
 
 from sgp22 import tlv
 
-from tests.lab.test_lab_smdp_kit import (  # noqa: F401 - fixtures
-    LPA_HEADERS,
-    Download,
-    SoftEuicc,
-    b64,
-    iccid_for,
-    lab_identities,
-    lpa,
-    smdp,
-    status_of,
-)
+from tests.lab.test_lab_smdp_kit import LPA_HEADERS, Download, SoftEuicc, b64, iccid_for, status_of
 
 SEED = 3300
 CASES = 240

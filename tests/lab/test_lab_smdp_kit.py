@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 
 from sgp22 import certs, codec, crypto, tlv
 from sgp22.profile_package import encode_iccid
+from sgp22.identifiers import Iccid
 
 from rsplab import pki
-from rsplab.smdp.server import LabSmdp
 
 SGP26 = Path("/work/shared/reference/sgp26")
 LPA_HEADERS = {"X-Admin-Protocol": "gsma/rsp/v2.2.2", "Content-Type": "application/json",
@@ -27,13 +26,7 @@ PPR_FORBIDDEN_NONE = None
 
 
 def iccid_for(number: int) -> str:
-    body = f"894900000000{number:07d}"
-    total = 0
-    for position, digit in enumerate(int(d) for d in reversed(body)):
-        if position % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return body + str((10 - total % 10) % 10)
+    return Iccid.with_check_digit(f"894900000000{number:07d}").digits
 
 
 def b64(data: bytes) -> str:
@@ -266,29 +259,6 @@ class Download:
             "transactionId": self.initiate["transactionId"],
             "cancelSessionResponse": b64(self.euicc.cancel_session_response(
                 self.transaction_id, reason, options.pop("smdp_oid", self.lpa.smdp.smdp_oid), **options))})
-
-
-@pytest.fixture(scope="session")
-def lab_identities(tmp_path_factory) -> Path:
-    """A generated PKI with three extra eUICCs, shared by the SM-DP+ tests (read-only)."""
-    root = tmp_path_factory.mktemp("smdp-pki")
-    pki.generate(root)
-    pki.add_euiccs(root, count=3)
-    return root
-
-
-@pytest.fixture(scope="module")
-def smdp(lab_identities, tmp_path_factory):
-    """One lab SM-DP+ (and database) per test module that imports this fixture."""
-    with LabSmdp(lab_identities, tmp_path_factory.mktemp("smdp") / "smdp.db") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lpa(smdp):
-    client = LpaClient(smdp)
-    yield client
-    client.close()
 
 
 def sha256(data: bytes) -> bytes:

@@ -7,7 +7,6 @@ from rsplab.smdp import sessions as sessions_module
 from rsplab.smdp.config import load_config
 from rsplab.smdp.sessions import SessionStore
 
-from tests.lab.test_lab_smdp_kit import lab_identities  # noqa: F401 - lab_identities is a fixture
 
 EID_A = "89049032000000000000000000000163"
 EID_B = "89049032000000000000000000000260"

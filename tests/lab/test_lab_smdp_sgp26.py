@@ -12,7 +12,8 @@ from sgp22 import certs, codec
 from rsplab import pki
 from rsplab.smdp.config import load_config
 from rsplab.smdp.es9 import Es9Service
-from rsplab.smdp.inventory import Inventory, NewProfile
+from rsplab.smdp.inventory import Inventory
+from rsplab.smdp.profiles import NewProfile
 from rsplab.smdp.sessions import SessionStore
 from rsplab.smdp.status import ProfileStatus
 from rsplab.smdp.wire import FunctionFailed

@@ -13,7 +13,7 @@ from rsplab.euicc import VirtualEuicc
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus as S
 
-from tests.lab.test_lab_smdp_kit import iccid_for, lab_identities  # noqa: F401 - lab_identities is a fixture
+from tests.lab.test_lab_smdp_kit import iccid_for
 
 
 @pytest.fixture(scope="module")
@@ -43,5 +43,5 @@ async def test_download_with_confirmation_code_then_lifecycle_notifications(smdp
         assert [o.delivered for o in outcomes] == [True]
         assert smdp.status(iccid) == status
     assert [c.event for c in smdp.history(iccid)] == [
-        "add", "deliver", "install", "enable", "disable", "delete", "reuse"]
+        "add", "download", "install", "enable", "disable", "delete", "reuse"]
     assert es10.retrieve_notifications_list(isdr) == []

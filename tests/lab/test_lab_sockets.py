@@ -9,8 +9,6 @@ import ssl
 
 from rsplab.sockets import listening_socket
 
-from tests.lab.test_lab_smdp_kit import lab_identities, smdp  # noqa: F401 - fixtures
-
 
 def accepted_side(local_port: int, peer: tuple[str, int]) -> socket.socket:
     """This process's socket for the server end of the connection from ``peer`` to ``local_port``."""

@@ -28,7 +28,7 @@ from esimflow.workers.run import EsimflowWorker, WorkerOptions
 from rsplab import pki
 from rsplab.euicc.card import VirtualEuicc
 from rsplab.euicc.config import EuiccConfig
-from rsplab.euicc.download import isdp_aid
+from rsplab.euicc.installation import isdp_aid
 from rsplab.euicc.state import Profile
 from rsplab.smdp.server import LabSmdp
 from sgp22.errors import CardRemovedError
@@ -148,10 +148,13 @@ def _devices(size: int, pulled: set[int], cannot_install: set[int], first: int =
 
 
 def build_fleet_lab(root: Path, size: int, *, pulled: set[int] = frozenset(),
-                    cannot_install: set[int] = frozenset(), with_cards: bool = True, first: int = 0) -> FleetLab:
+                    cannot_install: set[int] = frozenset(), with_cards: bool = True, first: int = 0,
+                    **target_options) -> FleetLab:
     """``size`` devices numbered from ``first`` (``pulled``/``cannot_install`` pick the faulty
     ones): a PKI with one eUICC identity each, the lab SM-DP+ holding each one's target profile,
-    and (``with_cards``) the cards themselves, each with its current profile enabled. Two fleets
+    and (``with_cards``) the cards themselves, each with its current profile enabled; the target
+    profiles get ``target_options`` (as the lab SM-DP+'s ``add_profile``: a confirmation code,
+    policy rules). Two fleets
     on one Temporal server need numbers of their own (an eUICC's entity workflow outlives a test)."""
     root.mkdir(parents=True, exist_ok=True)
     devices = _devices(size, set(pulled), set(cannot_install), first)
@@ -162,7 +165,7 @@ def build_fleet_lab(root: Path, size: int, *, pulled: set[int] = frozenset(),
         for device in devices:
             device.activation_code = smdp.add_profile(
                 device.target_iccid, eid=device.eid, profile_name=f"target {device.number}",
-                size=TOO_BIG if device.cannot_install else TARGET_SIZE)
+                size=TOO_BIG if device.cannot_install else TARGET_SIZE, **target_options)
         if with_cards:
             serve_cards(lab)
     except BaseException:
@@ -202,14 +205,19 @@ class RunningWorkers:
 
 @contextlib.asynccontextmanager
 async def fleet_workers(client: Client, lab: FleetLab, store: MigrationStore, *, engine_queue: str,
-                        migration_queue: str, card_threads: int = 16) -> AsyncIterator[RunningWorkers]:
+                        migration_queue: str, card_threads: int = 16,
+                        cards: dict[str, object] | None = None,
+                        max_cached_workflows: int = WorkerOptions.max_cached_workflows,
+                        ) -> AsyncIterator[RunningWorkers]:
     """The engine's workers (workflows, network, and the card host serving every card) and the
-    migration worker, until the block ends; the cards and servers outlive them."""
+    migration worker, until the block ends; the cards and servers outlive them. ``cards``: what
+    the card host serves by EID, when not this process's own cards (``card_lab.remote_cards``)."""
     config = TemporalConfig(address="unused", device_registry=lab.registry_path, history_path=lab.history_path)
     options = WorkerOptions(
         config=config, net=True, card_host=CARD_HOST, task_queue=engine_queue,
-        local_cards={device.eid: device.pullable for device in lab.devices},
+        local_cards=cards if cards is not None else {device.eid: device.pullable for device in lab.devices},
         ca_file=lab.ca_file, connect_overrides=lab.connect_overrides, card_threads=card_threads,
+        max_cached_workflows=max_cached_workflows,
         graceful_shutdown=timedelta(seconds=1),
     )
     engine = EsimflowWorker(client, options)
@@ -217,7 +225,8 @@ async def fleet_workers(client: Client, lab: FleetLab, store: MigrationStore, *,
     stop = asyncio.Event()
     executor = ThreadPoolExecutor(max_workers=200, thread_name_prefix="migration-store")
     migration = migration_worker(client, store, DeviceRegistry(lab.registry_path), task_queue=migration_queue,
-                                 executor=executor, graceful_shutdown=timedelta(seconds=1))
+                                 executor=executor, graceful_shutdown=timedelta(seconds=1),
+                                 max_cached_workflows=max_cached_workflows)
 
     async def run_migration_worker() -> None:
         async with migration:

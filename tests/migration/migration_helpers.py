@@ -6,7 +6,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from esimflow.codec import Keyring
+from esimflow.keys import Keyring
 from rsplab.pki import eid_with_check_digits
 from tests.conftest import TEST_PAYLOAD_KEY
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from esimflow.codec import Keyring
+from esimflow.keys import Keyring
 from esimflow.migration import policy as pacing
 from esimflow.migration.fleet import load_fleet
 from esimflow.migration.model import Counters, DeviceOutcome, MigrationPolicy, Outcome

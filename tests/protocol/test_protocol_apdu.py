@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from sgp22 import apdu
-from sgp22.apdu import (
-    IsdrChannel,
+from sgp22.apdu import IsdrChannel, cla_for_channel, store_data_commands
+from sgp22.status_words import (
     StatusCardBusyError,
     StatusConditionsNotSatisfiedError,
     StatusMemoryError,
@@ -16,9 +16,7 @@ from sgp22.apdu import (
     StatusNotSupportedError,
     StatusTechnicalError,
     StatusWrongParametersError,
-    cla_for_channel,
     status_word_error,
-    store_data_commands,
 )
 from sgp22.errors import BadInputError, CardRemovedError, EsimError, MalformedDataError, StatusWordError, TransportError
 from carddrivers.local import LocalTransport

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from carddrivers.local import LocalTransport
-from sgp22.apdu import IsdrChannel, StatusWrongParametersError
+from sgp22.apdu import IsdrChannel
+from sgp22.status_words import StatusWrongParametersError
 from sgp22.errors import CommandRefusedError
 
 from tests.protocol.scripted_card import Es10Applet

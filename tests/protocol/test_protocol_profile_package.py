@@ -14,13 +14,13 @@ import pytest
 from sgp22 import profile_package
 from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.es10_types import AccessRule
+from sgp22.profile_builder import build_upp
 from sgp22.profile_package import (
     EUICC_RESPONSE_OK,
     IccidMismatchError,
     ProfilePackageError,
     access_rules_of,
     build_euicc_response,
-    build_upp,
     decode_header_iccid,
     decode_iccid,
     encode_header_iccid,

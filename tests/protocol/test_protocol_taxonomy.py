@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sgp22 import errors, taxonomy
+from sgp22 import errors, outcomes, taxonomy
 from sgp22.results import OhResultCode as Oh
 from sgp22.results import WinStatus as Win
 
@@ -55,7 +55,7 @@ def notes_es9_codes() -> list[str]:
 # SGP.22 notes section 3: every subject/reason code in use, and what real servers add
 ES9_CODES = [*notes_es9_codes(), "8.8.5/4.10", "8.8.5/6.4"]
 
-OUTCOMES = taxonomy.describe_outcomes()
+OUTCOMES = outcomes.describe_outcomes()
 
 
 def test_the_walk_covers_every_value_of_both_enums_once():
@@ -90,7 +90,7 @@ def test_every_es10_result_has_its_own_row(function, code):
     assert name is not None, f"{function} {code} falls through to the generic row"
     expected_name = ES10_ENUMERATIONS[function][code]
     assert expected_name is None or name == expected_name
-    error = errors.es10_error(function, name, code)
+    error = taxonomy.es10_error(function, name, code)
     assert isinstance(error, errors.Es10ResultError)
     assert error.kind == f"es10.{function}.{name}"
     assert (error.function, error.result_name, error.result_code) == (function, name, code)
@@ -125,7 +125,7 @@ def test_the_notes_list_the_codes_real_servers_send():
 def test_every_es9_code_in_use_has_its_own_row(code):
     subject, reason = code.split("/")
     assert (subject, reason) in taxonomy.ES9_CODES
-    error = errors.es9_error("authenticateClient", subject, reason, "server says no")
+    error = taxonomy.es9_error("authenticateClient", subject, reason, "server says no")
     assert isinstance(error, errors.Es9FunctionError)
     assert error.kind == f"es9.{code}"
     assert (error.subject_code, error.reason_code, error.function) == (subject, reason, "authenticateClient")
@@ -152,7 +152,7 @@ def test_every_es9_code_in_use_has_its_own_row(code):
     ],
 )
 def test_es10_results_users_meet_most(function, result, code, error_class, oh, win, retryable):
-    error = errors.es10_error(function, result, code)
+    error = taxonomy.es10_error(function, result, code)
     assert (type(error), error.oh_result, error.win_status, error.retryable) == (error_class, oh, win, retryable)
 
 
@@ -186,7 +186,7 @@ def test_es10_results_users_meet_most(function, result, code, error_class, oh, w
     ],
 )
 def test_es9_codes_users_meet_most(function, subject, reason, error_class, oh, win):
-    error = errors.es9_error(function, subject, reason)
+    error = taxonomy.es9_error(function, subject, reason)
     assert (type(error), error.oh_result, error.win_status) == (error_class, oh, win)
 
 
@@ -194,7 +194,7 @@ def test_es9_codes_users_meet_most(function, subject, reason, error_class, oh, w
 def test_what_no_retry_of_the_step_can_cure_is_not_retryable(code):
     """An expired or exhausted order, or a session the SM-DP+ forgot: retrying the same call
     only burns time (the workflow starts a new session for 8.10.1/3.9, once)."""
-    assert not errors.es9_error("getBoundProfilePackage", *code.split("/")).retryable
+    assert not taxonomy.es9_error("getBoundProfilePackage", *code.split("/")).retryable
 
 
 @pytest.mark.parametrize(
@@ -212,35 +212,35 @@ def test_what_no_retry_of_the_step_can_cure_is_not_retryable(code):
     ],
 )
 def test_unlisted_es9_codes_fall_back_by_reason_family(reason, oh, win, retryable):
-    error = errors.es9_error("getBoundProfilePackage", "8.9.9", reason)
+    error = taxonomy.es9_error("getBoundProfilePackage", "8.9.9", reason)
     assert isinstance(error, errors.SmdpRefusedError)
     assert (error.oh_result, error.win_status, error.retryable) == (oh, win, retryable)
 
 
 def test_function_spellings_are_recognised():
     for spelling in ("EnableProfile", "enable_profile", "ENABLEPROFILE"):
-        assert errors.es10_error(spelling, "catBusy", 5).function == "enableProfile"
-    assert errors.es10_error("RemoveNotification", "x", 1).result_name == "nothingToDelete"
-    assert errors.es10_error("MemoryReset", "x", 1).function == "eUICCMemoryReset"
-    assert errors.es9_error("AuthenticateClient", "8.1", "6.1").oh_result is Oh.RESULT_ANALYZE_AUTHENTICATION_CLIENT_RESPONSE_FAILED
+        assert taxonomy.es10_error(spelling, "catBusy", 5).function == "enableProfile"
+    assert taxonomy.es10_error("RemoveNotification", "x", 1).result_name == "nothingToDelete"
+    assert taxonomy.es10_error("MemoryReset", "x", 1).function == "eUICCMemoryReset"
+    assert taxonomy.es9_error("AuthenticateClient", "8.1", "6.1").oh_result is Oh.RESULT_ANALYZE_AUTHENTICATION_CLIENT_RESPONSE_FAILED
 
 
 def test_unknown_es10_result_code_is_a_card_failure_not_a_crash():
-    error = errors.es10_error("enableProfile", "unknown(42)", 42)
+    error = taxonomy.es10_error("enableProfile", "unknown(42)", 42)
     assert type(error) is errors.Es10ResultError
     assert error.kind == "es10.enableProfile.unknown(42)" and error.win_status is Win.CardGeneralFailure
-    odd = errors.es10_error("someFutureFunction", "whatever", 3)
+    odd = taxonomy.es10_error("someFutureFunction", "whatever", 3)
     assert odd.function == "someFutureFunction" and odd.oh_result is Oh.RESULT_SGP_22_OTHER
 
 
 def test_install_error_keeps_the_failing_bpp_command():
-    error = errors.es10_error("loadBoundProfilePackage", "scp03tSecurityError", 8, bpp_command_id="loadProfileElements")
+    error = taxonomy.es10_error("loadBoundProfilePackage", "scp03tSecurityError", 8, bpp_command_id="loadProfileElements")
     assert isinstance(error, errors.ProfileInstallError) and error.bpp_command_id == "loadProfileElements"
     assert "at loadProfileElements" in error.message
 
 
 def test_server_message_is_one_short_line():
-    error = errors.es9_error("authenticateClient", "8.2.6", "3.8", "line one\nline two\x07 " + "x" * 500)
+    error = taxonomy.es9_error("authenticateClient", "8.2.6", "3.8", "line one\nline two\x07 " + "x" * 500)
     assert "\n" not in error.message and "\x07" not in error.message
     assert len(error.message) < 300 and error.message.endswith("…")
 
@@ -272,7 +272,7 @@ def test_engine_outcomes_have_their_own_errors():
 
 
 def test_committed_outcomes_doc_matches_the_tables():
-    assert DOC.read_text() == taxonomy.render_markdown(), "regenerate: python -m sgp22.taxonomy > docs/outcomes.md"
+    assert DOC.read_text() == outcomes.render_markdown(), "regenerate: python -m sgp22.outcomes > docs/outcomes.md"
 
 
 def test_a_recorded_error_kind_gives_back_both_outcome_codes():

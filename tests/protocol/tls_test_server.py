@@ -165,44 +165,6 @@ def _read_whole_request(tls: ssl.SSLSocket) -> None:
         body += chunk
 
 
-class GarbageTlsServer:
-    """Completes the TLS handshake, then answers every request with bytes that are not HTTP."""
-
-    def __init__(self, pki: Pki, garbage: bytes = b"\x00\x01garbage that is not HTTP\r\n\r\n") -> None:
-        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._context.load_cert_chain(pki.cert_file, pki.key_file)
-        self._socket = _bound_socket()
-        self._socket.listen()
-        self._socket.settimeout(0.2)
-        self.port = self._socket.getsockname()[1]
-        self.garbage = garbage
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._socket.accept()
-            except (TimeoutError, OSError):
-                continue
-            try:
-                connection.settimeout(5)
-                with self._context.wrap_socket(connection, server_side=True) as tls:
-                    _read_whole_request(tls)
-                    tls.sendall(self.garbage)
-            except (OSError, ssl.SSLError):
-                pass
-
-    def start(self) -> GarbageTlsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._socket.close()
-
-
 class RawTlsServer:
     """Completes the TLS handshake and answers each request with raw bytes that ``respond``
     chooses: a list of ``(bytes, pause_before)`` pieces, then the connection closes. Anything
@@ -250,3 +212,12 @@ class RawTlsServer:
         self._stop.set()
         self._thread.join(timeout=5)
         self._socket.close()
+
+
+class GarbageTlsServer(RawTlsServer):
+    """Completes the TLS handshake, then answers every request with bytes that are not HTTP."""
+
+    def __init__(self, pki: Pki, garbage: bytes = b"\x00\x01garbage that is not HTTP\r\n\r\n") -> None:
+        super().__init__(pki)
+        self.garbage = garbage
+        self.respond = lambda: [(self.garbage, 0.0)]

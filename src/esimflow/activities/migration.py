@@ -2,7 +2,7 @@
 operations submitted through each eUICC's entity workflow.
 
 A workflow cannot send an update to another workflow, so an engine operation is submitted by
-an activity with the worker's client (``api.start_operation``: update-with-start on
+an activity with the worker's client (``client.start_operation``: update-with-start on
 ``euicc-<EID>``), which keeps the guarantee that operations on one eUICC never interleave,
 whoever submits them. The activity heartbeats while it waits; a retry (the worker died while
 waiting) first looks for the operation submitted before, by its deterministic workflow id, and
@@ -21,7 +21,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.activities.errors import esim_errors_as_application_errors
-from esimflow.api import (
+from esimflow.client import hold_euicc, start_operation
+from esimflow.contract import (
     INPUT_OF_OPERATION,
     QUERY_QUEUE,
     DeviceInfo,
@@ -30,9 +31,7 @@ from esimflow.api import (
     OperationResult,
     card_task_queue,
     euicc_workflow_id,
-    hold_euicc,
     operation_workflow_id,
-    start_operation,
 )
 from esimflow.devices import DeviceRegistry
 from esimflow.migration.fleet import load_fleet

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from esimflow.api import LOAD_STEP, ProfileInfo, ProfileMetadata
+from esimflow.contract import LOAD_STEP, DeviceInfo, ProfileInfo, ProfileMetadata
 
 
 class CardStep:
@@ -58,6 +58,7 @@ class EngineStep:
     RECORD_PROFILE_STATUS = "engine_record_profile_status"  # reads, moves and writes the status
     WORKFLOW_RUNNING = "engine_workflow_running"  # is a hold's holder still there?
     SEARCH_ATTRIBUTES_USABLE = "engine_search_attributes_usable"  # asked once per entity run chain
+    CHECK_ROUTE = "engine_check_route"  # is an operation stranded on a card host that cannot run it?
 
 
 @dataclass
@@ -69,6 +70,29 @@ class SearchAttributesInput:
 class WorkflowRunInput:
     workflow_id: str
     run_id: str
+
+
+@dataclass
+class CheckRouteInput:
+    """An operation (``workflow_id``/``run_id``) the entity started on ``card_host``'s queue for
+    eUICC ``eid``, which has not ended yet."""
+
+    eid: str
+    workflow_id: str
+    run_id: str
+    card_host: str
+
+
+@dataclass
+class RouteCheck:
+    """``started``: the operation has run (its steps reached the card host): stop checking.
+    ``withdrawn``: it had not, the card's route no longer leads to ``card_host``, and it was
+    terminated; ``reason`` says why, ``device`` is where the card is now (None: nowhere)."""
+
+    started: bool = False
+    withdrawn: bool = False
+    reason: str = ""
+    device: DeviceInfo | None = None
 
 
 # --- card ------------------------------------------------------------------------------------
@@ -369,10 +393,11 @@ class RecordProfileStatusInput:
     """Move a profile's platform status with ``trigger`` and record the change, in one step.
 
     ``known``: the status this workflow last recorded or read for the ICCID (else the history's
-    latest is used); ``fallback``: the status to move from when the recorded one does not allow
-    ``trigger`` (history written by someone else, or missing). ``sequence`` numbers this
-    workflow's changes to the ICCID so a retried write is recorded once and a genuinely repeated
-    change is recorded again."""
+    latest is used); ``fallback``: the status the card implies the profile had before this change,
+    the start only when the history has none (a profile the engine sees for the first time; a
+    recorded status that does not allow ``trigger`` is recorded as drift, not replaced by this).
+    ``sequence`` numbers this workflow's changes to the ICCID so a retried write is recorded once
+    and a genuinely repeated change is recorded again."""
 
     iccid: str
     eid: str

@@ -9,10 +9,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from esimflow import search_attributes
-from esimflow.api import WORKFLOW_TASK_QUEUE
+from esimflow.client import OperationHandle
+from esimflow.contract import WORKFLOW_TASK_QUEUE
 from esimflow.migration.fleet import Fleet, load_fleet
 from esimflow.migration.model import (
     BULK_MIGRATION_WORKFLOW,
+    DEVICE_MIGRATION_WORKFLOW,
     MIGRATION_TASK_QUEUE,
     QUERY_STATUS,
     UPDATE_APPROVE,
@@ -23,11 +25,14 @@ from esimflow.migration.model import (
     BulkMigrationInput,
     CancelRequest,
     ConcurrencyRequest,
+    DeviceOutcome,
     LineError,
     MigrationPolicy,
     MigrationStatus,
+    device_workflow_id,
 )
 from sgp22.errors import BadInputError
+from sgp22.masking import check_no_secret
 
 BULK_OPERATION = "BulkMigration"
 _ID_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -59,9 +64,11 @@ def default_migration_id(fleet_sha256: str, policy: MigrationPolicy) -> str:
 
 
 def check_migration_id(migration_id: str) -> str:
+    """``migration_id`` if it can name the migration's workflows and search attribute, which the
+    server keeps in plain text: never one holding a matching ID."""
     if not migration_id or len(migration_id) > 100 or not set(migration_id) <= _ID_CHARACTERS:
         raise BadInputError("a migration id is 1 to 100 letters, digits, '-', '_' or '.'")
-    return migration_id
+    return check_no_secret(migration_id, "migration id")
 
 
 def validate_fleet(fleet_path: str | Path, policy: MigrationPolicy) -> Fleet:
@@ -112,7 +119,17 @@ class MigrationControl:
 
     def __init__(self, client: Client, migration_id: str) -> None:
         self.migration_id = migration_id
+        self.client = client
         self.handle = client.get_workflow_handle(migration_id, result_type=MigrationStatus)
+
+    def device(self, index: int) -> OperationHandle:
+        """Device ``index``'s migration as an operation handle: its ``progress`` (what its
+        download waits for, when it runs under a hold) and the user's answers (confirmation
+        code, consent, decline), the same calls as for a download of one's own. (Its
+        ``result`` is the device's :class:`DeviceOutcome`.)"""
+        workflow_id = device_workflow_id(self.migration_id, index)
+        handle = self.client.get_workflow_handle(workflow_id, result_type=DeviceOutcome)
+        return OperationHandle(self.client, DEVICE_MIGRATION_WORKFLOW, "", workflow_id, handle.result)
 
     async def status(self) -> MigrationStatus:
         return await self.handle.query(QUERY_STATUS, result_type=MigrationStatus)

@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from esimflow.codec import Keyring, key_id
+from esimflow.keys import Keyring, key_id
 from esimflow.migration.fleet import Fleet
 from esimflow.migration.model import (
     Counters,

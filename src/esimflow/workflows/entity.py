@@ -6,13 +6,15 @@ result. Temporal guarantees one running workflow per id, so operations on one eU
 interleave, across clients, workers and restarts.
 
 A hold (``hold`` update, then the ``release`` signal) takes its turn like an operation and keeps
-the card for one holder until it releases it: a device's migration runs its steps itself, under
+the card for one holder until it releases it (its lifecycle is the CardHold machine,
+``machines/card_hold.py``): a device's migration runs its steps itself, under
 the hold, instead of submitting each one. A holder that ends without releasing (terminated) is
 noticed within ``HOLDER_CHECK`` and its hold dropped.
 
 A CancelSession for the session of the download running now cannot wait its turn (the download
-may be waiting for the very user who cancels): it is forwarded to that download at once; when
-its turn comes it only reports what the download did.
+may be waiting for the very user who cancels): it is forwarded to that download at once (to the
+holder, when the download runs under a hold); when its turn comes it only reports what the
+download did.
 
 The entity continues as new when Temporal suggests it (history size) or after
 ``EntityInput.continue_after`` operations, only when idle so no caller waits across the
@@ -34,6 +36,7 @@ and lets it finish its queue and end with ``drain``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections import deque
 from datetime import timedelta
@@ -46,7 +49,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
-    from esimflow.api import (
+    from esimflow.contract import (
         ENTITY_WORKFLOW,
         HOLD,
         INPUT_OF_OPERATION,
@@ -70,9 +73,18 @@ with workflow.unsafe.imports_passed_through():
         SkipRequest,
         operation_workflow_id,
     )
-    from esimflow.activities.types import EngineStep, LookupDeviceInput, SearchAttributesInput, WorkflowRunInput
+    from esimflow.activities.types import (
+        CheckRouteInput,
+        EngineStep,
+        LookupDeviceInput,
+        RouteCheck,
+        SearchAttributesInput,
+        WorkflowRunInput,
+    )
+    from esimflow.devices import CardHostUnreachableError
+    from esimflow.machines import CardHold
     from esimflow.workflows import policies
-    from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
+    from esimflow.workflows.user_updates import SIGNAL_CANCEL_SESSION
     from esimflow.workflows.steps import DEVICE_MEMO, StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
 
@@ -81,8 +93,15 @@ OPERATION_TASK_TIMEOUT = timedelta(seconds=5)
 inside workflow tasks; the worker heartbeats a long task at 80% of this, which is when a
 progress query gets answered during a long step (a slow LoadBoundProfilePackage), and a
 worker that died is noticed after it."""
+ROUTE_CHECK = timedelta(seconds=5)
+"""How long an operation sent to a card host's queue may wait to be taken up before the entity
+asks whether the host can still run it (it is gone, or the card moved: the operation is then
+routed again or fails with ``device.unreachable``, instead of waiting for its own timeout)."""
+ROUTES_TRIED = 3
+PATCH_ROUTE_CHECK = "entity-checks-stranded-operations"
 SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
 HOLDER_CHECK = timedelta(minutes=1)
+PATCH_CANCEL_TO_HOLDER = "forward-cancel-session-to-holder"
 
 
 @workflow.defn(name=ENTITY_WORKFLOW)
@@ -99,7 +118,7 @@ class EuiccEntityWorkflow:
         self._completed = state.completed
         self._cancelled_transactions: set[str] = set()
         self._grants: dict[str, HoldGrant] = {}
-        self._released: set[str] = set()
+        self._holds: dict[str, CardHold] = {}  # each hold queued or running, by hold id: what it may do next
         self._requested_queue = state.requested_task_queue
         self._draining = False
 
@@ -163,20 +182,22 @@ class EuiccEntityWorkflow:
         if self._state.search_attributes is None:
             self._state = dataclasses.replace(self._state, search_attributes=await self._search_attributes_usable())
         try:
-            self._running_child = await workflow.start_child_workflow(
-                request.operation, request.input, id=workflow_id, result_type=OperationResult,
-                task_queue=(device.workflow_task_queue or None) if device else None,
-                memo={DEVICE_MEMO: device} if device else None, task_timeout=OPERATION_TASK_TIMEOUT,
-                execution_timeout=policies.operation_execution_timeout(request.operation, request.input),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-                static_summary=f"{request.operation} on {self._eid}",
-                search_attributes=search_attributes.attributes(
-                    eid=self._eid, iccids=[request.input.get("iccid")], operation=request.operation)
-                if self._state.search_attributes else None,
-            )
-            result = await self._running_child
+            reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE
+            for _ in range(ROUTES_TRIED):
+                self._running_child = await self._start(request, workflow_id, device, reuse)
+                stranded = await self._stranded(self._running_child, device)
+                if stranded is None:
+                    result = await self._running_child
+                    break
+                # terminated before it ran: route it again (the same id, now free; here when its
+                # new host runs only card steps), or fail it
+                stranded_on, device = (device.card_host if device else ""), stranded.device
+                reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+                if device is None:
+                    result = self._unreachable(request, workflow_id, stranded_on, stranded.reason)
+                    break
+            else:
+                result = self._unreachable(request, workflow_id, stranded_on, "the card kept moving")
         except WorkflowAlreadyStartedError:
             # a workflow with this operation's id exists already (started by an earlier run of
             # this entity whose record of it is gone, or by someone else): never run it twice
@@ -198,27 +219,84 @@ class EuiccEntityWorkflow:
             self._cancelled_transactions = {cancelled}
         return result
 
+    async def _start(self, request: OperationRequest, workflow_id: str, device: DeviceInfo | None,
+                     reuse: WorkflowIDReusePolicy) -> workflow.ChildWorkflowHandle:
+        return await workflow.start_child_workflow(
+            request.operation, request.input, id=workflow_id, result_type=OperationResult,
+            task_queue=(device.workflow_task_queue or None) if device else None,
+            memo={DEVICE_MEMO: device} if device else None, task_timeout=OPERATION_TASK_TIMEOUT,
+            execution_timeout=policies.operation_execution_timeout(request.operation, request.input),
+            id_reuse_policy=reuse,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            static_summary=f"{request.operation} on {self._eid}",
+            search_attributes=search_attributes.attributes(
+                eid=self._eid, iccids=[request.input.get("iccid")], operation=request.operation)
+            if self._state.search_attributes else None,
+        )
+
+    async def _stranded(self, child: workflow.ChildWorkflowHandle, device: DeviceInfo | None) -> RouteCheck | None:
+        """Wait for an operation sent to a card host's queue until it ends or has started there;
+        every ``ROUTE_CHECK`` until then, ask whether it is stranded (the host gone, or the card
+        moved, before any worker took it up: it was then terminated) and say so. None: it ran
+        (its result is awaited as usual). An operation the entity runs itself needs no check:
+        its steps on another host's queue see a gone host themselves (``Card.call``)."""
+        if device is None or device.workflow_task_queue in ("", workflow.info().task_queue):
+            return None
+        if not workflow.patched(PATCH_ROUTE_CHECK):
+            return None
+        ended = asyncio.ensure_future(_ended(child))
+        check = CheckRouteInput(self._eid, child.id, child.first_execution_run_id or "", device.card_host)
+        while not ended.done():
+            try:
+                await workflow.wait_condition(ended.done, timeout=ROUTE_CHECK)
+            except asyncio.TimeoutError:
+                try:
+                    found = await engine_call(EngineStep.CHECK_ROUTE, check, RouteCheck)
+                except StepFailed as failure:  # cannot tell: look again at the next check
+                    workflow.logger.warning("route of %s not checked: %s", child.id, failure.message)
+                    continue
+                if found.started:
+                    break
+                if found.withdrawn:
+                    with contextlib.suppress(ChildWorkflowError):
+                        await child  # its termination, so the id is free for the next start
+                    return found
+        return None
+
+    def _unreachable(self, request: OperationRequest, workflow_id: str, card_host: str, reason: str) -> OperationResult:
+        error = CardHostUnreachableError(f"{request.operation} on eUICC {self._eid} was not taken up by card host "
+                                         f"{card_host} ({reason}); nothing ran on the card: submit it again")
+        return OperationResult.failure(request.operation, self._eid, oh_result=error.oh_result,
+                                       win_status=error.win_status, error_kind=error.kind, message=error.message,
+                                       data={"retryable": error.retryable}, workflow_id=workflow_id)
+
     def _failed(self, request: OperationRequest, workflow_id: str, kind: str, message: str) -> OperationResult:
         return OperationResult.failure(request.operation, self._eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER,
                                        win_status=WinStatus.Other, error_kind=kind, message=message,
                                        workflow_id=workflow_id)
 
     async def _hold(self, request: OperationRequest) -> None:
-        """Grant the hold and wait for its release (or its holder's end)."""
+        """Grant the hold and wait for its release (or its holder's end); the CardHold machine
+        says where the hold stands."""
         hold_id = request.operation_id
-        if hold_id not in self._released:  # the holder gave up while it waited
-            self._grants[hold_id] = HoldGrant(await self._device())
+        hold = self._holds[hold_id]
+        if hold.waiting:  # else the holder gave up while it waited (withdrawn)
+            device = await self._device()
+            if hold.waiting:  # (withdrawn during the lookup: never granted)
+                hold.grant()
+                self._grants[hold_id] = HoldGrant(device)
             holder = WorkflowRunInput(request.input["holder_workflow_id"], request.input["holder_run_id"])
-            while hold_id not in self._released:
+            while hold.granted:
                 try:
-                    await workflow.wait_condition(lambda: hold_id in self._released, timeout=HOLDER_CHECK)
+                    await workflow.wait_condition(lambda: not hold.granted, timeout=HOLDER_CHECK)
                 except asyncio.TimeoutError:
                     if not await self._holder_running(holder):
+                        hold.drop(reason=f"holder {holder.workflow_id} ended without releasing it")
                         workflow.logger.warning("hold %s dropped: its holder %s ended without releasing it",
                                                 hold_id, holder.workflow_id)
-                        break
         self._grants.pop(hold_id, None)
-        self._released.discard(hold_id)
+        del self._holds[hold_id]
 
     async def _search_attributes_usable(self) -> bool:
         try:
@@ -239,6 +317,7 @@ class EuiccEntityWorkflow:
         hold_id = request.hold_id
         if hold_id not in self._grants and not self._is_queued(hold_id):
             self._queue.append(OperationRequest(HOLD, hold_id, dataclasses.asdict(request)))
+            self._holds[hold_id] = CardHold(hold_id)
         await workflow.wait_condition(lambda: hold_id in self._grants or not self._is_queued(hold_id))
         if hold_id not in self._grants:
             raise ApplicationError(f"hold {hold_id} was released before it was granted", type="entity.hold_released",
@@ -254,8 +333,14 @@ class EuiccEntityWorkflow:
 
     @workflow.signal(name=SIGNAL_RELEASE)
     def release(self, hold_id: str) -> None:
-        if self._is_queued(hold_id):
-            self._released.add(hold_id)
+        self._release(hold_id, "released by its holder")
+
+    def _release(self, hold_id: str, reason: str) -> None:
+        """Release a granted hold, or withdraw one still waiting its turn; a hold that is not
+        queued or running here (ended, or never asked for) has nothing to release."""
+        hold = self._holds.get(hold_id)
+        if hold is not None and self._is_queued(hold_id) and hold.can("release"):
+            hold.release(reason=reason)
 
     async def _device(self) -> DeviceInfo | None:
         """The card's registry entry: where the operation runs (on the card host when it runs
@@ -294,7 +379,7 @@ class EuiccEntityWorkflow:
             raise ApplicationError("nothing is running on this eUICC", type="entity.nothing_to_skip",
                                    non_retryable=True)
         if running.operation == HOLD:
-            self._released.add(running.operation_id)
+            self._release(running.operation_id, f"skipped: {request.reason or 'no reason given'}")
         elif self._running_child is not None:
             try:
                 await self._running_child.signal(SIGNAL_SKIP, request.reason or "no reason given")
@@ -320,10 +405,13 @@ class EuiccEntityWorkflow:
         running = self._running
         if request.operation != Operation.CANCEL_SESSION or running is None:
             return
-        if running.operation not in SESSION_OPERATIONS:
+        if running.operation == HOLD and workflow.patched(PATCH_CANCEL_TO_HOLDER):
+            target = running.input["holder_workflow_id"]  # it runs its download in itself
+        elif running.operation in SESSION_OPERATIONS:
+            target = operation_workflow_id(running.operation, self._eid, running.operation_id)
+        else:
             return
-        child = workflow.get_external_workflow_handle(
-            operation_workflow_id(running.operation, self._eid, running.operation_id))
+        child = workflow.get_external_workflow_handle(target)
 
         async def forward() -> None:
             try:
@@ -347,3 +435,9 @@ class EuiccEntityWorkflow:
             holds=sorted(self._grants),
             draining=self._draining,
         )
+
+
+async def _ended(child: workflow.ChildWorkflowHandle) -> None:
+    """Once the child has ended, however (its result or failure is taken where it is awaited)."""
+    with contextlib.suppress(Exception):
+        await child

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,6 +34,8 @@ from sgp22.profile_package import (
     split_elements,
 )
 from sgp22.tlv import build, children, parse_one
+
+from rsplab.euicc.bpp_stream import BppStream, peek_header
 
 
 class BppCommand(enum.IntEnum):
@@ -122,44 +125,13 @@ _STAGE_COMMAND = {
 }
 
 
-def peek_header(data: bytes | bytearray, offset: int = 0) -> tuple[int, int, int] | None:
-    """``(tag, header_size, length)`` of the TLV at ``offset`` once its tag and length have arrived."""
-    end = len(data)
-    position = offset
-    if position >= end:
-        return None
-    tag = data[position]
-    position += 1
-    if tag & 0x1F == 0x1F:
-        if position >= end:
-            return None
-        tag = (tag << 8) | data[position]
-        position += 1
-        if tag & 0x80:
-            raise MalformedDataError("BPP element with a tag longer than two bytes")
-    if position >= end:
-        return None
-    first = data[position]
-    position += 1
-    if first < 0x80:
-        return tag, position - offset, first
-    width = first & 0x7F
-    if not 1 <= width <= 3:
-        raise MalformedDataError(f"BPP element length form {first:02X}")
-    if position + width > end:
-        return None
-    return tag, position + width - offset, int.from_bytes(data[position : position + width], "big")
-
-
 class BppLoader:
     """Consumes one bound profile package, piece by piece."""
 
     def __init__(self, context: BppContext) -> None:
         self.context = context
-        self._buffer = bytearray()
+        self._stream = BppStream()
         self._stage = _Stage.BPP_HEADER
-        self._bpp_left = 0
-        self._container_left = 0
         self._session: BspSession | None = None
         self._profile_keys: BspSession | None = None
         self._metadata_bytes = bytearray()
@@ -181,20 +153,20 @@ class BppLoader:
     @property
     def at_boundary(self) -> bool:
         """No partial element is buffered: the next piece starts a new element."""
-        return not self._buffer
+        return self._stream.at_boundary
 
     def feed(self, data: bytes) -> LoadedProfile | None:
         """Take the next bytes of the BPP; the profile once the last segment is in, else None."""
         if self._stage is _Stage.DONE:
             raise self._fail(ErrorReason.SCP03T_STRUCTURE_ERROR, "data after the end of the BPP")
-        self._buffer += data
+        self._stream.add(data)
         try:
             while self._step():
                 pass
         except MalformedDataError as error:
             raise self._fail(ErrorReason.SCP03T_STRUCTURE_ERROR, str(error)) from error
         if self._stage is _Stage.DONE:
-            if self._buffer:
+            if not self._stream.at_boundary:
                 raise self._fail(ErrorReason.SCP03T_STRUCTURE_ERROR, "data after the end of the BPP")
             return self._finish()
         return None
@@ -205,118 +177,62 @@ class BppLoader:
               sima_response: bytes | None = None) -> BppError:
         return BppError(command or self.command, reason, detail, sima_response)
 
-    def _take(self, size: int) -> bytes:
-        chunk = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        if self._stage is not _Stage.BPP_HEADER:
-            self._bpp_left -= size
-            if self._bpp_left < 0:
-                raise MalformedDataError("BPP elements run past the BF36 length")
-        return chunk
-
-    def _complete(self, expected: tuple[int, ...]) -> bytes | None:
-        header = peek_header(self._buffer)
-        if header is None:
-            return None
-        tag, header_size, length = header
-        if tag not in expected:
-            wanted = "/".join(f"{t:02X}" for t in expected)
-            raise MalformedDataError(f"BPP element {tag:02X} where {wanted} was expected")
-        if len(self._buffer) < header_size + length:
-            return None
-        return self._take(header_size + length)
-
-    def _container_header(self, tag: int) -> int | None:
-        header = peek_header(self._buffer)
-        if header is None:
-            return None
-        found, header_size, length = header
-        if found != tag:
-            raise MalformedDataError(f"BPP element {found:02X} where {tag:02X} was expected")
-        self._take(header_size)
-        return length
-
     def _step(self) -> bool:
-        stage = self._stage
-        if stage is _Stage.BPP_HEADER:
-            header = peek_header(self._buffer)
-            if header is None:
-                return False
-            tag, header_size, length = header
-            if tag != 0xBF36:
-                raise MalformedDataError(f"a bound profile package starts with BF36, not {tag:02X}")
-            self._take(header_size)
-            self._bpp_left = length
-            self._stage = _Stage.INITIALISE
-            return True
-        if stage is _Stage.INITIALISE:
-            element = self._complete((0xBF23,))
-            if element is None:
-                return False
-            self._initialise_secure_channel(element)
-            self._stage = _Stage.CONFIGURE
-            return True
-        if stage is _Stage.CONFIGURE:
-            element = self._complete((0xA0,))
-            if element is None:
-                return False
-            self._configure_isdp(element)
-            self._stage = _Stage.METADATA_HEADER
-            return True
-        if stage is _Stage.METADATA_HEADER:
-            length = self._container_header(0xA1)
-            if length is None:
-                return False
-            self._container_left = length
-            self._stage = _Stage.METADATA
-            return True
-        if stage is _Stage.METADATA:
-            if self._container_left == 0:
-                self._store_metadata()
-                self._stage = _Stage.REPLACE_OR_PROFILE
-                return True
-            element = self._complete((0x88,))
-            if element is None:
-                return False
-            self._consume_in_container(element)
-            self._metadata_segment(element)
-            return True
-        if stage in (_Stage.REPLACE_OR_PROFILE, _Stage.PROFILE_HEADER):
-            header = peek_header(self._buffer)
-            if header is None:
-                return False
-            if header[0] == 0xA2 and stage is _Stage.REPLACE_OR_PROFILE:
-                element = self._complete((0xA2,))
-                if element is None:
-                    return False
-                self._replace_session_keys(element)
-                self._stage = _Stage.PROFILE_HEADER
-                return True
-            self._stage = _Stage.PROFILE_HEADER
-            length = self._container_header(0xA3)
-            if length is None:
-                return False
-            self._container_left = length
-            self._stage = _Stage.PROFILE
-            return True
-        if stage is _Stage.PROFILE:
-            if self._container_left == 0:
-                if self._bpp_left != 0:
-                    raise MalformedDataError(f"{self._bpp_left} BF36 bytes after the A3 sequence")
-                self._stage = _Stage.DONE
-                return True
-            element = self._complete((0x86,))
-            if element is None:
-                return False
-            self._consume_in_container(element)
-            self._profile_segment(element)
-            return True
-        return False
+        """One stage of the stream: True when it advanced, False when it waits for more bytes."""
+        step = _STAGE_STEPS.get(self._stage)
+        return step(self) if step is not None else False
 
-    def _consume_in_container(self, element: bytes) -> None:
-        self._container_left -= len(element)
-        if self._container_left < 0:
-            raise MalformedDataError("segments run past their sequence's length")
+    def _bpp_header_step(self) -> bool:
+        if not self._stream.bpp_header():
+            return False
+        self._stage = _Stage.INITIALISE
+        return True
+
+    def _element_step(self, tag: int, act: Callable[[BppLoader, bytes], None], then: _Stage) -> bool:
+        """A stage of one element (BF23, A0, A2): act on it once whole, then go on to ``then``."""
+        element = self._stream.complete((tag,))
+        if element is None:
+            return False
+        act(self, element)
+        self._stage = then
+        return True
+
+    def _segments_step(self, tag: int, act: Callable[[BppLoader, bytes], None],
+                       at_end: Callable[[BppLoader], None], then: _Stage) -> bool:
+        """A stage of segments in a sequence (88s in A1, 86s in A3): one segment at a time,
+        ``at_end`` once the sequence is used up."""
+        if self._stream.container_left == 0:
+            at_end(self)
+            self._stage = then
+            return True
+        element = self._stream.complete((tag,))
+        if element is None:
+            return False
+        self._stream.consume_in_container(element)
+        act(self, element)
+        return True
+
+    def _metadata_header_step(self) -> bool:
+        if not self._stream.container_header(0xA1):
+            return False
+        self._stage = _Stage.METADATA
+        return True
+
+    def _profile_header_step(self) -> bool:
+        """The optional A2 (replace session keys), then the A3 sequence's header."""
+        header = self._stream.next_header()
+        if header is None:
+            return False
+        if header[0] == 0xA2 and self._stage is _Stage.REPLACE_OR_PROFILE:
+            return self._element_step(0xA2, BppLoader._replace_session_keys, _Stage.PROFILE_HEADER)
+        self._stage = _Stage.PROFILE_HEADER
+        if not self._stream.container_header(0xA3):
+            return False
+        self._stage = _Stage.PROFILE
+        return True
+
+    def _end_of_profile(self) -> None:
+        self._stream.check_bpp_end()
 
     # --- the BPP commands
 
@@ -445,3 +361,20 @@ class BppLoader:
             self._check_header(package.elements[0].der)
         rules = rules or self._announced_rules
         return LoadedProfile(self.metadata, self.dp_oid, package, len(self._package), rules)
+
+
+_STAGE_STEPS: dict[_Stage, Callable[[BppLoader], bool]] = {
+    _Stage.BPP_HEADER: BppLoader._bpp_header_step,
+    _Stage.INITIALISE: partial(BppLoader._element_step, tag=0xBF23, act=BppLoader._initialise_secure_channel,
+                               then=_Stage.CONFIGURE),
+    _Stage.CONFIGURE: partial(BppLoader._element_step, tag=0xA0, act=BppLoader._configure_isdp,
+                              then=_Stage.METADATA_HEADER),
+    _Stage.METADATA_HEADER: BppLoader._metadata_header_step,
+    _Stage.METADATA: partial(BppLoader._segments_step, tag=0x88, act=BppLoader._metadata_segment,
+                             at_end=BppLoader._store_metadata, then=_Stage.REPLACE_OR_PROFILE),
+    _Stage.REPLACE_OR_PROFILE: BppLoader._profile_header_step,
+    _Stage.PROFILE_HEADER: BppLoader._profile_header_step,
+    _Stage.PROFILE: partial(BppLoader._segments_step, tag=0x86, act=BppLoader._profile_segment,
+                            at_end=BppLoader._end_of_profile, then=_Stage.DONE),
+}
+"""What reads the stream at each stage (DONE reads nothing more)."""

@@ -12,6 +12,7 @@ import enum
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import partial
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,21 +27,18 @@ from sgp22.errors import (
     MalformedDataError,
     UnsupportedCurveError,
 )
-from sgp22.profile_package import EUICC_RESPONSE_OK
 from sgp22.tlv import build, children, parse_one
 
+from rsplab.euicc import installation
 from rsplab.euicc.apdu_io import SW_CONDITIONS_NOT_SATISFIED, SW_WRONG_DATA, ApduStatus
-from rsplab.euicc.asn1_bits import to_names
-from rsplab.euicc.bpp import BppCommand, BppContext, BppError, BppLoader, ErrorReason, LoadedProfile
-from rsplab.euicc.config import PPR_NAMES, EuiccConfig
+from rsplab.euicc.bpp import BppContext, BppError, BppLoader, ErrorReason, LoadedProfile
+from rsplab.euicc.config import EuiccConfig
 from rsplab.euicc.euicc_info import euicc_info2, free_bytes
 from rsplab.euicc.identity import EuiccCredential, EuiccIdentity
-from rsplab.euicc.notifications import NOTIFICATION_EVENTS, metadata, record_event
-from rsplab.euicc.state import EuiccState, Notification, NotificationTarget, Profile, StateStore
+from rsplab.euicc.state import StateStore
 
 log = logging.getLogger(__name__)
 
-ISDP_AID_PREFIX = bytes.fromhex("A0000005591010FFFFFFFF89")
 RETAINED_OT_KEYS = 4
 
 
@@ -100,10 +98,6 @@ def _certificate_code(error: CertificateError, enum_type) -> int:
     if isinstance(error, CertificateRoleError) and enum_type is AuthError:
         return AuthError.INVALID_OID
     return enum_type.INVALID_CERTIFICATE
-
-
-def isdp_aid(index: int) -> bytes:
-    return ISDP_AID_PREFIX + (0x1000 + 0x100 * index).to_bytes(4, "big")
 
 
 class DownloadFunctions:
@@ -271,7 +265,7 @@ class DownloadFunctions:
                 dppb_cert=session.dppb_cert,
                 ot_key=session.ot_key,
                 free_bytes=free_bytes(self.config, state),
-                check_metadata=self._check_metadata,
+                check_metadata=partial(installation.check_metadata, self.config, self.store),
             ))
             session.phase = Phase.LOADING
         try:
@@ -290,69 +284,18 @@ class DownloadFunctions:
         return self._fail_load(BppError(self.session.loader.command, ErrorReason.SCP03T_STRUCTURE_ERROR,
                                         "a STORE DATA sequence ended inside a BPP element"))
 
-    def _check_metadata(self, stored: dict) -> None:
-        state = self.store.state
-        profile_class = stored.get("profileClass", 2)
-        if profile_class not in self.config.supported_profile_classes:
-            raise BppError(BppCommand.STORE_METADATA, ErrorReason.UNSUPPORTED_PROFILE_CLASS,
-                           f"profile class {profile_class} is not supported")
-        if state.profile_by_iccid(stored["iccid"]) is not None:
-            raise BppError(BppCommand.STORE_METADATA, ErrorReason.ICCID_ALREADY_EXISTS, "ICCID already installed")
-        pprs = [p for p in to_names(stored.get("profilePolicyRules"), PPR_NAMES) if p in ("ppr1", "ppr2")]
-        owner = _owner(stored.get("profileOwner"))
-        for ppr in pprs:
-            if not self.config.ppr_allowed(ppr, owner):
-                raise BppError(BppCommand.STORE_METADATA, ErrorReason.PPR_NOT_ALLOWED,
-                               f"the RAT does not allow {ppr} for this profile owner")
-        if "ppr1" in pprs and any("ppr1" in p.pprs and p.profile_class == 2 for p in state.profiles):
-            raise BppError(BppCommand.STORE_METADATA, ErrorReason.PPR_NOT_ALLOWED,
-                           "another operational profile already forbids its disabling (PPR1)")
-
-    def _pir(self, state: EuiccState, session: RspSession, iccid: bytes | None, result) -> tuple[int, bytes]:
-        seq = state.take_seq()
-        data = {
-            "transactionId": session.transaction_id,
-            "notificationMetadata": metadata(seq, "install", session.server_address, iccid),
-            "smdpOid": smdp_oid_of(session.dppb_cert),
-            "finalResult": result,
-        }
-        signature = sign_plain(session.credential.euicc_key, codec.encode("ProfileInstallationResultData", data))
-        return seq, codec.encode("ProfileInstallationResult", {
-            "profileInstallationResultData": data, "euiccSignPIR": signature})
-
     def _fail_load(self, error: BppError) -> bytes:
         session, self.session = self.session, None
-        iccid = session.loader.iccid if session.loader else None
-        result = {"bppCommandId": int(error.command), "errorReason": int(error.reason)}
-        if error.sima_response is not None:
-            result["simaResponse"] = error.sima_response
-        with self.store.transaction() as state:
-            seq, pir = self._pir(state, session, iccid, ("errorResult", result))
-            state.notifications.append(Notification(seq, "install", session.server_address,
-                                                    iccid.hex().upper() if iccid else None, pir.hex().upper()))
-        return pir
+        return installation.error_result(self.store, session, error)
 
     def _install(self, loaded: LoadedProfile) -> bytes:
         session = self.session
-        stored = loaded.metadata
         try:
-            self._check_metadata(stored)
-            if loaded.size > free_bytes(self.config, self.store.state):
-                raise BppError(BppCommand.LOAD_PROFILE_ELEMENTS, ErrorReason.INSUFFICIENT_MEMORY, "memory is full")
+            installation.check_room(self.config, self.store, loaded)
         except BppError as error:
             return self._fail_load(error)
         self.session = None
-        with self.store.transaction() as state:
-            aid = isdp_aid(state.next_isdp_index)
-            state.next_isdp_index += 1
-            profile = _profile_from(stored, loaded, aid, session.credential.ci_pkid)
-            state.profiles.append(profile)
-            seq, pir = self._pir(state, session, stored["iccid"],
-                                 ("successResult", {"aid": aid, "simaResponse": EUICC_RESPONSE_OK}))
-            state.notifications.append(Notification(seq, "install", session.server_address, profile.iccid,
-                                                    pir.hex().upper()))
-            if self.config.extra_notification_on_install:
-                record_event(state, profile, "install", session.credential, skip_address=session.server_address)
+        pir = installation.install(self.store, self.config, session, loaded)
         self._retained_ot_keys.pop(public_point(session.ot_key), None)
         return pir
 
@@ -387,35 +330,3 @@ def _fields(raw: bytes, count: int | None = None):
     if count is not None and len(items) < count:
         raise ApduStatus(SW_WRONG_DATA, "request is missing fields")
     return items[:count] if count is not None else items
-
-
-def _owner(value: dict | None) -> dict | None:
-    if value is None:
-        return None
-    return {key: item.hex().upper() for key, item in value.items()}
-
-
-def _profile_from(stored: dict, loaded: LoadedProfile, aid: bytes, ci_pkid: bytes) -> Profile:
-    targets = [
-        NotificationTarget(to_names(entry["profileManagementOperation"], NOTIFICATION_EVENTS),
-                           entry["notificationAddress"])
-        for entry in stored.get("notificationConfigurationInfo") or []
-    ]
-    icon = stored.get("icon")
-    return Profile(
-        iccid=stored["iccid"].hex().upper(),
-        isdp_aid=aid.hex().upper(),
-        profile_class=stored.get("profileClass", 2),
-        service_provider_name=stored["serviceProviderName"],
-        profile_name=stored["profileName"],
-        icon_type=stored.get("iconType"),
-        icon=icon.hex().upper() if icon is not None else None,
-        notification_targets=targets,
-        profile_owner=_owner(stored.get("profileOwner")),
-        pprs=to_names(stored.get("profilePolicyRules"), PPR_NAMES),
-        dp_oid=loaded.dp_oid,
-        size=loaded.size,
-        ci_pkid=ci_pkid.hex().upper(),
-        access_rules=[{"certificate_hash": rule.certificate_hash.hex().upper(), "package_name": rule.package_name,
-                       "permissions": rule.permissions} for rule in loaded.access_rules],
-    )

@@ -15,7 +15,7 @@ from sgp22 import codec
 from sgp22.errors import MalformedDataError
 
 from rsplab.euicc.apdu_io import SW_DATA_NOT_FOUND, SW_WRONG_DATA, ApduStatus
-from rsplab.euicc.bpp import peek_header
+from rsplab.euicc.bpp_stream import peek_header
 from rsplab.euicc.config import EuiccConfig
 from rsplab.euicc.crl import load_crl
 from rsplab.euicc.download import DownloadFunctions

@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from sgp22.errors import BadInputError, CardRemovedError
+from rsplab.fault_specs import Knob, at_least, counts, flag, parse_faults
+from sgp22.errors import CardRemovedError
 
 
 @dataclass
@@ -31,35 +32,17 @@ class Faults:
     @classmethod
     def parse(cls, specs: list[str] | tuple[str, ...]) -> "Faults":
         """``["delay=0.2", "remove-after=40", "cat-busy", "corrupt=3,9", "osu-unavailable", "osu-fail"]``."""
-        faults = cls()
-        for spec in specs:
-            name, _, value = spec.partition("=")
-            name = name.strip().lower().replace("_", "-")
-            try:
-                if name == "delay":
-                    faults.delay_s = float(value)
-                    if faults.delay_s < 0:
-                        raise ValueError
-                elif name == "remove-after":
-                    faults.remove_after = int(value)
-                    if faults.remove_after < 0:
-                        raise ValueError
-                elif name == "cat-busy" and not value:
-                    faults.cat_busy = True
-                elif name == "corrupt":
-                    faults.corrupt_apdus = frozenset(int(part) for part in value.split(",") if part.strip())
-                    if not faults.corrupt_apdus or min(faults.corrupt_apdus) < 1:
-                        raise ValueError
-                elif name == "osu-unavailable" and not value:
-                    faults.osu_unavailable = True
-                elif name == "osu-fail" and not value:
-                    faults.osu_fail = True
-                else:
-                    raise BadInputError(f"unknown fault {spec!r}: use delay=S, remove-after=N, cat-busy, "
-                                        "corrupt=N[,N..], osu-unavailable, osu-fail")
-            except ValueError as exc:
-                raise BadInputError(f"fault {spec!r} has a bad value") from exc
-        return faults
+        return parse_faults(cls(), specs, _KNOBS, "fault")
+
+
+_KNOBS = (
+    Knob("delay", "delay_s", at_least(0, float), "delay=S"),
+    Knob("remove-after", "remove_after", at_least(0, int), "remove-after=N"),
+    Knob("cat-busy", "cat_busy", flag, "cat-busy"),
+    Knob("corrupt", "corrupt_apdus", counts, "corrupt=N[,N..]"),
+    Knob("osu-unavailable", "osu_unavailable", flag, "osu-unavailable"),
+    Knob("osu-fail", "osu_fail", flag, "osu-fail"),
+)
 
 
 class FaultInjector:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sgp22.errors import BadInputError
+from rsplab.fault_specs import Knob, at_least, counts, parse_faults
 
 SIM_BUSY = 14
 
@@ -30,37 +30,13 @@ class ModemFaults:
     @classmethod
     def parse(cls, specs: list[str] | tuple[str, ...]) -> ModemFaults:
         """``["cme=3,9", "urc=2", "slow=0.05", "lose=7", "reset-after=20"]``."""
-        faults = cls()
-        for spec in specs:
-            name, _, value = spec.partition("=")
-            name = name.strip().lower().replace("_", "-")
-            try:
-                if name == "cme":
-                    faults.cme_errors = _numbers(value)
-                elif name == "urc":
-                    faults.urc_every = int(value)
-                    if faults.urc_every < 1:
-                        raise ValueError
-                elif name == "slow":
-                    faults.slow_s = float(value)
-                    if faults.slow_s < 0:
-                        raise ValueError
-                elif name == "lose":
-                    faults.lost_answers = _numbers(value)
-                elif name == "reset-after":
-                    faults.reset_after = int(value)
-                    if faults.reset_after < 0:
-                        raise ValueError
-                else:
-                    raise BadInputError(f"unknown modem fault {spec!r}: use cme=N[,N..], urc=EVERY, slow=SECONDS, "
-                                        "lose=N[,N..], reset-after=N")
-            except ValueError as exc:
-                raise BadInputError(f"modem fault {spec!r} has a bad value") from exc
-        return faults
+        return parse_faults(cls(), specs, _KNOBS, "modem fault")
 
 
-def _numbers(value: str) -> frozenset[int]:
-    numbers = frozenset(int(part) for part in value.split(",") if part.strip())
-    if not numbers or min(numbers) < 1:
-        raise ValueError
-    return numbers
+_KNOBS = (
+    Knob("cme", "cme_errors", counts, "cme=N[,N..]"),
+    Knob("urc", "urc_every", at_least(1, int), "urc=EVERY"),
+    Knob("slow", "slow_s", at_least(0, float), "slow=SECONDS"),
+    Knob("lose", "lost_answers", counts, "lose=N[,N..]"),
+    Knob("reset-after", "reset_after", at_least(0, int), "reset-after=N"),
+)

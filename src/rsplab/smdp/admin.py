@@ -22,14 +22,8 @@ from sgp22.errors import BadInputError, EsimError
 from sgp22.identifiers import ActivationCode
 
 from rsplab.smdp.faults import FaultPlan
-from rsplab.smdp.inventory import (
-    Inventory,
-    InventoryError,
-    NewProfile,
-    Profile,
-    ProfileNotFoundError,
-    parse_access_rule,
-)
+from rsplab.smdp.inventory import Inventory, InventoryError, ProfileNotFoundError
+from rsplab.smdp.profiles import NewProfile, Profile, parse_access_rule
 from rsplab.smdp.status import IllegalStatusChange, ProfileStatus
 
 ADMIN_PREFIX = "/lab/admin"
@@ -122,6 +116,11 @@ def admin_routes(admin: SmdpAdmin, faults: FaultPlan, describe) -> list[Route]:
     async def server(request: Request) -> JSONResponse:
         return JSONResponse(describe())
 
+    return [Route(ADMIN_PREFIX, _guarded(server), methods=["GET"]),
+            *_profile_routes(admin), *_fault_routes(faults)]
+
+
+def _profile_routes(admin: SmdpAdmin) -> list[Route]:
     async def profiles(request: Request) -> JSONResponse:
         if request.method == "GET":
             status = request.query_params.get("status")
@@ -151,6 +150,16 @@ def admin_routes(admin: SmdpAdmin, faults: FaultPlan, describe) -> list[Route]:
             return JSONResponse({"profile": profile.summary(), "activationCode": code})
         return JSONResponse({"error": f"unknown action {verb}"}, status_code=404)
 
+    return [
+        Route(f"{ADMIN_PREFIX}/profiles", _guarded(profiles), methods=["GET", "POST"]),
+        Route(f"{ADMIN_PREFIX}/profiles/{{iccid}}", _guarded(profile), methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/profiles/{{iccid}}/history", _guarded(history), methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/profiles/{{iccid}}/activation-code", _guarded(code), methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/profiles/{{iccid}}/{{action}}", _guarded(action), methods=["POST"]),
+    ]
+
+
+def _fault_routes(faults: FaultPlan) -> list[Route]:
     async def fault_rules(request: Request) -> JSONResponse:
         if request.method == "GET":
             return JSONResponse(faults.rules())
@@ -164,28 +173,24 @@ def admin_routes(admin: SmdpAdmin, faults: FaultPlan, describe) -> list[Route]:
             return JSONResponse({"error": "no such fault rule"}, status_code=404)
         return JSONResponse(faults.rules())
 
-    def guarded(endpoint):
-        async def run(request: Request) -> JSONResponse:
-            try:
-                return await endpoint(request)
-            except ProfileNotFoundError as error:
-                return _error(error, 404)
-            except IllegalStatusChange as error:
-                return _error(error, 409)
-            except (BadInputError, InventoryError) as error:
-                return _error(error, 400)
-        return run
-
     return [
-        Route(ADMIN_PREFIX, guarded(server), methods=["GET"]),
-        Route(f"{ADMIN_PREFIX}/profiles", guarded(profiles), methods=["GET", "POST"]),
-        Route(f"{ADMIN_PREFIX}/profiles/{{iccid}}", guarded(profile), methods=["GET"]),
-        Route(f"{ADMIN_PREFIX}/profiles/{{iccid}}/history", guarded(history), methods=["GET"]),
-        Route(f"{ADMIN_PREFIX}/profiles/{{iccid}}/activation-code", guarded(code), methods=["GET"]),
-        Route(f"{ADMIN_PREFIX}/profiles/{{iccid}}/{{action}}", guarded(action), methods=["POST"]),
-        Route(f"{ADMIN_PREFIX}/faults", guarded(fault_rules), methods=["GET", "POST", "DELETE"]),
-        Route(f"{ADMIN_PREFIX}/faults/{{rule_id:int}}", guarded(fault_rule), methods=["DELETE"]),
+        Route(f"{ADMIN_PREFIX}/faults", _guarded(fault_rules), methods=["GET", "POST", "DELETE"]),
+        Route(f"{ADMIN_PREFIX}/faults/{{rule_id:int}}", _guarded(fault_rule), methods=["DELETE"]),
     ]
+
+
+def _guarded(endpoint):
+    """The endpoint with the inventory's refusals as HTTP statuses (404, 409, 400)."""
+    async def run(request: Request) -> JSONResponse:
+        try:
+            return await endpoint(request)
+        except ProfileNotFoundError as error:
+            return _error(error, 404)
+        except IllegalStatusChange as error:
+            return _error(error, 409)
+        except (BadInputError, InventoryError) as error:
+            return _error(error, 400)
+    return run
 
 
 def _status(value: str | None) -> ProfileStatus | None:

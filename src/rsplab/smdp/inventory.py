@@ -1,7 +1,8 @@
 """The lab SM-DP+'s profile inventory and status history, in one SQLite file.
 
 The server and the admin CLI open the same file (WAL mode, so a CLI command works while the
-server runs). Every status change goes through :func:`rsplab.smdp.status.next_status` inside
+server runs). Every status change goes through :func:`rsplab.smdp.status.move` (the platform's
+ProfileStatus machine) inside
 one ``BEGIN IMMEDIATE`` transaction together with its history row, so concurrent sessions and
 admin commands never interleave a read and a write of the same profile.
 
@@ -14,29 +15,30 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import sqlite3
 import threading
-from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from sgp22.errors import BadInputError, EsimError
+from sgp22.errors import EsimError
 from sgp22.es10_types import AccessRule, OperatorId
-from sgp22.identifiers import Eid, Iccid, mask_secret
-from sgp22.profile_package import ProfilePackageError, parse_upp
+from sgp22.identifiers import mask_secret
 
+from rsplab.smdp.profiles import (
+    NewProfile,
+    Profile,
+    StatusChange,
+    check_matching_id,
+    check_new_profile,
+    generate_matching_id,
+    mask,
+)
 from rsplab.private_files import create_private
-from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
+from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, move, observe
 
 SCHEMA_VERSION = 1
-PROFILE_CLASSES = ("test", "provisioning", "operational")
-DEFAULT_CC_RETRY_LIMIT = 3
-MAX_PROFILE_SIZE = 4 * 1024 * 1024
-_MATCHING_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,204 +120,12 @@ class ProfileNotFoundError(InventoryError):
     kind = "lab.smdp.profile_not_found"
 
 
-def mask(secret: str | None) -> str:
-    """``AB12…(16)``: enough to tell two secrets apart, not enough to use one."""
-    return mask_secret(secret) if secret else "-"
-
-
 def hash_code(code: str) -> bytes:
     return hashlib.sha256(code.encode("utf-8")).digest()
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def generate_matching_id() -> str:
-    """Four groups of four from an alphabet without look-alike characters (0/O, 1/I)."""
-    return "-".join("".join(secrets.choice(_MATCHING_ID_ALPHABET) for _ in range(4)) for _ in range(4))
-
-
-def check_iccid(iccid: str) -> str:
-    return Iccid.parse(str(iccid)).digits
-
-
-def check_eid(eid: str) -> str:
-    return Eid.parse(str(eid)).digits
-
-
-def check_matching_id(matching_id: str) -> str:
-    if not matching_id or len(matching_id) > 255 or not matching_id.isprintable() or "$" in matching_id:
-        raise BadInputError("matching ID must be 1..255 printable characters without '$'")
-    return matching_id
-
-
-@dataclass(frozen=True)
-class Profile:
-    iccid: str
-    matching_id: str = field(repr=False)
-    cc_required: bool
-    cc_failures: int
-    cc_retry_limit: int
-    eid: str | None
-    profile_class: str
-    ppr1: bool
-    ppr2: bool
-    released: bool
-    reusable: bool
-    size: int | None
-    service_provider_name: str
-    profile_name: str
-    icon_type: int | None
-    icon: bytes | None = field(repr=False)
-    status: ProfileStatus
-    downloaded_eid: str | None
-    created_at: str
-    updated_at: str
-    cc_hash: bytes | None = field(repr=False, default=None)
-
-    @property
-    def masked_matching_id(self) -> str:
-        return mask(self.matching_id)
-
-    def summary(self) -> dict:
-        """What the admin API and CLI show: everything but the secrets."""
-        return {
-            "iccid": self.iccid,
-            "matchingId": self.masked_matching_id,
-            "status": str(self.status),
-            "released": self.released,
-            "ccRequired": self.cc_required,
-            "ccFailures": self.cc_failures,
-            "ccRetryLimit": self.cc_retry_limit,
-            "eid": self.eid,
-            "downloadedEid": self.downloaded_eid,
-            "profileClass": self.profile_class,
-            "ppr1": self.ppr1,
-            "ppr2": self.ppr2,
-            "reusable": self.reusable,
-            "size": self.size,
-            "serviceProviderName": self.service_provider_name,
-            "profileName": self.profile_name,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """One history row: a status change, or an event that changed nothing (``error`` says why)."""
-
-    iccid: str
-    at: str
-    event: str
-    from_status: str | None
-    to_status: str | None
-    reason: str | None
-    error: str | None
-    eid: str | None
-
-    def as_dict(self) -> dict:
-        return {"iccid": self.iccid, "at": self.at, "event": self.event, "from": self.from_status,
-                "to": self.to_status, "reason": self.reason, "error": self.error, "eid": self.eid}
-
-
-@dataclass(frozen=True)
-class NewProfile:
-    """What an operator gives to add a profile; secrets stay out of the repr.
-
-    ``package`` is an operator-supplied profile package (SAIP DER), served unchanged; its
-    header gives the ICCID. Without it the SM-DP+ generates a package of ``size`` bytes.
-    ``access_rules`` (ARA-M rules: :class:`AccessRule`, or ``(certificate hash hex, package
-    name, access type)``) go into the metadata and into a generated package's ARA-M.
-    ``profile_owner`` (an :class:`OperatorId`, or ``MCCMNC[:GID1[:GID2]]``) is the metadata's
-    profileOwner.
-    """
-
-    iccid: str | None = None
-    matching_id: str | None = field(default=None, repr=False)
-    confirmation_code: str | None = field(default=None, repr=False)
-    eid: str | None = None
-    profile_class: str = "operational"
-    ppr1: bool = False
-    ppr2: bool = False
-    released: bool = True
-    reusable: bool = True
-    size: int | None = None
-    service_provider_name: str = "esimflow lab"
-    profile_name: str | None = None
-    icon_type: int | None = None
-    icon: bytes | None = field(default=None, repr=False)
-    cc_retry_limit: int = DEFAULT_CC_RETRY_LIMIT
-    package: bytes | None = field(default=None, repr=False)
-    access_rules: Sequence[AccessRule | tuple] = ()
-    profile_owner: OperatorId | str | None = None
-
-
-MAX_ACCESS_RULES = 32
-
-
-def access_rule(rule: AccessRule | tuple) -> AccessRule:
-    """An :class:`AccessRule` from itself or from ``(certificate hash hex, package name, access type)``."""
-    if isinstance(rule, AccessRule):
-        return rule
-    if not isinstance(rule, (tuple, list)) or len(rule) != 3:
-        raise BadInputError("an access rule is (certificate hash, package name, access type)")
-    digest, package_name, access_type = rule
-    try:
-        digest = bytes.fromhex(digest) if isinstance(digest, str) else bytes(digest)
-    except ValueError:
-        raise BadInputError("an access rule's certificate hash is hex (40 or 64 digits)") from None
-    if not isinstance(access_type, int) or isinstance(access_type, bool):
-        raise BadInputError("an access rule's access type is a number")
-    return AccessRule(digest, package_name or None, access_type)
-
-
-def parse_operator(text: str) -> OperatorId:
-    """``MCCMNC[:GID1[:GID2]]``: 3 MCC digits, 2 or 3 MNC digits, the group identifiers in hex."""
-    plmn, gid1, gid2 = ([*str(text).split(":", 2), "", ""])[:3]
-    try:
-        groups = [bytes.fromhex(gid) if gid else None for gid in (gid1, gid2)]
-    except ValueError:
-        raise BadInputError(f"operator {text[:40]!r}: GID1 and GID2 are hex") from None
-    if not (plmn.isdigit() and plmn.isascii() and len(plmn) in (5, 6)):
-        raise BadInputError(f"operator {text[:40]!r}: MCC and MNC are 5 or 6 digits (e.g. 310410)")
-    return OperatorId.from_plmn(plmn[:3], plmn[3:], *groups)
-
-
-def parse_access_rule(text: str) -> AccessRule:
-    """``CERT_HASH[:PACKAGE][:ACCESS_TYPE]``: the app's signing certificate hash (hex, SHA-1 or
-    SHA-256), its package name (optional), the PERM-AR-DO as a number (decimal or 0x hex, default 0)."""
-    digest, package_name, access_type = ([*str(text).split(":", 2), "", ""])[:3]
-    try:
-        number = int(access_type, 0) if access_type else 0
-    except ValueError:
-        raise BadInputError(f"access rule {text[:80]!r}: the access type {access_type[:20]!r} is not a number") from None
-    try:
-        return access_rule((digest, package_name, number))
-    except BadInputError as error:
-        raise BadInputError(f"access rule {text[:80]!r}: {error.message}") from None
-
-
-def package_refused(reason: str) -> BadInputError:
-    return BadInputError(f"profile package refused: {reason}", kind="input.profile_package")
-
-
-def check_package(package: bytes, iccid: str | None) -> tuple[str, str | None]:
-    """(ICCID, profile type) of an operator's package, or a one-line reason to refuse it."""
-    if len(package) > MAX_PROFILE_SIZE:
-        raise package_refused(f"{len(package)} bytes, more than the {MAX_PROFILE_SIZE} an eUICC takes")
-    try:
-        parsed = parse_upp(package)
-    except ProfilePackageError as error:
-        raise package_refused(error.message) from None
-    try:
-        header_iccid = Iccid.parse(parsed.iccid).digits
-    except BadInputError as error:
-        raise package_refused(f"header {error.message}") from None
-    if iccid is not None and check_iccid(iccid) != header_iccid:
-        raise package_refused(f"its header names ICCID {header_iccid}, not {iccid}")
-    return header_iccid, parsed.profile_type
 
 
 _PROFILE_COLUMNS = (
@@ -400,40 +210,9 @@ class Inventory:
     # --- profiles ------------------------------------------------------------------------------
 
     def add_profile(self, new: NewProfile) -> Profile:
-        profile_type = None
-        if new.package is not None:
-            if new.size is not None:
-                raise BadInputError("a profile has either an operator's package or a generated size, not both")
-            iccid, profile_type = check_package(new.package, new.iccid)
-        elif new.iccid is None:
-            raise BadInputError("give the ICCID or a profile package")
-        else:
-            iccid = check_iccid(new.iccid)
-        size = len(new.package) if new.package is not None else new.size
-        matching_id = check_matching_id(new.matching_id) if new.matching_id else generate_matching_id()
-        if new.eid:
-            check_eid(new.eid)
-        if new.profile_class not in PROFILE_CLASSES:
-            raise BadInputError(f"profile class must be one of {', '.join(PROFILE_CLASSES)}")
-        if new.confirmation_code is not None and not new.confirmation_code:
-            raise BadInputError("confirmation code must not be empty")
-        if new.size is not None and (new.size < 0 or new.size > MAX_PROFILE_SIZE):
-            raise BadInputError("profile size must be 0..4 MiB")
-        if not 1 <= new.cc_retry_limit <= 100:
-            raise BadInputError("confirmation code retry limit must be 1..100")
-        if new.icon is not None and (new.icon_type not in (0, 1) or len(new.icon) > 1024):
-            raise BadInputError("icon must be at most 1024 bytes with icon type 0 (JPG) or 1 (PNG)")
-        if len(new.service_provider_name.encode()) > 32:
-            raise BadInputError("service provider name is at most 32 bytes")
-        owner = parse_operator(new.profile_owner) if isinstance(new.profile_owner, str) else new.profile_owner
-        rules = [access_rule(rule) for rule in new.access_rules]
-        if len(rules) > MAX_ACCESS_RULES:
-            raise BadInputError(f"a profile has at most {MAX_ACCESS_RULES} access rules")
-        if profile_type is not None and len(profile_type.encode()) > 64:
-            profile_type = None  # too long for a profile name
-        profile_name = new.profile_name or profile_type or f"Lab profile {iccid[-4:]}"
-        if len(profile_name.encode()) > 64:
-            raise BadInputError("profile name is at most 64 bytes")
+        checked = check_new_profile(new)
+        iccid, matching_id = checked.iccid, checked.matching_id
+        owner, rules = checked.profile_owner, checked.access_rules
         stamp = now_iso()
         with self._write() as db:
             clash = db.execute("SELECT iccid, matching_id FROM profiles WHERE iccid=? OR matching_id=?",
@@ -445,7 +224,7 @@ class Inventory:
                 f"INSERT INTO profiles ({_PROFILE_COLUMNS}) VALUES ({', '.join('?' * 20)})",
                 (iccid, matching_id, hash_code(new.confirmation_code) if new.confirmation_code else None, 0,
                  new.cc_retry_limit, new.eid, new.profile_class, int(new.ppr1), int(new.ppr2), int(new.released),
-                 int(new.reusable), size, new.service_provider_name, profile_name, new.icon_type, new.icon,
+                 int(new.reusable), checked.size, new.service_provider_name, checked.profile_name, new.icon_type, new.icon,
                  ProfileStatus.AVAILABLE.value, None, stamp, stamp),
             )
             if new.package is not None:
@@ -516,8 +295,12 @@ class Inventory:
     # --- status changes --------------------------------------------------------------------------
 
     def apply(self, iccid: str, event: str, *, reason: str | None = None, eid: str | None = None,
-              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None) -> ProfileStatus:
+              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None,
+              observed: bool = False) -> ProfileStatus:
         """Move a profile by ``event`` and record it; raises ``IllegalStatusChange`` (nothing recorded).
+
+        ``observed``: the device reports it made the change (a notification), so a move the
+        model refuses is recorded as drift (the refusal in the history's reason), not refused.
 
         ``expect`` refuses the change unless the profile is still in that status (a session that
         read the profile earlier must not act on a profile an admin changed meanwhile).
@@ -529,15 +312,18 @@ class Inventory:
             if expect is not None and current != expect:
                 raise IllegalStatusChange(f"profile {iccid} is {current} now, not {expect}", current=current,
                                           event=event)
-            target = next_status(current, event)
+            change = (observe if observed else move)(current, event, reason)
+            target = ProfileStatus(change.to_state)
             extra = ""
             args: list = [target.value, now_iso()]
-            if event == "deliver":
+            if event == "download":
                 extra, args = ", downloaded_eid=?", [target.value, now_iso(), eid]
-            elif target == ProfileStatus.AVAILABLE and event in ("reuse", "reissue", "install_failed", "abandon"):
+            elif target == ProfileStatus.AVAILABLE:
                 extra = ", downloaded_eid=NULL"
             db.execute(f"UPDATE profiles SET status=?, updated_at=?{extra} WHERE iccid=?", (*args, iccid))
-            self._history(db, iccid, event, current, target, reason=reason, eid=eid)
+            if change.drift:
+                reason = f"drift: {change.drift}" + (f"; {reason}" if reason else "")
+            self._history(db, iccid, change.trigger, change.from_state, change.to_state, reason=reason, eid=eid)
             self._handled(db, iccid, eid, handled)
         return target
 
@@ -594,11 +380,13 @@ class Inventory:
         return self.get(iccid)
 
     def reissue(self, iccid: str, *, matching_id: str | None = None, confirmation_code: str | None = None) -> Profile:
-        """A new activation code for an EXPIRED or CANCELED profile (new matching ID, counter reset)."""
+        """A new activation code for a profile no device holds (AVAILABLE, DELETED, EXPIRED or
+        CANCELED): new matching ID, counter reset, status AVAILABLE."""
         matching_id = check_matching_id(matching_id) if matching_id else generate_matching_id()
         with self._write() as db:
             current = self._status(db, iccid)
-            target = next_status(current, "reissue")
+            change = move(current, "regenerate_ac", "activation code regenerated")
+            target = ProfileStatus(change.to_state)
             if db.execute("SELECT 1 FROM profiles WHERE matching_id=? AND iccid<>?", (matching_id, iccid)).fetchone():
                 raise InventoryError(f"matching ID {mask(matching_id)} is already in the inventory")
             db.execute(
@@ -606,7 +394,7 @@ class Inventory:
                 "updated_at=? WHERE iccid=?",
                 (target.value, matching_id, hash_code(confirmation_code) if confirmation_code else None, now_iso(),
                  iccid))
-            self._history(db, iccid, "reissue", current, target, reason="activation code regenerated")
+            self._history(db, iccid, change.trigger, change.from_state, change.to_state, reason=change.reason)
         return self.get(iccid)
 
     def record_cc_failure(self, iccid: str) -> tuple[int, int]:

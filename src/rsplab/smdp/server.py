@@ -38,7 +38,8 @@ from rsplab.private_files import write_private
 from rsplab.smdp.app import build_admin_app, build_app, build_smds_app, by_local_port
 from rsplab.smdp.config import DEFAULT_HOST_ID, DEFAULT_SESSION_TTL, SmdpConfig, load_config
 from rsplab.smdp.faults import FaultPlan
-from rsplab.smdp.inventory import Inventory, NewProfile, Profile, StatusChange
+from rsplab.smdp.inventory import Inventory
+from rsplab.smdp.profiles import NewProfile, Profile, StatusChange
 from rsplab.smdp.sessions import SessionStore
 from rsplab.smdp.status import ProfileStatus
 from rsplab.sockets import listening_socket
