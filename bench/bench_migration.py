@@ -11,6 +11,8 @@ the real engine on the local Temporal dev server, and prints:
   about 90 KB each, in a process of their own reached over a Unix socket as a card host reaches
   its readers; the benchmark's own client and the SM-DP+ do not count either);
 - the worker's RSS against the devices migrated (its slope, to project larger fleets);
+- CPU seconds per device of the worker process and of the dev server (less sensitive than
+  the wall time to other processes sharing the cores);
 - Temporal history events per device, split by workflow type;
 - in the same run and on the same server, the rate of no-op activities (a workflow running
   them back to back, many workflows at once, same worker settings): Temporal's own cost, so the
@@ -147,6 +149,12 @@ def stop_process(process: subprocess.Popen | None) -> None:
             process.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- no-op activities ----------------------------------------------------------------------------
 
 @activity.defn(name="bench_noop")
@@ -220,6 +228,7 @@ async def bench(args: argparse.Namespace) -> None:
         policy = MigrationPolicy(max_concurrency=args.concurrency, max_starts_per_second=args.rate,
                                  delete_old=True, failure_threshold=1.0)
         started_at = time.monotonic()
+        cpu_before = cpu_seconds(worker.pid), cpu_seconds(server.process.pid)
         started = await start_migration(client, fleet, policy, migration_id=f"bench-{uuid.uuid4().hex[:8]}",
                                         task_queue=MIGRATION_QUEUE, engine_task_queue=ENGINE_QUEUE)
         control = MigrationControl(client, started.migration_id)
@@ -244,6 +253,8 @@ async def bench(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(5)
         elapsed = time.monotonic() - started_at
+        worker_cpu, server_cpu = (cpu_seconds(pid) - before
+                                  for pid, before in zip((worker.pid, server.process.pid), cpu_before))
         rss = peak_rss_mb(worker.pid)
         lab_rss = peak_rss_mb(card_lab.pid)
         counts = status.counts
@@ -259,6 +270,8 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"devices per second:      {args.devices / elapsed:.2f} (steady {steady:.2f})")
         print(f"peak worker RSS:         {rss:.0f} MB (slope {rss_slope(samples):.1f} MB per 1,000 devices migrated)")
         print(f"peak card lab RSS:       {lab_rss:.0f} MB ({args.devices} virtual eUICCs, not the engine)")
+        print(f"CPU per device:          worker {worker_cpu / args.devices * 1000:.0f} ms, "
+              f"dev server {server_cpu / args.devices * 1000:.0f} ms")
         print(f"history events/device:   {total_events / args.devices:.1f}  "
               + ", ".join(f"{name} {count / args.devices:.1f}" for name, count in sorted(events.items())))
         print(f"no-op activities/s:      {noops:.0f}")
