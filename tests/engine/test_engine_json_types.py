@@ -11,7 +11,7 @@ import pytest
 import temporalio.converter as temporal_converter
 
 from esimflow.activities import types as t
-from esimflow.api import DeviceInfo, OperationResult
+from esimflow.contract import DeviceInfo, OperationResult
 from esimflow.codec import PayloadConverter
 from esimflow.json_types import DataclassFields
 

@@ -29,10 +29,10 @@ class Heartbeat:
     DETAILS_GAP_SECONDS); the side thread repeats the latest details."""
 
     def __init__(self) -> None:
-        self.details: tuple = ()
+        self.details: tuple[object, ...] = ()
         self._sent_at: float | None = None
 
-    def __call__(self, *details) -> None:
+    def __call__(self, *details: object) -> None:
         self.details = details
         now = time.monotonic()
         if self._sent_at is not None and now - self._sent_at < DETAILS_GAP_SECONDS:
