@@ -8,18 +8,17 @@ profile), so it never appears whole in a repr, a str or an error message: see :f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sgp22.errors import ActivationCodeInvalidError, BadInputError, MalformedDataError, SmdpAddressInvalidError
+from sgp22.secret_text import AC_FORMAT, AC_PREFIX, OID
+from sgp22.secret_text import DELIMITER as _DELIMITER
+from sgp22.secret_text import activation_code_secrets, mask_secret, scrub, shown_address
 
-
-def mask_secret(secret: str) -> str:
-    """``AB12…(16)``: enough to tell two secrets apart, not enough to use one."""
-    if not secret:
-        return ""
-    return f"{secret[:4]}…({len(secret)})" if len(secret) > 8 else f"…({len(secret)})"
+__all__ = ["AC_FORMAT", "AC_PREFIX", "ActivationCode", "Eid", "Iccid", "activation_code_secrets", "check_oid",
+           "check_smdp_address", "mask_secret", "scrub", "shown_address"]
 
 
 # --- EID (SGP.29: EIN + ESIN + two ISO 7064 MOD 97-10 check digits) ------------------------------
@@ -177,14 +176,9 @@ class Iccid:
 
 # --- Activation code (SGP.22 section 4.1) -------------------------------------------------------
 
-AC_PREFIX = "LPA:"
-AC_FORMAT = "1"
 MAX_AC_LENGTH = 512          # SGP.22 bounds each field; this only stops absurd input early
 MAX_MATCHING_ID_LENGTH = 255
-_DELIMITER = "$"
-
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-_OID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+")
 
 
 def _invalid(message: str, defect: str) -> ActivationCodeInvalidError:
@@ -193,22 +187,6 @@ def _invalid(message: str, defect: str) -> ActivationCodeInvalidError:
 
 def _bad_address(message: str, defect: str) -> SmdpAddressInvalidError:
     return SmdpAddressInvalidError(message, kind=f"input.smdp_address.{defect}")
-
-
-_PLAIN_ADDRESS = re.compile(
-    r"((?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z0-9-]{1,63}\.?|localhost|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{0,6})?",
-)
-
-
-def shown_address(address: str) -> str:
-    """How an error names a refused (or unreachable) address: in clear only while it has the
-    shape of a host name (dotted labels, an optional numeric port), so a matching ID put in the
-    address field or its port (fields swapped, a pasted activation code) never comes back in a
-    message."""
-    scheme_free = address.split("://", 1)[-1]
-    if len(address) <= 80 and _PLAIN_ADDRESS.fullmatch(scheme_free):
-        return repr(address)
-    return mask_secret(address)
 
 
 def check_smdp_address(address: str) -> str:
@@ -275,43 +253,12 @@ def _label_defect(label: str) -> str:
     return f"contains {_name_char(bad)} (letters, digits and '-' only)"
 
 
-def activation_code_secrets(text: str) -> list[str]:
-    """Every part of an activation code string that may be a secret, found before parsing, so
-    whatever a parser or a later layer says about a malformed code can be masked: each
-    ``$``-separated field except the format, a valid-looking address, an OID and the flag."""
-    if not isinstance(text, str):
-        return []
-    text = text.strip()
-    fields = text.split(_DELIMITER)
-    secrets = []
-    for position, value in enumerate(fields):
-        if not value or (position == 0 and value.upper() in (AC_FORMAT, AC_PREFIX + AC_FORMAT)):
-            continue
-        if position == 1 and shown_address(value) != mask_secret(value):
-            continue
-        if position == 3 and _OID.fullmatch(value):
-            continue
-        if position == 4 and value == "1":
-            continue
-        secrets.append(value)
-    if len(fields) > 1 or secrets:
-        secrets.append(text)
-    return secrets
-
-
-def scrub(message: str, secrets: Iterable[str | None]) -> str:
-    """``message`` with every one of ``secrets`` (longest first) replaced by its mask."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        message = message.replace(secret, mask_secret(secret))
-    return message
-
-
 def check_oid(text: str) -> str:
     """``text`` if it is a dotted OBJECT IDENTIFIER that DER can carry."""
     from sgp22.asn1_der import encode_oid_content  # deferred: asn1tools is not needed otherwise
 
     shown = repr(text[:60]) if re.fullmatch(r"[0-9.]*", text) else mask_secret(text)  # a misplaced token?
-    if not _OID.fullmatch(text):
+    if not OID.fullmatch(text):
         raise _invalid(f"SM-DP+ OID {shown} is not a dotted number such as 2.999.10", "oid")
     try:
         encode_oid_content(text)

@@ -21,52 +21,10 @@ id, an update id, a search attribute) is refused instead: :func:`check_no_secret
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
 from sgp22.errors import BadInputError
-from sgp22.identifiers import activation_code_secrets, mask_secret, scrub
-
-_SHAPE = re.compile(r"(?<![0-9A-Za-z_])[0-9A-Z_]+(?:-[0-9A-Z_]+)*(?![0-9A-Za-z_])")
-_WORD = r"[^\s\"'<>,;()\[\]{}$]*"
-_ACTIVATION_CODE_WORD = re.compile(rf"(?i)LPA:{_WORD}(?:\${_WORD})+|{_WORD}\${_WORD}(?:\${_WORD})+")
-_HEX = re.compile(r"[0-9A-F]+")
-_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2})?")
-_MIN_SHAPED_LENGTH = 8
-MIN_MASKED_LENGTH = 4
-"""Shorter known secrets are left alone: they would mask ordinary words and numbers (a count, a
-nickname), and a secret that short offers no protection worth the false alarms."""
-
-
-def looks_like_matching_id(word: str) -> bool:
-    """Whether ``word`` has the shape of an SGP.22 matching ID (see the module docstring)."""
-    return (_MIN_SHAPED_LENGTH <= len(word) <= 255 and _SHAPE.fullmatch(word) is not None
-            and any(char.isalpha() for char in word) and any(char.isdigit() for char in word)
-            and not _HEX.fullmatch(word) and not _TIMESTAMP.fullmatch(word) and not _is_constant_name(word))
-
-
-def _is_constant_name(word: str) -> bool:
-    """``RESULT_SGP_22_OTHER``: words and numbers joined by ``_`` (result code names), not the
-    letters and digits mixed in each group that a matching ID has."""
-    return "_" in word and "-" not in word and all(part.isalpha() or part.isdigit() for part in word.split("_"))
-
-
-def secrets_in(text: str) -> list[str]:
-    """The parts of ``text`` that may be secrets: activation code fields and matching-ID-shaped
-    words."""
-    found = []
-    for word in _ACTIVATION_CODE_WORD.findall(text):  # its fields, so the address stays readable
-        found += [secret for secret in activation_code_secrets(word) if secret != word and len(secret) >= MIN_MASKED_LENGTH]
-    found += [word for word in _SHAPE.findall(text) if looks_like_matching_id(word)]
-    return found
-
-
-def mask_secrets_in(text: str, known: Iterable[str | None] = ()) -> str:
-    """``text`` with the ``known`` secrets and everything that may be one masked."""
-    if not isinstance(text, str):
-        return text
-    known_secrets = [secret for secret in known if secret and len(secret) >= MIN_MASKED_LENGTH]
-    return scrub(text, [*known_secrets, *secrets_in(text)])
+from sgp22.secret_text import MIN_MASKED_LENGTH, looks_like_matching_id, mask_secret, mask_secrets_in, secrets_in
 
 
 def check_no_secret(value: str, what: str) -> str:
