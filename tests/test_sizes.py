@@ -15,12 +15,6 @@ MAX_MODULE_LINES = 420  # "~400": a few lines over is not yet a second concern
 MAX_FUNCTION_LINES = 60
 
 KNOWN = {
-    # the contract helper splits api.py into a contract and a client module
-    "src/esimflow/api.py",
-    # the ops and sequence helpers move the operations and the download phases
-    "src/esimflow/workflows/download.py",
-    "src/esimflow/workflows/download.py::DownloadProfileWorkflow._session_steps",
-    "src/esimflow/workflows/device_migration.py::DeviceMigrationWorkflow._steps",
     # the perf helper's benchmarks
     "bench/bench_download.py",
     "bench/bench_download.py::history_breakdown",

@@ -27,7 +27,7 @@ from esimflow.config import TemporalConfig
 from esimflow.devices import CardHostUnreachableError, DeviceNotFoundError
 from esimflow.routing.registry import TemporalDeviceRegistry
 from esimflow.workers.run import EsimflowWorker, WorkerOptions
-from esimflow.workflows.entity import ROUTE_CHECK
+from esimflow.workflows.entity_routes import ROUTE_CHECK
 from esimflow.workflows.policies import CARD_SCHEDULE_TO_START
 
 from tests.migration.host_process import Host, card_state
