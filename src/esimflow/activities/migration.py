@@ -33,7 +33,7 @@ from esimflow.contract import (
     euicc_workflow_id,
     operation_workflow_id,
 )
-from esimflow.devices import DeviceRegistry
+from esimflow.devices import DeviceNotFoundError, DeviceRegistry
 from esimflow.migration.fleet import load_fleet
 from esimflow.migration.model import (
     DeviceOutcome,
@@ -152,7 +152,12 @@ class MigrationActivities:
         return grant.device or device
 
     def _checked_device(self, eid: str, address: str) -> DeviceInfo:
-        device = self.registry.lookup(eid)
+        try:
+            device = self.registry.lookup(eid)
+        except DeviceNotFoundError as missing:
+            # a card host's worker unregisters its cards while it restarts: the lookup's retry
+            # policy waits for the card (CARD_LOOKUP_GIVE_UP) instead of failing the device
+            raise DeviceNotFoundError(missing.message, retryable=True) from None
         if address and not device_matches(address, device.card_host, device.reader, device.name):
             raise DeviceAddressMismatchError(
                 f"the fleet puts eUICC {eid} at {address!r}, the device registry at "
