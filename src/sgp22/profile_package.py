@@ -14,9 +14,11 @@ real package installs unchanged. The lab SM-DP+'s generated packages: ``sgp22.pr
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import asn1tools
 
@@ -49,13 +51,34 @@ def _source() -> str:
     return resources.files("sgp22").joinpath("asn1/upp.asn").read_text(encoding="utf-8")
 
 
-@functools.lru_cache(maxsize=1)
+_building = threading.RLock()
+T = TypeVar("T")
+
+
+def _built_once(build: Callable[[], T]) -> Callable[[], T]:
+    """Cache a costly build (the ASN.1 compile or parse tree: a second or more) so that threads
+    asking for it together build it once: ``lru_cache`` lets each of them build its own, and a
+    card host's first installs arrive together (16 card threads: 12 compiles)."""
+    built: list[T] = []
+
+    @functools.wraps(build)
+    def get() -> T:
+        if not built:
+            with _building:
+                if not built:
+                    built.append(build())
+        return built[0]
+
+    return get
+
+
+@_built_once
 def spec() -> Any:
     """upp.asn compiled for DER (an asn1tools specification)."""
     return codec.compile_der_string(_source())
 
 
-@functools.lru_cache(maxsize=1)
+@_built_once
 def type_descriptors() -> dict[str, dict[str, Any]]:
     """asn1tools' parse tree of upp.asn by type name (for readable output)."""
     descriptors: dict[str, dict[str, Any]] = asn1tools.parse_string(_source())["EsimflowProfilePackage"]["types"]
