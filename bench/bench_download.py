@@ -10,7 +10,7 @@ as a card and a server would; ``--lab-here`` keeps it in this one):
   across downloads as the engine keeps its own (``--cold-baseline``: opened inside the timed
   section for every download, as a one-shot LPA does);
 - (b) the engine's DownloadProfile workflow submitted through the client as the CLI does
-  (``esimflow.api.start_operation``: update-with-start of the eUICC's entity workflow, which
+  (``esimflow.client.start_operation``: update-with-start of the eUICC's entity workflow, which
   runs the download as a child workflow) against the Temporal dev server, served by the
   engine's worker (in this process) whose card steps reach the reader through PC/SC.
 
@@ -60,7 +60,8 @@ from temporalio import activity as temporal_activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from esimflow import api
+from esimflow import contract
+from esimflow.client import start_operation
 from esimflow.config import TemporalConfig, connect
 from esimflow.workers import devstack
 from esimflow.workers import run as worker_run
@@ -326,7 +327,7 @@ class DownloadBench:
         """(b): DownloadProfile through the entity workflow, as ``esimflow download`` submits it.
         Also returns the wall-clock submit and receipt times, to set against the history's."""
         submitted, started = time.time(), time.perf_counter()
-        handle = await api.start_operation(self.client, api.DownloadProfileInput(self.lab.eid, code),
+        handle = await start_operation(self.client, contract.DownloadProfileInput(self.lab.eid, code),
                                            task_queue=self.task_queue)
         result = await handle.result()
         elapsed, received = time.perf_counter() - started, time.time()
@@ -448,8 +449,8 @@ async def history_breakdown(client, workflow_id: str, wall: float, submitted: fl
             ends.append(local[index + 1][1])
         per_step[f"{name} (local)"] += max(min(ends, default=scheduled) - scheduled, 0.0)
         per_step_count[f"{name} (local)"] += 1
-    card = [s for s in activities.values() if s["queue"].startswith(api.CARD_TASK_QUEUE_PREFIX)]
-    net = [s for s in activities.values() if not s["queue"].startswith(api.CARD_TASK_QUEUE_PREFIX)]
+    card = [s for s in activities.values() if s["queue"].startswith(contract.CARD_TASK_QUEUE_PREFIX)]
+    net = [s for s in activities.values() if not s["queue"].startswith(contract.CARD_TASK_QUEUE_PREFIX)]
     started_tasks = [t for t in tasks.values() if "started" in t]
     return {
         "events": len(events),

@@ -40,7 +40,7 @@ from temporalio.service import RPCError  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 from esimflow import search_attributes  # noqa: E402
-from esimflow.api import card_task_queue  # noqa: E402
+from esimflow.contract import card_task_queue  # noqa: E402
 from esimflow.codec import data_converter  # noqa: E402
 from esimflow.migration.client import MigrationControl, start_migration  # noqa: E402
 from esimflow.migration.model import MigrationPolicy  # noqa: E402

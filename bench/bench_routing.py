@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from temporalio.client import Client  # noqa: E402
 
-from esimflow import api, search_attributes  # noqa: E402
+from esimflow import contract, search_attributes  # noqa: E402
+from esimflow.client import run_operation
 from esimflow.codec import data_converter  # noqa: E402
 from esimflow.config import TEMPORAL_REGISTRY, TemporalConfig  # noqa: E402
 from esimflow.routing.workflows import CARD_HOST_WORKFLOW, CARD_LOCATION_WORKFLOW  # noqa: E402
@@ -101,7 +102,7 @@ async def routed_operations(client: Client, all_eids: list[str], total: int, con
     async def one(eid: str) -> None:
         async with limit:
             started = time.monotonic()
-            result = await api.run_operation(client, api.ListProfilesInput(eid), task_queue=ENGINE_QUEUE)
+            result = await run_operation(client, contract.ListProfilesInput(eid), task_queue=ENGINE_QUEUE)
             latencies.append(time.monotonic() - started)
             if not result.ok:
                 failures.append(f"{eid}: {result.error_kind} {result.message}")
@@ -162,7 +163,7 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"CardHost history:        {statistics.mean(hosts):.1f} events per host after "
               f"{time.monotonic() - started:.0f} s")
         entity_events: dict[str, int] = defaultdict(int)
-        async for execution in client.list_workflows(f'WorkflowType = "{api.ENTITY_WORKFLOW}"'):
+        async for execution in client.list_workflows(f'WorkflowType = "{contract.ENTITY_WORKFLOW}"'):
             history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
             entity_events[execution.id] += len(history.events)
         print(f"entity history:          {statistics.mean(entity_events.values()):.1f} events per card "

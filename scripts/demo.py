@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from esimcli import render
-from esimflow.api import OperationResult
+from esimflow.contract import OperationResult
 from esimflow.workers.devstack import start_dev_server
 from rsplab.up import Lab, LabOptions, StopSignals
 from sgp22.identifiers import ActivationCode

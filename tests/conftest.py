@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from esimflow.machines import DownloadSession
+
 TEST_PAYLOAD_KEY = bytes(range(32))
 """The payload codec key every test client and worker shares (see esimflow.codec)."""
+
+# an illegal CancelSessionReason raises in the tests (in service it is replaced and reported)
+DownloadSession.strict_cancel_reasons = True
 
 
 def temporal_tool(name: str) -> str:

@@ -16,7 +16,8 @@ import click
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from esimflow import api
+from esimflow import contract
+from esimflow.client import drain_entity, entity_status, skip_current
 
 from esimcli import params
 from esimcli.connection import ConnectionFlags, connect, owned_runtime, temporal_options
@@ -37,8 +38,8 @@ def entity() -> None:
     """The entity workflow of one eUICC (euicc-<EID>), which runs its operations one at a time."""
 
 
-def status_lines(status: api.EntityStatus) -> list[str]:
-    lines = [f"entity   {api.euicc_workflow_id(status.eid)}",
+def status_lines(status: contract.EntityStatus) -> list[str]:
+    lines = [f"entity   {contract.euicc_workflow_id(status.eid)}",
              f"queue    {status.task_queue}"
              + (f" (moves to {status.requested_task_queue} when idle)" if status.requested_task_queue else ""),
              f"current  {status.running or '-'}"]
@@ -49,7 +50,7 @@ def status_lines(status: api.EntityStatus) -> list[str]:
 
 
 def _run(eid: str, as_json: bool, connection: ConnectionFlags, action) -> None:
-    async def body() -> api.EntityStatus:
+    async def body() -> contract.EntityStatus:
         client = await connect(connection, runtime)
         return await engine_call(_refusal(action(client)))
 
@@ -96,7 +97,7 @@ async def _mapped(awaitable, eid: str):
 @temporal_options
 def show(eid: str, as_json: bool, connection: ConnectionFlags) -> None:
     """The entity's task queue, current operation, waiting operations and holds."""
-    _run(eid, as_json, connection, lambda client: api.entity_status(client, eid))
+    _run(eid, as_json, connection, lambda client: entity_status(client, eid))
 
 
 @entity.command("skip")
@@ -106,7 +107,7 @@ def show(eid: str, as_json: bool, connection: ConnectionFlags) -> None:
 @temporal_options
 def skip(eid: str, reason: str, as_json: bool, connection: ConnectionFlags) -> None:
     """End the running operation as failed (after its card step in flight), or drop its hold."""
-    _run(eid, as_json, connection, lambda client: api.skip_current(client, eid, reason))
+    _run(eid, as_json, connection, lambda client: skip_current(client, eid, reason))
 
 
 @entity.command("drain")
@@ -115,4 +116,4 @@ def skip(eid: str, reason: str, as_json: bool, connection: ConnectionFlags) -> N
 @temporal_options
 def drain(eid: str, as_json: bool, connection: ConnectionFlags) -> None:
     """Accept no new operation, finish those waiting, then end (the next submit starts it again)."""
-    _run(eid, as_json, connection, lambda client: api.drain_entity(client, eid))
+    _run(eid, as_json, connection, lambda client: drain_entity(client, eid))

@@ -16,10 +16,17 @@ def docs() -> None:
     """Write (or check) documentation generated from the code."""
 
 
+def _is_current(page: Path, text: str) -> bool:
+    """``page`` holds ``text``; a page that cannot be read (not a file, unreadable) does not."""
+    try:
+        return page.is_file() and page.read_text() == text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def stale_machine_pages(out: Path) -> list[Path]:
     """Pages under ``out`` that are missing or differ from what the machines generate now."""
-    return [out / f"{name}.md" for name, model in MACHINES.items()
-            if not (out / f"{name}.md").is_file() or (out / f"{name}.md").read_text() != markdown(model)]
+    return [out / f"{name}.md" for name, model in MACHINES.items() if not _is_current(out / f"{name}.md", markdown(model))]
 
 
 @docs.command("machines")
@@ -53,7 +60,7 @@ def openharmony(out: Path, check: bool) -> None:
     """Where every function and field of the OpenHarmony eSIM system API lives in esimflow."""
     page = openharmony_table.render_markdown()
     if check:
-        if not out.is_file() or out.read_text() != page:
+        if not _is_current(out, page):
             click.echo(f"out of date: {out} (run `esimflow docs openharmony`)", err=True)
             sys.exit(1)
         click.echo(f"{out} up to date")

@@ -7,11 +7,12 @@ the environment so neither has to sit on a command line (visible in ``ps`` and s
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 
 import click
 
-from esimflow import api
+from esimflow import contract
 from esimflow.openharmony import DownloadableProfileSpec, downloadable_profile_from_json
 from sgp22.errors import EsimError
 from sgp22.identifiers import activation_code_secrets, check_smdp_address
@@ -120,13 +121,13 @@ def _profile_source(call: Call, activation_code: str | None, confirmation_code: 
 @_port
 def download(call: Call, activation_code: str | None, confirmation_code: str | None, profile_json,
              smdp_address: str | None, switch_after_download: bool, force_disable: bool, ppr_allowed: bool,
-             review: bool, consent_timeout: float, port_index: int) -> api.DownloadProfileInput:
+             review: bool, consent_timeout: float, port_index: int) -> contract.DownloadProfileInput:
     """Download a profile (OpenHarmony downloadProfile).
 
     ACTIVATION_CODE is LPA:1$<SM-DP+>$<matching ID>[...]; "-" reads it from stdin; without one
     the eUICC's default SM-DP+ is asked."""
     profile = _profile_source(call, activation_code, confirmation_code, profile_json)
-    return api.DownloadProfileInput(
+    return contract.DownloadProfileInput(
         eid=call.require_eid(),
         activation_code=profile.activation_code,
         confirmation_code=profile.confirmation_code,
@@ -150,11 +151,11 @@ def download(call: Call, activation_code: str | None, confirmation_code: str | N
 @_force_disable
 @_port
 def metadata(call: Call, activation_code: str | None, confirmation_code: str | None, profile_json,
-             force_disable: bool, port_index: int) -> api.GetDownloadableProfileMetadataInput:
+             force_disable: bool, port_index: int) -> contract.GetDownloadableProfileMetadataInput:
     """Preview what a download would install, without installing it
     (OpenHarmony getDownloadableProfileMetadata)."""
     profile = _profile_source(call, activation_code, confirmation_code, profile_json)
-    return api.GetDownloadableProfileMetadataInput(
+    return contract.GetDownloadableProfileMetadataInput(
         eid=call.require_eid(),
         activation_code=profile.activation_code,
         confirmation_code=profile.confirmation_code,
@@ -168,14 +169,15 @@ def metadata(call: Call, activation_code: str | None, confirmation_code: str | N
 @operation_command("available", watch=True, timeout=300.0)
 @_force_disable
 @_port
-def available(call: Call, force_disable: bool, port_index: int) -> api.GetDownloadableProfilesInput:
+def available(call: Call, force_disable: bool, port_index: int) -> contract.GetDownloadableProfilesInput:
     """Profiles waiting for this eUICC at its default SM-DP+ and the SM-DS
     (OpenHarmony getDownloadableProfiles)."""
-    return api.GetDownloadableProfilesInput(eid=call.require_eid(), port_index=port_index,
+    return contract.GetDownloadableProfilesInput(eid=call.require_eid(), port_index=port_index,
                                             force_disable_profile=force_disable)
 
 
-_REASONS = {reason.name.lower().replace("_", "-"): reason for reason in api.CancelReason}
+_REASONS = {re.sub(r"(?<!^)(?=[A-Z])", "-", reason.name).lower(): reason for reason in contract.CancelReason}
+"""``--reason`` values: SGP.22's names in kebab case (``endUserRejection`` -> ``end-user-rejection``)."""
 
 
 @operation_command("cancel-session", timeout=120.0)
@@ -183,12 +185,12 @@ _REASONS = {reason.name.lower().replace("_", "-"): reason for reason in api.Canc
 @click.option("--reason", type=click.Choice(list(_REASONS)), default="end-user-rejection", show_default=True,
               help="SGP.22 CancelSessionReason.")
 @_smdp
-def cancel_session(call: Call, transaction_id: str, reason: str, smdp_address: str | None) -> api.CancelSessionInput:
+def cancel_session(call: Call, transaction_id: str, reason: str, smdp_address: str | None) -> contract.CancelSessionInput:
     """Cancel the RSP session TRANSACTION_ID (hex) on the card and at the SM-DP+
     (OpenHarmony cancelSession)."""
     try:
         bytes.fromhex(transaction_id)
     except ValueError:
         raise bad_input("the transaction ID is hex (as `download` progress and results show it)") from None
-    return api.CancelSessionInput(eid=call.require_eid(), transaction_id=transaction_id,
+    return contract.CancelSessionInput(eid=call.require_eid(), transaction_id=transaction_id,
                                   reason=int(_REASONS[reason]), smdp_address=_read_smdp_address(call, smdp_address))

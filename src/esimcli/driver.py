@@ -16,7 +16,8 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from esimflow import api
+from esimflow import contract
+from esimflow.client import OperationHandle, start_operation
 from sgp22.errors import EsimError
 
 from esimcli.connection import ConnectionFlags, connect, owned_runtime
@@ -45,7 +46,7 @@ class OperationDriver:
         self._timeout = timeout
         self._workflow_id = ""
 
-    def run(self, op_input: Any) -> api.OperationResult:
+    def run(self, op_input: Any) -> contract.OperationResult:
         try:
             return self._run(op_input, owned_runtime())
         finally:
@@ -53,7 +54,7 @@ class OperationDriver:
             # through a finished task) while Python can still shut their threads down.
             gc.collect()
 
-    def _run(self, op_input: Any, runtime) -> api.OperationResult:
+    def _run(self, op_input: Any, runtime) -> contract.OperationResult:
         deadline = time.monotonic() + self._timeout
         with asyncio.Runner() as runner:
             try:
@@ -71,8 +72,8 @@ class OperationDriver:
             finally:
                 self._display.finish()
 
-    async def _submit(self, client, op_input: Any, deadline: float) -> api.OperationHandle:
-        submit = asyncio.ensure_future(engine_call(api.start_operation(client, op_input)))
+    async def _submit(self, client, op_input: Any, deadline: float) -> OperationHandle:
+        submit = asyncio.ensure_future(engine_call(start_operation(client, op_input)))
         if not await self._wait(submit, deadline, HINT_AFTER_SECONDS):
             self._display.note(
                 "no worker has accepted the operation yet: is `esimflow worker` running "
@@ -85,7 +86,7 @@ class OperationDriver:
                                  retryable=True)
         return submit.result()
 
-    def _follow(self, runner: asyncio.Runner, handle: api.OperationHandle, deadline: float) -> api.OperationResult:
+    def _follow(self, runner: asyncio.Runner, handle: OperationHandle, deadline: float) -> contract.OperationResult:
         result = runner.run(_spawn(engine_call(handle.result())))
         queued_since = time.monotonic()
         hinted = False
@@ -111,8 +112,8 @@ class OperationDriver:
                     # The operation moved on (or ended) before the answer arrived: its result says how.
                     self._display.note(f"answer not taken: {failure.message}")
 
-    async def _next_progress(self, handle: api.OperationHandle, result: asyncio.Future,
-                             deadline: float) -> api.Progress | None:
+    async def _next_progress(self, handle: OperationHandle, result: asyncio.Future,
+                             deadline: float) -> contract.Progress | None:
         """The current progress, or None once the result is in."""
         if await self._wait(result, deadline, POLL_SECONDS):
             return None
@@ -124,7 +125,7 @@ class OperationDriver:
             return await asyncio.wait_for(handle.progress(), QUERY_SECONDS)
         except (asyncio.TimeoutError, RPCError):
             # No worker answered the query in time (busy, or between tasks): keep waiting.
-            return api.Progress(operation=handle.operation, phase="waiting for a worker")
+            return contract.Progress(operation=handle.operation, phase="waiting for a worker")
 
     @staticmethod
     async def _wait(future: asyncio.Future, deadline: float, at_most: float | None) -> bool:

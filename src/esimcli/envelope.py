@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from esimflow.api import OperationResult
+from esimflow.contract import OperationResult
 from sgp22.results import WinStatus
 
 from esimcli.failures import CliFailure

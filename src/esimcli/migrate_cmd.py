@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import gc
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ import click
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from esimflow.api import WORKFLOW_TASK_QUEUE
+from esimflow.client import AnswerRefusedError
+from esimflow.contract import WORKFLOW_TASK_QUEUE
 from esimflow.migration.client import FleetInvalidError, MigrationControl, start_migration, validate_fleet
 from esimflow.migration.model import MIGRATION_TASK_QUEUE, MigrationPolicy, MigrationState, MigrationStatus
 from sgp22.errors import BadInputError, EsimError
@@ -31,6 +33,8 @@ from sgp22.errors import BadInputError, EsimError
 from esimcli.connection import ConnectionFlags, connect, owned_runtime, temporal_options
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
+from esimcli.questions import CONFIRMATION_CODE_ENV, Responder, answer_when_asked
+from esimcli.secrets import Redactor
 
 WATCH_SECONDS = 1.0
 BAR_WIDTH = 30
@@ -187,6 +191,43 @@ click.option("--rollback", is_flag=True, help="Devices in flight that have not s
 click.option("--reject", is_flag=True, help="Reject the canary batch: the migration ends aborted.")(
     _control_command("approve", "Approve the canary batch so the rest of the fleet starts.",
                      lambda c, reject: c.approve(not reject)))
+
+
+@migrate.command("answer")
+@_id_argument
+@click.argument("device_index", type=click.IntRange(min=0))
+@click.option("--confirmation-code", envvar=CONFIRMATION_CODE_ENV, show_envvar=True, metavar="CODE",
+              help="The code, if the SM-DP+ asks for one (prefer the environment or the prompt).")
+@click.option("--accept-policy-rules", is_flag=True, help="Consent to the profile and its policy rules.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="How long to wait for the device's download to ask.")
+@_json_option
+@temporal_options
+def answer(migration_id: str, device_index: int, confirmation_code: str | None, accept_policy_rules: bool,
+           wait_seconds: float, as_json: bool, connection: ConnectionFlags) -> None:
+    """Answer what device DEVICE_INDEX's download asks (a confirmation code, consent) while it
+    runs under its hold; on a terminal the question is shown and asked."""
+    out = _Output("migrate answer", as_json)
+    responder = Responder(interactive=sys.stdin.isatty(), redactor=Redactor(), confirmation_code=confirmation_code,
+                          accept_policy_rules=accept_policy_rules)
+
+    async def body() -> ExitCode:
+        device = MigrationControl(await out.client(connection), migration_id).device(device_index)
+        try:
+            progress = await _engine(answer_when_asked(device, responder, wait_seconds=wait_seconds), migration_id)
+        except AnswerRefusedError as refused:
+            raise CliFailure(ExitCode.OPERATION_FAILED, refused.kind, refused.message) from None
+        if progress is None:
+            raise CliFailure(ExitCode.OPERATION_FAILED, "migration.nothing_asked",
+                             f"device {device_index} of {migration_id} asked nothing within {wait_seconds:g} s")
+        if not as_json:
+            click.echo(responder.hint or f"{migration_id} device {device_index}: {progress.phase}")
+        out.document(migration_id, None, extra={"device": device_index, "progress": dataclasses.asdict(progress)})
+        return ExitCode.OK
+
+    out.run(body)
+
+
 click.argument("max_concurrency", type=click.IntRange(min=1))(
     _control_command("concurrency", "Change how many devices are migrated at the same time.",
                      lambda c, max_concurrency: c.set_concurrency(max_concurrency)))

@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from esimflow import api
+from esimflow import contract
 from sgp22.results import OhResultCode
 
 
 @dataclass(frozen=True)
 class Row:
-    """One seed item. ``inputs`` are ``Class.field`` of :mod:`esimflow.api` inputs; ``result``
+    """One seed item. ``inputs`` are ``Class.field`` of :mod:`esimflow.contract` inputs; ``result``
     a path into an operation's ``data`` (``profiles[].iccid``); ``cli`` the verb and its flag,
     argument or column; ``reason`` why the item has no carrier, or how it is carried."""
 
@@ -33,7 +33,7 @@ class Row:
     reason: str = ""
 
 
-O = api.Operation
+O = contract.Operation
 _SLOT_REASON = ("a slot is an index on one device; the engine serves many devices and names the eUICC by "
                 "its EID (`--eid` or `ESIMFLOW_EID`)")
 _PORT_REASON = "multi-port (MEP) eUICCs: the port the profile is enabled on"
@@ -192,14 +192,14 @@ TYPES: tuple[Row, ...] = (
 
 
 ENUMS: dict[str, type[Enum]] = {
-    "ResetOption": api.ResetOption,
-    "OsuStatus": api.OsuStatus,
+    "ResetOption": contract.ResetOption,
+    "OsuStatus": contract.OsuStatus,
     "ResultCode": OhResultCode,
-    "CancelReason": api.CancelReason,
-    "ProfileState": api.ProfileState,
-    "ProfileClass": api.ProfileClass,
-    "PolicyRules": api.PolicyRules,
-    "SolvableErrors": api.SolvableErrors,
+    "CancelReason": contract.CancelReason,
+    "ProfileState": contract.ProfileState,
+    "ProfileClass": contract.ProfileClass,
+    "PolicyRules": contract.PolicyRules,
+    "SolvableErrors": contract.SolvableErrors,
 }
 """Each seed enumeration and the engine enum that carries it, member for member."""
 
@@ -211,6 +211,13 @@ def engine_member(enum: type[Enum], seed_name: str) -> Enum | None:
         if name and name in enum.__members__:
             return enum.__members__[name]
     return None
+
+
+def openharmony_name(member: Enum) -> str:
+    """The member's OpenHarmony spelling: its own name, or the upper-case alias the SGP.22 enum
+    gives it (``CancelSessionReason.postponed`` is OpenHarmony's ``POSTPONED``)."""
+    return next((name for name, alias in type(member).__members__.items() if alias is member and name.isupper()),
+                member.name)
 
 
 ROWS: tuple[Row, ...] = FUNCTIONS + TYPES
@@ -238,7 +245,7 @@ def render_markdown() -> str:
               "Every member keeps OpenHarmony's name and number in the engine's enum.", "",
               "| OpenHarmony | engine enum | members (name = value) |", "| --- | --- | --- |"]
     for seed_name, enum in ENUMS.items():
-        members = ", ".join(f"{member.name} = {int(member.value)}" for member in enum)  # type: ignore[arg-type]
+        members = ", ".join(f"{openharmony_name(member)} = {int(member.value)}" for member in enum)
         lines.append(f"| {seed_name} | `{enum.__module__}.{enum.__qualname__}` | {members} |")
     return "\n".join(lines) + "\n"
 

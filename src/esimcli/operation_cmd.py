@@ -1,7 +1,7 @@
 """What every operation verb shares: the device and output options, the Temporal connection,
 running the operation through the engine, and turning the outcome into output and an exit code.
 
-A verb is a function from its own options to an ``esimflow.api`` input::
+A verb is a function from its own options to an ``esimflow.contract`` input::
 
     @operation_command("switch")
     @click.argument("iccid", callback=params.iccid_param)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from esimflow import api
+from esimflow import contract
 
 from esimcli import params
 from esimcli.failures import bad_input
@@ -16,9 +16,9 @@ _port = click.option("--port", "port_index", type=click.IntRange(min=0), default
 
 
 @operation_command("profiles", timeout=60.0)
-def profiles(call: Call) -> api.ListProfilesInput:
+def profiles(call: Call) -> contract.ListProfilesInput:
     """List the profiles on the eUICC (OpenHarmony getEuiccProfileInfoList)."""
-    return api.ListProfilesInput(eid=call.require_eid())
+    return contract.ListProfilesInput(eid=call.require_eid())
 
 
 @operation_command("switch")
@@ -26,27 +26,27 @@ def profiles(call: Call) -> api.ListProfilesInput:
 @click.option("--force-disable", is_flag=True,
               help="Disable the profile enabled now without asking (forceDisableProfile).")
 @_port
-def switch(call: Call, iccid: str, force_disable: bool, port_index: int) -> api.SwitchProfileInput:
+def switch(call: Call, iccid: str, force_disable: bool, port_index: int) -> contract.SwitchProfileInput:
     """Enable the profile ICCID (OpenHarmony switchToProfile).
 
     Without --force-disable the operation refuses with RESULT_MUST_DISABLE_PROFILE when another
     profile is enabled on the port."""
-    return api.SwitchProfileInput(eid=call.require_eid(), iccid=iccid, port_index=port_index,
+    return contract.SwitchProfileInput(eid=call.require_eid(), iccid=iccid, port_index=port_index,
                                   force_disable_profile=force_disable)
 
 
 @operation_command("delete")
 @click.argument("iccid", callback=params.iccid_param)
-def delete(call: Call, iccid: str) -> api.DeleteProfileInput:
+def delete(call: Call, iccid: str) -> contract.DeleteProfileInput:
     """Delete the disabled profile ICCID (OpenHarmony deleteProfile)."""
-    return api.DeleteProfileInput(eid=call.require_eid(), iccid=iccid)
+    return contract.DeleteProfileInput(eid=call.require_eid(), iccid=iccid)
 
 
 @operation_command("nickname")
 @click.argument("iccid", callback=params.iccid_param)
 @click.argument("nickname")
-def nickname(call: Call, iccid: str, nickname: str) -> api.SetNicknameInput:
+def nickname(call: Call, iccid: str, nickname: str) -> contract.SetNicknameInput:
     """Set the nickname of profile ICCID; "" clears it (OpenHarmony setProfileNickname)."""
     if len(nickname.encode()) > MAX_NICKNAME_BYTES:
         raise bad_input(f"a nickname holds at most {MAX_NICKNAME_BYTES} bytes (UTF-8), got {len(nickname.encode())}")
-    return api.SetNicknameInput(eid=call.require_eid(), iccid=iccid, nickname=nickname)
+    return contract.SetNicknameInput(eid=call.require_eid(), iccid=iccid, nickname=nickname)

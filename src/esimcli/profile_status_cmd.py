@@ -103,7 +103,8 @@ def _time(at: datetime) -> str:
 def change_json(change: StatusChange) -> dict:
     return {"at": change.at.isoformat(), "iccid": change.iccid, "eid": change.eid,
             "from": str(change.from_status) if change.from_status else None, "to": str(change.to_status),
-            "operation": change.operation, "workflow_id": change.workflow_id, "error_reason": change.error_reason}
+            "operation": change.operation, "workflow_id": change.workflow_id, "error_reason": change.error_reason,
+            "drift": change.drift}
 
 
 def record_json(record: ProfileRecord) -> dict:
@@ -116,7 +117,8 @@ def change_table(changes: list[StatusChange], *, with_iccid: bool = False) -> li
               "ERROR")
     rows = [header]
     for c in changes:
-        rows.append((_time(c.at), *((c.iccid,) if with_iccid else ()), str(c.from_status or "-"), str(c.to_status),
+        rows.append((_time(c.at), *((c.iccid,) if with_iccid else ()), str(c.from_status or "-"),
+                     f"{c.to_status} (drift)" if c.drift else str(c.to_status),
                      c.operation, c.eid or "-", c.workflow_id or "-", c.error_reason or "-"))
     return table(rows)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
-from esimflow.api import Progress
+from esimflow.contract import Progress
 
 
 def describe(progress: Progress) -> str:

@@ -7,13 +7,16 @@ session until the workflow's consent timer runs out.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
 
-from esimflow.api import CancelReason, OperationHandle, PolicyRules, ProfileClass, Progress
+from esimflow.client import OperationHandle
+from esimflow.contract import CancelReason, PolicyRules, ProfileClass, Progress
 
+from esimcli.render import policy_names, value_label
 from esimcli.secrets import Redactor
 
 Answer = Callable[[OperationHandle], Awaitable[Any]]
@@ -22,9 +25,16 @@ CONFIRMATION_CODE_ENV = "ESIMFLOW_CONFIRMATION_CODE"
 
 
 class Responder:
-    def __init__(self, *, interactive: bool, redactor: Redactor) -> None:
+    """``confirmation_code`` and ``accept_policy_rules``: answers given in advance (a code
+    from the environment, consent from a flag), sent when the question comes."""
+
+    def __init__(self, *, interactive: bool, redactor: Redactor, confirmation_code: str | None = None,
+                 accept_policy_rules: bool = False) -> None:
         self._interactive = interactive
         self._redactor = redactor
+        self._code = confirmation_code
+        self._accept_policy_rules = accept_policy_rules
+        redactor.add(confirmation_code)
         self._answered: set[tuple[str, int]] = set()
         self.hint: str | None = None  # why a question was declined, for the final report
 
@@ -44,6 +54,9 @@ class Responder:
         return _decline(CancelReason.UNDEFINED_REASON)
 
     def _confirmation_code_answer(self) -> Answer:
+        if self._code:
+            code = self._code
+            return lambda handle: handle.provide_confirmation_code(code)
         if self._interactive:
             try:
                 code = click.prompt("Confirmation code", hide_input=True, err=True, default="",
@@ -62,6 +75,8 @@ class Responder:
     def _consent_answer(self, progress: Progress) -> Answer:
         metadata = progress.metadata
         rules = PolicyRules(metadata.policy_rules) if metadata else PolicyRules(0)
+        if self._accept_policy_rules:
+            return lambda handle: handle.give_consent(accept_policy_rules=True)
         if self._interactive:
             click.echo(self._redactor(describe_metadata(progress)), err=True)
             question = ("Allow these policy rules and install the profile?" if rules
@@ -81,6 +96,21 @@ class Responder:
         return _decline(CancelReason.POSTPONED)
 
 
+async def answer_when_asked(handle: OperationHandle, responder: Responder, *, wait_seconds: float,
+                            poll_seconds: float = 0.5) -> Progress | None:
+    """Wait up to ``wait_seconds`` for ``handle`` to ask something, then answer it as
+    ``responder`` decides (a prompt runs outside the event loop); None: nothing was asked."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        progress = await handle.progress()
+        if progress.awaiting:
+            answer = await asyncio.to_thread(responder.answer, progress)
+            return await answer(handle) if answer is not None else progress
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
+        await asyncio.sleep(poll_seconds)
+
+
 def _decline(reason: CancelReason) -> Answer:
     return lambda handle: handle.decline(reason)
 
@@ -93,16 +123,7 @@ def describe_metadata(progress: Progress) -> str:
         f"Profile     {metadata.profile_name or '-'}",
         f"Provider    {metadata.service_provider_name or '-'}",
         f"ICCID       {metadata.iccid}",
-        f"Class       {_enum_name(ProfileClass, metadata.profile_class, 'PROFILE_CLASS_')}",
+        f"Class       {value_label(ProfileClass, metadata.profile_class)}",
+        f"Policy      {', '.join(policy_names(metadata.policy_rules)) or 'none'}",
     ]
-    rules = PolicyRules(metadata.policy_rules)
-    names = [rule.name.removeprefix("POLICY_RULE_").lower() for rule in PolicyRules if rule in rules]
-    lines.append(f"Policy      {', '.join(names) if names else 'none'}")
     return "\n".join(lines)
-
-
-def _enum_name(enum_type, value: int, prefix: str) -> str:
-    try:
-        return enum_type(value).name.removeprefix(prefix).lower()
-    except ValueError:
-        return str(value)

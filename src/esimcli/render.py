@@ -5,9 +5,10 @@ output carries the same data unformatted; this module never decides what is in i
 """
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
 
-from esimflow.api import OperationResult, PolicyRules, ProfileClass, ProfileState
+from esimflow.contract import OperationResult, PolicyRules, ProfileClass, ProfileState
 
 
 def result_lines(result: OperationResult) -> list[str]:
@@ -35,8 +36,8 @@ def profile_table(profiles: list[dict[str, Any]]) -> list[str]:
     for profile in profiles:
         rows.append((
             str(profile.get("iccid", "")),
-            _enum_label(ProfileState, profile.get("state"), "PROFILE_STATE_"),
-            _enum_label(ProfileClass, profile.get("profile_class"), "PROFILE_CLASS_"),
+            value_label(ProfileState, profile.get("state")),
+            value_label(ProfileClass, profile.get("profile_class")),
             str(profile.get("service_provider_name") or "-"),
             str(profile.get("profile_name") or "-"),
             str(profile.get("nickname") or "-"),
@@ -54,10 +55,14 @@ def device_table(devices: list[dict[str, Any]]) -> list[str]:
     return _table(rows)
 
 
-def policy_label(bits: int) -> str:
+def policy_names(bits: int) -> list[str]:
+    """A profile's policy rules as a person reads them (``disable_not_allowed``, ...)."""
     rules = PolicyRules(bits)
-    names = [rule.name.removeprefix("POLICY_RULE_").lower() for rule in PolicyRules if rule in rules]
-    return ",".join(names) if names else "-"
+    return [str(rule.name).removeprefix("POLICY_RULE_").lower() for rule in PolicyRules if rule in rules]
+
+
+def policy_label(bits: int) -> str:
+    return ",".join(policy_names(bits)) or "-"
 
 
 def key_value_lines(data: Any, indent: str = "") -> list[str]:
@@ -88,9 +93,11 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def _enum_label(enum_type, value: Any, prefix: str) -> str:
+def value_label(enum_type: type[IntEnum], value: Any) -> str:
+    """A profile state or class by its SGP.22 name (``enabled``, ``operational``, ``unspecified``);
+    a value the enum does not name as the number, none as ``-``."""
     try:
-        return enum_type(value).name.removeprefix(prefix).lower()
+        return enum_type(value).name.lower()
     except (TypeError, ValueError):
         return "-" if value is None else str(value)
 

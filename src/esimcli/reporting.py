@@ -7,7 +7,7 @@ import json
 
 import click
 
-from esimflow.api import OperationResult
+from esimflow.contract import OperationResult
 
 from esimcli import envelope, render
 from esimcli.exit_codes import ExitCode

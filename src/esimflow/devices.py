@@ -25,7 +25,7 @@ from contextlib import closing
 from pathlib import Path
 
 from carddrivers.spec import ReaderSpec
-from esimflow.api import DeviceInfo
+from esimflow.contract import DeviceInfo
 from sgp22.errors import BadInputError, EsimError
 from sgp22.results import OhResultCode, WinStatus
 

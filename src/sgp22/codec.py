@@ -19,12 +19,14 @@ import functools
 import re
 import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import asn1tools
 import asn1tools.codecs.ber as _ber
 import asn1tools.codecs.der as _der
 
+from sgp22 import tlv
 from sgp22.errors import BadInputError, MalformedDataError
 
 SPEC_PATH = Path(__file__).parent / "asn1" / "rsp.asn"
@@ -86,18 +88,18 @@ def _base128(value: int) -> bytes:
     return bytes(reversed(groups))
 
 
-class _ObjectIdentifier(_der.ObjectIdentifier):
-    def encode_content(self, data, values=None):
+class _ObjectIdentifier(_der.ObjectIdentifier):  # type: ignore[misc]  # asn1tools has no types
+    def encode_content(self, data: str, values: Any = None) -> bytes:
         return encode_oid_content(data)
 
-    def decode_content(self, data, offset, length):
+    def decode_content(self, data: bytes, offset: int, length: int) -> tuple[str, int]:
         end_offset = offset + length
         if end_offset > len(data):
             raise ValueError("object identifier runs past the end of the data")
         return decode_oid_content(bytes(data[offset:end_offset])), end_offset
 
 
-def _decode_elements(array_type, data, offset, length):
+def _decode_elements(array_type: Any, data: bytes, offset: int, length: int) -> tuple[list[Any], int]:
     decoded = []
     end_offset = offset + length
     while offset < end_offset:
@@ -112,15 +114,15 @@ def _decode_elements(array_type, data, offset, length):
 
 # asn1tools' own __init__ calls super() through the module-level name we swap, hence the
 # direct ArrayType.__init__ calls.
-class _SequenceOf(_der.SequenceOf):
-    def __init__(self, name, element_type):
+class _SequenceOf(_der.SequenceOf):  # type: ignore[misc]
+    def __init__(self, name: str, element_type: Any) -> None:
         _der.ArrayType.__init__(self, name, "SEQUENCE OF", _ber.Tag.SEQUENCE, element_type)
 
     decode_content = _decode_elements
 
 
-class _SetOf(_der.SetOf):
-    def __init__(self, name, element_type):
+class _SetOf(_der.SetOf):  # type: ignore[misc]
+    def __init__(self, name: str, element_type: Any) -> None:
         _der.ArrayType.__init__(self, name, "SET OF", _ber.Tag.SET, element_type)
 
     decode_content = _decode_elements
@@ -171,9 +173,10 @@ def type_names() -> list[str]:
 
 
 @functools.cache
-def type_descriptors() -> dict[str, dict]:
+def type_descriptors() -> dict[str, dict[str, Any]]:
     """asn1tools' parse tree of rsp.asn by type name: named bits and numbers for readable output."""
-    return asn1tools.parse_files(str(SPEC_PATH))["RSPDefinitions"]["types"]
+    descriptors: dict[str, dict[str, Any]] = asn1tools.parse_files(str(SPEC_PATH))["RSPDefinitions"]["types"]
+    return descriptors
 
 
 def _require_type(type_name: str) -> None:
@@ -187,11 +190,12 @@ def _require_type(type_name: str) -> None:
 def encode(type_name: str, value: Any) -> bytes:
     _require_type(type_name)
     try:
-        return specification().encode(type_name, value, check_constraints=True)
+        encoded: bytes = specification().encode(type_name, value, check_constraints=True)
     except Exception as error:  # asn1tools raises many unrelated classes for bad values
         raise BadInputError(
             f"cannot encode {type_name}: {_reason(error)}", kind="asn1.encode"
         ) from None
+    return encoded
 
 
 def decode(type_name: str, data: bytes, *, check_constraints: bool = True) -> Any:
@@ -245,22 +249,12 @@ def _as_bytes(type_name: str, data: Any) -> bytes:
 
 def _check_outer_tlv(what: str, data: bytes) -> None:
     """The outer TLV must span the data exactly: shorter data was cut off, longer has garbage."""
-    tag_end = len(_outer_tag(data))
-    if tag_end >= len(data):
-        raise MalformedDataError(f"{what}: {_describe(data)} ends before the length", kind="asn1.truncated")
-    first = data[tag_end]
-    if first < 0x80:
-        header, length = tag_end + 1, first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4:
-            raise MalformedDataError(
-                f"{what}: {_describe(data)} has an unsupported length form", kind="asn1.bad_length"
-            )
-        if tag_end + 1 + count > len(data):
-            raise MalformedDataError(f"{what}: {_describe(data)} ends inside the length", kind="asn1.truncated")
-        header = tag_end + 1 + count
-        length = int.from_bytes(data[tag_end + 1 : header], "big")
+    try:
+        length, header = tlv.read_length(data, len(_outer_tag(data)), what=f"{what}: {_describe(data)}")
+    except tlv.TruncatedError as exc:
+        raise MalformedDataError(exc.message, kind="asn1.truncated") from None
+    except MalformedDataError as exc:
+        raise MalformedDataError(exc.message, kind="asn1.bad_length") from None
     if header + length > len(data):
         raise MalformedDataError(
             f"{what}: {_describe(data)} is truncated ({header + length - len(data)} byte(s) missing)",
@@ -362,7 +356,7 @@ def _is_fqdn_like(text: str) -> bool:
 
 # Requests whose bytes can also read as the response sharing their tag; these checks settle it.
 # NotificationSentRequest/Response stay ambiguous (both one [0] INTEGER): the request wins.
-_PLAUSIBLE = {
+_PLAUSIBLE: dict[str, Callable[[Any], bool]] = {
     "SetDefaultDpAddressRequest": lambda value: _is_fqdn_like(value["defaultDpAddress"]),
     "LoadCRLRequest": lambda value: value["crl"][:1] == b"\x30",
 }
@@ -410,7 +404,8 @@ def _identify(data: bytes) -> tuple[str, Any]:
 def _fit(data: bytes, name: str, value: Any) -> tuple[bool, int]:
     """How well a decoded candidate explains ``data``: exact re-encoding first, then how many
     bytes it understood; implausible requests score nothing."""
-    if not _PLAUSIBLE.get(name, lambda _: True)(value):
+    plausible = _PLAUSIBLE.get(name)
+    if plausible is not None and not plausible(value):
         return (False, 0)
     try:
         reencoded = specification().encode(name, value)

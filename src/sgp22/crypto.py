@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from sgp22 import tlv
 from sgp22.errors import (
     BadInputError,
     InvalidSignatureError,
@@ -49,18 +50,22 @@ _BLOCK = 16
 
 EcPrivateKey = ec.EllipticCurvePrivateKey
 EcPublicKey = ec.EllipticCurvePublicKey
+KeySource = x509.Certificate | EcPrivateKey | EcPublicKey
+"""Where a public key can be taken from."""
+CurveSource = KeySource | ec.EllipticCurve | type[ec.EllipticCurve] | str
+"""Where a curve can be taken from: a certificate, a key, a curve (class) or its name."""
 
 
 # --- curves ------------------------------------------------------------------------------------
 
 
-def curve_of(source) -> ec.EllipticCurve:
+def curve_of(source: CurveSource) -> ec.EllipticCurve:
     """The curve of a certificate, key or curve name, refusing anything SGP.22 does not allow.
 
     The eUICC makes its one-time key on the curve of CERT.DPpb, so callers pass that certificate.
     """
     if isinstance(source, x509.Certificate):
-        source = source.public_key()
+        source = _public_key_of(source)
     if isinstance(source, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
         curve = source.curve
     elif isinstance(source, ec.EllipticCurve):
@@ -79,14 +84,11 @@ def curve_of(source) -> ec.EllipticCurve:
     return curve
 
 
-def _public_key_of(key) -> EcPublicKey:
-    if isinstance(key, x509.Certificate):
-        key = key.public_key()
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        key = key.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise UnsupportedCurveError(f"expected an EC public key, got {type(key).__name__}")
-    return key
+def _public_key_of(key: KeySource) -> EcPublicKey:
+    found: object = key.public_key() if isinstance(key, (x509.Certificate, ec.EllipticCurvePrivateKey)) else key
+    if not isinstance(found, ec.EllipticCurvePublicKey):
+        raise UnsupportedCurveError(f"expected an EC public key, got {type(found).__name__}")
+    return found
 
 
 def _coordinate_size(curve: ec.EllipticCurve) -> int:
@@ -96,7 +98,7 @@ def _coordinate_size(curve: ec.EllipticCurve) -> int:
 # --- signatures (BSI TR-03111 plain r||s) ---------------------------------------------------------
 
 
-def der_to_plain(der_signature: bytes, curve=ec.SECP256R1()) -> bytes:
+def der_to_plain(der_signature: bytes, curve: CurveSource = "NIST") -> bytes:
     """X9.62 DER ECDSA signature -> r||s, each padded to the curve's coordinate size."""
     size = _coordinate_size(curve_of(curve))
     try:
@@ -122,7 +124,7 @@ def sign_plain(private_key: EcPrivateKey, data: bytes) -> bytes:
     return der_to_plain(private_key.sign(bytes(data), ec.ECDSA(hashes.SHA256())), curve)
 
 
-def verify_plain(public_key, signature: bytes, data: bytes) -> None:
+def verify_plain(public_key: KeySource, signature: bytes, data: bytes) -> None:
     """Check a TR-03111 signature; ``public_key`` may also be a certificate or a private key."""
     key = _public_key_of(public_key)
     size = _coordinate_size(curve_of(key))
@@ -138,17 +140,17 @@ def verify_plain(public_key, signature: bytes, data: bytes) -> None:
 # --- key agreement -----------------------------------------------------------------------------
 
 
-def generate_ephemeral(curve) -> EcPrivateKey:
+def generate_ephemeral(curve: CurveSource) -> EcPrivateKey:
     """A one-time ECKA key pair (otSK/otPK) on the curve of a certificate, key or curve name."""
     return ec.generate_private_key(curve_of(curve))
 
 
-def public_point(key) -> bytes:
+def public_point(key: KeySource) -> bytes:
     """The 65-byte uncompressed point ``04||X||Y`` carried in ``5F49``."""
     return _public_key_of(key).public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
 
-def load_public_point(curve, point: bytes) -> EcPublicKey:
+def load_public_point(curve: CurveSource, point: bytes) -> EcPublicKey:
     """Parse an uncompressed point received from the peer, refusing points off the curve."""
     resolved = curve_of(curve)
     size = _coordinate_size(resolved)
@@ -186,7 +188,7 @@ class SessionKeys:
         return f"SessionKeys(initial_mcv={_mask(self.initial_mcv)}, s_enc=<hidden>, s_mac=<hidden>)"
 
 
-def shared_info(host_id: bytes, eid: bytes) -> bytes:
+def shared_info(host_id: bytes, eid: str | bytes) -> bytes:
     """X9.63 SharedInfo of SGP.22: key type, key length, hostId and EID, each length-prefixed."""
     if not isinstance(host_id, (bytes, bytearray)) or not 1 <= len(host_id) <= 16:
         raise BadInputError("hostId must be 1..16 bytes")
@@ -194,7 +196,7 @@ def shared_info(host_id: bytes, eid: bytes) -> bytes:
     return bytes([KEY_TYPE_AES, KEY_LENGTH_AES128, len(host_id)]) + bytes(host_id) + bytes([len(eid_bytes)]) + eid_bytes
 
 
-def _eid_bytes(eid) -> bytes:
+def _eid_bytes(eid: str | bytes) -> bytes:
     if isinstance(eid, str):
         if len(eid) != 32 or not eid.isdigit():
             raise BadInputError("EID must be 32 decimal digits")
@@ -204,7 +206,7 @@ def _eid_bytes(eid) -> bytes:
     return bytes(eid)
 
 
-def derive_session_keys(z: bytes, host_id: bytes, eid) -> SessionKeys:
+def derive_session_keys(z: bytes, host_id: bytes, eid: str | bytes) -> SessionKeys:
     """ANSI X9.63 KDF (SHA-256, 48 bytes) -> initial MCV | S-ENC | S-MAC."""
     if not isinstance(z, (bytes, bytearray)) or len(z) == 0:
         raise BadInputError("shared secret Z must be non-empty bytes")
@@ -215,35 +217,15 @@ def derive_session_keys(z: bytes, host_id: bytes, eid) -> SessionKeys:
 # --- SCP03t ------------------------------------------------------------------------------------
 
 
-def ber_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    if length <= 0xFF:
-        return bytes([0x81, length])
-    if length <= 0xFFFF:
-        return bytes([0x82]) + length.to_bytes(2, "big")
-    raise BadInputError(f"segment length {length} does not fit a BSP segment")
-
-
 def _split_tlv(segment: bytes) -> tuple[int, bytes]:
-    """One complete single-byte-tag TLV -> (tag, value); anything else is malformed."""
+    """One complete single-byte-tag TLV with a DER-minimal length -> (tag, value); anything else
+    is malformed."""
     if not isinstance(segment, (bytes, bytearray)) or len(segment) < 2:
         raise MalformedDataError("BSP segment is shorter than a tag and a length")
-    tag, first = segment[0], segment[1]
-    if first < 0x80:
-        length, offset = first, 2
-    elif first in (0x81, 0x82):
-        width = first - 0x80
-        if len(segment) < 2 + width:
-            raise MalformedDataError("BSP segment length field is truncated")
-        length, offset = int.from_bytes(segment[2 : 2 + width], "big"), 2 + width
-        if length < (0x80 if width == 1 else 0x100):
-            raise MalformedDataError("BSP segment length is not DER-minimal")
-    else:
-        raise MalformedDataError(f"BSP segment length byte {first:02X} is not allowed")
+    length, offset = tlv.read_length(segment, 1, what="BSP segment", minimal=True)
     if len(segment) != offset + length:
         raise MalformedDataError(f"BSP segment declares {length} value bytes but carries {len(segment) - offset}")
-    return tag, bytes(segment[offset:])
+    return segment[0], bytes(segment[offset:])
 
 
 def _pad(data: bytes) -> bytes:
@@ -293,7 +275,7 @@ class BspSession:
 
     def _mac(self, tag: int, header_and_payload_len: int, payload: bytes) -> bytes:
         mac = cmac.CMAC(algorithms.AES(self._s_mac))
-        mac.update(self._mcv + bytes([tag]) + ber_length(header_and_payload_len) + payload)
+        mac.update(self._mcv + bytes([tag]) + tlv.encode_length(header_and_payload_len) + payload)
         return mac.finalize()
 
     @staticmethod
@@ -326,7 +308,7 @@ class BspSession:
         full_mac = self._mac(tag, length, body)
         self._mcv = full_mac
         self._counter += 1
-        return bytes([tag]) + ber_length(length) + body + full_mac[:_MAC_LENGTH]
+        return bytes([tag]) + tlv.encode_length(length) + body + full_mac[:_MAC_LENGTH]
 
     def wrap_encrypted_segments(self, data: bytes, tag: int = 0x86) -> list[bytes]:
         """Cut ``data`` at arbitrary byte boundaries into full-size encrypted segments."""
@@ -355,7 +337,7 @@ class BspSession:
         self._advance(full_mac)
         return body
 
-    def _verified_body(self, segment: bytes, expected) -> tuple[bytes, bytes]:
+    def _verified_body(self, segment: bytes, expected: int | tuple[int, ...] | None) -> tuple[bytes, bytes]:
         seg_tag, value = _split_tlv(segment)
         allowed = (expected,) if isinstance(expected, int) else expected
         if allowed is not None and seg_tag not in allowed:

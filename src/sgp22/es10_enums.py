@@ -1,5 +1,13 @@
 """Named values of every ES10 enumeration and bit string (SGP.22 v2.2.2 numbering), and the
-conversion between ASN.1 named-bit strings and Python flags (named bit n <-> flag 1 << n)."""
+conversion between ASN.1 named-bit strings and Python flags (named bit n <-> flag 1 << n).
+
+This is the one declaration of each of them: the library, the lab, the machines and the engine's
+contract all import it. Where OpenHarmony (``@ohos.telephony.esim``, API 18) numbers the same
+values, its names are aliases of the same members (``CancelSessionReason.POSTPONED is
+CancelSessionReason.postponed``); where it numbers them differently or SGP.22 has no such
+enumeration (``PolicyRules``, ``SolvableErrors``, ``OsuStatus``), its enum is declared here too,
+with the one mapping from the SGP.22 value (``policy_rules_of``). OpenHarmony's and Windows'
+result codes are in :mod:`sgp22.results`."""
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
@@ -131,6 +139,10 @@ class ErrorReason(IntEnum):
 
 
 class CancelSessionReason(IntEnum):
+    """SGP.22 CancelSessionReason; the first four are OpenHarmony's ``CancelReason`` (its
+    ``CANCEL_REASON_POSTPONED`` is ``POSTPONED``, an alias of ``postponed``). All seven have such
+    an upper-case alias: the engine's contract names them so (``esimflow.contract.CancelReason``)."""
+
     endUserRejection = 0
     postponed = 1
     timeout = 2
@@ -138,20 +150,42 @@ class CancelSessionReason(IntEnum):
     metadataMismatch = 4
     loadBppExecutionError = 5
     undefinedReason = 127
+    END_USER_REJECTION = 0
+    POSTPONED = 1
+    TIMEOUT = 2
+    PPR_NOT_ALLOWED = 3
+    METADATA_MISMATCH = 4
+    LOAD_BPP_EXECUTION_ERROR = 5
+    UNDEFINED_REASON = 127
 
 
 # --- Profile attributes -------------------------------------------------------------------------
 
 
 class ProfileState(IntEnum):
+    """SGP.22 profileState, with OpenHarmony's ``ProfileState`` names as aliases; ``unspecified``
+    is OpenHarmony's "the card did not say" (no SGP.22 value: never sent to a card)."""
+
+    unspecified = -1
     disabled = 0
     enabled = 1
+    PROFILE_STATE_UNSPECIFIED = -1
+    PROFILE_STATE_DISABLED = 0
+    PROFILE_STATE_ENABLED = 1
 
 
 class ProfileClass(IntEnum):
+    """SGP.22 profileClass, with OpenHarmony's ``ProfileClass`` names as aliases; ``unspecified``
+    is OpenHarmony's "the card did not say" (no SGP.22 value: never sent to a card)."""
+
+    unspecified = -1
     test = 0
     provisioning = 1
     operational = 2
+    PROFILE_CLASS_UNSPECIFIED = -1
+    PROFILE_CLASS_TEST = 0
+    PROFILE_CLASS_PROVISIONING = 1
+    PROFILE_CLASS_OPERATIONAL = 2
 
 
 class IconType(IntEnum):
@@ -177,7 +211,8 @@ class NotificationEvent(IntFlag):
 
 
 class ResetOption(IntFlag):
-    """eUICCMemoryReset options; same values as OpenHarmony ``ResetOption``."""
+    """eUICCMemoryReset resetOptions (deleteOperationalProfiles(0), ...), in OpenHarmony's
+    ``ResetOption`` names, which number them the same."""
 
     DELETE_OPERATIONAL_PROFILES = 1 << 0
     DELETE_FIELD_LOADED_TEST_PROFILES = 1 << 1
@@ -201,6 +236,48 @@ class RspCapability(IntFlag):
     testProfileSupport = 1 << 3
     deviceInfoExtensibilitySupport = 1 << 4
     serviceSpecificDataSupport = 1 << 5
+
+
+# --- OpenHarmony numberings SGP.22 does not share --------------------------------------------
+
+
+class PolicyRules(IntFlag):
+    """OpenHarmony ``PolicyRules``: the profile policy rules, numbered from bit 0 where SGP.22's
+    ``PprIds`` starts at bit 1 (``policy_rules_of`` maps them)."""
+
+    POLICY_RULE_DISABLE_NOT_ALLOWED = 1 << 0  # PPR1
+    POLICY_RULE_DELETE_NOT_ALLOWED = 1 << 1  # PPR2
+    POLICY_RULE_DISABLE_AND_DELETE = 1 << 2  # no PprIds bit in v2.2.2: never read from a card
+
+
+def policy_rules_of(ppr_ids: PprIds | int | None) -> PolicyRules:
+    """The OpenHarmony ``PolicyRules`` of a profile's (or a profile metadata's) SGP.22 PprIds;
+    pprUpdateControl has no OpenHarmony rule."""
+    ppr = PprIds(int(ppr_ids or 0))
+    rules = PolicyRules(0)
+    if ppr & PprIds.ppr1:
+        rules |= PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
+    if ppr & PprIds.ppr2:
+        rules |= PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED
+    return rules
+
+
+class SolvableErrors(IntFlag):
+    """OpenHarmony ``SolvableErrors``: what a download needs from its user before it can go on."""
+
+    SOLVABLE_ERROR_NEED_CONFIRMATION_CODE = 1 << 0
+    SOLVABLE_ERROR_NEED_POLICY_RULE = 1 << 1
+
+
+class OsuStatus(IntEnum):
+    """OpenHarmony ``OsuStatus``: how an eUICC OS update ended (SGP.22 leaves OS updates to the
+    manufacturer); esimflow's vendor OSU commands carry the same numbers (``docs/osu.md``)."""
+
+    EUICC_UPGRADE_IN_PROGRESS = 1
+    EUICC_UPGRADE_FAILED = 2
+    EUICC_UPGRADE_SUCCESSFUL = 3
+    EUICC_UPGRADE_ALREADY_LATEST = 4
+    EUICC_UPGRADE_SERVICE_UNAVAILABLE = 5
 
 
 E = TypeVar("E", bound=IntEnum)

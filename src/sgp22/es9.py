@@ -21,12 +21,12 @@ import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Self
 
 import httpx
 
 from sgp22 import codec, tlv
+from sgp22.es9_functions import ADMIN_PROTOCOL, ES9, ES11, Encoding, Function
 from sgp22.errors import (
     BadInputError,
     EsimError,
@@ -36,20 +36,25 @@ from sgp22.errors import (
     ServerResponseError,
     ServerTimeoutError,
     ServerUnreachableError,
-    SmdpAddressInvalidError,
     TlsError,
 )
-from sgp22.es10_types import ServerAuthentication
-from sgp22.identifiers import check_smdp_address, mask_secret
+from sgp22.es9_types import (
+    AuthenticateClientResult,
+    BoundProfilePackageResult,
+    Es11AuthenticateClientResult,
+    EventEntry,
+    InitiateAuthenticationResult,
+    parse_server_address,
+)
+from sgp22.identifiers import mask_secret
 from sgp22.results import OhResultCode
 from sgp22.taxonomy import es9_error
 
 log = logging.getLogger(__name__)
 
-ADMIN_PROTOCOL = "gsma/rsp/v2.2.0"
+__all__ = ["ADMIN_PROTOCOL", "Es9Client", "Es9Config", "Es11Client", "RspServerClient"]
+
 USER_AGENT = "gsma-rsp-lpad"
-ES9_PATH = "/gsma/rsp2/es9plus/"
-ES11_PATH = "/gsma/rsp2/es11/"
 SUCCESS_STATUSES = ("Executed-Success", "Executed-WithWarning")
 FAILURE_STATUSES = ("Failed", "Expired")
 
@@ -87,82 +92,6 @@ def ssl_context(ca_file: str | Path) -> ssl.SSLContext:
     return context
 
 
-@dataclass(frozen=True)
-class ServerAddress:
-    """An SM-DP+/SM-DS address as activation codes and ES11 events give it: ``host[:port]``."""
-
-    text: str
-    host: str
-    port: int
-
-    @property
-    def netloc(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == 443 else f"{host}:{self.port}"
-
-
-def parse_server_address(address: str) -> ServerAddress:
-    """``host[:port]`` as activation codes and ES11 events carry it (IPv6 in brackets)."""
-    if not isinstance(address, str):
-        raise SmdpAddressInvalidError(f"a server address is text, got {type(address).__name__}")
-    check_smdp_address(address)
-    parts = urlsplit(f"https://{address}")
-    return ServerAddress(address, parts.hostname, parts.port or 443)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-# --- Responses -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InitiateAuthenticationResult:
-    transaction_id: str
-    server_signed1: bytes = field(repr=False)
-    server_signature1: bytes = field(repr=False)
-    euicc_ci_pkid_to_be_used: bytes
-    server_certificate: bytes = field(repr=False)
-
-    def server_authentication(self) -> ServerAuthentication:
-        return ServerAuthentication(
-            self.server_signed1, self.server_signature1, self.euicc_ci_pkid_to_be_used, self.server_certificate
-        )
-
-
-@dataclass(frozen=True)
-class AuthenticateClientResult:
-    transaction_id: str
-    profile_metadata: bytes = field(repr=False)  # StoreMetadataRequest (BF25)
-    smdp_signed2: bytes = field(repr=False)
-    smdp_signature2: bytes = field(repr=False)
-    smdp_certificate: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class BoundProfilePackageResult:
-    transaction_id: str
-    bound_profile_package: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class EventEntry:
-    """An SM-DS event: download ``event_id`` (the matching ID) from ``rsp_server_address``."""
-
-    event_id: str
-    rsp_server_address: str
-
-    def __repr__(self) -> str:
-        return f"EventEntry(event_id={mask_secret(self.event_id)!r}, rsp_server_address={self.rsp_server_address!r})"
-
-
-@dataclass(frozen=True)
-class Es11AuthenticateClientResult:
-    transaction_id: str | None
-    events: list[EventEntry]
-
-
 class ServerResponseTooLargeError(ServerResponseError):
     """The answer is larger than any ES9+ answer can be (``Es9Config.max_response_bytes``); the
     same server would send it again, so retrying does not help."""
@@ -185,7 +114,7 @@ class TransactionMismatchError(ServerResponseError):
 class RspServerClient:
     """HTTPS JSON calls to one RSP server (an SM-DP+ or an SM-DS)."""
 
-    base_path = ES9_PATH
+    functions: type[ES9] | type[ES11] = ES9
 
     def __init__(
         self,
@@ -211,23 +140,28 @@ class RspServerClient:
         if secret:
             self._secrets.append(secret)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     def _url(self, function: str) -> str:
-        return f"https://{self._connect_to.netloc}{self.base_path}{function}"
+        return f"https://{self._connect_to.netloc}{self.functions.path}{function}"
 
     def _clean(self, text: str) -> str:
         text = "".join(c if c.isprintable() else " " for c in str(text))[:300]
         for secret in self._secrets:
             text = text.replace(secret, mask_secret(secret))
         return text
+
+    async def invoke(self, function: Function, values: Mapping[str, object]) -> dict[str, Any]:
+        """Call ``function`` of the binding table with its request fields (bytes for binary
+        ones); an answer without response fields may be empty (HTTP 204)."""
+        return await self.call(function.name, function.encode_request(values), empty_answer=not function.response)
 
     async def call(self, function: str, body: dict[str, Any], *, empty_answer: bool = False) -> dict[str, Any]:
         """POST one function; returns the JSON answer after checking its header. With
@@ -353,16 +287,28 @@ class RspServerClient:
             raise ServerResponseError(f"{function} at {self.address.text}: answer lacks {key}")
         return value
 
-    def _blob(self, answer: dict[str, Any], key: str, function: str, tag: int) -> bytes:
+    def _read(self, answer: dict[str, Any], function: Function, key: str, expected: str | None = None) -> Any:
+        """Response field ``key`` as the binding table describes it: bytes of one complete TLV
+        with the tag given there, or the transaction ID (checked against ``expected``)."""
+        field = function.response_field(key)
+        if field.encoding is Encoding.HEX:
+            return self._transaction_id(answer, function.name, expected)
+        return self._blob(answer, key, function.name, field.tags)
+
+    def _blob(self, answer: dict[str, Any], key: str, function: str, tags: tuple[int, ...]) -> bytes:
         text = self._string(answer, key, function)
         try:
             data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise ServerResponseError(f"{function} at {self.address.text}: {key} is not base64") from None
         try:
-            tlv.parse_one(data, expected_tag=tag, what=key)
+            found = tlv.parse_one(data, what=key).tag
         except MalformedDataError as exc:
             raise ServerResponseError(f"{function} at {self.address.text}: {exc.message}") from None
+        if found not in tags:
+            wanted = " or ".join(tlv.tag_name(tag) for tag in tags)
+            raise ServerResponseError(
+                f"{function} at {self.address.text}: {key}: tag {tlv.tag_name(found)} where {wanted} was expected")
         return data
 
     def _transaction_id(self, answer: dict[str, Any], function: str, expected: str | None = None) -> str:
@@ -382,18 +328,16 @@ class RspServerClient:
     # --- calls shared by ES9+ and ES11 -------------------------------------------------------------
 
     async def initiate_authentication(self, euicc_challenge: bytes, euicc_info1: bytes) -> InitiateAuthenticationResult:
-        function = "initiateAuthentication"
-        answer = await self.call(function, {
-            "euiccChallenge": _b64(euicc_challenge),
-            "euiccInfo1": _b64(euicc_info1),
-            "smdpAddress": self.address.text,
+        function = self.functions.initiate_authentication
+        answer = await self.invoke(function, {
+            "euiccChallenge": euicc_challenge, "euiccInfo1": euicc_info1, "smdpAddress": self.address.text,
         })
         return InitiateAuthenticationResult(
-            transaction_id=self._transaction_id(answer, function),
-            server_signed1=self._blob(answer, "serverSigned1", function, 0x30),
-            server_signature1=self._blob(answer, "serverSignature1", function, 0x5F37),
-            euicc_ci_pkid_to_be_used=self._blob(answer, "euiccCiPKIdToBeUsed", function, 0x04),
-            server_certificate=self._blob(answer, "serverCertificate", function, 0x30),
+            transaction_id=self._read(answer, function, "transactionId"),
+            server_signed1=self._read(answer, function, "serverSigned1"),
+            server_signature1=self._read(answer, function, "serverSignature1"),
+            euicc_ci_pkid_to_be_used=self._read(answer, function, "euiccCiPKIdToBeUsed"),
+            server_certificate=self._read(answer, function, "serverCertificate"),
         )
 
 
@@ -401,57 +345,52 @@ class Es9Client(RspServerClient):
     """ES9+ calls to one SM-DP+."""
 
     async def authenticate_client(self, transaction_id: str, authenticate_server_response: bytes) -> AuthenticateClientResult:
-        function = "authenticateClient"
-        answer = await self.call(function, {
-            "transactionId": transaction_id,
-            "authenticateServerResponse": _b64(authenticate_server_response),
+        function = ES9.authenticate_client
+        answer = await self.invoke(function, {
+            "transactionId": transaction_id, "authenticateServerResponse": authenticate_server_response,
         })
         return AuthenticateClientResult(
-            transaction_id=self._transaction_id(answer, function, transaction_id),
-            profile_metadata=self._blob(answer, "profileMetadata", function, 0xBF25),
-            smdp_signed2=self._blob(answer, "smdpSigned2", function, 0x30),
-            smdp_signature2=self._blob(answer, "smdpSignature2", function, 0x5F37),
-            smdp_certificate=self._blob(answer, "smdpCertificate", function, 0x30),
+            transaction_id=self._read(answer, function, "transactionId", transaction_id),
+            profile_metadata=self._read(answer, function, "profileMetadata"),
+            smdp_signed2=self._read(answer, function, "smdpSigned2"),
+            smdp_signature2=self._read(answer, function, "smdpSignature2"),
+            smdp_certificate=self._read(answer, function, "smdpCertificate"),
         )
 
     async def get_bound_profile_package(self, transaction_id: str, prepare_download_response: bytes) -> BoundProfilePackageResult:
-        function = "getBoundProfilePackage"
-        answer = await self.call(function, {
-            "transactionId": transaction_id,
-            "prepareDownloadResponse": _b64(prepare_download_response),
+        function = ES9.get_bound_profile_package
+        answer = await self.invoke(function, {
+            "transactionId": transaction_id, "prepareDownloadResponse": prepare_download_response,
         })
         return BoundProfilePackageResult(
-            transaction_id=self._transaction_id(answer, function, transaction_id),
-            bound_profile_package=self._blob(answer, "boundProfilePackage", function, 0xBF36),
+            transaction_id=self._read(answer, function, "transactionId", transaction_id),
+            bound_profile_package=self._read(answer, function, "boundProfilePackage"),
         )
 
     async def handle_notification(self, pending_notification: bytes) -> None:
-        await self.call("handleNotification", {"pendingNotification": _b64(pending_notification)}, empty_answer=True)
+        await self.invoke(ES9.handle_notification, {"pendingNotification": pending_notification})
 
     async def cancel_session(self, transaction_id: str, cancel_session_response: bytes) -> None:
-        await self.call(
-            "cancelSession",
-            {"transactionId": transaction_id, "cancelSessionResponse": _b64(cancel_session_response)},
-            empty_answer=True,
-        )
+        await self.invoke(ES9.cancel_session, {
+            "transactionId": transaction_id, "cancelSessionResponse": cancel_session_response,
+        })
 
 
 class Es11Client(RspServerClient):
     """ES11 calls to one SM-DS: authenticate, then read the event entries waiting for this eUICC."""
 
-    base_path = ES11_PATH
+    functions = ES11
 
     async def authenticate_client(self, transaction_id: str, authenticate_server_response: bytes) -> Es11AuthenticateClientResult:
-        function = "authenticateClient"
-        answer = await self.call(function, {
-            "transactionId": transaction_id,
-            "authenticateServerResponse": _b64(authenticate_server_response),
+        function = ES11.authenticate_client
+        answer = await self.invoke(function, {
+            "transactionId": transaction_id, "authenticateServerResponse": authenticate_server_response,
         })
         entries = answer.get("eventEntries", [])
         if not isinstance(entries, list):
-            raise ServerResponseError(f"{function} at {self.address.text}: eventEntries is not a list")
-        events = [self._event(entry, function) for entry in entries]
-        tid = self._transaction_id(answer, function, transaction_id) if "transactionId" in answer else None
+            raise ServerResponseError(f"{function.name} at {self.address.text}: eventEntries is not a list")
+        events = [self._event(entry, function.name) for entry in entries]
+        tid = self._read(answer, function, "transactionId", transaction_id) if "transactionId" in answer else None
         return Es11AuthenticateClientResult(tid, events)
 
     def _event(self, entry: Any, function: str) -> EventEntry:

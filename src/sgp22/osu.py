@@ -11,13 +11,13 @@ Image layout (all of it is opaque to the device except the framing):
 """
 from __future__ import annotations
 
-import enum
 import hashlib
 from dataclasses import dataclass
 
 from sgp22.apdu import ApduLink, CardTransport, cla_for_channel
 from sgp22.status_words import check_status
 from sgp22.errors import BadInputError, MalformedDataError
+from sgp22.es10_enums import OsuStatus
 from sgp22.tlv import build, children, parse_one, read_tlv
 
 INS_OS_INFO = 0x3A
@@ -36,16 +36,6 @@ TAG_LABEL = 0x83
 TAG_OSU_STATUS = 0x81
 TAG_NEXT_BLOCK = 0x82
 TAG_SIGNATURE = 0x5F37
-
-
-class OsuStatus(enum.IntEnum):
-    """OpenHarmony ``OsuStatus``."""
-
-    IN_PROGRESS = 1
-    FAILED = 2
-    SUCCESSFUL = 3
-    ALREADY_LATEST = 4
-    SERVICE_UNAVAILABLE = 5
 
 
 @dataclass(frozen=True)
@@ -162,7 +152,7 @@ class OsUpdater:
         """
         parsed = image if isinstance(image, OsImage) else parse_os_image(image)
         begin = self._verdict(INS_OS_UPDATE, P1_BEGIN, 0, parsed.header + parsed.signature, "OS UPDATE begin")
-        if begin is not OsuStatus.IN_PROGRESS:
+        if begin is not OsuStatus.EUICC_UPGRADE_IN_PROGRESS:
             return begin
         payload = parsed.payload
         for number, offset in enumerate(range(0, len(payload), self.block_size)):
@@ -170,6 +160,6 @@ class OsUpdater:
                 raise BadInputError("OS image needs more than 65536 blocks; use larger blocks")
             block = self._verdict(INS_OS_LOAD_BLOCK, number >> 8, number & 0xFF,
                                   payload[offset : offset + self.block_size], "OS LOAD BLOCK")
-            if block is not OsuStatus.IN_PROGRESS:
+            if block is not OsuStatus.EUICC_UPGRADE_IN_PROGRESS:
                 return block
         return self._verdict(INS_OS_UPDATE, P1_FINISH, 0, b"", "OS UPDATE finish")

@@ -28,23 +28,26 @@ class Tlv:
         return bool(first & 0x20)
 
 
+class TruncatedError(MalformedDataError):
+    """The data ends inside a TLV's tag, length or value (more bytes would have made it whole)."""
+
+
 def _tag_name(tag: int) -> str:
     return f"{tag:02X}" if tag < 0x100 else f"{tag:04X}" if tag < 0x10000 else f"{tag:06X}"
 
 
-def read_tlv(data: bytes, offset: int = 0) -> tuple[Tlv, int]:
-    """Read one TLV starting at ``offset``; returns it and the offset just after it."""
-    start = offset
-    end = len(data)
+def read_tag(data: bytes, offset: int = 0) -> tuple[int, int]:
+    """The BER tag at ``offset`` (up to 4 bytes): (tag, offset just after it)."""
+    start, end = offset, len(data)
     if offset >= end:
-        raise MalformedDataError("TLV expected but the data ended")
+        raise TruncatedError("TLV expected but the data ended")
     first = data[offset]
     tag = first
     offset += 1
     if first & 0x1F == 0x1F:
         while True:
             if offset >= end:
-                raise MalformedDataError("TLV tag truncated")
+                raise TruncatedError("TLV tag truncated")
             byte = data[offset]
             tag = (tag << 8) | byte
             offset += 1
@@ -52,25 +55,40 @@ def read_tlv(data: bytes, offset: int = 0) -> tuple[Tlv, int]:
                 break
             if offset - start > 4:
                 raise MalformedDataError("TLV tag longer than 4 bytes")
+    return tag, offset
+
+
+def read_length(data: bytes, offset: int, *, what: str = "TLV", minimal: bool = False) -> tuple[int, int]:
+    """The DER length at ``offset``: (length, offset of the value). The one length reader of
+    sgp22: refuses the indefinite form and length fields over 4 bytes, and with ``minimal`` also
+    a longer form than the length needs (BSP segments, SGP.22 2.5.4)."""
+    end = len(data)
     if offset >= end:
-        raise MalformedDataError(f"TLV {_tag_name(tag)}: length missing")
-    length_byte = data[offset]
-    offset += 1
-    if length_byte < 0x80:
-        length = length_byte
-    elif length_byte == 0x80:
-        raise MalformedDataError(f"TLV {_tag_name(tag)}: indefinite length is not DER")
-    else:
-        count = length_byte & 0x7F
-        if count > 4:
-            raise MalformedDataError(f"TLV {_tag_name(tag)}: length field of {count} bytes")
-        if offset + count > end:
-            raise MalformedDataError(f"TLV {_tag_name(tag)}: length truncated")
-        length = int.from_bytes(data[offset : offset + count], "big")
-        offset += count
-    if offset + length > end:
-        raise MalformedDataError(
-            f"TLV {_tag_name(tag)}: {length} value bytes announced, {end - offset} present"
+        raise TruncatedError(f"{what}: length missing")
+    first = data[offset]
+    if first < 0x80:
+        return first, offset + 1
+    if first == 0x80:
+        raise MalformedDataError(f"{what}: indefinite length is not DER")
+    count = first & 0x7F
+    if count > 4:
+        raise MalformedDataError(f"{what}: length field of {count} bytes")
+    if offset + 1 + count > end:
+        raise TruncatedError(f"{what}: length truncated")
+    length = int.from_bytes(data[offset + 1 : offset + 1 + count], "big")
+    if minimal and len(encode_length(length)) != 1 + count:
+        raise MalformedDataError(f"{what}: length {length} is not DER-minimal")
+    return length, offset + 1 + count
+
+
+def read_tlv(data: bytes, offset: int = 0) -> tuple[Tlv, int]:
+    """Read one TLV starting at ``offset``; returns it and the offset just after it."""
+    start = offset
+    tag, offset = read_tag(data, offset)
+    length, offset = read_length(data, offset, what=f"TLV {_tag_name(tag)}")
+    if offset + length > len(data):
+        raise TruncatedError(
+            f"TLV {_tag_name(tag)}: {length} value bytes announced, {len(data) - offset} present"
         )
     return Tlv(tag, bytes(data[start:offset]), bytes(data[offset : offset + length])), offset + length
 

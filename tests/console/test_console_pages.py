@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 
+from esimflow.history import SqlHistoryStore, StatusChange
+from esimflow.machines import ProfileStatus
+from esimflow.machines.profile_status import TRANSITIONS as PROFILE_TRANSITIONS
 from esimflow.migration.fleet import parse_fleet
 from esimflow.migration.model import DeviceOutcome, MigrationPolicy
 from esimflow.migration.store import MigrationStore
 
 from esimcli.console.accounts import AccountBook, LoginThrottle, hash_password, password_matches
+from esimcli.console.charts import status_diagram
 
 from tests.console.console_kit import (
     EID_A, EID_B, MATCHING_ID, OPERATOR, VIEWER, console_client, csrf_of, iccid, log_in, write_accounts,
@@ -233,3 +238,27 @@ def test_an_access_token_logs_in_through_the_form_with_its_role(tmp_path, monkey
         assert right.status_code == 303
         page = client.get("/fleet").text
         assert "token (viewer)" in page and "role-viewer" in page
+
+
+def test_a_refused_move_shows_as_drift_on_the_logs_and_profile_pages(tmp_path):
+    with console_client(tmp_path) as client:
+        log_in(client, *VIEWER)
+        refused = ProfileStatus("ENABLED").drift("delete")
+        with SqlHistoryStore(tmp_path / "history.sqlite3") as history:
+            history.record(StatusChange.from_machine(refused, iccid=iccid(1), operation="DeleteProfile",
+                                                     at=datetime(2027, 1, 1, tzinfo=UTC), workflow_id="drifted"))
+        logs = client.get("/logs").text
+        assert logs.count('class=" drift"') == 1
+        assert "drift: ProfileStatus: cannot delete from ENABLED" in logs
+        assert "drift: ProfileStatus: cannot delete from ENABLED" in client.get(f"/profiles/{iccid(1)}/detail").text
+        exported = list(csv.DictReader(io.StringIO(client.get("/logs.csv").text)))
+        assert [r["drift"] for r in exported if r["workflow_id"] == "drifted"] == [refused.drift]
+
+
+def test_the_status_diagram_draws_one_arrow_per_move_naming_every_trigger():
+    drawn = status_diagram("ENABLED")
+    moves = {(str(s), str(t["dest"])) for t in PROFILE_TRANSITIONS
+             for s in (t["source"] if isinstance(t["source"], list) else [t["source"]]) if s != t["dest"]}
+    assert drawn.count('<path class="edge"') == len(moves)
+    assert ">delete, reset</text>" in drawn and ">reset</text>" in drawn  # a memory reset deletes an enabled one
+    assert drawn.count("state current") == 1

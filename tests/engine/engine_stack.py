@@ -11,7 +11,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from esimflow import api
+from esimflow import contract
+from esimflow.client import OperationHandle, run_operation, start_operation
 from esimflow.config import TemporalConfig
 from esimflow.history import open_history
 from esimflow.workers.run import EsimflowWorker, WorkerOptions
@@ -42,11 +43,11 @@ class EngineStack:
     def eids(self) -> list[str]:
         return [device.eid for device in self.worker.devices]
 
-    async def run(self, op_input, **kwargs) -> api.OperationResult:
-        return await api.run_operation(self.client, op_input, task_queue=self.task_queue, **kwargs)
+    async def run(self, op_input, **kwargs) -> contract.OperationResult:
+        return await run_operation(self.client, op_input, task_queue=self.task_queue, **kwargs)
 
-    async def start(self, op_input, **kwargs) -> api.OperationHandle:
-        return await api.start_operation(self.client, op_input, task_queue=self.task_queue, **kwargs)
+    async def start(self, op_input, **kwargs) -> OperationHandle:
+        return await start_operation(self.client, op_input, task_queue=self.task_queue, **kwargs)
 
     def history(self):
         return open_history(self.config.history_path)
@@ -87,9 +88,9 @@ async def _end_entities(client: Client, eids: list[str]) -> None:
     """Terminate the test's entity workflows and what they run: on the shared servers they would
     otherwise wake up later with no worker to serve them (and stall the time-skipping server)."""
     for eid in eids:
-        entity = client.get_workflow_handle(api.euicc_workflow_id(eid))
+        entity = client.get_workflow_handle(contract.euicc_workflow_id(eid))
         with contextlib.suppress(Exception):
-            status = await asyncio.wait_for(entity.query(api.QUERY_QUEUE, result_type=api.EntityStatus), 10)
+            status = await asyncio.wait_for(entity.query(contract.QUERY_QUEUE, result_type=contract.EntityStatus), 10)
             for workflow_id in [status.running, *status.queued]:
                 if workflow_id:
                     with contextlib.suppress(Exception):

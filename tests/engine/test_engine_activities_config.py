@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from esimflow.api import DeviceInfo
+from esimflow.contract import DeviceInfo
 from esimflow.config import TemporalConfig
 from esimflow.devices import DeviceNotFoundError, DeviceRegistry
 from sgp22.errors import BadInputError

@@ -19,7 +19,7 @@ from esimcli.envelope import SCHEMA_KEYS
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
 from esimcli.main import main
-from esimflow import api
+from esimflow import contract
 from sgp22.results import OhResultCode, WinStatus
 
 EID = "89049032000000000000000000000163"
@@ -36,7 +36,7 @@ class RecordingEngine:
 
     def __init__(self) -> None:
         self.inputs: list = []
-        self.answer: api.OperationResult | CliFailure | None = None
+        self.answer: contract.OperationResult | CliFailure | None = None
 
     def driver(self, connection, *, display, responder, timeout):
         engine = self
@@ -72,17 +72,17 @@ def invoke(runner: CliRunner, *args: str, **kwargs):
     return runner.invoke(main, list(args), catch_exceptions=False, **kwargs)
 
 
-def profiles_result() -> api.OperationResult:
-    return api.OperationResult.success(api.Operation.LIST_PROFILES, EID, {
+def profiles_result() -> contract.OperationResult:
+    return contract.OperationResult.success(contract.Operation.LIST_PROFILES, EID, {
         "profiles": [{"iccid": ICCID, "state": 1, "nickname": "work", "service_provider_name": "Lab Telecom",
                       "profile_name": "Lab 1", "profile_class": 2, "policy_rules": 0}],
         "is_removable": True,
     }, workflow_id="ListProfiles-x")
 
 
-def failed_download(message: str = "the SM-DP+ refused the confirmation code") -> api.OperationResult:
-    return api.OperationResult.failure(
-        api.Operation.DOWNLOAD_PROFILE, EID, oh_result=OhResultCode.RESULT_CONFIRMATION_CODE_INCORRECT,
+def failed_download(message: str = "the SM-DP+ refused the confirmation code") -> contract.OperationResult:
+    return contract.OperationResult.failure(
+        contract.Operation.DOWNLOAD_PROFILE, EID, oh_result=OhResultCode.RESULT_CONFIRMATION_CODE_INCORRECT,
         win_status=WinStatus.IncorrectConfirmationCode, error_kind="es9.8.2.7/3.8", message=message,
         workflow_id="DownloadProfile-x",
     )
@@ -104,7 +104,7 @@ def test_json_success_has_the_documented_keys_and_codes(runner, engine):
                                        "windows": {"name": "Success", "value": 0}}
     assert document["data"]["profiles"][0]["iccid"] == ICCID
     assert document["error"] is None
-    assert engine.inputs == [api.ListProfilesInput(eid=EID)]
+    assert engine.inputs == [contract.ListProfilesInput(eid=EID)]
 
 
 def test_json_failure_carries_both_result_codes_and_a_typed_error(runner, engine):
@@ -121,15 +121,15 @@ def test_json_failure_carries_both_result_codes_and_a_typed_error(runner, engine
 
 
 def test_a_transient_failure_is_reported_retryable(runner, engine):
-    engine.answer = api.OperationResult.failure(
-        api.Operation.LIST_PROFILES, EID, oh_result=OhResultCode.RESULT_CAT_BUSY, win_status=WinStatus.CardBusy,
+    engine.answer = contract.OperationResult.failure(
+        contract.Operation.LIST_PROFILES, EID, oh_result=OhResultCode.RESULT_CAT_BUSY, win_status=WinStatus.CardBusy,
         error_kind="es10.catBusy", message="an RSP session is open on the card")
     document = json.loads(invoke(runner, "profiles", "--eid", EID, "--json").stdout)
     assert document["error"]["retryable"] is True
 
 
 def test_every_operation_names_itself_by_its_command_path(runner, engine):
-    engine.answer = api.OperationResult.success(api.Operation.GET_DEFAULT_SMDP_ADDRESS, EID,
+    engine.answer = contract.OperationResult.success(contract.Operation.GET_DEFAULT_SMDP_ADDRESS, EID,
                                                 {"default_smdp_address": "smdp.lab.example"})
     document = json.loads(invoke(runner, "smdp", "get", "--eid", EID, "--json").stdout)
     assert document["operation"] == "smdp get"
@@ -162,7 +162,7 @@ def test_the_eid_can_come_from_the_environment(runner, engine, monkeypatch):
     monkeypatch.setenv("ESIMFLOW_EID", EID)
     engine.answer = profiles_result()
     assert invoke(runner, "profiles").exit_code == 0
-    assert engine.inputs == [api.ListProfilesInput(eid=EID)]
+    assert engine.inputs == [contract.ListProfilesInput(eid=EID)]
 
 
 # --- usage errors: exit code 2, nothing submitted ------------------------------------------------
@@ -204,7 +204,7 @@ def test_bad_usage_without_json_is_a_message_on_stderr(runner, engine):
 
 def test_download_options_become_the_download_configuration(runner, engine, monkeypatch):
     monkeypatch.setenv("ESIMFLOW_CONFIRMATION_CODE", CONFIRMATION_CODE)
-    engine.answer = api.OperationResult.success(api.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
+    engine.answer = contract.OperationResult.success(contract.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
     outcome = invoke(runner, "download", "--eid", EID, "--switch", "--force-disable", "--ppr-allowed",
                      ACTIVATION_CODE)
     assert outcome.exit_code == 0
@@ -217,13 +217,13 @@ def test_download_options_become_the_download_configuration(runner, engine, monk
 
 def test_on_a_terminal_a_refused_code_is_asked_again(runner, engine, monkeypatch):
     monkeypatch.setattr(download_cmd, "stdin_is_terminal", lambda: True)
-    engine.answer = api.OperationResult.success(api.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
+    engine.answer = contract.OperationResult.success(contract.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
     assert invoke(runner, "download", "--eid", EID, ACTIVATION_CODE).exit_code == 0
     assert engine.inputs[0].ask_again_if_code_refused
 
 
 def test_the_activation_code_can_be_read_from_stdin(runner, engine):
-    engine.answer = api.OperationResult.success(api.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
+    engine.answer = contract.OperationResult.success(contract.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
     outcome = invoke(runner, "download", "--eid", EID, "-", input=ACTIVATION_CODE + "\n")
     assert outcome.exit_code == 0
     assert engine.inputs[0].activation_code == ACTIVATION_CODE
@@ -231,34 +231,34 @@ def test_the_activation_code_can_be_read_from_stdin(runner, engine):
 
 def test_the_activation_code_can_come_from_the_environment(runner, engine, monkeypatch):
     monkeypatch.setenv("ESIMFLOW_ACTIVATION_CODE", ACTIVATION_CODE)
-    engine.answer = api.OperationResult.success(api.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
+    engine.answer = contract.OperationResult.success(contract.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
     assert invoke(runner, "download", "--eid", EID).exit_code == 0
     assert engine.inputs[0].activation_code == ACTIVATION_CODE
 
 
 def test_reset_flags_combine_into_reset_options(runner, engine):
-    engine.answer = api.OperationResult.success(api.Operation.RESET_MEMORY, EID, {})
+    engine.answer = contract.OperationResult.success(contract.Operation.RESET_MEMORY, EID, {})
     invoke(runner, "reset", "--eid", EID, "--delete-test-profiles", "--reset-default-smdp", "--yes")
-    assert engine.inputs == [api.ResetMemoryInput(eid=EID, options=int(
-        api.ResetOption.DELETE_FIELD_LOADED_TEST_PROFILES | api.ResetOption.RESET_DEFAULT_SMDP_ADDRESS))]
+    assert engine.inputs == [contract.ResetMemoryInput(eid=EID, options=int(
+        contract.ResetOption.DELETE_FIELD_LOADED_TEST_PROFILES | contract.ResetOption.RESET_DEFAULT_SMDP_ADDRESS))]
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["osu", "status"], api.OsUpdateInput(eid=EID, start=False)),
-    (["osu", "start"], api.OsUpdateInput(eid=EID, start=True)),
-    (["smdp", "set", "smdp.lab.example:8443"], api.SetDefaultSmdpAddressInput(eid=EID, address="smdp.lab.example:8443")),
-    (["smdp", "set", "--clear"], api.SetDefaultSmdpAddressInput(eid=EID, address="")),
-    (["switch", ICCID], api.SwitchProfileInput(eid=EID, iccid=ICCID)),
-    (["delete", ICCID], api.DeleteProfileInput(eid=EID, iccid=ICCID)),
-    (["notifications", "--seq", "3", "--seq", "5"], api.ProcessNotificationsInput(eid=EID, sequence_numbers=[3, 5])),
+    (["osu", "status"], contract.OsUpdateInput(eid=EID, start=False)),
+    (["osu", "start"], contract.OsUpdateInput(eid=EID, start=True)),
+    (["smdp", "set", "smdp.lab.example:8443"], contract.SetDefaultSmdpAddressInput(eid=EID, address="smdp.lab.example:8443")),
+    (["smdp", "set", "--clear"], contract.SetDefaultSmdpAddressInput(eid=EID, address="")),
+    (["switch", ICCID], contract.SwitchProfileInput(eid=EID, iccid=ICCID)),
+    (["delete", ICCID], contract.DeleteProfileInput(eid=EID, iccid=ICCID)),
+    (["notifications", "--seq", "3", "--seq", "5"], contract.ProcessNotificationsInput(eid=EID, sequence_numbers=[3, 5])),
     (["cancel-session", "0A1B2C", "--reason", "postponed"],
-     api.CancelSessionInput(eid=EID, transaction_id="0A1B2C", reason=int(api.CancelReason.POSTPONED))),
-    (["reserve-for-factory-restore"], api.ReserveProfilesForFactoryRestoreInput(eid=EID)),
-    (["available"], api.GetDownloadableProfilesInput(eid=EID)),
-    (["euicc-info"], api.GetEuiccInfoInput(eid=EID)),
+     contract.CancelSessionInput(eid=EID, transaction_id="0A1B2C", reason=int(contract.CancelReason.POSTPONED))),
+    (["reserve-for-factory-restore"], contract.ReserveProfilesForFactoryRestoreInput(eid=EID)),
+    (["available"], contract.GetDownloadableProfilesInput(eid=EID)),
+    (["euicc-info"], contract.GetEuiccInfoInput(eid=EID)),
 ])
 def test_each_verb_submits_its_operation(runner, engine, args, expected):
-    engine.answer = api.OperationResult.success(api.operation_name(expected), EID, {})
+    engine.answer = contract.OperationResult.success(contract.operation_name(expected), EID, {})
     assert invoke(runner, *args, "--eid", EID).exit_code == 0
     assert engine.inputs == [expected]
 

@@ -10,11 +10,11 @@ from esimcli.progress import ProgressDisplay
 from esimcli.questions import Responder
 from esimcli.secrets import Redactor
 from sgp22.identifiers import mask_secret
-from esimflow import api
+from esimflow import contract
 
 
-def progress(phase: str, **fields) -> api.Progress:
-    return api.Progress(operation=api.Operation.DOWNLOAD_PROFILE, phase=phase, **fields)
+def progress(phase: str, **fields) -> contract.Progress:
+    return contract.Progress(operation=contract.Operation.DOWNLOAD_PROFILE, phase=phase, **fields)
 
 
 def test_a_terminal_gets_one_line_rewritten_in_place():
@@ -62,11 +62,11 @@ class RecordingHandle:
     async def give_consent(self, accept_policy_rules=True):
         self.calls.append(("consent", accept_policy_rules))
 
-    async def decline(self, reason=api.CancelReason.END_USER_REJECTION):
-        self.calls.append(("decline", api.CancelReason(reason)))
+    async def decline(self, reason=contract.CancelReason.END_USER_REJECTION):
+        self.calls.append(("decline", contract.CancelReason(reason)))
 
 
-def answer(responder: Responder, state: api.Progress) -> list[tuple]:
+def answer(responder: Responder, state: contract.Progress) -> list[tuple]:
     handle = RecordingHandle()
     reply = responder.answer(state)
     if reply is not None:
@@ -89,30 +89,30 @@ def test_on_a_terminal_the_confirmation_code_is_asked_without_echo():
 def test_the_same_question_is_answered_once():
     responder = Responder(interactive=False, redactor=Redactor())
     waiting = progress("awaiting confirmation code", awaiting="confirmation_code")
-    assert answer(responder, waiting) == [("decline", api.CancelReason.POSTPONED)]
+    assert answer(responder, waiting) == [("decline", contract.CancelReason.POSTPONED)]
     assert answer(responder, waiting) == []
 
 
 def test_without_a_terminal_a_code_request_is_postponed_with_a_hint():
     responder = Responder(interactive=False, redactor=Redactor())
     assert answer(responder, progress("awaiting", awaiting="confirmation_code")) == [
-        ("decline", api.CancelReason.POSTPONED)]
+        ("decline", contract.CancelReason.POSTPONED)]
     assert "ESIMFLOW_CONFIRMATION_CODE" in responder.hint
 
 
 def test_policy_rules_without_a_terminal_are_refused_as_ppr_not_allowed():
-    metadata = api.ProfileMetadata(iccid="8944000000000000019", policy_rules=int(
-        api.PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED))
+    metadata = contract.ProfileMetadata(iccid="8944000000000000019", policy_rules=int(
+        contract.PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED))
     responder = Responder(interactive=False, redactor=Redactor())
     assert answer(responder, progress("metadata reviewed", awaiting="consent", metadata=metadata)) == [
-        ("decline", api.CancelReason.PPR_NOT_ALLOWED)]
+        ("decline", contract.CancelReason.PPR_NOT_ALLOWED)]
     assert "--ppr-allowed" in responder.hint
 
 
 def test_on_a_terminal_consent_shows_the_profile_and_its_rules():
-    metadata = api.ProfileMetadata(iccid="8944000000000000019", profile_name="Lab 2",
+    metadata = contract.ProfileMetadata(iccid="8944000000000000019", profile_name="Lab 2",
                                    service_provider_name="Lab Telecom",
-                                   policy_rules=int(api.PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED))
+                                   policy_rules=int(contract.PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED))
     responder = Responder(interactive=True, redactor=Redactor())
     with CliRunner().isolation(input="y\n") as (stdout, stderr, _):
         calls = answer(responder, progress("metadata reviewed", awaiting="consent", metadata=metadata))
@@ -123,7 +123,7 @@ def test_on_a_terminal_consent_shows_the_profile_and_its_rules():
 
 def test_declining_consent_on_a_terminal_cancels_as_the_user():
     responder = Responder(interactive=True, redactor=Redactor())
-    metadata = api.ProfileMetadata(iccid="8944000000000000019")
+    metadata = contract.ProfileMetadata(iccid="8944000000000000019")
     with CliRunner().isolation(input="n\n"):
         calls = answer(responder, progress("metadata reviewed", awaiting="consent", metadata=metadata))
-    assert calls == [("decline", api.CancelReason.END_USER_REJECTION)]
+    assert calls == [("decline", contract.CancelReason.END_USER_REJECTION)]

@@ -10,7 +10,8 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from esimflow import api
+from esimflow import contract
+from esimflow.client import run_operation
 from esimflow.codec import data_converter, key_id
 from tests.conftest import TEST_PAYLOAD_KEY
 from tests.engine.engine_stack import running_engine
@@ -48,19 +49,19 @@ def assert_unknown_key(error: BaseException) -> None:
 
 
 async def test_a_running_entity_rejects_the_call_and_keeps_serving(engine, card, time_skipping_env):
-    assert (await engine.run(api.ListProfilesInput(card.eid))).ok
-    entity = time_skipping_env.client.get_workflow_handle(api.euicc_workflow_id(card.eid))
+    assert (await engine.run(contract.ListProfilesInput(card.eid))).ok
+    entity = time_skipping_env.client.get_workflow_handle(contract.euicc_workflow_id(card.eid))
     run_id = (await entity.describe()).run_id
 
     with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await asyncio.wait_for(api.run_operation(other_key_client(engine.client), api.ListProfilesInput(card.eid),
+        await asyncio.wait_for(run_operation(other_key_client(engine.client), contract.ListProfilesInput(card.eid),
                                                  task_queue=engine.task_queue), 30)
     assert_unknown_key(failed.value)
 
-    after = await engine.run(api.GetEuiccInfoInput(card.eid))
+    after = await engine.run(contract.GetEuiccInfoInput(card.eid))
     assert after.ok, after
     assert (await entity.describe()).run_id == run_id  # the same entity, not a restarted one
-    status = await entity.query(api.QUERY_QUEUE, result_type=api.EntityStatus)
+    status = await entity.query(contract.QUERY_QUEUE, result_type=contract.EntityStatus)
     assert status.completed == 2  # the rejected call never reached its state
     history = await entity.fetch_history()
     assert not any(event.HasField("workflow_task_failed_event_attributes") for event in history.events)
@@ -76,13 +77,13 @@ async def test_a_call_that_would_start_the_entity_fails_and_the_next_correct_one
 
 async def _starting_call_fails(engine, card) -> None:
     with pytest.raises(ApplicationError) as failed:
-        await asyncio.wait_for(api.run_operation(other_key_client(engine.client), api.ListProfilesInput(card.eid),
+        await asyncio.wait_for(run_operation(other_key_client(engine.client), contract.ListProfilesInput(card.eid),
                                                  task_queue=engine.task_queue), 30)
     error = failed.value
     assert_unknown_key(error)
-    entity = engine.client.get_workflow_handle(api.euicc_workflow_id(card.eid))
+    entity = engine.client.get_workflow_handle(contract.euicc_workflow_id(card.eid))
     assert (await entity.describe()).status == WorkflowExecutionStatus.FAILED
 
-    after = await engine.run(api.ListProfilesInput(card.eid))
+    after = await engine.run(contract.ListProfilesInput(card.eid))
     assert after.ok, after
     assert (await entity.describe()).status == WorkflowExecutionStatus.RUNNING

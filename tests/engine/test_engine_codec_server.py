@@ -16,7 +16,7 @@ import pytest
 import httpx
 from temporalio.api.common.v1 import Payload
 
-from esimflow import api
+from esimflow import contract
 from esimflow.codec import AesGcmCodec, Keyring
 from esimflow.codec_server import create_app, mask_secrets
 from tests.conftest import TEST_PAYLOAD_KEY, temporal_tool
@@ -164,9 +164,9 @@ def temporal_show(address: str, workflow_id: str, *codec_flags: str) -> tuple[Pa
 async def test_the_temporal_cli_reads_a_history_through_the_codec_server(
         temporal_dev_server, dev_client, codec_server):
     workflow_id = f"codec-server-{uuid.uuid4().hex[:8]}"
-    download = api.DownloadProfileInput(EID, activation_code=ACTIVATION_CODE, confirmation_code=CONFIRMATION_CODE)
+    download = contract.DownloadProfileInput(EID, activation_code=ACTIVATION_CODE, confirmation_code=CONFIRMATION_CODE)
     # no worker polls this queue: the input simply stays in the history for the operator to read
-    handle = await dev_client.start_workflow(api.Operation.DOWNLOAD_PROFILE, download, id=workflow_id,
+    handle = await dev_client.start_workflow(contract.Operation.DOWNLOAD_PROFILE, download, id=workflow_id,
                                              task_queue=f"nobody-{workflow_id}")
     try:
         sealed, _ = temporal_show(temporal_dev_server.address, workflow_id)

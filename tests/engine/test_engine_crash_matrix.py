@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from esimflow import api
+from esimflow import contract
+from esimflow.client import run_operation, start_operation
 from sgp22.es10_types import iccid_digits
 from tests.conftest import TEST_PAYLOAD_KEY
 from tests.engine.engine_stack import engine_config, new_iccid
@@ -225,12 +226,12 @@ def worker(temporal_dev_server, tmp_path_factory, queue, smdp, card_in_reader, o
 
 
 async def crashed_run(dev_client, queue: str, worker: WorkerProcess, card: TappedCard, smdp, point: KillPoint,
-                      op_input) -> api.OperationResult:
+                      op_input) -> contract.OperationResult:
     """Run ``op_input`` with ``point`` armed: the worker dies there and is started again; the
     operation's result once it ends."""
     card.arm(point, worker.kill)
     rule = smdp.add_fault(point.smdp, "delay", seconds=3, count=1) if point.smdp else None
-    handle = await api.start_operation(dev_client, op_input, task_queue=queue)
+    handle = await start_operation(dev_client, op_input, task_queue=queue)
     deadline = time.monotonic() + 60
     while not card.killed.is_set():
         assert time.monotonic() < deadline, f"the operation never reached the kill point {point.name}"
@@ -288,7 +289,7 @@ async def test_download_is_exactly_once_at_every_kill_point(dev_client, worker, 
     iccid = new_iccid()
     switch = point.after == ENABLE_PROFILE
     code = smdp.add_profile(iccid, size=6_000)  # about 50 blocks of bound profile package
-    result = await crashed_run(dev_client, queue, worker, card, smdp, point, api.DownloadProfileInput(
+    result = await crashed_run(dev_client, queue, worker, card, smdp, point, contract.DownloadProfileInput(
         card.eid, code, switch_after_download=switch, force_disable_profile=switch))
     assert result.ok, result
     assert result.data["iccid"] == iccid
@@ -307,7 +308,7 @@ async def test_download_is_exactly_once_at_every_kill_point(dev_client, worker, 
 
 async def installed_profile(dev_client, queue: str, card: TappedCard, smdp) -> str:
     iccid = new_iccid()
-    result = await api.run_operation(dev_client, api.DownloadProfileInput(card.eid, smdp.add_profile(iccid)),
+    result = await run_operation(dev_client, contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid)),
                                      task_queue=queue)
     assert result.ok, result
     return iccid
@@ -319,7 +320,7 @@ async def test_switch_is_exactly_once_when_killed_right_after_the_card_enabled(d
     enabled_before = next(iter(profiles_on_card(card, enabled=True)), None)
     target = await installed_profile(dev_client, queue, card, smdp)
     result = await crashed_run(dev_client, queue, worker, card, smdp, KillPoint("after enable", after=ENABLE_PROFILE),
-                               api.SwitchProfileInput(card.eid, target, force_disable_profile=True))
+                               contract.SwitchProfileInput(card.eid, target, force_disable_profile=True))
     assert result.ok and not result.data.get("already_enabled"), result
     assert profiles_on_card(card, enabled=True) == [target]
     assert statuses(smdp, target).count("ENABLED") == 1 and str(smdp.status(target)) == "ENABLED"
@@ -336,7 +337,7 @@ async def test_delete_is_exactly_once_when_killed_right_after_the_card_deleted(d
     card, _ = card_in_reader
     target = await installed_profile(dev_client, queue, card, smdp)
     result = await crashed_run(dev_client, queue, worker, card, smdp, KillPoint("after delete", after=DELETE_PROFILE),
-                               api.DeleteProfileInput(card.eid, target))
+                               contract.DeleteProfileInput(card.eid, target))
     assert result.ok, result
     assert target not in profiles_on_card(card)
     assert statuses(smdp, target).count("DELETED") == 1, statuses(smdp, target)
@@ -349,7 +350,7 @@ async def test_os_update_is_successful_when_killed_right_after_the_card_applied_
     card, _ = card_in_reader
     result = await crashed_run(dev_client, queue, worker, card, smdp,
                                KillPoint("after the OS update finished", os_update_finished=True),
-                               api.OsUpdateInput(card.eid, start=True))
+                               contract.OsUpdateInput(card.eid, start=True))
     assert result.ok, result
     assert (result.data["osu_status_name"], result.data["os_version"]) == ("EUICC_UPGRADE_SUCCESSFUL", "1.2.0")
 
@@ -360,7 +361,7 @@ async def test_reset_is_exactly_once_when_killed_right_after_the_card_reset(dev_
     await installed_profile(dev_client, queue, card, smdp)
     before = profiles_on_card(card)
     result = await crashed_run(dev_client, queue, worker, card, smdp, KillPoint("after reset", after=MEMORY_RESET),
-                               api.ResetMemoryInput(card.eid))
+                               contract.ResetMemoryInput(card.eid))
     assert result.ok, result
     assert profiles_on_card(card) == []
     assert sorted(result.data["deleted"]) == sorted(before)

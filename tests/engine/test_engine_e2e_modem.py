@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from esimflow import api
+from esimflow import contract
 from esimflow.devices import DeviceRegistry
 from esimflow.migration.client import start_migration
 from esimflow.migration.model import MigrationPolicy
@@ -89,16 +89,16 @@ async def test_download_switch_delete_and_notifications_through_a_modem(
             with cli_worker(temporal_dev_server.address, tmp_path, f"modem-{uuid.uuid4().hex[:8]}", [reader], smdp,
                             "--card-hold", "operation", "--release-after", "0.3") as (_, said):
                 assert f"eUICC {card.eid} in {reader}" in said
-                downloaded = await engine.run(api.DownloadProfileInput(card.eid, smdp.add_profile(first),
+                downloaded = await engine.run(contract.DownloadProfileInput(card.eid, smdp.add_profile(first),
                                                                        switch_after_download=True))
                 assert downloaded.ok, downloaded
-                assert (await engine.run(api.DownloadProfileInput(card.eid, smdp.add_profile(second)))).ok
-                switched = await engine.run(api.SwitchProfileInput(card.eid, second, force_disable_profile=True))
+                assert (await engine.run(contract.DownloadProfileInput(card.eid, smdp.add_profile(second)))).ok
+                switched = await engine.run(contract.SwitchProfileInput(card.eid, second, force_disable_profile=True))
                 assert switched.ok, switched
-                assert (await engine.run(api.DeleteProfileInput(card.eid, first))).ok
-                delivered = await engine.run(api.ProcessNotificationsInput(card.eid))
+                assert (await engine.run(contract.DeleteProfileInput(card.eid, first))).ok
+                delivered = await engine.run(contract.ProcessNotificationsInput(card.eid))
                 assert delivered.ok, delivered
-                listed = await engine.run(api.ListProfilesInput(card.eid))
+                listed = await engine.run(contract.ListProfilesInput(card.eid))
                 # held per operation: between operations the worker has closed its channel and the port
                 async def released() -> bool:
                     return modem.at.sessions == set()
@@ -110,7 +110,7 @@ async def test_download_switch_delete_and_notifications_through_a_modem(
         card.close()
 
     assert [(p["iccid"], p["state"]) for p in listed.data["profiles"]] == \
-        [(second, api.ProfileState.PROFILE_STATE_ENABLED)]
+        [(second, contract.ProfileState.PROFILE_STATE_ENABLED)]
     assert str(smdp.status(second)) == "ENABLED"
     assert "DELETED" in [change.to_status for change in smdp.history(first)]  # the delete notification arrived
     assert card.store.state.notifications == []  # every notification delivered and removed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from esimflow import api, search_attributes
+from esimflow import contract, search_attributes
 from tests.engine.engine_stack import new_iccid, running_engine
 from tests.waiting import until
 
@@ -48,23 +48,23 @@ async def test_download_switch_list_delete_through_pcsc(dev_client, tmp_path, un
         device = engine.worker.devices[0]
         assert device.reader == f"pcsc:{reader}"
 
-        downloaded = await engine.run(api.DownloadProfileInput(card.eid, smdp.add_profile(first),
+        downloaded = await engine.run(contract.DownloadProfileInput(card.eid, smdp.add_profile(first),
                                                                switch_after_download=True))
         assert downloaded.ok, downloaded
-        assert (await engine.run(api.DownloadProfileInput(card.eid, smdp.add_profile(second)))).ok
-        switched = await engine.run(api.SwitchProfileInput(card.eid, second, force_disable_profile=True))
+        assert (await engine.run(contract.DownloadProfileInput(card.eid, smdp.add_profile(second)))).ok
+        switched = await engine.run(contract.SwitchProfileInput(card.eid, second, force_disable_profile=True))
         assert switched.ok, switched
-        assert (await engine.run(api.DeleteProfileInput(card.eid, first))).ok
-        listed = await engine.run(api.ListProfilesInput(card.eid))
+        assert (await engine.run(contract.DeleteProfileInput(card.eid, first))).ok
+        listed = await engine.run(contract.ListProfilesInput(card.eid))
 
-    assert [(p["iccid"], p["state"]) for p in listed.data["profiles"]] == [(second, api.ProfileState.PROFILE_STATE_ENABLED)]
+    assert [(p["iccid"], p["state"]) for p in listed.data["profiles"]] == [(second, contract.ProfileState.PROFILE_STATE_ENABLED)]
     assert listed.data["is_removable"] is True
     assert str(smdp.status(second)) == "ENABLED"
 
     # each operation is findable in Temporal by eUICC, operation, profile and outcome
     async def switches() -> list:
         query = (f"{search_attributes.EID.name} = '{card.eid}' AND {search_attributes.OPERATION.name} = "
-                 f"'{api.Operation.SWITCH_PROFILE}' AND {search_attributes.OUTCOME.name} = 'ok'")
+                 f"'{contract.Operation.SWITCH_PROFILE}' AND {search_attributes.OUTCOME.name} = 'ok'")
         return [execution async for execution in dev_client.list_workflows(query)]
 
     found = await until(switches, "the switch to be visible by its search attributes", timeout=30)

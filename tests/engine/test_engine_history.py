@@ -1,16 +1,21 @@
 """The profile status history answers an operator: where each profile stands, what happened to
 it, which operations failed; retried writes land once, concurrent writers lose nothing. Every
 store test runs on a SQLite file and on a real PostgreSQL server (``database_location``)."""
+import json
 import multiprocessing
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from click.testing import CliRunner
 
 from esimflow import database
+from esimflow.activities.engine import EngineActivities
+from esimflow.activities.types import RecordProfileStatusInput
 from esimflow.history import HistoryStore, HistoryUnavailableError, StatusChange, open_history
 from esimflow.machines import ProfileStatus, Status
+from esimcli.main import main
 from sgp22.errors import BadInputError, NotSupportedError
 
 EID_A = "89049032123451234512345678901235"
@@ -51,6 +56,47 @@ def test_profile_history_in_time_order_with_every_field(store):
     assert (first.at, first.iccid, first.eid, first.operation, first.workflow_id, first.error_reason) == (
         T0, ICCID_1, EID_A, "DownloadProfile", "DownloadProfile-1", None)
     assert store.history("8949000000000000099") == []
+
+
+def test_a_move_the_machine_refuses_is_kept_as_drift_and_read_back_as_drift(store):
+    refused = ProfileStatus(Status.ENABLED).drift("delete")
+    store.record(StatusChange.from_machine(refused, iccid=ICCID_1, operation="DeleteProfile", at=T0,
+                                           workflow_id="DeleteProfile-1"))
+    store.record(change(ICCID_1, minutes=1, to=Status.AVAILABLE, operation="DownloadProfile"))
+    drifted, ordinary = store.history(ICCID_1)
+    assert (drifted.from_status, drifted.to_status) == (Status.ENABLED, Status.DELETED)
+    assert drifted.drift == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
+    assert ordinary.drift is None
+    assert [c.drift is not None for c in store.logs()] == [False, True]
+
+
+def test_the_cli_shows_drift_in_the_profile_history_and_the_logs(tmp_path):
+    path, luhn_iccid = tmp_path / "history.sqlite3", "8949000000000000000"
+    with open_history(str(path)) as history:
+        history.record(StatusChange.from_machine(ProfileStatus(Status.ENABLED).drift("delete"), iccid=luhn_iccid,
+                                                 operation="DeleteProfile", at=T0, workflow_id="w"))
+    runner = CliRunner()
+    shown = runner.invoke(main, ["profile", "history", luhn_iccid, "--history", str(path)])
+    assert shown.exit_code == 0 and "DELETED (drift)" in shown.output
+    (logged,) = json.loads(runner.invoke(main, ["logs", "--json", "--history", str(path)]).output)["changes"]
+    assert logged["drift"].startswith("ProfileStatus: cannot delete from ENABLED")
+
+
+def _record(activities: EngineActivities, trigger: str, sequence: int, fallback: Status = Status.DISABLED) -> str:
+    return activities.record_profile_status(RecordProfileStatusInput(
+        iccid=ICCID_1, eid=EID_A, trigger=trigger, fallback=str(fallback), operation="DeleteProfile",
+        workflow_id="DeleteProfile-7", at=T0.isoformat(), sequence=sequence))
+
+
+def test_the_engine_records_a_move_its_history_does_not_allow_as_drift_not_from_the_fallback(store):
+    activities = EngineActivities(registry=None, history=store)
+    assert _record(activities, "enable", 0) == "ENABLED"  # first seen: starts where the card implies
+    assert _record(activities, "delete", 1) == "DELETED"  # the history says ENABLED, the card deleted it
+    first, drifted = store.history(ICCID_1)
+    assert (first.from_status, first.to_status, first.drift) == (Status.DISABLED, Status.ENABLED, None)
+    assert (drifted.from_status, drifted.to_status) == (Status.ENABLED, Status.DELETED)
+    assert drifted.drift == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
+    assert _record(activities, "delete", 1) == "DELETED" and len(store.history(ICCID_1)) == 2  # a retry
 
 
 def test_a_retried_write_is_recorded_once(store):
@@ -244,7 +290,7 @@ def test_a_history_written_before_schema_versions_opens_and_is_migrated(tmp_path
         assert [(p.iccid, p.status) for p in store.profiles(status="ENABLED")] == [(ICCID_1, Status.ENABLED)]
         assert store.record(change(ICCID_2))
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT version FROM esimflow_schema WHERE component = 'history'").fetchone() == (2,)
+        assert raw.execute("SELECT version FROM esimflow_schema WHERE component = 'history'").fetchone() == (3,)
 
 
 def test_a_database_of_a_newer_esimflow_is_refused(database_location):

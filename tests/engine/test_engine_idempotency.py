@@ -8,7 +8,7 @@ import uuid
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from esimflow import api
+from esimflow import contract
 from tests.engine.engine_stack import new_iccid, running_engine
 from tests.waiting import until
 
@@ -24,40 +24,40 @@ async def engine(dev_client, tmp_path, unique_task_queue, smdp, card):
 
 def deliveries(smdp, iccid: str) -> int:
     """How often the SM-DP+ handed out the profile's bound profile package."""
-    return sum(1 for change in smdp.history(iccid) if change.event == "deliver")
+    return sum(1 for change in smdp.history(iccid) if change.event == "download")
 
 
-async def entity_answer(client, eid: str, request: api.OperationRequest) -> api.OperationResult:
+async def entity_answer(client, eid: str, request: contract.OperationRequest) -> contract.OperationResult:
     """The entity's own answer to a submit, as a new update (not Temporal's update dedup)."""
-    return await client.get_workflow_handle(api.euicc_workflow_id(eid)).execute_update(
-        api.UPDATE_SUBMIT, request, id=uuid.uuid4().hex, result_type=api.OperationResult)
+    return await client.get_workflow_handle(contract.euicc_workflow_id(eid)).execute_update(
+        contract.UPDATE_SUBMIT, request, id=uuid.uuid4().hex, result_type=contract.OperationResult)
 
 
 async def test_a_resubmitted_operation_id_gets_the_first_result_without_touching_the_card(engine, smdp, card):
     iccid = new_iccid()
-    download = api.DownloadProfileInput(card.eid, smdp.add_profile(iccid))
+    download = contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid))
     first = await engine.run(download, operation_id="download-1")
     assert first.ok, first
     apdus = card.apdu_count
 
     again = await engine.run(download, operation_id="download-1")
-    answered = await entity_answer(engine.client, card.eid, api.OperationRequest(
-        api.Operation.DOWNLOAD_PROFILE, "download-1", {"eid": card.eid, "activation_code": "LPA:1$x$y"}))
+    answered = await entity_answer(engine.client, card.eid, contract.OperationRequest(
+        contract.Operation.DOWNLOAD_PROFILE, "download-1", {"eid": card.eid, "activation_code": "LPA:1$x$y"}))
 
     assert again == first and answered == first
     assert card.apdu_count == apdus  # neither answer touched the card
     assert deliveries(smdp, iccid) == 1
-    listed = await engine.run(api.ListProfilesInput(card.eid))
+    listed = await engine.run(contract.ListProfilesInput(card.eid))
     assert [p["iccid"] for p in listed.data["profiles"]] == [iccid]
 
 
 async def test_the_completed_record_survives_continue_as_new(engine, smdp, card, dev_client):
     client = dev_client
     first_run = await client.start_workflow(
-        api.ENTITY_WORKFLOW, api.EntityInput(card.eid, continue_after=1), id=api.euicc_workflow_id(card.eid),
+        contract.ENTITY_WORKFLOW, contract.EntityInput(card.eid, continue_after=1), id=contract.euicc_workflow_id(card.eid),
         task_queue=engine.task_queue)
     iccid = new_iccid()
-    download = api.DownloadProfileInput(card.eid, smdp.add_profile(iccid))
+    download = contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid))
     first = await engine.run(download, operation_id="download-2")
     assert first.ok, first
     apdus = card.apdu_count
@@ -68,8 +68,8 @@ async def test_the_completed_record_survives_continue_as_new(engine, smdp, card,
 
     await until(continued, "the entity to continue as new", timeout=10)
     again = await engine.run(download, operation_id="download-2")
-    answered = await entity_answer(client, card.eid, api.OperationRequest(
-        api.Operation.DOWNLOAD_PROFILE, "download-2", {"eid": card.eid}))
+    answered = await entity_answer(client, card.eid, contract.OperationRequest(
+        contract.Operation.DOWNLOAD_PROFILE, "download-2", {"eid": card.eid}))
 
     assert again == first and answered == first
     assert card.apdu_count == apdus
@@ -81,7 +81,7 @@ def test_the_completed_record_is_bounded():
 
     entity = EuiccEntityWorkflow.__new__(EuiccEntityWorkflow)
     entity._answered = {}
-    for number in range(api.ANSWERED_KEPT + 5):
-        entity._remember(f"op-{number}", api.OperationResult.success("ListProfiles", "eid"))
-    assert len(entity._answered) == api.ANSWERED_KEPT
+    for number in range(contract.ANSWERED_KEPT + 5):
+        entity._remember(f"op-{number}", contract.OperationResult.success("ListProfiles", "eid"))
+    assert len(entity._answered) == contract.ANSWERED_KEPT
     assert next(iter(entity._answered)) == "op-5"  # the oldest went first

@@ -1,27 +1,30 @@
 """The state machines decide which changes are legal: what a user sees as "refused, because ..."
 before anything touches a card or an SM-DP+."""
+import asyncio
 import itertools
+import logging
 
 import pytest
 from transitions.core import MachineError
 
 from esimflow.machines import (
-    CancelSessionReason,
+    CardHold,
     Change,
+    DeviceMigrationOutcome,
     DownloadSession,
     EuiccContext,
+    HoldState,
     IllegalTransition,
     InvalidMachineData,
     OsUpdate,
-    OsuStatus,
-    PolicyRules,
-    ProfileClass,
     ProfileStatus,
-    ResetOptions,
     Status,
     legal_cancel_reasons,
 )
 from esimflow.machines.download_session import Phase as SessionPhase
+from sgp22.es10_enums import CancelSessionReason, OsuStatus, PolicyRules, ProfileClass, ResetOption
+from esimflow.migration.model import Outcome
+from esimflow.workflows import rsp
 
 R = CancelSessionReason
 
@@ -31,14 +34,22 @@ R = CancelSessionReason
 PLATFORM_CHANGES = {
     (Status.AVAILABLE, "regenerate_ac"): Status.AVAILABLE,
     (Status.DELETED, "regenerate_ac"): Status.AVAILABLE,
+    (Status.EXPIRED, "regenerate_ac"): Status.AVAILABLE,
+    (Status.CANCELED, "regenerate_ac"): Status.AVAILABLE,
     (Status.AVAILABLE, "download"): Status.DOWNLOADED,
     (Status.DOWNLOADED, "abandon"): Status.AVAILABLE,
+    (Status.AVAILABLE, "refuse"): Status.CANCELED,
+    (Status.DOWNLOADED, "refuse"): Status.CANCELED,
     (Status.DOWNLOADED, "install"): Status.INSTALLED,
     (Status.INSTALLED, "enable"): Status.ENABLED,
     (Status.DISABLED, "enable"): Status.ENABLED,
     (Status.ENABLED, "disable"): Status.DISABLED,
     (Status.INSTALLED, "delete"): Status.DELETED,
     (Status.DISABLED, "delete"): Status.DELETED,
+    (Status.INSTALLED, "reset"): Status.DELETED,
+    (Status.DISABLED, "reset"): Status.DELETED,
+    (Status.ENABLED, "reset"): Status.DELETED,
+    (Status.DELETED, "reuse"): Status.AVAILABLE,
     (Status.AVAILABLE, "expire"): Status.EXPIRED,
     (Status.DOWNLOADED, "expire"): Status.EXPIRED,
     (Status.AVAILABLE, "cancel"): Status.CANCELED,
@@ -90,7 +101,7 @@ def test_illegal_change_is_a_machine_error_with_the_legal_alternatives():
         profile.delete()
     error = refused.value
     assert isinstance(error, IllegalTransition)
-    assert str(error) == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable)"
+    assert str(error) == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
     assert (error.kind, error.retryable, error.trigger, error.state) == (
         "machine.illegal_transition", False, "delete", "ENABLED")
     assert error.to_dict()["kind"] == "machine.illegal_transition"
@@ -103,11 +114,30 @@ def test_unknown_trigger_and_unknown_state_raise_typed_errors():
         ProfileStatus("LOST")
 
 
+def test_a_memory_reset_of_an_enabled_profile_is_one_change_not_disable_then_delete():
+    profile = ProfileStatus(Status.ENABLED)
+    assert profile.reset() == Change("ProfileStatus", "reset", "ENABLED", "DELETED")
+    assert profile.changes == [Change("ProfileStatus", "reset", "ENABLED", "DELETED")]
+
+
+def test_drift_records_a_refused_move_the_device_made_naming_the_refusal():
+    profile = ProfileStatus(Status.ENABLED, iccid="8949000000000000001")
+    change = profile.drift("delete", reason="deleted by another LPA")
+    assert (change.from_state, change.to_state, change.trigger, change.subject) == (
+        "ENABLED", "DELETED", "delete", "8949000000000000001")
+    assert change.drift == "ProfileStatus: cannot delete from ENABLED (legal from ENABLED: disable, reset)"
+    assert profile.status == Status.DELETED and profile.changes == [change]
+    legal = ProfileStatus(Status.DISABLED).drift("delete")
+    assert legal.drift is None and legal.to_state == "DELETED"
+    with pytest.raises(IllegalTransition, match="no trigger 'explode'"):
+        ProfileStatus().drift("explode")
+
+
 def test_can_answers_without_changing_anything():
     profile = ProfileStatus(Status.DOWNLOADED)
     assert profile.can("install") and not profile.can("enable") and not profile.can("explode")
     assert profile.status == Status.DOWNLOADED and profile.changes == []
-    assert sorted(profile.legal_triggers()) == ["abandon", "cancel", "expire", "install"]
+    assert sorted(profile.legal_triggers()) == ["abandon", "cancel", "expire", "install", "refuse"]
 
 
 def test_models_share_one_compiled_machine_but_keep_their_own_state():
@@ -137,7 +167,7 @@ def test_switch_disables_the_profile_on_the_same_port_and_journals_both():
 
 def test_ppr1_blocks_disable_and_a_switch_away():
     euicc = EuiccContext()
-    locked = euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.DISABLE_NOT_ALLOWED)
+    locked = euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED)
     target = euicc.add("8949000000000000002")
     with pytest.raises(IllegalTransition) as refused:
         locked.disable()
@@ -152,7 +182,7 @@ def test_ppr1_blocks_disable_and_a_switch_away():
 
 def test_ppr2_blocks_delete_and_enabled_profiles_are_not_deleted():
     euicc = EuiccContext()
-    keep = euicc.add("8949000000000000001", policy_rules=PolicyRules.DELETE_NOT_ALLOWED)
+    keep = euicc.add("8949000000000000001", policy_rules=PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED)
     with pytest.raises(IllegalTransition) as refused:
         keep.delete()
     assert (refused.value.kind, refused.value.oh_result_name) == ("machine.euicc_profile.ppr2",
@@ -166,7 +196,7 @@ def test_ppr2_blocks_delete_and_enabled_profiles_are_not_deleted():
 
 def test_test_profiles_need_test_mode():
     euicc = EuiccContext(test_mode=False)
-    test_profile = euicc.add("8949000000000000009", profile_class=ProfileClass.TEST)
+    test_profile = euicc.add("8949000000000000009", profile_class=ProfileClass.test)
     with pytest.raises(IllegalTransition) as refused:
         test_profile.enable()
     assert refused.value.win_status_name == "OperationProhibitedByProfileClass"
@@ -178,7 +208,7 @@ def test_test_profiles_need_test_mode():
 def test_provisioning_profile_does_not_replace_an_operational_one():
     euicc = EuiccContext()
     operational = euicc.add("8949000000000000001", state="enabled")
-    provisioning = euicc.add("8949000000000000002", profile_class=ProfileClass.PROVISIONING)
+    provisioning = euicc.add("8949000000000000002", profile_class=ProfileClass.provisioning)
     with pytest.raises(IllegalTransition, match="is a provisioning profile"):
         provisioning.enable()
     operational.disable()
@@ -187,10 +217,10 @@ def test_provisioning_profile_does_not_replace_an_operational_one():
 
 def test_memory_reset_deletes_by_class_and_option_regardless_of_ppr2():
     euicc = EuiccContext()
-    operational = euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.DELETE_NOT_ALLOWED)
-    test_profile = euicc.add("8949000000000000002", profile_class=ProfileClass.TEST)
-    provisioning = euicc.add("8949000000000000003", profile_class=ProfileClass.PROVISIONING)
-    options = ResetOptions.DELETE_OPERATIONAL_PROFILES
+    operational = euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED)
+    test_profile = euicc.add("8949000000000000002", profile_class=ProfileClass.test)
+    provisioning = euicc.add("8949000000000000003", profile_class=ProfileClass.provisioning)
+    options = ResetOption.DELETE_OPERATIONAL_PROFILES
     assert [p.can("reset", options=options) for p in (operational, test_profile, provisioning)] == [True, False, False]
     with pytest.raises(IllegalTransition, match="reset options DELETE_OPERATIONAL_PROFILES do not delete test"):
         test_profile.reset(options=options)
@@ -301,6 +331,23 @@ def test_a_failed_session_is_final_and_cannot_be_cancelled():
         session.cancel(R.undefinedReason)
 
 
+def test_cancel_reason_answers_the_wanted_reason_or_none_without_a_session():
+    session = DownloadSession(state=SessionPhase.METADATA_REVIEWED)
+    assert session.cancel_reason(R.postponed) is R.postponed and session.cancel_reason(int(R.timeout)) is R.timeout
+    assert DownloadSession().cancel_reason(R.postponed) is None  # no session held: nothing to cancel
+
+
+def test_an_illegal_cancel_reason_raises_in_tests_and_is_replaced_in_service(monkeypatch):
+    session = DownloadSession(state=SessionPhase.PREPARED)
+    assert DownloadSession.strict_cancel_reasons  # tests/conftest.py
+    with pytest.raises(IllegalTransition, match=r"reason postponed \(1\) is not legal in prepared") as refused:
+        session.cancel_reason(R.postponed)
+    assert refused.value.kind == "machine.download_session.illegal_cancel_reason"
+    monkeypatch.setattr(DownloadSession, "strict_cancel_reasons", False)
+    assert session.cancel_reason(R.postponed) is R.undefinedReason
+    assert session.phase == SessionPhase.PREPARED
+
+
 # --- OsUpdate -----------------------------------------------------------------------------------
 
 
@@ -317,6 +364,35 @@ def test_os_update_reaches_each_osu_status(triggers, outcome):
     for trigger in triggers:
         getattr(update, trigger)()
     assert update.osu_status == outcome
+
+
+@pytest.mark.parametrize("reports,outcome", [
+    ([OsuStatus.EUICC_UPGRADE_SUCCESSFUL], OsuStatus.EUICC_UPGRADE_SUCCESSFUL),
+    ([OsuStatus.EUICC_UPGRADE_IN_PROGRESS, OsuStatus.EUICC_UPGRADE_IN_PROGRESS, OsuStatus.EUICC_UPGRADE_SUCCESSFUL],
+     OsuStatus.EUICC_UPGRADE_SUCCESSFUL),
+    ([OsuStatus.EUICC_UPGRADE_ALREADY_LATEST], OsuStatus.EUICC_UPGRADE_ALREADY_LATEST),
+    ([OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE], OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE),
+    ([OsuStatus.EUICC_UPGRADE_IN_PROGRESS, OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE], OsuStatus.EUICC_UPGRADE_FAILED),
+    ([int(OsuStatus.EUICC_UPGRADE_IN_PROGRESS), int(OsuStatus.EUICC_UPGRADE_FAILED)], OsuStatus.EUICC_UPGRADE_FAILED),
+])
+def test_the_os_update_machine_computes_the_outcome_from_the_cards_reports(reports, outcome):
+    update = OsUpdate()
+    update.check()
+    answers = [update.report(reported) for reported in reports]
+    assert answers[-1] == outcome == update.osu_status
+    assert update.changes[-1].reason == OsuStatus(reports[-1]).name
+
+
+def test_an_update_still_in_progress_when_polling_ends_is_failed_and_a_late_report_is_refused():
+    update = OsUpdate()
+    update.check()
+    assert update.report(OsuStatus.EUICC_UPGRADE_IN_PROGRESS) == OsuStatus.EUICC_UPGRADE_IN_PROGRESS
+    assert update.give_up() == OsuStatus.EUICC_UPGRADE_FAILED and not update.is_final
+    done = OsUpdate()
+    done.check()
+    done.report(OsuStatus.EUICC_UPGRADE_SUCCESSFUL)
+    with pytest.raises(IllegalTransition, match="a report of EUICC_UPGRADE_FAILED cannot follow"):
+        done.report(OsuStatus.EUICC_UPGRADE_FAILED)
 
 
 def test_osu_status_values_are_openharmonys():
@@ -338,3 +414,88 @@ def test_os_update_refuses_other_changes(triggers, illegal):
     with pytest.raises(IllegalTransition):
         getattr(update, illegal)()
     assert OsUpdate().osu_status is None
+
+
+# --- DeviceMigrationOutcome --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("triggers,outcome", [
+    (["skip"], "skipped"),
+    (["fail"], "failed"),
+    (["withdraw"], "rolled_back"),
+    (["start", "migrate"], "migrated"),
+    (["start", "fail"], "failed"),  # rollback off: left as is
+    (["start", "roll_back", "restore"], "rolled_back"),
+    (["start", "roll_back", "fail"], "failed"),
+])
+def test_a_device_migration_ends_in_exactly_one_outcome(triggers, outcome):
+    device = DeviceMigrationOutcome("89049032123451234512345678901235")
+    *on_the_way, last = triggers
+    for trigger in on_the_way:
+        getattr(device, trigger)()
+        assert device.outcome is None
+    assert device.end(last, reason="why") == outcome == device.outcome
+    for trigger in ("skip", "fail", "migrate", "restore", "withdraw"):
+        with pytest.raises(IllegalTransition):
+            device.end(trigger)  # never a second outcome
+    assert device.outcome == outcome
+
+
+def test_the_outcomes_are_the_migration_reports_and_only_ending_triggers_end():
+    states = DeviceMigrationOutcome.machine.states
+    assert sorted(name for name, state in states.items() if state.final) == sorted(Outcome.ALL)
+    device = DeviceMigrationOutcome()
+    with pytest.raises(IllegalTransition, match="start does not end a device migration"):
+        device.end("start")
+    with pytest.raises(IllegalTransition, match="cannot migrate from checking"):
+        device.end("migrate")  # nothing was changed: a device is not migrated without a change
+    assert device.state == "checking"
+
+
+# --- CardHold ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("triggers,end", [
+    (["grant", "release"], HoldState.RELEASED),
+    (["release"], HoldState.WITHDRAWN),  # released while it waited its turn: never granted
+    (["grant", "drop"], HoldState.DROPPED),  # the holder ended without releasing it
+])
+def test_a_hold_is_granted_once_and_ends_once(triggers, end):
+    hold = CardHold("m1234")
+    assert hold.waiting and not hold.granted
+    for trigger in triggers:
+        change = getattr(hold, trigger)(reason="why")
+    assert (hold.state, hold.is_final, change.subject) == (end, True, "m1234")
+    for trigger in ("grant", "release", "drop"):
+        assert not hold.can(trigger)
+        with pytest.raises(IllegalTransition):
+            getattr(hold, trigger)()
+
+
+def test_a_hold_not_granted_cannot_be_dropped():
+    with pytest.raises(IllegalTransition, match="cannot drop from requested"):
+        CardHold().drop()
+
+
+class _SigningCard:
+    """Stands for the card step of a cancel: signs whatever reason it is given."""
+
+    ref = None
+
+    def __init__(self) -> None:
+        self.reasons: list[int] = []
+
+    async def call(self, step, step_input, result_type=None, **options):
+        self.reasons.append(step_input.reason)
+        return "signed"
+
+
+def test_a_replaced_cancel_reason_is_sent_legal_logged_and_reported_in_service(monkeypatch, caplog):
+    monkeypatch.setattr(DownloadSession, "strict_cancel_reasons", False)
+    monkeypatch.setattr(rsp.workflow, "logger", logging.getLogger("esimflow.test.rsp"))
+    card, session = _SigningCard(), DownloadSession("tid", state=SessionPhase.PREPARED)
+    with caplog.at_level(logging.WARNING, logger="esimflow.test.rsp"):
+        outcome = asyncio.run(rsp.cancel_session(card, session, None, "tid", R.postponed))
+    assert card.reasons == [int(R.undefinedReason)] and session.phase == SessionPhase.CANCELLED
+    assert (outcome["reason"], outcome["requested"]) == ("undefinedReason", "postponed")
+    assert "cancel reason postponed is not legal in prepared" in caplog.text

@@ -9,7 +9,8 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from esimflow.machines import CancelSessionReason, DownloadSession, EuiccContext, IllegalTransition, PolicyRules
+from esimflow.machines import DownloadSession, EuiccContext, IllegalTransition
+from sgp22.es10_enums import CancelSessionReason, PolicyRules
 
 pytestmark = pytest.mark.temporal
 
@@ -27,7 +28,7 @@ class DecideWithMachines:
             outcome = [refused.kind]
         session.cancel(CancelSessionReason.timeout)
         euicc = EuiccContext()
-        euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.DISABLE_NOT_ALLOWED)
+        euicc.add("8949000000000000001", state="enabled", policy_rules=PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED)
         try:
             euicc.add("8949000000000000002").enable()
         except IllegalTransition as refused:

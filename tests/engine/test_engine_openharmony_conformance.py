@@ -17,7 +17,7 @@ import pytest
 from esimcli import openharmony_table as table
 from esimcli.main import main
 from esimcli.render import profile_table
-from esimflow import api
+from esimflow import contract
 from tests.engine.engine_stack import new_iccid, running_engine
 from tests.engine.test_engine_workflow_euicc import card, smdp  # noqa: F401  (fixtures)
 
@@ -102,9 +102,9 @@ def test_no_row_names_something_the_seed_does_not_have():
 def test_each_row_names_real_input_fields(row):
     for item in row.inputs:
         class_name, field = item.split(".")
-        assert field in {f.name for f in dataclasses.fields(getattr(api, class_name))}, item
+        assert field in {f.name for f in dataclasses.fields(getattr(contract, class_name))}, item
     assert row.inputs or row.result or row.reason or row.cli, "a row carries the item or says why not"
-    assert row.operation in {value for name, value in vars(api.Operation).items() if name.isupper()}
+    assert row.operation in {value for name, value in vars(contract.Operation).items() if name.isupper()}
 
 
 def _command(words: list[str]) -> tuple[click.Command, list[str]]:
@@ -170,7 +170,7 @@ async def test_every_result_key_is_in_a_real_answer(lab_engine, smdp, card):  # 
     rule = "com.example.dialer"
     # PPR2 (deletion not allowed), not PPR1: the profile is switched away from below
     code = smdp.add_profile(new_iccid(), ppr2=True, access_rules=[("AB" * 32, rule, 0)], profile_owner="310410:0A")
-    answers: dict[str, api.OperationResult] = {}
+    answers: dict[str, contract.OperationResult] = {}
 
     async def run(op_input):
         result = await lab_engine.run(op_input)
@@ -178,22 +178,22 @@ async def test_every_result_key_is_in_a_real_answer(lab_engine, smdp, card):  # 
         answers[result.operation] = result
         return result
 
-    await run(api.GetDownloadableProfileMetadataInput(eid, code))
-    installed = await run(api.DownloadProfileInput(eid, code, is_ppr_allowed=True, switch_after_download=True))
-    await run(api.ListProfilesInput(eid))
-    await run(api.GetEuiccInfoInput(eid))
-    await run(api.GetEidInput(device=eid))
-    await run(api.OsUpdateInput(eid, start=False))
-    await run(api.SetDefaultSmdpAddressInput(eid, smdp.address))
-    await run(api.GetDefaultSmdpAddressInput(eid))
+    await run(contract.GetDownloadableProfileMetadataInput(eid, code))
+    installed = await run(contract.DownloadProfileInput(eid, code, is_ppr_allowed=True, switch_after_download=True))
+    await run(contract.ListProfilesInput(eid))
+    await run(contract.GetEuiccInfoInput(eid))
+    await run(contract.GetEidInput(device=eid))
+    await run(contract.OsUpdateInput(eid, start=False))
+    await run(contract.SetDefaultSmdpAddressInput(eid, smdp.address))
+    await run(contract.GetDefaultSmdpAddressInput(eid))
     smdp.add_profile(new_iccid(), eid=eid)
-    await run(api.GetDownloadableProfilesInput(eid))
-    other = await run(api.DownloadProfileInput(eid, smdp.add_profile(new_iccid())))
-    await run(api.SwitchProfileInput(eid, other.data["iccid"], force_disable_profile=True))
-    await run(api.SwitchProfileInput(eid, installed.data["iccid"], force_disable_profile=True))
-    await run(api.DeleteProfileInput(eid, other.data["iccid"]))
-    await run(api.ReserveProfilesForFactoryRestoreInput(eid))
-    await run(api.ResetMemoryInput(eid, int(api.ResetOption.DELETE_OPERATIONAL_PROFILES)))
+    await run(contract.GetDownloadableProfilesInput(eid))
+    other = await run(contract.DownloadProfileInput(eid, smdp.add_profile(new_iccid())))
+    await run(contract.SwitchProfileInput(eid, other.data["iccid"], force_disable_profile=True))
+    await run(contract.SwitchProfileInput(eid, installed.data["iccid"], force_disable_profile=True))
+    await run(contract.DeleteProfileInput(eid, other.data["iccid"]))
+    await run(contract.ReserveProfilesForFactoryRestoreInput(eid))
+    await run(contract.ResetMemoryInput(eid, int(contract.ResetOption.DELETE_OPERATIONAL_PROFILES)))
 
     for row in table.ROWS:
         if row.result:

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from esimcli.exit_codes import ExitCode
-from esimflow import api
+from esimflow import contract
 from esimflow.openharmony import DownloadableProfileError, downloadable_profile_from_json
 from tests.engine.engine_stack import new_iccid
 from tests.engine.test_engine_cli import (  # noqa: F401  (fixtures)
@@ -28,8 +28,8 @@ PROFILE = {
 }
 
 
-def downloaded() -> api.OperationResult:
-    return api.OperationResult.success(api.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
+def downloaded() -> contract.OperationResult:
+    return contract.OperationResult.success(contract.Operation.DOWNLOAD_PROFILE, EID, {"iccid": ICCID})
 
 
 @pytest.mark.parametrize("verb", ["download", "metadata"])
@@ -95,9 +95,9 @@ async def lab_engine(time_skipping_env, tmp_path, unique_task_queue, smdp, card)
 async def test_available_answers_downloadable_profiles_that_download_takes_back(lab_engine, smdp, card):  # noqa: F811
     bound = new_iccid()
     smdp.add_profile(bound, eid=card.eid, service_provider_name="Lab Telecom")
-    assert (await lab_engine.run(api.SetDefaultSmdpAddressInput(card.eid, smdp.address))).ok
+    assert (await lab_engine.run(contract.SetDefaultSmdpAddressInput(card.eid, smdp.address))).ok
 
-    found = await lab_engine.run(api.GetDownloadableProfilesInput(card.eid))
+    found = await lab_engine.run(contract.GetDownloadableProfilesInput(card.eid))
 
     assert found.ok, found
     shapes = found.data["downloadable_profiles"]
@@ -107,7 +107,7 @@ async def test_available_answers_downloadable_profiles_that_download_takes_back(
     assert event["activationCode"].startswith(f"LPA:1${smdp.address}$")
 
     spec = downloadable_profile_from_json(json.dumps(event))
-    installed = await lab_engine.run(api.DownloadProfileInput(
+    installed = await lab_engine.run(contract.DownloadProfileInput(
         card.eid, spec.activation_code, carrier_name="Lab Telecom"))
     assert installed.ok, installed
     assert (installed.data["iccid"], installed.data["carrier_name"]) == (bound, "Lab Telecom")
@@ -119,7 +119,7 @@ async def test_metadata_answers_the_downloadable_profile_with_the_matching_id_ma
     code = smdp.add_profile(iccid, service_provider_name="Lab Telecom")
     matching_id = code.rsplit("$", 1)[-1]
 
-    preview = await lab_engine.run(api.GetDownloadableProfileMetadataInput(card.eid, code, carrier_name="Mine"))
+    preview = await lab_engine.run(contract.GetDownloadableProfileMetadataInput(card.eid, code, carrier_name="Mine"))
 
     assert preview.ok, preview
     shape = preview.data["downloadable_profile"]

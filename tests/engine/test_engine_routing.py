@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 from temporalio.worker import Worker
 
-from esimflow import api
-from esimflow.api import DeviceInfo
+from esimflow import contract
+from esimflow.client import run_operation
+from esimflow.contract import DeviceInfo
 from esimflow.config import TemporalConfig
 from esimflow.devices import DeviceNotFoundError
 from esimflow.routing.registry import TemporalDeviceRegistry
@@ -26,7 +27,7 @@ LEASE = timedelta(seconds=3)
 
 
 def device(eid: str, host: str, reader: str = "local:card") -> DeviceInfo:
-    return DeviceInfo(eid, host, reader, reader.split(":")[1], workflow_task_queue=api.card_task_queue(host))
+    return DeviceInfo(eid, host, reader, reader.split(":")[1], workflow_task_queue=contract.card_task_queue(host))
 
 
 @contextlib.asynccontextmanager
@@ -140,13 +141,13 @@ async def test_operations_follow_the_card_to_its_new_host_and_fail_fast_once_no_
                              task_queue=unique_task_queue, graceful_shutdown=timedelta(seconds=1))
 
     async def list_profiles_runs_on(host: str) -> None:
-        result = await api.run_operation(dev_client, api.ListProfilesInput(fresh_eid), task_queue=unique_task_queue)
+        result = await run_operation(dev_client, contract.ListProfilesInput(fresh_eid), task_queue=unique_task_queue)
         assert result.ok, result
         description = await dev_client.get_workflow_handle(result.workflow_id).describe()
-        assert description.task_queue == api.card_task_queue(host)
+        assert description.task_queue == contract.card_task_queue(host)
 
     async def devices_listed() -> list[tuple[str, str]]:
-        result = await api.run_operation(dev_client, api.ListDevicesInput(), task_queue=unique_task_queue)
+        result = await run_operation(dev_client, contract.ListDevicesInput(), task_queue=unique_task_queue)
         assert result.ok, result
         return [(d["card_host"], d["reader"]) for d in result.data["devices"] if d["eid"] == fresh_eid]
 
@@ -173,12 +174,12 @@ async def test_operations_follow_the_card_to_its_new_host_and_fail_fast_once_no_
 
             await eventually(withdrawn, within=10)
             started = time.monotonic()
-            result = await api.run_operation(dev_client, api.ListProfilesInput(fresh_eid), task_queue=unique_task_queue)
+            result = await run_operation(dev_client, contract.ListProfilesInput(fresh_eid), task_queue=unique_task_queue)
             assert (result.ok, result.error_kind, result.win_status_name) == (False, "device.not_found", "NotFound")
             assert time.monotonic() - started < 30
             assert await devices_listed() == []
             with contextlib.suppress(Exception):  # nothing left to wake up on the shared server
-                await dev_client.get_workflow_handle(api.euicc_workflow_id(fresh_eid)).terminate("test ended")
+                await dev_client.get_workflow_handle(contract.euicc_workflow_id(fresh_eid)).terminate("test ended")
 
 
 async def test_a_card_whose_reader_is_gone_is_withdrawn_at_the_next_renewal(dev_client, unique_task_queue, fresh_eid):

@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from esimflow import api
+from esimflow import contract
+from esimflow.client import AnswerRefusedError, OperationHandle
 from tests.engine.engine_stack import new_iccid, running_engine
 
 pytestmark = [pytest.mark.temporal]
@@ -23,7 +24,7 @@ async def engine(time_skipping_env, tmp_path, unique_task_queue, smdp, card):
         yield stack
 
 
-async def until_awaiting(handle: api.OperationHandle, question: str, timeout: float = 30.0) -> api.Progress:
+async def until_awaiting(handle: OperationHandle, question: str, timeout: float = 30.0) -> contract.Progress:
     """The download's progress once it asks the user ``question``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -35,18 +36,18 @@ async def until_awaiting(handle: api.OperationHandle, question: str, timeout: fl
 
 
 async def iccids_on(engine, eid: str) -> list[str]:
-    listed = await engine.run(api.ListProfilesInput(eid))
+    listed = await engine.run(contract.ListProfilesInput(eid))
     return [profile["iccid"] for profile in listed.data["profiles"]]
 
 
 async def test_consent_timeout_cancels_the_session_with_reason_timeout(engine, smdp, card, time_skipping_env):
     iccid = new_iccid()
     code = smdp.add_profile(iccid, ppr1=True)
-    handle = await engine.start(api.DownloadProfileInput(card.eid, code, consent_timeout_seconds=120))
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, code, consent_timeout_seconds=120))
     progress = await until_awaiting(handle, "consent")
     assert progress.metadata.iccid == iccid
-    assert progress.metadata.policy_rules == api.PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
-    assert progress.metadata.solvable_errors & api.SolvableErrors.SOLVABLE_ERROR_NEED_POLICY_RULE
+    assert progress.metadata.policy_rules == contract.PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
+    assert progress.metadata.solvable_errors & contract.SolvableErrors.SOLVABLE_ERROR_NEED_POLICY_RULE
 
     await time_skipping_env.sleep(timedelta(seconds=121))
     result = await handle.result()
@@ -63,7 +64,7 @@ async def test_consent_timeout_cancels_the_session_with_reason_timeout(engine, s
 
 async def test_policy_rules_need_consent_and_install_once_given(engine, smdp, card):
     iccid = new_iccid()
-    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid, ppr2=True)))
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid, ppr2=True)))
     await until_awaiting(handle, "consent")
     answered = await handle.give_consent()
     assert answered.awaiting is None
@@ -74,7 +75,7 @@ async def test_policy_rules_need_consent_and_install_once_given(engine, smdp, ca
 
 async def test_declined_policy_rules_cancel_with_ppr_not_allowed(engine, smdp, card):
     iccid = new_iccid()
-    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid, ppr1=True)))
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid, ppr1=True)))
     await until_awaiting(handle, "consent")
     await handle.give_consent(accept_policy_rules=False)
     result = await handle.result()
@@ -85,10 +86,10 @@ async def test_declined_policy_rules_cancel_with_ppr_not_allowed(engine, smdp, c
 
 async def test_user_postpones(engine, smdp, card):
     iccid = new_iccid()
-    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
                                                          require_user_consent=True))
     await until_awaiting(handle, "consent")
-    await handle.decline(api.CancelReason.POSTPONED)
+    await handle.decline(contract.CancelReason.POSTPONED)
     result = await handle.result()
     assert (result.oh_result_name, result.win_status_name) == ("RESULT_USER_CANCEL_DOWNLOAD", "OperationAborted")
     assert result.data["cancel"]["reason"] == "postponed"
@@ -97,7 +98,7 @@ async def test_user_postpones(engine, smdp, card):
 async def test_a_wrong_confirmation_code_is_asked_again(engine, smdp, card):
     iccid = new_iccid()
     code = smdp.add_profile(iccid, confirmation_code="4711")
-    handle = await engine.start(api.DownloadProfileInput(card.eid, code))
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, code))
     first = await until_awaiting(handle, "confirmation_code")
     assert first.metadata.confirmation_code_required
     await handle.provide_confirmation_code("1234")
@@ -115,7 +116,7 @@ async def test_a_session_the_smdp_forgot_gets_one_new_session(engine, smdp, card
     iccid = new_iccid()
     smdp.add_fault("getBoundProfilePackage", "restart", count=1)
     try:
-        result = await engine.run(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid)))
+        result = await engine.run(contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid)))
     finally:
         smdp.clear_faults()
     assert result.ok, result
@@ -126,7 +127,7 @@ async def test_a_server_that_forgets_every_session_fails_after_the_second(engine
     iccid = new_iccid()
     smdp.add_fault("getBoundProfilePackage", "restart")
     try:
-        handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid)))
+        handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid)))
         result = await handle.result()
         rule, = smdp.faults.rules()
     finally:
@@ -143,7 +144,7 @@ async def test_an_expired_order_ends_the_download_at_once(engine, smdp, card):
     iccid = new_iccid()
     code = smdp.add_profile(iccid)
     smdp.expire(iccid)
-    handle = await engine.start(api.DownloadProfileInput(card.eid, code))
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, code))
     result = await handle.result()
     assert (result.ok, result.error_kind) == (False, "es9.8.8.5/4.10")
     assert (result.oh_result_name, result.win_status_name) == ("RESULT_NO_PROFILE_ON_SERVER",
@@ -153,7 +154,7 @@ async def test_a_refused_code_given_up_front_ends_the_download_at_once(engine, s
     """Through the API (and the CLI off a terminal, ESIMFLOW_CONFIRMATION_CODE) nobody can be
     asked again: the answer is IncorrectConfirmationCode, not a consent timeout or a decline."""
     iccid = new_iccid()
-    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid, confirmation_code="4711"),
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid, confirmation_code="4711"),
                                                          confirmation_code="1234"))
     result = await handle.result()
     assert (result.ok, result.oh_result_name, result.win_status_name) == (
@@ -164,7 +165,7 @@ async def test_a_refused_code_given_up_front_ends_the_download_at_once(engine, s
 
 async def test_a_refused_code_given_up_front_is_asked_again_when_the_caller_can_ask(engine, smdp, card):
     iccid = new_iccid()
-    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid, confirmation_code="4711"),
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid, confirmation_code="4711"),
                                                          confirmation_code="1234", ask_again_if_code_refused=True))
     again = await until_awaiting(handle, "confirmation_code")
     assert again.session_attempt == 2
@@ -173,7 +174,7 @@ async def test_a_refused_code_given_up_front_is_asked_again_when_the_caller_can_
 
 
 async def test_too_many_refused_codes_end_with_the_try_limit(engine, smdp, card):
-    handle = await engine.start(api.DownloadProfileInput(
+    handle = await engine.start(contract.DownloadProfileInput(
         card.eid, smdp.add_profile(new_iccid(), confirmation_code="4711", cc_retry_limit=10)))
     for attempt in (1, 2, 3):
         asked = await until_awaiting(handle, "confirmation_code")
@@ -185,7 +186,7 @@ async def test_too_many_refused_codes_end_with_the_try_limit(engine, smdp, card)
 
 
 async def test_the_smdp_try_limit_is_reported_as_such(engine, smdp, card):
-    handle = await engine.start(api.DownloadProfileInput(
+    handle = await engine.start(contract.DownloadProfileInput(
         card.eid, smdp.add_profile(new_iccid(), confirmation_code="4711", cc_retry_limit=1)))
     await until_awaiting(handle, "confirmation_code")
     await handle.provide_confirmation_code("0000")
@@ -195,10 +196,10 @@ async def test_the_smdp_try_limit_is_reported_as_such(engine, smdp, card):
 
 
 async def test_an_update_the_download_does_not_expect_is_rejected(engine, smdp, card):
-    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid()),
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid()),
                                                          require_user_consent=True))
     await until_awaiting(handle, "consent")
-    with pytest.raises(api.AnswerRefusedError, match="not waiting for a confirmation code"):
+    with pytest.raises(AnswerRefusedError, match="not waiting for a confirmation code"):
         await handle.provide_confirmation_code("0000")
     await handle.give_consent()
     assert (await handle.result()).ok
@@ -206,11 +207,11 @@ async def test_an_update_the_download_does_not_expect_is_rejected(engine, smdp, 
 
 async def test_cancel_session_from_another_client_reaches_the_waiting_download(engine, smdp, card):
     iccid = new_iccid()
-    handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(iccid),
                                                          require_user_consent=True))
     waiting = await until_awaiting(handle, "consent")
-    cancelled = await engine.run(api.CancelSessionInput(card.eid, waiting.transaction_id,
-                                                        int(api.CancelReason.END_USER_REJECTION)))
+    cancelled = await engine.run(contract.CancelSessionInput(card.eid, waiting.transaction_id,
+                                                        int(contract.CancelReason.END_USER_REJECTION)))
     result = await handle.result()
     assert cancelled.ok, cancelled
     assert (result.oh_result_name, result.data["cancel"]["reason"]) == ("RESULT_USER_CANCEL_DOWNLOAD",
@@ -223,7 +224,7 @@ async def test_smdp_server_errors_are_retried_by_the_step(engine, smdp, card):
     code = smdp.add_profile(iccid)
     rule = smdp.add_fault("getBoundProfilePackage", "http_error", status=503, count=2)
     try:
-        result = await engine.run(api.DownloadProfileInput(card.eid, code))
+        result = await engine.run(contract.DownloadProfileInput(card.eid, code))
     finally:
         smdp.faults.remove(rule)
     assert result.ok, result
@@ -232,7 +233,7 @@ async def test_smdp_server_errors_are_retried_by_the_step(engine, smdp, card):
 
 
 async def test_an_smdp_refusal_is_final_and_typed(engine, smdp, card):
-    result = await engine.run(api.DownloadProfileInput(card.eid, f"LPA:1${smdp.address}$NOSUCHMATCHINGID"))
+    result = await engine.run(contract.DownloadProfileInput(card.eid, f"LPA:1${smdp.address}$NOSUCHMATCHINGID"))
     assert not result.ok
     assert result.error_kind.startswith("es9.")
     assert result.win_status_name == "InvalidMatchingId"
@@ -240,7 +241,7 @@ async def test_an_smdp_refusal_is_final_and_typed(engine, smdp, card):
 
 
 async def test_a_bad_activation_code_is_refused_without_repeating_it(engine, card):
-    result = await engine.run(api.DownloadProfileInput(card.eid, "LPA:1$smdp.example.com$SECRET MATCHING ID"))
+    result = await engine.run(contract.DownloadProfileInput(card.eid, "LPA:1$smdp.example.com$SECRET MATCHING ID"))
     assert (result.ok, result.oh_result_name) == (False, "RESULT_ACTIVATION_CODE_INVALID")
     assert "SECRET" not in result.message
 
@@ -248,7 +249,7 @@ async def test_a_bad_activation_code_is_refused_without_repeating_it(engine, car
 @pytest.mark.parametrize("smdp_address", ["LPA:1$smdp.example.com$SMDP-FIELD-SECRET-7", "SMDP-FIELD-SECRET-7",
                                           "smdp.example.com:SMDP-FIELD-SECRET-7"])
 async def test_a_secret_given_as_the_smdp_address_through_the_api_is_refused_masked(engine, card, smdp_address):
-    result = await engine.run(api.DownloadProfileInput(card.eid, None, smdp_address=smdp_address))
+    result = await engine.run(contract.DownloadProfileInput(card.eid, None, smdp_address=smdp_address))
     assert (result.ok, result.oh_result_name) == (False, "RESULT_SMDP_ADDRESS_INVALID"), result
     assert "SMDP-FIELD-SECRET-7" not in result.message
 
@@ -260,12 +261,12 @@ async def test_matching_id_and_confirmation_code_never_reach_the_history_in_plai
     confirmation_code = "93518207"
     code = smdp.add_profile(new_iccid(), confirmation_code=confirmation_code)
     matching_id = code.split("$")[2]
-    handle = await engine.start(api.DownloadProfileInput(card.eid, code, confirmation_code=confirmation_code))
+    handle = await engine.start(contract.DownloadProfileInput(card.eid, code, confirmation_code=confirmation_code))
     assert (await handle.result()).ok
 
     plain = Client(time_skipping_env.client.service_client, namespace=time_skipping_env.client.namespace)
     secrets = [matching_id.encode(), matching_id.encode().hex().upper().encode(), confirmation_code.encode()]
-    for workflow_id in (handle.workflow_id, api.euicc_workflow_id(card.eid)):
+    for workflow_id in (handle.workflow_id, contract.euicc_workflow_id(card.eid)):
         history = await plain.get_workflow_handle(workflow_id).fetch_history()
         stored = b"".join(event.SerializeToString() for event in history.events)
         assert len(history.events) > 5
@@ -283,7 +284,7 @@ async def test_policy_rules_the_euicc_forbids_are_refused_before_install(time_sk
     with VirtualEuicc(lab_pki.root, tmp_path / "strict.json", eid=fresh_eid, config=EuiccConfig(rat=())) as strict:
         async with running_engine(time_skipping_env.client, tmp_path, unique_task_queue, smdp=smdp,
                                   cards={"strict": strict}) as engine:
-            result = await engine.run(api.DownloadProfileInput(strict.eid, smdp.add_profile(iccid, ppr1=True),
+            result = await engine.run(contract.DownloadProfileInput(strict.eid, smdp.add_profile(iccid, ppr1=True),
                                                                is_ppr_allowed=True))
             assert (result.oh_result_name, result.win_status_name) == ("RESULT_PPR_NOT_MATCH", "PolicyViolation")
             assert result.data["cancel"]["reason"] == "pprNotAllowed"
@@ -292,7 +293,7 @@ async def test_policy_rules_the_euicc_forbids_are_refused_before_install(time_sk
 
 async def test_an_activation_code_pinning_another_smdp_oid_is_refused(engine, smdp, card):
     code = smdp.add_profile(new_iccid())
-    result = await engine.run(api.DownloadProfileInput(card.eid, f"{code}$1.3.6.1.4.1.99999"))
+    result = await engine.run(contract.DownloadProfileInput(card.eid, f"{code}$1.3.6.1.4.1.99999"))
     assert (result.ok, result.error_kind) == (False, "server.oid_mismatch")
 
 
@@ -301,7 +302,7 @@ async def test_progress_shows_segments_during_a_long_install(engine, smdp, card)
     task every few seconds, and each heartbeat lets a progress query through."""
     card.faults.delay_s = 0.06  # about 8 s of LoadBoundProfilePackage (some 130 blocks of 255 bytes)
     try:
-        handle = await engine.start(api.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid(), size=30_000)))
+        handle = await engine.start(contract.DownloadProfileInput(card.eid, smdp.add_profile(new_iccid(), size=30_000)))
         seen = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

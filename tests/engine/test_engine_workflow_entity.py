@@ -10,7 +10,8 @@ from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from esimflow import api
+from esimflow import contract
+from esimflow.client import hold_euicc
 from tests.engine.engine_stack import running_engine
 from tests.waiting import until
 
@@ -34,10 +35,10 @@ async def engine(time_skipping_env, tmp_path, unique_task_queue, card):
 async def test_the_entity_continues_as_new_and_keeps_count(engine, card, time_skipping_env):
     client = time_skipping_env.client
     first_run = await client.start_workflow(
-        api.ENTITY_WORKFLOW, api.EntityInput(card.eid, continue_after=2), id=api.euicc_workflow_id(card.eid),
+        contract.ENTITY_WORKFLOW, contract.EntityInput(card.eid, continue_after=2), id=contract.euicc_workflow_id(card.eid),
         task_queue=engine.task_queue)
 
-    results = [await engine.run(api.ListProfilesInput(card.eid)) for _ in range(5)]
+    results = [await engine.run(contract.ListProfilesInput(card.eid)) for _ in range(5)]
 
     assert all(result.ok for result in results)
     first = client.get_workflow_handle(first_run.id, run_id=first_run.result_run_id)
@@ -49,8 +50,8 @@ async def test_the_entity_continues_as_new_and_keeps_count(engine, card, time_sk
     latest = client.get_workflow_handle(first_run.id)
     assert (await latest.describe()).run_id != first_run.result_run_id
 
-    async def idle() -> api.EntityStatus | None:
-        status = await latest.query(api.QUERY_QUEUE, result_type=api.EntityStatus)
+    async def idle() -> contract.EntityStatus | None:
+        status = await latest.query(contract.QUERY_QUEUE, result_type=contract.EntityStatus)
         return status if status.running is None else None
 
     status = await until(idle, "the entity to be idle", timeout=10)
@@ -59,15 +60,15 @@ async def test_the_entity_continues_as_new_and_keeps_count(engine, card, time_sk
 
 async def test_an_idle_entity_ends_and_the_next_operation_starts_it_again(engine, card, time_skipping_env):
     client = time_skipping_env.client
-    assert (await engine.run(api.ListProfilesInput(card.eid))).ok
-    entity = client.get_workflow_handle(api.euicc_workflow_id(card.eid))
+    assert (await engine.run(contract.ListProfilesInput(card.eid))).ok
+    entity = client.get_workflow_handle(contract.euicc_workflow_id(card.eid))
     ended_run = (await entity.describe()).run_id
 
-    await time_skipping_env.sleep(timedelta(seconds=api.EntityInput(card.eid).idle_seconds + 60))
+    await time_skipping_env.sleep(timedelta(seconds=contract.EntityInput(card.eid).idle_seconds + 60))
     assert (await client.get_workflow_handle(entity.id, run_id=ended_run).describe()).status == \
         WorkflowExecutionStatus.COMPLETED
 
-    again = await engine.run(api.GetEuiccInfoInput(card.eid))
+    again = await engine.run(contract.GetEuiccInfoInput(card.eid))
     assert again.ok, again
     assert (await entity.describe()).run_id != ended_run
 
@@ -100,33 +101,33 @@ async def holder(time_skipping_env, unique_task_queue):
 
 async def test_a_hold_keeps_other_operations_waiting_until_it_is_released(engine, card, holder, time_skipping_env):
     client = time_skipping_env.client
-    request = api.HoldRequest(card.eid, "hold-1", holder.id, holder.result_run_id)
-    grant = await api.hold_euicc(client, request, task_queue=engine.task_queue)
+    request = contract.HoldRequest(card.eid, "hold-1", holder.id, holder.result_run_id)
+    grant = await hold_euicc(client, request, task_queue=engine.task_queue)
     assert grant.device is not None and grant.device.eid == card.eid
-    again = await api.hold_euicc(client, request, task_queue=engine.task_queue)  # a retried request
+    again = await hold_euicc(client, request, task_queue=engine.task_queue)  # a retried request
     assert again.device == grant.device
 
-    waiting = await engine.start(api.ListProfilesInput(card.eid))
-    entity = client.get_workflow_handle(api.euicc_workflow_id(card.eid))
-    status = await entity.query(api.QUERY_QUEUE, result_type=api.EntityStatus)
-    assert status.running == api.operation_workflow_id(api.HOLD, card.eid, "hold-1")
+    waiting = await engine.start(contract.ListProfilesInput(card.eid))
+    entity = client.get_workflow_handle(contract.euicc_workflow_id(card.eid))
+    status = await entity.query(contract.QUERY_QUEUE, result_type=contract.EntityStatus)
+    assert status.running == contract.operation_workflow_id(contract.HOLD, card.eid, "hold-1")
     assert status.queued == [waiting.workflow_id]
 
-    await entity.signal(api.SIGNAL_RELEASE, "hold-1")
+    await entity.signal(contract.SIGNAL_RELEASE, "hold-1")
     assert (await waiting.result()).ok
 
 
 async def test_a_hold_whose_holder_ended_without_releasing_it_is_dropped(engine, card, holder, time_skipping_env):
     client = time_skipping_env.client
-    await api.hold_euicc(client, api.HoldRequest(card.eid, "hold-2", holder.id, holder.result_run_id),
+    await hold_euicc(client, contract.HoldRequest(card.eid, "hold-2", holder.id, holder.result_run_id),
                          task_queue=engine.task_queue)
-    waiting = await engine.start(api.ListProfilesInput(card.eid))
+    waiting = await engine.start(contract.ListProfilesInput(card.eid))
     await holder.terminate("gone")
 
     await time_skipping_env.sleep(timedelta(minutes=2))  # the entity looks at its holder once a minute
     result = await waiting.result()
 
     assert result.ok
-    status = await client.get_workflow_handle(api.euicc_workflow_id(card.eid)).query(
-        api.QUERY_QUEUE, result_type=api.EntityStatus)
+    status = await client.get_workflow_handle(contract.euicc_workflow_id(card.eid)).query(
+        contract.QUERY_QUEUE, result_type=contract.EntityStatus)
     assert status.running is None

@@ -55,6 +55,7 @@ RECORDED_MODULES = [
     "tests/engine/test_engine_routing.py",
     "tests/migration/test_migration_control.py",
     "tests/migration/test_migration_fleet.py",
+    "tests/migration/test_migration_held_questions.py",
 ]
 """The test modules whose runs make the corpus (add one when it covers a new path)."""
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from carddrivers.local import LocalTransport
 from esimcli.lab_smdp import smdp as smdp_cli
-from sgp22 import es10, lpa
+from sgp22 import download_steps, es10, lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.errors import BadInputError
 from sgp22.es9 import Es9Client, Es9Config
@@ -50,7 +50,7 @@ async def test_the_metadata_announces_the_rules_before_consent(smdp, isdr):
         challenge = await lpa.initiate_authentication(client, lpa.read_euicc_auth_data(isdr))
         auth = lpa.authenticate_server(isdr, challenge, ActivationCode.parse(code).matching_id)
         offer = await lpa.authenticate_client(client, auth)
-    assert lpa.decode_metadata(bytes.fromhex(offer.profile_metadata)).access_rules == [DIALER, ANY_APP]
+    assert download_steps.decode_metadata(bytes.fromhex(offer.profile_metadata)).access_rules == [DIALER, ANY_APP]
 
 
 async def test_the_installed_profile_answers_its_rules_in_get_profiles_info(smdp, isdr):

@@ -16,6 +16,8 @@ from smartcard.ATR import ATR
 from smartcard.CardConnection import CardConnection
 from smartcard.System import readers
 
+from sgp22.apdu import ISDR_AID
+
 from rsplab.euicc import VirtualEuicc
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus
@@ -25,7 +27,6 @@ from tests.lab.test_lab_smdp_kit import LpaClient
 
 pytestmark = pytest.mark.pcsc
 
-ISDR_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
 SGP26_CI_PKID = bytes.fromhex("F54172BDF98A95D65CBEB88A38A1C11D800A85C3")
 LPAC_TAC = bytes.fromhex("35290611")
 MAX_SEGMENT = 1020

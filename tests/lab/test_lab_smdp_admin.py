@@ -44,7 +44,7 @@ def test_admin_api_status_actions_and_their_refusals(smdp, lpa):
     assert lpa.admin("POST", f"/profiles/{iccid}/release").json()["released"] is True
     assert lpa.admin("POST", f"/profiles/{iccid}/expire", {"reason": "contract ended"}).json()["status"] == "EXPIRED"
     refused = lpa.admin("POST", f"/profiles/{iccid}/cancel")
-    assert refused.status_code == 409 and "not allowed" in refused.json()["error"]
+    assert refused.status_code == 409 and "cannot cancel from EXPIRED" in refused.json()["error"]
     reissued = lpa.admin("POST", f"/profiles/{iccid}/reissue", {"matchingId": "REISSUED-0002"}).json()
     assert reissued["profile"]["status"] == "AVAILABLE"
     assert reissued["activationCode"].endswith("$REISSUED-0002")
@@ -53,7 +53,7 @@ def test_admin_api_status_actions_and_their_refusals(smdp, lpa):
     history = lpa.admin("GET", f"/profiles/{iccid}/history").json()
     assert [(h["event"], h["to"]) for h in history] == [
         ("add", "AVAILABLE"), ("hold", "AVAILABLE"), ("release", "AVAILABLE"), ("expire", "EXPIRED"),
-        ("reissue", "AVAILABLE"), ("cancel", "CANCELED"), ("remove", "REMOVED")]
+        ("regenerate_ac", "AVAILABLE"), ("cancel", "CANCELED"), ("remove", "REMOVED")]
     assert history[3]["reason"] == "contract ended"
 
 
@@ -83,7 +83,7 @@ def test_a_restarted_server_keeps_profiles_and_history_but_not_sessions(lab_iden
         client.close()
     with LabSmdp(lab_identities, db) as second:
         assert second.status(iccid) == ProfileStatus.DOWNLOADED
-        assert [c.event for c in second.history(iccid)] == ["add", "deliver"]
+        assert [c.event for c in second.history(iccid)] == ["add", "download"]
         client = LpaClient(second)
         download.lpa = client
         assert codes(download.cancel(1)) == ("8.10.1", "3.9")
@@ -128,7 +128,7 @@ def test_cli_list_history_and_operator_actions(smdp):
     assert iccid in listing.output and "CLI-SECRET-MATCH" not in listing.output
     assert run("expire", "--db", db, iccid, "--reason", "unpaid").output.strip() == f"{iccid}  EXPIRED"
     refused = CliRunner().invoke(smdp_cli, ["cancel", "--db", str(db), iccid])
-    assert refused.exit_code == 1 and "not allowed" in refused.output
+    assert refused.exit_code == 1 and "cannot cancel from EXPIRED" in refused.output
     expired = json.loads(run("list", "--db", db, "--status", "expired", "--json").output)
     assert iccid in [p["iccid"] for p in expired]
     history = run("history", "--db", db, iccid)

@@ -66,7 +66,7 @@ def test_download_install_enable_disable_delete_moves_the_profile_through_its_st
         assert smdp.status(iccid) == status
     moves = [(c.event, c.from_status, c.to_status) for c in smdp.history(iccid)]
     assert moves == [
-        ("add", None, "AVAILABLE"), ("deliver", "AVAILABLE", "DOWNLOADED"), ("install", "DOWNLOADED", "INSTALLED"),
+        ("add", None, "AVAILABLE"), ("download", "AVAILABLE", "DOWNLOADED"), ("install", "DOWNLOADED", "INSTALLED"),
         ("enable", "INSTALLED", "ENABLED"), ("disable", "ENABLED", "DISABLED"), ("enable", "DISABLED", "ENABLED"),
         ("disable", "ENABLED", "DISABLED"), ("delete", "DISABLED", "DELETED"), ("reuse", "DELETED", "AVAILABLE")]
     assert all(c.eid == euicc.eid for c in smdp.history(iccid)[1:])
@@ -83,6 +83,17 @@ def test_server_signed1_is_signed_by_dpauth_for_this_challenge_and_address(smdp,
     assert certs.role_of(server_cert) == certs.Role.DPAUTH
     crypto.verify_plain(server_cert, tlv.parse_one(unb64(initiate["serverSignature1"])).value, signed1_raw)
     assert unb64(initiate["euiccCiPKIdToBeUsed"]) == b"\x04\x14" + pki.load(lab_identities).ci_pkid
+
+
+def test_a_delete_notification_after_a_lost_disable_is_recorded_as_drift(smdp, lpa, euicc):
+    iccid, download = downloaded(smdp, lpa, euicc, reusable=False)
+    download.install(iccid)
+    download.notify(euicc.notification("enable", iccid, smdp.address))
+    download.notify(euicc.notification("delete", iccid, smdp.address))  # its disable never arrived
+    assert smdp.status(iccid) == S.DELETED
+    last = smdp.history(iccid)[-1]
+    assert (last.event, last.from_status, last.to_status, last.error) == ("delete", "ENABLED", "DELETED", None)
+    assert last.reason.startswith("drift: ProfileStatus: cannot delete from ENABLED")
 
 
 def test_a_single_use_profile_stays_deleted(smdp, lpa, euicc):
@@ -345,7 +356,7 @@ def test_asking_again_in_the_same_session_returns_the_same_package(smdp, lpa, eu
     again = lpa.es9("getBoundProfilePackage", {"transactionId": download.initiate["transactionId"],
                                                "prepareDownloadResponse": b64(response)})
     assert again["boundProfilePackage"] == first
-    assert [c.event for c in smdp.history(iccid)].count("deliver") == 2
+    assert [c.event for c in smdp.history(iccid)].count("download") == 2
     assert smdp.status(iccid) == S.DOWNLOADED
 
 
@@ -380,7 +391,7 @@ def test_failed_installation_makes_the_profile_available_again(smdp, lpa, euicc)
     assert download.install(iccid, success=False).status_code == 204
     assert smdp.status(iccid) == S.AVAILABLE
     last = smdp.history(iccid)[-1]
-    assert (last.event, last.to_status) == ("install_failed", "AVAILABLE")
+    assert (last.event, last.to_status) == ("abandon", "AVAILABLE")
     assert last.reason == "installation failed: bppCommandId 5, errorReason 10"
 
 
@@ -396,7 +407,7 @@ def test_notifications_that_do_not_verify_change_nothing_but_are_recorded(smdp, 
     assert smdp.status(iccid) == S.INSTALLED
     assert smdp.history(iccid)[-1].error == "notification from an eUICC the profile was not downloaded to"
     assert download.install(iccid).status_code == 204, "a result delivered twice is acknowledged"
-    assert smdp.history(iccid)[-1].error.startswith("ignored: install is not allowed")
+    assert smdp.history(iccid)[-1].error.startswith("ignored: ProfileStatus: cannot install from INSTALLED")
 
 
 def test_a_repeated_notification_is_acknowledged_and_recorded_as_a_duplicate(smdp, lpa, euicc):

@@ -9,57 +9,38 @@ import pytest
 from sgp22.errors import BadInputError
 
 from rsplab.smdp.inventory import Inventory, InventoryError, NewProfile, ProfileNotFoundError, mask
-from rsplab.smdp.status import CANCEL_REASON_EVENTS, EVENTS, IllegalStatusChange, ProfileStatus, next_status
+from esimflow.machines import ProfileStatus as StatusMachine
+from rsplab.smdp.status import CANCEL_REASON_EVENTS, EVENTS, IllegalStatusChange, ProfileStatus, move
 
 from tests.lab.test_lab_smdp_kit import iccid_for
 
 S = ProfileStatus
 EID = "89049032000000000000000000000163"
 
-LEGAL = {
-    ("deliver", S.AVAILABLE): S.DOWNLOADED,
-    ("install", S.DOWNLOADED): S.INSTALLED,
-    ("install_failed", S.DOWNLOADED): S.AVAILABLE,
-    ("abandon", S.DOWNLOADED): S.AVAILABLE,
-    ("refuse", S.AVAILABLE): S.CANCELED,
-    ("refuse", S.DOWNLOADED): S.CANCELED,
-    ("enable", S.INSTALLED): S.ENABLED,
-    ("enable", S.DISABLED): S.ENABLED,
-    ("disable", S.ENABLED): S.DISABLED,
-    ("delete", S.INSTALLED): S.DELETED,
-    ("delete", S.DISABLED): S.DELETED,
-    ("delete", S.ENABLED): S.DELETED,
-    ("reuse", S.DELETED): S.AVAILABLE,
-    ("expire", S.AVAILABLE): S.EXPIRED,
-    ("expire", S.DOWNLOADED): S.EXPIRED,
-    ("cancel", S.AVAILABLE): S.CANCELED,
-    ("cancel", S.DOWNLOADED): S.CANCELED,
-    ("remove", S.AVAILABLE): S.REMOVED,
-    ("remove", S.DELETED): S.REMOVED,
-    ("remove", S.EXPIRED): S.REMOVED,
-    ("remove", S.CANCELED): S.REMOVED,
-    ("reissue", S.EXPIRED): S.AVAILABLE,
-    ("reissue", S.CANCELED): S.AVAILABLE,
-}
 
-
-@pytest.mark.parametrize("event", EVENTS)
 @pytest.mark.parametrize("status", list(ProfileStatus))
-def test_status_model_allows_exactly_the_documented_changes(event, status):
-    expected = LEGAL.get((event, status))
-    if expected is None:
-        with pytest.raises(IllegalStatusChange):
-            next_status(status, event)
-    else:
-        assert next_status(status, event) == expected
+def test_the_lab_moves_profiles_through_the_platform_machine_and_refuses_with_a_lab_error(status):
+    for event in EVENTS:
+        machine = StatusMachine(status)
+        if machine.can(event):
+            change = move(status, event, reason="why")
+            assert (change.trigger, change.from_state, change.to_state, change.reason) == (
+                event, status, machine.fire(event).to_state, "why")
+        else:
+            with pytest.raises(IllegalStatusChange) as refused:
+                move(status, event)
+            assert (refused.value.current, refused.value.event) == (status, event)
+            assert f"cannot {event} from {status}" in refused.value.message
 
 
-def test_removed_is_final_and_every_status_is_reachable():
-    assert not [e for e in EVENTS if (e, S.REMOVED) in LEGAL]
-    assert {target for target in LEGAL.values()} | {S.AVAILABLE} == set(ProfileStatus)
+def test_a_memory_reset_deletes_an_enabled_profile_in_one_change_a_delete_does_not():
+    assert (move(S.ENABLED, "reset").trigger, move(S.ENABLED, "reset").to_state) == ("reset", S.DELETED)
+    with pytest.raises(IllegalStatusChange):
+        move(S.ENABLED, "delete")
 
 
 def test_user_rejection_cancels_the_order_while_postponing_keeps_it():
+    assert set(CANCEL_REASON_EVENTS.values()) <= set(EVENTS)
     assert CANCEL_REASON_EVENTS["endUserRejection"] == "refuse"
     assert CANCEL_REASON_EVENTS["pprNotAllowed"] == "refuse"
     assert {CANCEL_REASON_EVENTS[r] for r in ("postponed", "timeout", "loadBppExecutionError")} == {"abandon"}
@@ -118,14 +99,14 @@ def test_duplicate_iccid_or_matching_id_is_refused_without_echoing_the_matching_
 
 def test_status_changes_are_recorded_with_time_from_to_reason_and_eid(inventory):
     iccid = inventory.add_profile(NewProfile(iccid=iccid_for(6))).iccid
-    inventory.apply(iccid, "deliver", eid=EID, reason="bound profile package delivered")
+    inventory.apply(iccid, "download", eid=EID, reason="bound profile package delivered")
     assert inventory.get(iccid).downloaded_eid == EID
     inventory.apply(iccid, "install", eid=EID)
     with pytest.raises(IllegalStatusChange):
         inventory.apply(iccid, "expire")
     history = inventory.history(iccid)
     assert [(c.event, c.from_status, c.to_status) for c in history] == [
-        ("add", None, "AVAILABLE"), ("deliver", "AVAILABLE", "DOWNLOADED"), ("install", "DOWNLOADED", "INSTALLED")]
+        ("add", None, "AVAILABLE"), ("download", "AVAILABLE", "DOWNLOADED"), ("install", "DOWNLOADED", "INSTALLED")]
     assert history[1].reason == "bound profile package delivered" and history[1].eid == EID
     assert history[0].at <= history[1].at <= history[2].at
 
@@ -134,7 +115,7 @@ def test_expect_refuses_a_change_when_an_admin_moved_the_profile_first(inventory
     iccid = inventory.add_profile(NewProfile(iccid=iccid_for(7))).iccid
     inventory.apply(iccid, "expire")
     with pytest.raises(IllegalStatusChange):
-        inventory.apply(iccid, "deliver", expect=S.AVAILABLE)
+        inventory.apply(iccid, "download", expect=S.AVAILABLE)
     assert inventory.get(iccid).status == S.EXPIRED
 
 
@@ -160,7 +141,7 @@ def test_waiting_for_lists_released_available_profiles_bound_to_the_eid(inventor
 def test_inventory_survives_reopening(tmp_path):
     with Inventory(tmp_path / "smdp.db") as first:
         iccid = first.add_profile(NewProfile(iccid=iccid_for(12), eid=EID, ppr1=True, size=2048)).iccid
-        first.apply(iccid, "deliver", eid=EID)
+        first.apply(iccid, "download", eid=EID)
         first.remember_euicc(EID, b"euicc-cert", b"eum-cert")
         first.set_meta("address", "localhost:9443")
     with Inventory(tmp_path / "smdp.db") as second:

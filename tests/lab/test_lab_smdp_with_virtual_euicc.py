@@ -43,5 +43,5 @@ async def test_download_with_confirmation_code_then_lifecycle_notifications(smdp
         assert [o.delivered for o in outcomes] == [True]
         assert smdp.status(iccid) == status
     assert [c.event for c in smdp.history(iccid)] == [
-        "add", "deliver", "install", "enable", "disable", "delete", "reuse"]
+        "add", "download", "install", "enable", "disable", "delete", "reuse"]
     assert es10.retrieve_notifications_list(isdr) == []

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from esimflow.api import DeviceInfo, OperationResult, ProfileState
+from esimflow.contract import DeviceInfo, OperationResult, ProfileState
 from esimflow.devices import DeviceRegistry
 from esimflow.activities.migration import MigrationActivities, MigrationStep
 from esimflow.workflows.bulk_migration import BulkMigrationWorkflow

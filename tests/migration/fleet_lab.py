@@ -148,10 +148,13 @@ def _devices(size: int, pulled: set[int], cannot_install: set[int], first: int =
 
 
 def build_fleet_lab(root: Path, size: int, *, pulled: set[int] = frozenset(),
-                    cannot_install: set[int] = frozenset(), with_cards: bool = True, first: int = 0) -> FleetLab:
+                    cannot_install: set[int] = frozenset(), with_cards: bool = True, first: int = 0,
+                    **target_options) -> FleetLab:
     """``size`` devices numbered from ``first`` (``pulled``/``cannot_install`` pick the faulty
     ones): a PKI with one eUICC identity each, the lab SM-DP+ holding each one's target profile,
-    and (``with_cards``) the cards themselves, each with its current profile enabled. Two fleets
+    and (``with_cards``) the cards themselves, each with its current profile enabled; the target
+    profiles get ``target_options`` (as the lab SM-DP+'s ``add_profile``: a confirmation code,
+    policy rules). Two fleets
     on one Temporal server need numbers of their own (an eUICC's entity workflow outlives a test)."""
     root.mkdir(parents=True, exist_ok=True)
     devices = _devices(size, set(pulled), set(cannot_install), first)
@@ -162,7 +165,7 @@ def build_fleet_lab(root: Path, size: int, *, pulled: set[int] = frozenset(),
         for device in devices:
             device.activation_code = smdp.add_profile(
                 device.target_iccid, eid=device.eid, profile_name=f"target {device.number}",
-                size=TOO_BIG if device.cannot_install else TARGET_SIZE)
+                size=TOO_BIG if device.cannot_install else TARGET_SIZE, **target_options)
         if with_cards:
             serve_cards(lab)
     except BaseException:

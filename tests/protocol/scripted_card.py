@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sgp22 import apdu
+
 
 class ScriptedCard:
     def __init__(self, script: list[tuple[str, str]]) -> None:
@@ -39,7 +41,7 @@ class Es10Applet:
     """Answers ES10 requests; ``answers`` maps a whole request (hex) to the whole response
     (hex), or is a function from request bytes to response bytes."""
 
-    ISDR_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
+    ISDR_AID = apdu.ISDR_AID
     atr = bytes.fromhex("3B9F96803FC7828031E073FE211F574543753130136542")
 
     def __init__(self, answers: dict[str, str] | Answer, *, chunk: int = 256) -> None:

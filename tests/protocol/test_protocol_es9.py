@@ -24,7 +24,8 @@ from sgp22.errors import (
     TlsError,
     TransactionUnknownError,
 )
-from sgp22.es9 import Es9Client, Es9Config, Es11Client, TransactionMismatchError, parse_server_address
+from sgp22.es9 import Es9Client, Es9Config, Es11Client, TransactionMismatchError
+from sgp22.es9_types import parse_server_address
 
 from tests.protocol.tls_test_server import Delay, GarbageTlsServer, ScriptedHttpsServer, make_pki
 

@@ -15,7 +15,7 @@ import collections
 import random
 
 from sgp22.errors import BadInputError
-from sgp22.es9 import parse_server_address
+from sgp22.es9_types import parse_server_address
 from sgp22.identifiers import ActivationCode, Eid, Iccid, check_smdp_address
 
 SEED = 4400

@@ -291,6 +291,15 @@ async def test_missing_confirmation_code_postpones(smdp, config):
     assert calls(smdp)[-1] == "cancelSession"
 
 
+async def test_an_activation_code_announcing_a_confirmation_code_postpones_without_one(smdp, config):
+    """As in the engine, the activation code's flag asks for the code even if smdpSigned2 does not."""
+    isdr, card = open_card()
+    async with Es9Client(FQDN, config) as es9:
+        with pytest.raises(lpa.ConfirmationCodeRequiredError):
+            await lpa.download(isdr, es9, AC + "$$1")
+    assert card.cancel_reasons() == [CancelSessionReason.postponed] and card.requests("BF21") == []
+
+
 async def test_confirmation_code_goes_to_the_euicc_as_hash_cc_only(smdp, config):
     smdp.answers[ES9 + "authenticateClient"] = json_answer(auth_client_answer(cc_required=True))
     isdr, card = open_card()
@@ -367,7 +376,7 @@ def rat_rule(ppr: PprIds, operator: bytes, consent: bool) -> dict:
     [([], False, CancelSessionReason.pprNotAllowed),
      ([rat_rule(PprIds.ppr1, bytes.fromhex("21F354"), False)], False, CancelSessionReason.pprNotAllowed),
      ([rat_rule(PprIds.ppr2, bytes.fromhex("62F210"), False)], False, CancelSessionReason.pprNotAllowed),
-     ([rat_rule(PprIds.ppr1, bytes.fromhex("62F210"), True)], False, CancelSessionReason.endUserRejection),
+     ([rat_rule(PprIds.ppr1, bytes.fromhex("62F210"), True)], False, CancelSessionReason.pprNotAllowed),
      ([rat_rule(PprIds.ppr1, bytes.fromhex("62F210"), True)], True, None),
      ([rat_rule(PprIds.ppr1 | PprIds.ppr2, bytes.fromhex("EEEEEE"), False)], False, None)],
     ids=["empty-rat", "other-operator", "other-rule", "consent-needed", "consent-given", "wildcard"],
@@ -464,6 +473,7 @@ async def test_discover_events_at_an_smds(smdp, config):
     assert [(e.event_id, e.rsp_server_address) for e in events] == [("EVT-1", FQDN)]
     context = codec.decode("AuthenticateServerRequest", card.requests("BF38")[0])["ctxParams1"][1]
     assert "matchingId" not in context
+    assert card.cancel_reasons() == [CancelSessionReason.undefinedReason], "the session an SM-DS leaves open is ended"
 
 
 # --- Step data stays free of secrets in reprs ------------------------------------------------------------

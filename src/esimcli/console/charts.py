@@ -25,13 +25,14 @@ def _center(status: Status) -> tuple[float, float]:
 
 
 def _edges() -> list[tuple[str, Status, Status]]:
-    found = []
+    """One arrow per (from, to), labelled with every trigger that makes that move."""
+    found: dict[tuple[Status, Status], list[str]] = {}
     for transition in TRANSITIONS:
         sources = transition["source"] if isinstance(transition["source"], list) else [transition["source"]]
         for source in sources:
             if source != transition["dest"]:
-                found.append((transition["trigger"], Status(source), Status(transition["dest"])))
-    return found
+                found.setdefault((Status(source), Status(transition["dest"])), []).append(transition["trigger"])
+    return [(", ".join(triggers), source, dest) for (source, dest), triggers in found.items()]
 
 
 def _border(center: tuple[float, float], toward: tuple[float, float], gap: float = 3) -> tuple[float, float]:

@@ -58,6 +58,7 @@ class Record:
     eid: str | None = None
     workflow_id: str | None = None
     error_reason: str | None = None
+    drift: str | None = None  # the status model refused this move, the device made it: why
 
     @property
     def codes(self) -> tuple[str, str] | None:
@@ -297,11 +298,11 @@ class Sources:
 def _engine_record(change: StatusChange) -> Record:
     return Record(change.at, change.iccid, str(change.from_status) if change.from_status else None,
                   str(change.to_status), change.operation, ENGINE, change.eid, change.workflow_id,
-                  change.error_reason)
+                  change.error_reason, change.drift)
 
 
 LOG_CSV_COLUMNS = ("time_utc", "iccid", "eid", "from", "to", "operation", "workflow_id", "error_reason",
-                   "openharmony_result", "windows_status")
+                   "openharmony_result", "windows_status", "drift")
 
 
 def logs_csv(records: list[Record]) -> str:
@@ -311,5 +312,5 @@ def logs_csv(records: list[Record]) -> str:
     for r in records:
         codes = r.codes or ("", "")
         writer.writerow((r.at.isoformat(), r.iccid, r.eid or "", r.from_status or "", r.to_status or "", r.operation,
-                         r.workflow_id or "", r.error_reason or "", *codes))
+                         r.workflow_id or "", r.error_reason or "", *codes, r.drift or ""))
     return out.getvalue()

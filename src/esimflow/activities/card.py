@@ -44,31 +44,25 @@ from esimflow.activities.types import (
     SetDefaultDpAddressStepInput,
     SetNicknameStepInput,
 )
-from esimflow.api import OsuStatus, PolicyRules, ProfileInfo, ProfileState
+from esimflow.contract import ProfileInfo
 from esimflow.openharmony import access_rule_dict
-from sgp22 import crypto, es10, lpa, osu
-from sgp22.es10_enums import PprIds
+from sgp22 import download_steps, es10, lpa, osu
+from sgp22.es10_enums import OsuStatus, ProfileClass, ProfileState, policy_rules_of
 
 log = logging.getLogger(__name__)
 
 
 def profile_info(profile: es10.ProfileInfo) -> ProfileInfo:
     """The card's ProfileInfo in OpenHarmony terms (state, class and policy-rule numbering)."""
-    rules = PolicyRules(0)
-    if profile.ppr_ids is not None:
-        if profile.ppr_ids & PprIds.ppr1:
-            rules |= PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
-        if profile.ppr_ids & PprIds.ppr2:
-            rules |= PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED
     owner = profile.profile_owner
     return ProfileInfo(
         iccid=profile.iccid or "",
-        state=int(ProfileState.PROFILE_STATE_UNSPECIFIED if profile.state is None else int(profile.state)),
+        state=int(ProfileState.unspecified if profile.state is None else profile.state),
         nickname=profile.nickname or "",
         service_provider_name=profile.service_provider_name or "",
         profile_name=profile.profile_name or "",
-        profile_class=-1 if profile.profile_class is None else int(profile.profile_class),
-        policy_rules=int(rules),
+        profile_class=int(ProfileClass.unspecified if profile.profile_class is None else profile.profile_class),
+        policy_rules=int(policy_rules_of(profile.ppr_ids)),
         isdp_aid=(profile.isdp_aid or b"").hex().upper(),
         operator=None if owner is None else {
             "mcc": owner.mcc, "mnc": owner.mnc,
@@ -173,31 +167,26 @@ class CardActivities:
     @activity.defn(name=CardStep.AUTHENTICATE_SERVER)
     @esim_errors_as_application_errors
     def authenticate_server(self, step: AuthenticateServerStepInput) -> str:
-        request = es10.AuthenticateServerRequest(
-            server=es10.ServerAuthentication(
-                server_signed1=bytes.fromhex(step.server_signed1),
-                server_signature1=bytes.fromhex(step.server_signature1),
-                euicc_ci_pkid_to_be_used=bytes.fromhex(step.euicc_ci_pkid),
-                server_certificate=bytes.fromhex(step.server_certificate),
-            ),
-            matching_id=step.matching_id,
-            device_info=self.device_info,
+        request = download_steps.authenticate_server_request(
+            step.server_signed1, step.server_signature1, step.euicc_ci_pkid, step.server_certificate,
+            step.matching_id, self.device_info,
         )
         with self._session(step) as isdr:
-            return es10.authenticate_server(isdr, request).raw.hex().upper()
+            result = es10.authenticate_server(isdr, request)
+        download_steps.check_card_transaction(result.transaction_id, step.transaction_id, "signed")
+        return result.raw.hex().upper()
 
     @activity.defn(name=CardStep.PREPARE_DOWNLOAD)
     @esim_errors_as_application_errors
     def prepare_download(self, step: PrepareDownloadStepInput) -> str:
-        hash_cc = None
-        if step.confirmation_code:
-            hash_cc = crypto.hash_confirmation_code(step.confirmation_code, bytes.fromhex(step.transaction_id))
-        request = es10.PrepareDownloadRequest(
-            smdp_signed2=bytes.fromhex(step.smdp_signed2), smdp_signature2=bytes.fromhex(step.smdp_signature2),
-            smdp_certificate=bytes.fromhex(step.smdp_certificate), hash_cc=hash_cc,
+        request = download_steps.prepare_download_request(
+            step.transaction_id, step.smdp_signed2, step.smdp_signature2, step.smdp_certificate,
+            step.confirmation_code,
         )
         with self._session(step) as isdr:
-            return es10.prepare_download(isdr, request).raw.hex().upper()
+            result = es10.prepare_download(isdr, request)
+        download_steps.check_card_transaction(result.transaction_id, step.transaction_id, "prepared")
+        return result.raw.hex().upper()
 
     @activity.defn(name=CardStep.LOAD_BOUND_PROFILE_PACKAGE)
     @esim_errors_as_application_errors
@@ -244,10 +233,10 @@ class CardActivities:
     def check_policy_rules(self, step: PolicyRulesStepInput) -> PolicyRulesVerdict:
         """Whether the eUICC's Rules Authorisation Table allows the offered profile's PPRs, and
         whether they need the user's consent."""
-        metadata = lpa.decode_metadata(bytes.fromhex(step.profile_metadata))
+        metadata = download_steps.decode_metadata(bytes.fromhex(step.profile_metadata))
         with self._session(step) as isdr:
             rat = es10.get_rat(isdr)
-        allowed, consent_required = lpa.policy_rules_decision(rat, metadata)
+        allowed, consent_required = download_steps.policy_rules_decision(rat, metadata)
         return PolicyRulesVerdict(allowed, consent_required)
 
     @activity.defn(name=CardStep.CANCEL_SESSION)

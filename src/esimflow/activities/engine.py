@@ -22,7 +22,7 @@ from esimflow.activities.types import (
     WorkflowRunInput,
 )
 from esimflow import search_attributes
-from esimflow.api import DeviceInfo, ListDevicesInput
+from esimflow.contract import DeviceInfo, ListDevicesInput
 from esimflow.devices import DeviceRegistry
 from esimflow.history import HistoryStore, StatusChange
 from esimflow.machines import ProfileStatus, Status
@@ -73,31 +73,18 @@ class EngineActivities:
     @activity.defn(name=EngineStep.RECORD_PROFILE_STATUS)
     @esim_errors_as_application_errors
     def record_profile_status(self, step: RecordProfileStatusInput) -> str:
-        """The status the profile moved to, or "" when ``trigger`` applies neither from the
-        recorded status nor from ``fallback``. Read, move and write are one step: each local
-        activity costs a fixed SDK overhead a download pays several times."""
+        """Move the profile's ProfileStatus machine with ``trigger`` and record the machine's
+        Change; returns the status it moved to. A move the machine refuses from the recorded
+        status is the card's truth all the same: it is recorded as drift (the refusal named), so
+        the Logs page shows it, never as a legal change. Read, move and write are one step: each
+        local activity costs a fixed SDK overhead a download pays several times."""
         changes = self.history.history(step.iccid)
         if changes and changes[-1].workflow_id == step.workflow_id and changes[-1].sequence == step.sequence:
             return str(changes[-1].to_status)  # written by an attempt whose answer was lost
-        last = step.known if step.known is not None else (str(changes[-1].to_status) if changes else "")
-        status = _status_or(last, step.fallback)
-        if not status.can(step.trigger):
-            status = ProfileStatus(Status(step.fallback))
-            if not status.can(step.trigger):
-                return ""
-        change = status.fire(step.trigger)
-        self.history.record(StatusChange(
-            iccid=step.iccid, eid=step.eid, from_status=change.from_state, to_status=change.to_state,
-            operation=step.operation, workflow_id=step.workflow_id, at=datetime.fromisoformat(step.at),
-            sequence=step.sequence, error_reason=step.error_reason,
+        last = step.known if step.known is not None else (str(changes[-1].to_status) if changes else step.fallback)
+        change = ProfileStatus(Status(last), iccid=step.iccid).drift(step.trigger, reason=step.error_reason)
+        self.history.record(StatusChange.from_machine(
+            change, iccid=step.iccid, operation=step.operation, at=datetime.fromisoformat(step.at), eid=step.eid,
+            workflow_id=step.workflow_id, sequence=step.sequence, error_reason=step.error_reason,
         ))
         return str(change.to_state)
-
-
-def _status_or(last: str, fallback: str) -> ProfileStatus:
-    """The recorded status, or ``fallback`` for a profile the engine has not seen before (e.g.
-    one installed by another LPA) or a status it does not know."""
-    try:
-        return ProfileStatus(Status(last)) if last else ProfileStatus(Status(fallback))
-    except ValueError:
-        return ProfileStatus(Status(fallback))

@@ -21,7 +21,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.activities.errors import esim_errors_as_application_errors
-from esimflow.api import (
+from esimflow.client import hold_euicc, start_operation
+from esimflow.contract import (
     INPUT_OF_OPERATION,
     QUERY_QUEUE,
     DeviceInfo,
@@ -30,9 +31,7 @@ from esimflow.api import (
     OperationResult,
     card_task_queue,
     euicc_workflow_id,
-    hold_euicc,
     operation_workflow_id,
-    start_operation,
 )
 from esimflow.devices import DeviceRegistry
 from esimflow.migration.fleet import load_fleet

@@ -24,23 +24,18 @@ from esimflow.activities.types import (
     SmdsAuthenticateClientResult,
     SmdsEvent,
 )
-from esimflow.api import PolicyRules, ProfileMetadata
+from esimflow.contract import ProfileMetadata
 from esimflow.openharmony import access_rule_dict
-from sgp22 import es10, lpa
+from sgp22 import download_steps, es10
 from sgp22.es9 import Es9Client, Es9Config, Es11Client, RspServerClient
-from sgp22.es10_enums import PprIds
+from sgp22.es10_enums import policy_rules_of
 
 
 def profile_metadata(metadata: es10.ProfileMetadata, *, cc_required: bool) -> ProfileMetadata:
-    rules = PolicyRules(0)
-    if metadata.ppr_ids & PprIds.ppr1:
-        rules |= PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
-    if metadata.ppr_ids & PprIds.ppr2:
-        rules |= PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED
     return ProfileMetadata(
         iccid=metadata.iccid, service_provider_name=metadata.service_provider_name,
         profile_name=metadata.profile_name, profile_class=int(metadata.profile_class),
-        policy_rules=int(rules), confirmation_code_required=cc_required,
+        policy_rules=int(policy_rules_of(metadata.ppr_ids)), confirmation_code_required=cc_required,
         access_rules=[access_rule_dict(rule) for rule in metadata.access_rules],
     )
 
@@ -84,11 +79,11 @@ class NetActivities:
                         ) -> InitiateAuthenticationResult:
         answer = await heartbeating(self._client(kind, step.server_address).initiate_authentication(
             bytes.fromhex(step.euicc_challenge), bytes.fromhex(step.euicc_info1)))
-        lpa.check_server_signed1(answer.server_signed1, transaction_id=answer.transaction_id,
+        download_steps.check_server_signed1(answer.server_signed1, transaction_id=answer.transaction_id,
                                  smdp_address=step.server_address,
                                  euicc_challenge=bytes.fromhex(step.euicc_challenge))
         if step.expected_oid:
-            lpa.check_smdp_oid(answer.server_certificate, step.expected_oid)
+            download_steps.check_smdp_oid(answer.server_certificate, step.expected_oid)
         return InitiateAuthenticationResult(
             transaction_id=answer.transaction_id, server_signed1=_hex(answer.server_signed1),
             server_signature1=_hex(answer.server_signature1), euicc_ci_pkid=_hex(answer.euicc_ci_pkid_to_be_used),
@@ -101,8 +96,8 @@ class NetActivities:
         client = self._client(Es9Client, step.server_address)
         answer = await heartbeating(
             client.authenticate_client(step.transaction_id, bytes.fromhex(step.authenticate_server_response)))
-        cc_required = lpa.check_smdp_signed2(answer.smdp_signed2, step.transaction_id)
-        metadata = lpa.decode_metadata(answer.profile_metadata)
+        cc_required = download_steps.check_smdp_signed2(answer.smdp_signed2, step.transaction_id)
+        metadata = download_steps.decode_metadata(answer.profile_metadata)
         return AuthenticateClientResult(
             transaction_id=answer.transaction_id,
             metadata=profile_metadata(metadata, cc_required=cc_required),
@@ -118,11 +113,10 @@ class NetActivities:
         answer = await heartbeating(client.get_bound_profile_package(
             step.transaction_id, bytes.fromhex(step.prepare_download_response)))
         package = answer.bound_profile_package
-        carried = es10.bpp_profile_metadata(package)
-        announced = lpa.decode_metadata(bytes.fromhex(step.profile_metadata))
+        facts = download_steps.package_facts(package, bytes.fromhex(step.profile_metadata))
         return GetBppResult(
-            transaction_id=answer.transaction_id, bound_profile_package=_hex(package), iccid=carried.iccid,
-            segments=len(es10.bpp_segments(package)), metadata_matches=carried.same_content(announced),
+            transaction_id=answer.transaction_id, bound_profile_package=_hex(package), iccid=facts.iccid,
+            segments=facts.segments, metadata_matches=facts.metadata_matches,
         )
 
     @activity.defn(name=NetStep.HANDLE_NOTIFICATION)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from esimflow.api import LOAD_STEP, ProfileInfo, ProfileMetadata
+from esimflow.contract import LOAD_STEP, ProfileInfo, ProfileMetadata
 
 
 class CardStep:
@@ -369,10 +369,11 @@ class RecordProfileStatusInput:
     """Move a profile's platform status with ``trigger`` and record the change, in one step.
 
     ``known``: the status this workflow last recorded or read for the ICCID (else the history's
-    latest is used); ``fallback``: the status to move from when the recorded one does not allow
-    ``trigger`` (history written by someone else, or missing). ``sequence`` numbers this
-    workflow's changes to the ICCID so a retried write is recorded once and a genuinely repeated
-    change is recorded again."""
+    latest is used); ``fallback``: the status the card implies the profile had before this change,
+    the start only when the history has none (a profile the engine sees for the first time; a
+    recorded status that does not allow ``trigger`` is recorded as drift, not replaced by this).
+    ``sequence`` numbers this workflow's changes to the ICCID so a retried write is recorded once
+    and a genuinely repeated change is recorded again."""
 
     iccid: str
     eid: str

@@ -35,6 +35,10 @@ class StatusChange:
     disables and enables again the same ICCID records 0, 1, 2), so the derived idempotency key
     ``workflow_id/iccid/to_status/sequence`` is the same for a retried activity and different for
     a genuinely new change. Without a workflow id, pass ``idempotency_key`` yourself.
+
+    ``drift`` is set on a move the ProfileStatus machine does not allow from the recorded status
+    (history written by another LPA, a lost record) but the card shows happened: the history
+    keeps the card's truth and says it is drift, never passing it off as a legal change.
     """
 
     iccid: str
@@ -47,6 +51,7 @@ class StatusChange:
     error_reason: str | None = None
     sequence: int = 0
     idempotency_key: str = field(default="")
+    drift: str | None = None  # the platform model refused this move, the device made it anyway: why
 
     def __post_init__(self) -> None:
         if not _ICCID.fullmatch(self.iccid or ""):
@@ -73,10 +78,10 @@ class StatusChange:
 
     @classmethod
     def from_machine(cls, change: Change, *, iccid: str, operation: str, at: datetime, **details) -> StatusChange:
-        """The record of a ``ProfileStatus`` change; ``details``: eid, workflow_id, error_reason,
-        sequence, idempotency_key."""
+        """The record of a ``ProfileStatus`` change (its drift included); ``details``: eid,
+        workflow_id, error_reason, sequence, idempotency_key."""
         return cls(iccid=iccid, from_status=Status(change.from_state), to_status=Status(change.to_state),
-                   operation=operation, at=at, **details)
+                   operation=operation, at=at, drift=change.drift, **details)
 
 
 @dataclass(frozen=True)

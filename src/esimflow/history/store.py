@@ -91,10 +91,14 @@ UPDATE profile_latest SET status = c.to_status FROM status_change c WHERE c.id =
 CREATE INDEX profile_latest_by_status ON profile_latest (status, iccid);
 CREATE INDEX status_change_by_eid ON status_change (eid, at, id)
 """),
+    # a move the ProfileStatus machine refused but the card made: recorded as drift, with why
+    Migration(
+        sqlite="ALTER TABLE status_change ADD COLUMN drift TEXT",
+        postgresql="ALTER TABLE status_change ADD COLUMN drift TEXT"),
 )
 
 _CHANGE_COLUMNS = ("iccid, to_status, operation, at, from_status, eid, workflow_id, error_reason, sequence, "
-                   "idempotency_key")
+                   "idempotency_key, drift")
 
 
 class HistoryUnavailableError(EsimError):
@@ -128,21 +132,21 @@ class SqlHistoryStore:
         return f"SqlHistoryStore({self.db!r})"
 
     def _change(self, row: tuple) -> StatusChange:
-        iccid, to_status, operation, at, from_status, eid, workflow_id, error_reason, sequence, key = row
+        iccid, to_status, operation, at, from_status, eid, workflow_id, error_reason, sequence, key, drift = row
         return StatusChange(iccid=iccid, to_status=Status(to_status), operation=operation, at=self.db.read_time(at),
                             from_status=Status(from_status) if from_status else None, eid=eid,
                             workflow_id=workflow_id, error_reason=error_reason, sequence=sequence,
-                            idempotency_key=key)
+                            idempotency_key=key, drift=drift)
 
     def record(self, change: StatusChange) -> bool:
         at = self.db.time(change.at)
         with self.db.transaction("record a status change") as tx:
             row = tx.execute(
-                f"INSERT INTO status_change ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO status_change ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
                 (change.iccid, str(change.to_status), change.operation, at,
                  str(change.from_status) if change.from_status else None, change.eid,
-                 change.workflow_id, change.error_reason, change.sequence, change.idempotency_key),
+                 change.workflow_id, change.error_reason, change.sequence, change.idempotency_key, change.drift),
             ).fetchone()
             if row is None:
                 return False

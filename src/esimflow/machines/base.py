@@ -194,6 +194,7 @@ class Change:
     to_state: str
     reason: str | None = None
     subject: str | None = None  # what changed: an ICCID, a transaction id, an EID
+    drift: str | None = None  # why the machine refused this move the device made anyway
 
 
 class StateModel:

@@ -1,84 +1,26 @@
-"""One RSP download session, from the first ES9+ call to the delivered install notification,
-and which CancelSessionReason each phase allows (reference notes, section 8).
-
-The eUICC holds a session from a successful AuthenticateServer until the PIR; CancelSession is
-accepted only then. Within it:
-- endUserRejection, postponed, timeout and pprNotAllowed answer the metadata of
-  authenticateClient: while it is reviewed, or while waiting for consent or a confirmation code;
-- metadataMismatch follows getBoundProfilePackage, when the readable StoreMetadata differs from
-  the metadata reviewed earlier;
-- loadBppExecutionError is for a LoadBoundProfilePackage that broke off before a PIR;
-- undefinedReason is legal anywhere the session is held.
+"""One RSP download session, from the first ES9+ call to the delivered install notification.
+Which CancelSessionReason each phase allows is `sgp22.cancel_reasons` (the one table the plain
+LPA and the workflows also use); this machine enforces it.
 
 A confirmation code demanded by the activation code or by smdpSigned2 (``review_metadata(
 cc_required=True)``) must be asked for before PrepareDownload: ``prepare`` refuses otherwise.
 """
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from transitions.core import EventData
 
-from esimflow.machines.base import Change, StateModel, TransitionSpec, guard
+from esimflow.machines.base import Change, IllegalTransition, StateModel, TransitionSpec, guard
+from sgp22.cancel_reasons import LEGAL_CANCEL_REASONS, SESSION_HELD, Phase, legal_cancel_reasons
+from sgp22.es10_enums import CancelSessionReason
 
-
-class CancelSessionReason(IntEnum):
-    """SGP.22 CancelSessionReason; the first four are OpenHarmony's ``CancelReason``."""
-
-    endUserRejection = 0
-    postponed = 1
-    timeout = 2
-    pprNotAllowed = 3
-    metadataMismatch = 4
-    loadBppExecutionError = 5
-    undefinedReason = 127
-
-
-class Phase(StrEnum):
-    IDLE = "idle"
-    AUTHENTICATED = "authenticated"  # AuthenticateServer done: the eUICC holds the session
-    METADATA_REVIEWED = "metadata_reviewed"  # authenticateClient returned profileMetadata
-    AWAITING_CONSENT = "awaiting_consent"
-    AWAITING_CONFIRMATION_CODE = "awaiting_confirmation_code"
-    PREPARED = "prepared"  # PrepareDownload done
-    PACKAGE_RECEIVED = "package_received"  # getBoundProfilePackage done
-    INSTALLING = "installing"  # LoadBoundProfilePackage under way
-    INSTALLED = "installed"  # PIR (success) received from the eUICC
-    NOTIFIED = "notified"  # PIR delivered to the SM-DP+
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
+__all__ = ["LEGAL_CANCEL_REASONS", "CancelSessionReason", "DownloadSession", "Phase", "legal_cancel_reasons"]
 
 P = Phase
 R = CancelSessionReason
 STATES = list(Phase)
 FINAL = [P.NOTIFIED, P.CANCELLED, P.FAILED]
-
-_ANSWERS_TO_METADATA = frozenset({R.endUserRejection, R.postponed, R.timeout, R.pprNotAllowed, R.undefinedReason})
-
-LEGAL_CANCEL_REASONS: dict[Phase, frozenset[CancelSessionReason]] = {
-    P.IDLE: frozenset(),
-    P.AUTHENTICATED: frozenset({R.undefinedReason}),
-    P.METADATA_REVIEWED: _ANSWERS_TO_METADATA,
-    P.AWAITING_CONSENT: _ANSWERS_TO_METADATA,
-    P.AWAITING_CONFIRMATION_CODE: _ANSWERS_TO_METADATA,
-    P.PREPARED: frozenset({R.undefinedReason}),
-    P.PACKAGE_RECEIVED: frozenset({R.metadataMismatch, R.undefinedReason}),
-    P.INSTALLING: frozenset({R.loadBppExecutionError, R.undefinedReason}),
-    P.INSTALLED: frozenset(),
-    P.NOTIFIED: frozenset(),
-    P.CANCELLED: frozenset(),
-    P.FAILED: frozenset(),
-}
-
-SESSION_HELD = [phase for phase, reasons in LEGAL_CANCEL_REASONS.items() if reasons]
-
-
-def legal_cancel_reasons(phase: Phase | str) -> frozenset[CancelSessionReason]:
-    """The reasons CancelSession may carry in ``phase`` (empty: no session to cancel)."""
-    return LEGAL_CANCEL_REASONS[Phase(phase)]
-
 
 TRANSITIONS: list[TransitionSpec] = [
     {"trigger": "authenticate", "source": P.IDLE, "dest": P.AUTHENTICATED},
@@ -99,19 +41,26 @@ TRANSITIONS: list[TransitionSpec] = [
 ]
 
 
-def _illegal_reason(model: DownloadSession, event: EventData) -> str:
-    reason: Any = event.kwargs.get("reason")
-    legal = ", ".join(f"{r.name} ({int(r)})" for r in sorted(legal_cancel_reasons(model.state)))
+def _reason_refusal(state: str, reason: Any) -> str:
+    legal = ", ".join(f"{r.name} ({int(r)})" for r in sorted(legal_cancel_reasons(state)))
     try:
         shown = f"{CancelSessionReason(int(reason)).name} ({int(reason)})"
     except (TypeError, ValueError):
         shown = repr(reason)
-    return f"reason {shown} is not legal in {model.state} (legal here: {legal})"
+    return f"reason {shown} is not legal in {state} (legal here: {legal})"
+
+
+def _illegal_reason(model: DownloadSession, event: EventData) -> str:
+    return _reason_refusal(model.state, event.kwargs.get("reason"))
 
 
 class DownloadSession(StateModel, label="DownloadSession", states=STATES, transitions=TRANSITIONS,
                       initial=P.IDLE, final=FINAL):
     """The phases of one profile download and the cancel reasons each allows."""
+
+    strict_cancel_reasons: ClassVar[bool] = False
+    """Whether :meth:`cancel_reason` raises for a reason this phase does not allow (the test
+    suite sets it, tests/conftest.py) instead of replacing it with undefinedReason."""
 
     def __init__(self, transaction_id: str | None = None, *, state: Phase | str = P.IDLE,
                  cc_required: bool = False) -> None:
@@ -127,6 +76,30 @@ class DownloadSession(StateModel, label="DownloadSession", states=STATES, transi
     def holds_session(self) -> bool:
         """Whether the eUICC holds an RSP session that must be cancelled if the download stops."""
         return bool(LEGAL_CANCEL_REASONS[self.phase])
+
+    def cancel_reason(self, wanted: CancelSessionReason | int) -> CancelSessionReason | None:
+        """The reason to cancel with: ``wanted`` if this phase allows it; None when no session is
+        held (nothing to cancel).
+
+        Any other reason is the caller's bug. With ``strict_cancel_reasons`` (the tests) it raises
+        IllegalTransition, so the bug is found. In service the eUICC's session must still be
+        released, so undefinedReason (legal wherever a session is held) is answered instead; the
+        caller records the replacement (``rsp.cancel_session`` logs it and reports the reason it
+        was asked for in the cancel outcome), so it is never silent.
+        """
+        legal = LEGAL_CANCEL_REASONS[self.phase]
+        if not legal:
+            return None
+        reason = CancelSessionReason(int(wanted))
+        if reason in legal:
+            return reason
+        if type(self).strict_cancel_reasons:
+            raise IllegalTransition(
+                f"{self.machine.label}: cannot cancel from {self.state}: "
+                f"{_reason_refusal(self.state, reason)}",
+                machine=self.machine.label, trigger="cancel", state=self.state, guard="reason_is_legal_here",
+                kind="machine.download_session.illegal_cancel_reason")
+        return CancelSessionReason.undefinedReason
 
     def cancel(self, reason: CancelSessionReason | int) -> Change:
         """Cancel with ``reason``; raises IllegalTransition if this phase does not allow it.

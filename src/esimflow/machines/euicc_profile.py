@@ -18,41 +18,21 @@ rule is esimflow's and says so):
 """
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag, StrEnum
+from enum import StrEnum
 
 from transitions.core import EventData
+
+from sgp22.es10_enums import PolicyRules, ProfileClass, ResetOption
 
 from esimflow.machines.base import Change, InvalidMachineData, StateModel, TransitionSpec, guard
 
 
-class ProfileClass(IntEnum):
-    """OpenHarmony ``ProfileClass`` values (SGP.22 ``profileClass``: test 0, provisioning 1,
-    operational 2)."""
-
-    TEST = 0
-    PROVISIONING = 1
-    OPERATIONAL = 2
-
-
-class PolicyRules(IntFlag):
-    """OpenHarmony ``PolicyRules`` bits (PPR1, PPR2, disable-and-delete)."""
-
-    DISABLE_NOT_ALLOWED = 1
-    DELETE_NOT_ALLOWED = 1 << 1
-    DISABLE_AND_DELETE = 1 << 2
-
-
-class ResetOptions(IntFlag):
-    """OpenHarmony ``ResetOption`` / SGP.22 eUICCMemoryReset bits."""
-
-    DELETE_OPERATIONAL_PROFILES = 1
-    DELETE_FIELD_LOADED_TEST_PROFILES = 1 << 1
-    RESET_DEFAULT_SMDP_ADDRESS = 1 << 2
+KNOWN_CLASSES = frozenset({ProfileClass.test, ProfileClass.provisioning, ProfileClass.operational})
 
 
 def _option_names(options: int | None) -> str:
-    flags = ResetOptions(int(options or 0))
-    return "|".join(str(flag.name) for flag in ResetOptions if flag in flags) or "none"
+    flags = ResetOption(int(options or 0))
+    return "|".join(str(flag.name) for flag in ResetOption if flag in flags) or "none"
 
 
 class Phase(StrEnum):
@@ -93,7 +73,7 @@ class EuiccContext:
         self,
         iccid: str,
         *,
-        profile_class: ProfileClass | int = ProfileClass.OPERATIONAL,
+        profile_class: ProfileClass | int = ProfileClass.operational,
         policy_rules: PolicyRules | int = PolicyRules(0),
         state: Phase | str = P.INSTALLED,
         port: int = 0,
@@ -126,7 +106,7 @@ class EuiccProfile(StateModel, label="EuiccProfile", states=STATES, transitions=
         context: EuiccContext,
         iccid: str,
         *,
-        profile_class: ProfileClass | int = ProfileClass.OPERATIONAL,
+        profile_class: ProfileClass | int = ProfileClass.operational,
         policy_rules: PolicyRules | int = PolicyRules(0),
         state: Phase | str = P.INSTALLED,
         port: int = 0,
@@ -134,10 +114,9 @@ class EuiccProfile(StateModel, label="EuiccProfile", states=STATES, transitions=
         super().__init__(state)
         self.context = context
         self.iccid = self.subject = iccid
-        try:
-            self.profile_class = ProfileClass(int(profile_class))
-        except ValueError:
-            raise InvalidMachineData(f"EuiccProfile: unknown profile class {profile_class!r}") from None
+        if int(profile_class) not in KNOWN_CLASSES:  # unspecified too: every rule depends on the class
+            raise InvalidMachineData(f"EuiccProfile: unknown profile class {profile_class!r}")
+        self.profile_class = ProfileClass(int(profile_class))
         self.policy_rules = PolicyRules(int(policy_rules))
         self.port = port
 
@@ -157,11 +136,11 @@ class EuiccProfile(StateModel, label="EuiccProfile", states=STATES, transitions=
         return self._class_refusal() is None
 
     def _class_refusal(self) -> str | None:
-        if self.profile_class == ProfileClass.TEST and not self.context.test_mode:
+        if self.profile_class == ProfileClass.test and not self.context.test_mode:
             return f"{self.iccid} is a test profile and the eUICC is not in test mode"
         holder = self._port_holder()
-        if (self.profile_class == ProfileClass.PROVISIONING and holder is not None
-                and holder.profile_class == ProfileClass.OPERATIONAL):
+        if (self.profile_class == ProfileClass.provisioning and holder is not None
+                and holder.profile_class == ProfileClass.operational):
             return (f"{self.iccid} is a provisioning profile and operational profile {holder.iccid} "
                     f"is enabled on port {self.port}")
         return None
@@ -173,19 +152,19 @@ class EuiccProfile(StateModel, label="EuiccProfile", states=STATES, transitions=
     def port_holder_can_yield(self, event: EventData) -> bool:
         """Enabling disables the profile enabled on the same port, which its PPR1 may forbid."""
         holder = self._port_holder()
-        return holder is None or not holder.policy_rules & PolicyRules.DISABLE_NOT_ALLOWED
+        return holder is None or not holder.policy_rules & PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
 
     @guard("{model.iccid} has policy rule PPR1 (disable not allowed)", kind="machine.euicc_profile.ppr1",
            oh_result_name="RESULT_PPR_FORBIDDEN", win_status_name="PolicyViolation")
     def ppr1_allows_disable(self, event: EventData) -> bool:
         """PPR1: the operator does not allow this profile to be disabled."""
-        return not self.policy_rules & PolicyRules.DISABLE_NOT_ALLOWED
+        return not self.policy_rules & PolicyRules.POLICY_RULE_DISABLE_NOT_ALLOWED
 
     @guard("{model.iccid} has policy rule PPR2 (delete not allowed)", kind="machine.euicc_profile.ppr2",
            oh_result_name="RESULT_PROFILE_NON_DELETE", win_status_name="PolicyViolation")
     def ppr2_allows_delete(self, event: EventData) -> bool:
         """PPR2: the operator does not allow this profile to be deleted."""
-        return not self.policy_rules & PolicyRules.DELETE_NOT_ALLOWED
+        return not self.policy_rules & PolicyRules.POLICY_RULE_DELETE_NOT_ALLOWED
 
     @guard(lambda model, event: (
         f"reset options {_option_names(event.kwargs.get('options'))} do not delete "
@@ -193,11 +172,11 @@ class EuiccProfile(StateModel, label="EuiccProfile", states=STATES, transitions=
         kind="machine.euicc_profile.reset_scope", oh_result_name="RESULT_NOTHING_TO_DELETE")
     def reset_covers_class(self, event: EventData) -> bool:
         """eUICCMemoryReset deletes operational and test profiles by option bit, never provisioning ones."""
-        options = ResetOptions(int(event.kwargs.get("options") or 0))
-        if self.profile_class == ProfileClass.OPERATIONAL:
-            return bool(options & ResetOptions.DELETE_OPERATIONAL_PROFILES)
-        if self.profile_class == ProfileClass.TEST:
-            return bool(options & ResetOptions.DELETE_FIELD_LOADED_TEST_PROFILES)
+        options = ResetOption(int(event.kwargs.get("options") or 0))
+        if self.profile_class == ProfileClass.operational:
+            return bool(options & ResetOption.DELETE_OPERATIONAL_PROFILES)
+        if self.profile_class == ProfileClass.test:
+            return bool(options & ResetOption.DELETE_FIELD_LOADED_TEST_PROFILES)
         return False
 
     # --- callbacks -----------------------------------------------------------------------------

@@ -4,22 +4,20 @@ idle (no update service at all) or from checking the installed version against t
 SUCCESSFUL and ALREADY_LATEST end an update. FAILED and SERVICE_UNAVAILABLE can be retried,
 which starts a new check; an update in progress only ends as SUCCESSFUL or FAILED (a card lost
 mid-update is a failed update, never "unavailable").
+
+The workflow does not decide the outcome: it hands each report of the card to
+``OsUpdate.report``, which follows it with the triggers of ``REPORTS`` and answers the OsuStatus
+the update stands at (a report the table does not list from where the update stands raises
+``IllegalTransition``); ``give_up`` ends an update still in progress when the polling budget is
+spent, as FAILED.
 """
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 
-from esimflow.machines.base import StateModel, TransitionSpec
+from sgp22.es10_enums import OsuStatus
 
-
-class OsuStatus(IntEnum):
-    """OpenHarmony ``OsuStatus``."""
-
-    EUICC_UPGRADE_IN_PROGRESS = 1
-    EUICC_UPGRADE_FAILED = 2
-    EUICC_UPGRADE_SUCCESSFUL = 3
-    EUICC_UPGRADE_ALREADY_LATEST = 4
-    EUICC_UPGRADE_SERVICE_UNAVAILABLE = 5
+from esimflow.machines.base import IllegalTransition, StateModel, TransitionSpec
 
 
 class Phase(StrEnum):
@@ -47,6 +45,23 @@ TRANSITIONS: list[TransitionSpec] = [
 ]
 
 
+O = OsuStatus
+
+REPORTS: dict[tuple[Phase, OsuStatus], list[str]] = {
+    (P.IDLE, O.EUICC_UPGRADE_SERVICE_UNAVAILABLE): ["service_unavailable"],
+    (P.CHECKING, O.EUICC_UPGRADE_SERVICE_UNAVAILABLE): ["service_unavailable"],
+    (P.CHECKING, O.EUICC_UPGRADE_ALREADY_LATEST): ["already_latest"],
+    (P.CHECKING, O.EUICC_UPGRADE_IN_PROGRESS): ["start"],
+    (P.CHECKING, O.EUICC_UPGRADE_SUCCESSFUL): ["start", "succeed"],  # done within the call that started it
+    (P.CHECKING, O.EUICC_UPGRADE_FAILED): ["fail"],
+    (P.IN_PROGRESS, O.EUICC_UPGRADE_IN_PROGRESS): [],  # still loading: poll again
+    (P.IN_PROGRESS, O.EUICC_UPGRADE_SUCCESSFUL): ["succeed"],
+    (P.IN_PROGRESS, O.EUICC_UPGRADE_FAILED): ["fail"],
+    (P.IN_PROGRESS, O.EUICC_UPGRADE_SERVICE_UNAVAILABLE): ["fail"],  # lost mid-update: a failed update
+}
+"""(where the update stands, what the card reported) -> the triggers that follow the report."""
+
+
 class OsUpdate(StateModel, label="OsUpdate", states=STATES, transitions=TRANSITIONS,
                initial=P.IDLE, final=FINAL):
     """One eUICC OS update attempt and the OsuStatus it reports."""
@@ -63,3 +78,30 @@ class OsUpdate(StateModel, label="OsUpdate", states=STATES, transitions=TRANSITI
     def osu_status(self) -> OsuStatus | None:
         """The OpenHarmony answer for the current phase (None while idle or checking)."""
         return OsuStatus[self.state] if self.state in OsuStatus.__members__ else None
+
+    @classmethod
+    def diagram_notes(cls) -> str:
+        rows = [f"| {phase} | {status.name} | {', '.join(triggers) or '- (stays)'} |"
+                for (phase, status), triggers in REPORTS.items()]
+        return "\n".join(["## What each report of the card fires", "",
+                          "| update in | card reports | triggers |", "| --- | --- | --- |", *rows])
+
+    def report(self, reported: OsuStatus | int) -> OsuStatus:
+        """Follow the card's report (``REPORTS``) and answer the OsuStatus the update stands at;
+        raises IllegalTransition for a report that cannot follow the current phase."""
+        status = OsuStatus(int(reported))
+        triggers = REPORTS.get((self.phase, status))
+        if triggers is None:
+            legal = ", ".join(sorted(s.name for phase, s in REPORTS if phase == self.phase)) or "none"
+            raise IllegalTransition(
+                f"{self.machine.label}: a report of {status.name} cannot follow {self.state} (reports "
+                f"that can: {legal})", machine=self.machine.label, trigger="report", state=self.state)
+        for trigger in triggers:
+            self.fire(trigger, reason=status.name)
+        return OsuStatus[self.state]
+
+    def give_up(self) -> OsuStatus:
+        """The polling budget is spent and the card still reports the update in progress: it
+        ends as FAILED."""
+        self.fire("fail", reason="still in progress after the polling budget")
+        return OsuStatus[self.state]

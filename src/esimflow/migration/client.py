@@ -9,10 +9,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from esimflow import search_attributes
-from esimflow.api import WORKFLOW_TASK_QUEUE
+from esimflow.client import OperationHandle
+from esimflow.contract import WORKFLOW_TASK_QUEUE
 from esimflow.migration.fleet import Fleet, load_fleet
 from esimflow.migration.model import (
     BULK_MIGRATION_WORKFLOW,
+    DEVICE_MIGRATION_WORKFLOW,
     MIGRATION_TASK_QUEUE,
     QUERY_STATUS,
     UPDATE_APPROVE,
@@ -23,9 +25,11 @@ from esimflow.migration.model import (
     BulkMigrationInput,
     CancelRequest,
     ConcurrencyRequest,
+    DeviceOutcome,
     LineError,
     MigrationPolicy,
     MigrationStatus,
+    device_workflow_id,
 )
 from sgp22.errors import BadInputError
 
@@ -112,7 +116,17 @@ class MigrationControl:
 
     def __init__(self, client: Client, migration_id: str) -> None:
         self.migration_id = migration_id
+        self.client = client
         self.handle = client.get_workflow_handle(migration_id, result_type=MigrationStatus)
+
+    def device(self, index: int) -> OperationHandle:
+        """Device ``index``'s migration as an operation handle: its ``progress`` (what its
+        download waits for, when it runs under a hold) and the user's answers (confirmation
+        code, consent, decline), the same calls as for a download of one's own. (Its
+        ``result`` is the device's :class:`DeviceOutcome`.)"""
+        workflow_id = device_workflow_id(self.migration_id, index)
+        handle = self.client.get_workflow_handle(workflow_id, result_type=DeviceOutcome)
+        return OperationHandle(self.client, DEVICE_MIGRATION_WORKFLOW, "", workflow_id, handle.result)
 
     async def status(self) -> MigrationStatus:
         return await self.handle.query(QUERY_STATUS, result_type=MigrationStatus)

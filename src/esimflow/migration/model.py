@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from esimflow.machines.device_migration import Ending
+
 # --- names -------------------------------------------------------------------------------------
 
 MIGRATION_TASK_QUEUE = "esimflow-migration"
@@ -30,12 +32,13 @@ SIGNAL_STOP_DEVICE = "stop"  # migration -> device child: roll back at the next 
 
 
 class Outcome:
-    """How one device ends; exactly one of these for every device a migration processed."""
+    """How one device ends; exactly one of these for every device a migration processed: the
+    final states of the DeviceMigrationOutcome machine, which decides it."""
 
-    MIGRATED = "migrated"  # the target is enabled and verified (the old profile deleted or kept per policy)
-    ROLLED_BACK = "rolled_back"  # attempted, undone: verified back on the old profile (reason says why)
-    FAILED = "failed"  # not attempted (preconditions), or the old state could not be restored/verified
-    SKIPPED = "skipped"  # already on the target (or a dry run: nothing changed)
+    MIGRATED = Ending.MIGRATED.value  # the target is enabled and verified (the old profile deleted or kept per policy)
+    ROLLED_BACK = Ending.ROLLED_BACK.value  # attempted, undone: verified back on the old profile (reason says why)
+    FAILED = Ending.FAILED.value  # not attempted (preconditions), or the old state could not be restored/verified
+    SKIPPED = Ending.SKIPPED.value  # already on the target (or a dry run: nothing changed)
 
     ALL = (MIGRATED, ROLLED_BACK, FAILED, SKIPPED)
     FAILURES = (ROLLED_BACK, FAILED)

@@ -18,7 +18,7 @@ from typing import TypeVar
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo
+from esimflow.contract import WORKFLOW_TASK_QUEUE, DeviceInfo
 from esimflow.devices import DeviceNotFoundError, match_device
 from esimflow.routing.workflows import (
     CARD_LOCATION_WORKFLOW,

@@ -28,7 +28,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from esimflow.api import DeviceInfo
+    from esimflow.contract import DeviceInfo
 
 CARD_LOCATION_WORKFLOW = "CardLocation"
 CARD_HOST_WORKFLOW = "CardHost"

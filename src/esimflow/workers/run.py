@@ -35,7 +35,7 @@ from carddrivers.spec import ReaderSpec, normalise
 from esimflow.activities.card_access import CardHold, CardPool
 from esimflow.activities.engine import EngineActivities
 from esimflow.activities.osu_images import OsImageSource
-from esimflow.api import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
+from esimflow.contract import WORKFLOW_TASK_QUEUE, DeviceInfo, card_task_queue, net_task_queue
 from esimflow.config import TemporalConfig, connect
 from esimflow.devices import still_attached
 from esimflow.registries import open_registry

@@ -17,7 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 SHARED_MODULES = (
     "sgp22", "asn1tools", "pyparsing", "transitions",  # deterministic libraries the workflows use
-    "esimflow.api", "esimflow.openharmony", "esimflow.search_attributes", "esimflow.machines",
+    "esimflow.contract", "esimflow.openharmony", "esimflow.search_attributes", "esimflow.machines",
     "esimflow.activities",
     "esimflow.migration.model", "esimflow.migration.policy", "esimflow.activities.migration",
 )

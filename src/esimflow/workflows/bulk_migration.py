@@ -30,6 +30,8 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
     from esimflow.migration import policy as pacing
+    from esimflow.workflows.migration_status import migration_status
+    from esimflow.workflows.migration_policies import PAGE_SIZE, STORE_RETRY, STORE_TIMEOUT
     from esimflow.activities.migration import MigrationStep
     from esimflow.migration.model import (
         BULK_MIGRATION_WORKFLOW,
@@ -62,14 +64,6 @@ with workflow.unsafe.imports_passed_through():
         ReconcileInput,
         device_workflow_id,
     )
-
-PAGE_SIZE = 100
-STORE_TIMEOUT = timedelta(minutes=2)
-STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10),
-                          non_retryable_error_types=["migration.fleet_file", "migration.fleet_changed",
-                                                     "migration.fleet_mismatch", "migration.unknown",
-                                                     "input.invalid"])
-
 
 @workflow.defn(name=BULK_MIGRATION_WORKFLOW)
 class BulkMigrationWorkflow:
@@ -392,25 +386,4 @@ class BulkMigrationWorkflow:
 
     @workflow.query(name=QUERY_STATUS)
     def status(self) -> MigrationStatus:
-        request, s = self._input, self._s
-        if s is None:
-            return MigrationStatus(migration_id=request.migration_id if request else "", state=self._state)
-        now = workflow.now().timestamp()
-        rate = pacing.rate_per_second(s.recent_finish_times, now)
-        pending = max(0, s.total - s.cursor)
-        state = self._state
-        if state == MigrationState.RUNNING:
-            state = (MigrationState.ABORTING if s.abort_reason else MigrationState.CANCELLING if s.cancelling
-                     else MigrationState.PAUSED if s.paused else state)
-        counts = {outcome: getattr(s.counters, outcome) for outcome in Outcome.ALL}
-        counts["already_done"] = s.counters.already_done
-        return MigrationStatus(
-            migration_id=request.migration_id, state=state, total=s.total, invalid_lines=s.invalid_lines,
-            counts=counts, in_flight=len(s.in_flight), pending=pending, concurrency=s.concurrency,
-            rate_per_second=round(rate, 3),
-            eta_seconds=None if state in MigrationState.FINAL else pacing.eta_seconds(pending + len(s.in_flight), rate),
-            canary_size=request.policy.canary_size, canary_finished=s.canary_approved or (
-                request.policy.canary_size > 0 and s.canary_finished >= request.policy.canary_size),
-            abort_reason=s.abort_reason, failure_rate=round(pacing.failure_rate(s.recent_failures), 3),
-            dry_run=request.policy.dry_run, runs=s.runs, errors=list(self._errors),
-        )
+        return migration_status(self._input, self._s, self._state, self._errors, workflow.now().timestamp())

@@ -1,6 +1,7 @@
 """Every workflow a workflow worker registers."""
 from esimflow.workflows.discovery import GetDownloadableProfilesWorkflow
-from esimflow.workflows.download import DownloadProfileWorkflow, GetDownloadableProfileMetadataWorkflow
+from esimflow.workflows.download import DownloadProfileWorkflow
+from esimflow.workflows.metadata import GetDownloadableProfileMetadataWorkflow
 from esimflow.workflows.entity import EuiccEntityWorkflow
 from esimflow.workflows.euicc import (
     CancelSessionWorkflow,

@@ -6,13 +6,15 @@ result. Temporal guarantees one running workflow per id, so operations on one eU
 interleave, across clients, workers and restarts.
 
 A hold (``hold`` update, then the ``release`` signal) takes its turn like an operation and keeps
-the card for one holder until it releases it: a device's migration runs its steps itself, under
+the card for one holder until it releases it (its lifecycle is the CardHold machine,
+``machines/card_hold.py``): a device's migration runs its steps itself, under
 the hold, instead of submitting each one. A holder that ends without releasing (terminated) is
 noticed within ``HOLDER_CHECK`` and its hold dropped.
 
 A CancelSession for the session of the download running now cannot wait its turn (the download
-may be waiting for the very user who cancels): it is forwarded to that download at once; when
-its turn comes it only reports what the download did.
+may be waiting for the very user who cancels): it is forwarded to that download at once (to the
+holder, when the download runs under a hold); when its turn comes it only reports what the
+download did.
 
 The entity continues as new when Temporal suggests it (history size) or after
 ``EntityInput.continue_after`` operations, only when idle so no caller waits across the
@@ -46,7 +48,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
-    from esimflow.api import (
+    from esimflow.contract import (
         ENTITY_WORKFLOW,
         HOLD,
         INPUT_OF_OPERATION,
@@ -71,8 +73,9 @@ with workflow.unsafe.imports_passed_through():
         operation_workflow_id,
     )
     from esimflow.activities.types import EngineStep, LookupDeviceInput, SearchAttributesInput, WorkflowRunInput
+    from esimflow.machines import CardHold
     from esimflow.workflows import policies
-    from esimflow.workflows.download import SIGNAL_CANCEL_SESSION
+    from esimflow.workflows.user_updates import SIGNAL_CANCEL_SESSION
     from esimflow.workflows.steps import DEVICE_MEMO, StepFailed, engine_call
     from sgp22.results import OhResultCode, WinStatus
 
@@ -83,6 +86,7 @@ progress query gets answered during a long step (a slow LoadBoundProfilePackage)
 worker that died is noticed after it."""
 SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
 HOLDER_CHECK = timedelta(minutes=1)
+PATCH_CANCEL_TO_HOLDER = "forward-cancel-session-to-holder"
 
 
 @workflow.defn(name=ENTITY_WORKFLOW)
@@ -99,7 +103,7 @@ class EuiccEntityWorkflow:
         self._completed = state.completed
         self._cancelled_transactions: set[str] = set()
         self._grants: dict[str, HoldGrant] = {}
-        self._released: set[str] = set()
+        self._holds: dict[str, CardHold] = {}  # each hold queued or running, by hold id: what it may do next
         self._requested_queue = state.requested_task_queue
         self._draining = False
 
@@ -204,21 +208,26 @@ class EuiccEntityWorkflow:
                                        workflow_id=workflow_id)
 
     async def _hold(self, request: OperationRequest) -> None:
-        """Grant the hold and wait for its release (or its holder's end)."""
+        """Grant the hold and wait for its release (or its holder's end); the CardHold machine
+        says where the hold stands."""
         hold_id = request.operation_id
-        if hold_id not in self._released:  # the holder gave up while it waited
-            self._grants[hold_id] = HoldGrant(await self._device())
+        hold = self._holds[hold_id]
+        if hold.waiting:  # else the holder gave up while it waited (withdrawn)
+            device = await self._device()
+            if hold.waiting:  # (withdrawn during the lookup: never granted)
+                hold.grant()
+                self._grants[hold_id] = HoldGrant(device)
             holder = WorkflowRunInput(request.input["holder_workflow_id"], request.input["holder_run_id"])
-            while hold_id not in self._released:
+            while hold.granted:
                 try:
-                    await workflow.wait_condition(lambda: hold_id in self._released, timeout=HOLDER_CHECK)
+                    await workflow.wait_condition(lambda: not hold.granted, timeout=HOLDER_CHECK)
                 except asyncio.TimeoutError:
                     if not await self._holder_running(holder):
+                        hold.drop(reason=f"holder {holder.workflow_id} ended without releasing it")
                         workflow.logger.warning("hold %s dropped: its holder %s ended without releasing it",
                                                 hold_id, holder.workflow_id)
-                        break
         self._grants.pop(hold_id, None)
-        self._released.discard(hold_id)
+        del self._holds[hold_id]
 
     async def _search_attributes_usable(self) -> bool:
         try:
@@ -239,6 +248,7 @@ class EuiccEntityWorkflow:
         hold_id = request.hold_id
         if hold_id not in self._grants and not self._is_queued(hold_id):
             self._queue.append(OperationRequest(HOLD, hold_id, dataclasses.asdict(request)))
+            self._holds[hold_id] = CardHold(hold_id)
         await workflow.wait_condition(lambda: hold_id in self._grants or not self._is_queued(hold_id))
         if hold_id not in self._grants:
             raise ApplicationError(f"hold {hold_id} was released before it was granted", type="entity.hold_released",
@@ -254,8 +264,14 @@ class EuiccEntityWorkflow:
 
     @workflow.signal(name=SIGNAL_RELEASE)
     def release(self, hold_id: str) -> None:
-        if self._is_queued(hold_id):
-            self._released.add(hold_id)
+        self._release(hold_id, "released by its holder")
+
+    def _release(self, hold_id: str, reason: str) -> None:
+        """Release a granted hold, or withdraw one still waiting its turn; a hold that is not
+        queued or running here (ended, or never asked for) has nothing to release."""
+        hold = self._holds.get(hold_id)
+        if hold is not None and self._is_queued(hold_id) and hold.can("release"):
+            hold.release(reason=reason)
 
     async def _device(self) -> DeviceInfo | None:
         """The card's registry entry: where the operation runs (on the card host when it runs
@@ -294,7 +310,7 @@ class EuiccEntityWorkflow:
             raise ApplicationError("nothing is running on this eUICC", type="entity.nothing_to_skip",
                                    non_retryable=True)
         if running.operation == HOLD:
-            self._released.add(running.operation_id)
+            self._release(running.operation_id, f"skipped: {request.reason or 'no reason given'}")
         elif self._running_child is not None:
             try:
                 await self._running_child.signal(SIGNAL_SKIP, request.reason or "no reason given")
@@ -320,10 +336,13 @@ class EuiccEntityWorkflow:
         running = self._running
         if request.operation != Operation.CANCEL_SESSION or running is None:
             return
-        if running.operation not in SESSION_OPERATIONS:
+        if running.operation == HOLD and workflow.patched(PATCH_CANCEL_TO_HOLDER):
+            target = running.input["holder_workflow_id"]  # it runs its download in itself
+        elif running.operation in SESSION_OPERATIONS:
+            target = operation_workflow_id(running.operation, self._eid, running.operation_id)
+        else:
             return
-        child = workflow.get_external_workflow_handle(
-            operation_workflow_id(running.operation, self._eid, running.operation_id))
+        child = workflow.get_external_workflow_handle(target)
 
         async def forward() -> None:
             try:

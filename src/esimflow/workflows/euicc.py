@@ -1,29 +1,11 @@
-"""Operations on the eUICC as a whole: identity, information, default SM-DP+, memory reset,
-factory-restore preparation, notifications and stray sessions."""
+"""The workflows of the operations on the eUICC as a whole (bodies: ``operations.euicc``)."""
 from __future__ import annotations
-
-import dataclasses
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from esimflow.activities.types import (
-        CardCancelSessionInput,
-        CardInput,
-        CardStep,
-        ConfiguredAddresses,
-        EngineStep,
-        EuiccInfo2Data,
-        FindDeviceInput,
-        MemoryResetStepInput,
-        NetCancelSessionInput,
-        NetStep,
-        SetDefaultDpAddressStepInput,
-    )
-    from esimflow.api import (
-        CancelReason,
+    from esimflow.contract import (
         CancelSessionInput,
-        DeviceInfo,
         GetDefaultSmdpAddressInput,
         GetEidInput,
         GetEuiccInfoInput,
@@ -31,33 +13,20 @@ with workflow.unsafe.imports_passed_through():
         Operation,
         OperationResult,
         ProcessNotificationsInput,
-        ProfileClass,
-        ProfileState,
         ReserveProfilesForFactoryRestoreInput,
         ResetMemoryInput,
-        ResetOption,
         SetDefaultSmdpAddressInput,
     )
-    from esimflow.machines import Status
-    from esimflow.workflows.base import OperationWorkflow, deliver_notifications, profiles_on, record_status
-    from esimflow.workflows.steps import Card, OperationFailed, StepFailed, card_of, conclude, engine_call, net_call
-    from sgp22.results import OhResultCode, WinStatus
+    from esimflow.workflows.base import OperationWorkflow
 
 
 @workflow.defn(name=Operation.GET_EID)
 class GetEidWorkflow(OperationWorkflow):
-    """Reads the EID from the card itself (the registry only says where the card is)."""
-
     operation = Operation.GET_EID
 
     @workflow.run
     async def run(self, request: GetEidInput) -> OperationResult:
-        async def body() -> OperationResult:
-            device = await engine_call(EngineStep.FIND_DEVICE, FindDeviceInput(request.device), DeviceInfo)
-            eid = await Card(device).call(CardStep.GET_EID, CardInput(Card(device).ref), str)
-            return OperationResult.success(self.operation, eid, {"eid": eid, "device": dataclasses.asdict(device)})
-
-        return await conclude(self, request.device, body)
+        return await self.perform(request)
 
 
 @workflow.defn(name=Operation.LIST_DEVICES)
@@ -66,11 +35,7 @@ class ListDevicesWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: ListDevicesInput) -> OperationResult:
-        async def body() -> OperationResult:
-            devices = await engine_call(EngineStep.LIST_DEVICES, request, list[DeviceInfo])
-            return OperationResult.success(self.operation, "", {"devices": [dataclasses.asdict(d) for d in devices]})
-
-        return await conclude(self, "", body)
+        return await self.perform(request)
 
 
 @workflow.defn(name=Operation.GET_EUICC_INFO)
@@ -79,12 +44,7 @@ class GetEuiccInfoWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: GetEuiccInfoInput) -> OperationResult:
-        async def body() -> OperationResult:
-            card = await card_of(self.context, request.eid)
-            info = await card.call(CardStep.GET_EUICC_INFO2, CardInput(card.ref), EuiccInfo2Data)
-            return OperationResult.success(self.operation, request.eid, {"eid": request.eid, **dataclasses.asdict(info)})
-
-        return await conclude(self, request.eid, body)
+        return await self.perform(request)
 
 
 @workflow.defn(name=Operation.GET_DEFAULT_SMDP_ADDRESS)
@@ -93,15 +53,7 @@ class GetDefaultSmdpAddressWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: GetDefaultSmdpAddressInput) -> OperationResult:
-        async def body() -> OperationResult:
-            card = await card_of(self.context, request.eid)
-            addresses = await card.call(CardStep.GET_CONFIGURED_ADDRESSES, CardInput(card.ref), ConfiguredAddresses)
-            return OperationResult.success(self.operation, request.eid, {
-                "default_smdp_address": addresses.default_dp_address or "",
-                "root_smds_address": addresses.root_ds_address or "",
-            })
-
-        return await conclude(self, request.eid, body)
+        return await self.perform(request)
 
 
 @workflow.defn(name=Operation.SET_DEFAULT_SMDP_ADDRESS)
@@ -110,32 +62,7 @@ class SetDefaultSmdpAddressWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: SetDefaultSmdpAddressInput) -> OperationResult:
-        async def body() -> OperationResult:
-            card = await card_of(self.context, request.eid)
-            await card.call(CardStep.SET_DEFAULT_DP_ADDRESS, SetDefaultDpAddressStepInput(card.ref, request.address))
-            return OperationResult.success(self.operation, request.eid, {"default_smdp_address": request.address})
-
-        return await conclude(self, request.eid, body)
-
-
-async def _reset(card: Card, options: ResetOption, operation: str) -> dict:
-    """eUICCMemoryReset, recording each deleted profile; a retry after a lost answer (the card
-    says nothingToDelete) is judged by what is left on the card."""
-    before = await profiles_on(card)
-    try:
-        # an ordinary activity even on the card host: ``before`` is recorded before the card
-        # deletes anything, so a re-run after a dead worker still knows what was there
-        await card.call(CardStep.MEMORY_RESET, MemoryResetStepInput(card.ref, int(options)), recorded_first=True)
-    except StepFailed as failure:
-        if not failure.kind.endswith("nothingToDelete") or not before:
-            raise
-    after = {profile.iccid for profile in await profiles_on(card)}
-    deleted = [profile for profile in before if profile.iccid not in after]
-    for profile in deleted:
-        if profile.state == ProfileState.PROFILE_STATE_ENABLED:
-            await record_status(card, profile.iccid, operation, "disable", fallback=Status.ENABLED)
-        await record_status(card, profile.iccid, operation, "delete", fallback=Status.DISABLED)
-    return {"deleted": [profile.iccid for profile in deleted], "kept": sorted(after)}
+        return await self.perform(request)
 
 
 @workflow.defn(name=Operation.RESET_MEMORY)
@@ -144,61 +71,16 @@ class ResetMemoryWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: ResetMemoryInput) -> OperationResult:
-        async def body() -> OperationResult:
-            try:
-                options = ResetOption(request.options)
-            except ValueError:
-                options = ResetOption(0)
-            if not options or request.options & ~int(ResetOption(7)):
-                raise OperationFailed(f"reset options {request.options} are not a combination of ResetOption bits 1, 2, 4",
-                                      kind="input.invalid", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
-                                      win_status=WinStatus.Other)
-            card = await card_of(self.context, request.eid)
-            deliver_first = workflow.patched("deliver-before-memory-reset")
-            if deliver_first:
-                # the reset takes the erased profiles' pending notifications with it: deliver
-                # them first, so their SM-DP+s hear of every change before the profiles vanish
-                self.phase("delivering notifications")
-                delivered_first = await deliver_notifications(card)
-            self.phase("resetting memory", options.name or str(int(options)))
-            data = await _reset(card, options, self.operation)
-            self.phase("delivering notifications")
-            data["notifications"] = await deliver_notifications(card)
-            if deliver_first:
-                data["notifications_before_reset"] = delivered_first
-            data["options"] = int(options)
-            return OperationResult.success(self.operation, request.eid, data)
-
-        return await conclude(self, request.eid, body)
+        return await self.perform(request)
 
 
 @workflow.defn(name=Operation.RESERVE_PROFILES_FOR_FACTORY_RESTORE)
 class ReserveProfilesForFactoryRestoreWorkflow(OperationWorkflow):
-    """Prepares the eUICC for a device factory reset that keeps the subscriptions.
-
-    Operational (and provisioning) profiles stay with their state and nicknames; field-loaded
-    test profiles are deleted (eUICCMemoryReset with only that option bit); pending
-    notifications are delivered first and again afterwards, so the operators' view matches the
-    card before the device forgets its own state.
-    """
-
     operation = Operation.RESERVE_PROFILES_FOR_FACTORY_RESTORE
 
     @workflow.run
     async def run(self, request: ReserveProfilesForFactoryRestoreInput) -> OperationResult:
-        async def body() -> OperationResult:
-            card = await card_of(self.context, request.eid)
-            self.phase("delivering notifications")
-            delivered_before = await deliver_notifications(card)
-            profiles = await profiles_on(card)
-            data: dict = {"deleted": [], "kept": sorted(p.iccid for p in profiles)}
-            if any(p.profile_class == ProfileClass.PROFILE_CLASS_TEST for p in profiles):
-                self.phase("deleting test profiles")
-                data = await _reset(card, ResetOption.DELETE_FIELD_LOADED_TEST_PROFILES, self.operation)
-            data["notifications"] = {"before": delivered_before, "after": await deliver_notifications(card)}
-            return OperationResult.success(self.operation, request.eid, data)
-
-        return await conclude(self, request.eid, body)
+        return await self.perform(request)
 
 
 @workflow.defn(name=Operation.PROCESS_NOTIFICATIONS)
@@ -207,52 +89,13 @@ class ProcessNotificationsWorkflow(OperationWorkflow):
 
     @workflow.run
     async def run(self, request: ProcessNotificationsInput) -> OperationResult:
-        async def body() -> OperationResult:
-            card = await card_of(self.context, request.eid)
-            self.phase("delivering notifications")
-            outcome = await deliver_notifications(card, request.sequence_numbers, patient=True)
-            if outcome["failed"]:
-                first = outcome["failed"][0]
-                return OperationResult.failure(
-                    self.operation, request.eid, oh_result=OhResultCode.RESULT_SERVER_UNAVAILABLE,
-                    win_status=WinStatus.ServerNotReachable, error_kind=first["error_kind"],
-                    message=f"{len(outcome['failed'])} notification(s) not delivered: {first['message']}",
-                    data=outcome,
-                )
-            return OperationResult.success(self.operation, request.eid, outcome)
-
-        return await conclude(self, request.eid, body)
+        return await self.perform(request)
 
 
 @workflow.defn(name=Operation.CANCEL_SESSION)
 class CancelSessionWorkflow(OperationWorkflow):
-    """Cancels a session no running download owns (e.g. one left by another LPA): the card
-    signs the cancellation and the SM-DP+ (given, or the eUICC's default) receives it."""
-
     operation = Operation.CANCEL_SESSION
 
     @workflow.run
     async def run(self, request: CancelSessionInput) -> OperationResult:
-        async def body() -> OperationResult:
-            try:
-                reason = CancelReason(request.reason)
-            except ValueError:
-                raise OperationFailed(f"cancel reason {request.reason} is not a CancelSessionReason",
-                                      kind="input.invalid", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
-                                      win_status=WinStatus.Other) from None
-            card = await card_of(self.context, request.eid)
-            self.phase("cancelling on the card")
-            signed = await card.call(CardStep.CANCEL_SESSION,
-                                     CardCancelSessionInput(card.ref, request.transaction_id, int(reason)), str)
-            address = request.smdp_address
-            if not address:
-                addresses = await card.call(CardStep.GET_CONFIGURED_ADDRESSES, CardInput(card.ref), ConfiguredAddresses)
-                address = addresses.default_dp_address
-            data = {"transaction_id": request.transaction_id, "reason": reason.name, "smdp": "not sent"}
-            if address:
-                self.phase("cancelling at the SM-DP+")
-                await net_call(NetStep.CANCEL_SESSION, NetCancelSessionInput(address, request.transaction_id, signed))
-                data["smdp"] = address
-            return OperationResult.success(self.operation, request.eid, data)
-
-        return await conclude(self, request.eid, body)
+        return await self.perform(request)

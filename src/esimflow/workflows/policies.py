@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from esimflow.api import Operation
+from esimflow.contract import Operation
 
 # kinds no step ever retries (bad input, undecodable data, unknown device, illegal change)
 NEVER_RETRIED = [

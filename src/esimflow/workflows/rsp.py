@@ -24,8 +24,9 @@ with workflow.unsafe.imports_passed_through():
         NetStep,
         ReadAuthDataInput,
     )
-    from esimflow.api import ProfileInfo
-    from esimflow.machines import CancelSessionReason, DownloadSession, legal_cancel_reasons
+    from esimflow.contract import ProfileInfo
+    from esimflow.machines import DownloadSession
+    from sgp22.es10_enums import CancelSessionReason
     from esimflow.workflows import policies
     from esimflow.workflows.steps import Card, StepFailed, net_call
 
@@ -78,31 +79,25 @@ async def mutual_authentication(card: Card, session: DownloadSession, server_add
     return Authenticated(server_address, init, auth, euicc.profiles)
 
 
-def legal_reason(session: DownloadSession, wanted: CancelSessionReason | int) -> CancelSessionReason | None:
-    """``wanted`` if this phase allows it, else undefinedReason if allowed, else None (no session)."""
-    allowed = legal_cancel_reasons(session.phase)
-    wanted = CancelSessionReason(int(wanted))
-    if wanted in allowed:
-        return wanted
-    if CancelSessionReason.undefinedReason in allowed:
-        return CancelSessionReason.undefinedReason
-    return None
-
-
 async def cancel_session(card: Card, session: DownloadSession, server_address: str | None,
                          transaction_id: str | None, wanted: CancelSessionReason | int) -> dict:
-    """Cancel on the card and then at the SM-DP+ with the most fitting legal reason.
+    """Cancel on the card and then at the SM-DP+ with the reason the session machine allows
+    (``DownloadSession.cancel_reason``: ``wanted``, or undefinedReason reported as a replacement).
 
     Best effort after the decision: a card that already dropped the session (it answers
     invalidTransactionId) has nothing to sign, and the SM-DP+ then ends the session on its own
     timeout; the outcome says what happened.
     """
-    reason = legal_reason(session, wanted)
+    reason = session.cancel_reason(wanted)
     if reason is None or transaction_id is None:
         return {"cancelled": False, "reason": None, "detail": "no session held"}
-    session.cancel(reason)
     outcome: dict = {"cancelled": True, "reason": reason.name, "transaction_id": transaction_id,
                      "card": "ok", "smdp": "not sent"}
+    if reason != wanted:  # the caller asked for a reason this phase does not allow: say so
+        outcome["requested"] = CancelSessionReason(int(wanted)).name
+        workflow.logger.warning("cancel reason %s is not legal in %s: cancelled with %s",
+                                outcome["requested"], session.phase, reason.name)
+    session.cancel(reason)
     try:
         signed = await card.call(CardStep.CANCEL_SESSION,
                                  CardCancelSessionInput(card.ref, transaction_id, int(reason)), str,

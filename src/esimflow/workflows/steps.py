@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,7 +21,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
     from esimflow.activities.types import CardRef, EngineStep, LookupDeviceInput
-    from esimflow.api import CARD_TASK_QUEUE_PREFIX, DeviceInfo, OperationResult, card_task_queue, net_task_queue
+    from esimflow.contract import (
+        CARD_TASK_QUEUE_PREFIX,
+        DeviceInfo,
+        OperationResult,
+        card_task_queue,
+        net_task_queue,
+    )
     from esimflow.machines.base import IllegalTransition, InvalidMachineData
     from esimflow.workflows import policies
     from sgp22.errors import EsimError
@@ -208,14 +214,21 @@ async def card_of(context: RunContext, eid: str) -> Card:
     return Card(device, context)
 
 
-async def conclude(operation_workflow, eid: str, body: Callable[[], Awaitable[OperationResult]]) -> OperationResult:
+class Concluded(Protocol):
+    """What :func:`conclude` needs of the operation it runs (an ``OperationContext``)."""
+
+    operation: str
+    skip_reason: str | None
+
+
+async def conclude(ctx: Concluded, eid: str, body: Callable[[], Awaitable[OperationResult]]) -> OperationResult:
     """Run an operation body and always end with an ``OperationResult``: a workflow that raised
     would retry its task forever (and keep its eUICC's entity waiting) instead of telling the
     user what happened. Anything unforeseen (a bug) ends as ``engine.internal`` naming only the
     exception's type: its text may hold a secret. A cancelled operation ends as
     ``engine.cancelled`` once its step in flight has finished, or as ``engine.skipped`` with the
     reason of the operator who skipped it (``admin entity skip``)."""
-    operation = operation_workflow.operation
+    operation = ctx.operation
     workflow_id = workflow.info().workflow_id
     try:
         result = await body()
@@ -248,7 +261,7 @@ async def conclude(operation_workflow, eid: str, body: Callable[[], Awaitable[Op
             operation, eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
             error_kind="engine.internal", message=f"{operation} failed inside the engine ({type(error).__name__})",
             data={"exception": type(error).__name__, "raised_at": where})
-    skip_reason = getattr(operation_workflow, "skip_reason", None)
+    skip_reason = ctx.skip_reason
     if skip_reason is not None and not result.ok:
         result = OperationResult.failure(
             operation, eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from sgp22 import codec
+from sgp22.apdu import ISDR_AID
 from sgp22.errors import CardRemovedError, EsimError
 from sgp22.tlv import build
 
@@ -46,7 +47,6 @@ from rsplab.euicc.state import StateStore
 
 log = logging.getLogger(__name__)
 
-ISDR_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000100")
 ECASD_AID = bytes.fromhex("A0000005591010FFFFFFFF8900000200")
 DEFAULT_ATR = bytes.fromhex("3B9F96803FC7828031E073FE211F574543753130136542")
 """T=0 first (TD1 = 80), then T=15 global bytes (clock stop, class A/B/C voltages), historical

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sgp22.es10_enums import PprIds
+
 from rsplab.euicc.state import EuiccState
 
-PPR_NAMES = ("pprUpdateControl", "ppr1", "ppr2")
-"""PprIds bit order."""
+PPR_NAMES = tuple(str(flag.name) for flag in PprIds)
+"""PprIds bit order (``pprUpdateControl``, ``ppr1``, ``ppr2``)."""
 
 
 @dataclass(frozen=True)

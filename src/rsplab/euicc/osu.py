@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sgp22.crypto import sign_plain, verify_plain
 from sgp22.errors import InvalidSignatureError, MalformedDataError
+from sgp22.es10_enums import OsuStatus
 from sgp22.osu import (
     INS_OS_INFO,
     INS_OS_LOAD_BLOCK,
@@ -29,7 +30,6 @@ from sgp22.osu import (
     TAG_SIGNATURE,
     TAG_STATUS,
     TAG_VERSION,
-    OsuStatus,
     header_tlv,
     parse_header,
 )
@@ -103,10 +103,10 @@ class OsuService:
 
     def _current_status(self) -> OsuStatus | None:
         if self._transfer is not None:
-            return OsuStatus.IN_PROGRESS
+            return OsuStatus.EUICC_UPGRADE_IN_PROGRESS
         if self._polls_left > 0:
             self._polls_left -= 1
-            return OsuStatus.IN_PROGRESS
+            return OsuStatus.EUICC_UPGRADE_IN_PROGRESS
         status = self.store.state.osu_status
         return OsuStatus(status) if status is not None else None
 
@@ -125,9 +125,9 @@ class OsuService:
             state.osu_status = int(status)
             if version is not None:
                 state.os_version = version.hex().upper()
-        if status is OsuStatus.SUCCESSFUL and self.config.osu_apply_polls > 0:
+        if status is OsuStatus.EUICC_UPGRADE_SUCCESSFUL and self.config.osu_apply_polls > 0:
             self._polls_left = self.config.osu_apply_polls
-            return self._status(OsuStatus.IN_PROGRESS)
+            return self._status(OsuStatus.EUICC_UPGRADE_IN_PROGRESS)
         return self._status(status)
 
     # --- begin / blocks / finish
@@ -145,14 +145,14 @@ class OsuService:
             raise ApduStatus(SW_WRONG_DATA, "OS UPDATE begin is an E1 header followed by a 5F37 signature")
         self._transfer = None
         if self.faults.osu_unavailable:
-            return self._conclude(OsuStatus.SERVICE_UNAVAILABLE)
+            return self._conclude(OsuStatus.EUICC_UPGRADE_SERVICE_UNAVAILABLE)
         if not self._signed_by_eum(header.raw, signature.value):
-            return self._conclude(OsuStatus.FAILED)
+            return self._conclude(OsuStatus.EUICC_UPGRADE_FAILED)
         version = fields[TAG_VERSION]
         if version <= bytes.fromhex(self.store.state.os_version):
-            return self._conclude(OsuStatus.ALREADY_LATEST)
+            return self._conclude(OsuStatus.EUICC_UPGRADE_ALREADY_LATEST)
         self._transfer = _Transfer(version, int.from_bytes(fields[TAG_LENGTH], "big"), fields[TAG_HASH])
-        return self._status(OsuStatus.IN_PROGRESS)
+        return self._status(OsuStatus.EUICC_UPGRADE_IN_PROGRESS)
 
     def _signed_by_eum(self, header: bytes, signature: bytes) -> bool:
         for credential in self.identity.credentials:
@@ -174,10 +174,10 @@ class OsuService:
             raise ApduStatus(SW_WRONG_P1P2, f"OS block {number}, expected {transfer.next_block}")
         transfer.received += len(command.data)
         if transfer.received > transfer.length:
-            return self._conclude(OsuStatus.FAILED)
+            return self._conclude(OsuStatus.EUICC_UPGRADE_FAILED)
         transfer.hasher.update(command.data)
         transfer.next_block += 1
-        return self._status(OsuStatus.IN_PROGRESS)
+        return self._status(OsuStatus.EUICC_UPGRADE_IN_PROGRESS)
 
     def _finish(self, command: CommandApdu) -> bytes:
         transfer = self._transfer
@@ -186,7 +186,7 @@ class OsuService:
         if command.has_data:
             raise ApduStatus(SW_WRONG_LENGTH, "OS UPDATE finish carries no data")
         if transfer.received != transfer.length or transfer.hasher.digest() != transfer.digest:
-            return self._conclude(OsuStatus.FAILED)
+            return self._conclude(OsuStatus.EUICC_UPGRADE_FAILED)
         if self.faults.osu_fail:
-            return self._conclude(OsuStatus.FAILED)
-        return self._conclude(OsuStatus.SUCCESSFUL, transfer.version)
+            return self._conclude(OsuStatus.EUICC_UPGRADE_FAILED)
+        return self._conclude(OsuStatus.EUICC_UPGRADE_SUCCESSFUL, transfer.version)

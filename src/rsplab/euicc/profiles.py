@@ -23,17 +23,17 @@ import enum
 from collections.abc import Callable
 
 from sgp22 import codec
+from sgp22.es10_enums import ProfileClass, ResetOption, bits_to_flags
 from sgp22.es10_types import AccessRule
 
-from rsplab.euicc.asn1_bits import to_bits, to_names
+from rsplab.euicc.asn1_bits import to_bits
 from rsplab.euicc.config import PPR_NAMES, EuiccConfig
 from rsplab.euicc.faults import Faults
 from rsplab.euicc.identity import EuiccCredential, EuiccIdentity
 from rsplab.euicc.notifications import NOTIFICATION_EVENTS, record_event
 from rsplab.euicc.state import EuiccState, Profile, StateStore
 
-TEST, PROVISIONING, OPERATIONAL = 0, 1, 2
-RESET_OPTIONS = ("deleteOperationalProfiles", "deleteFieldLoadedTestProfiles", "resetDefaultSmdpAddress")
+TEST, PROVISIONING, OPERATIONAL = ProfileClass.test, ProfileClass.provisioning, ProfileClass.operational
 
 
 class Result(enum.IntEnum):
@@ -220,15 +220,15 @@ class ProfileFunctions:
     def _memory_reset(self, request: dict) -> int:
         if self._busy():
             return Result.CAT_BUSY
-        options = to_names(request["resetOptions"], RESET_OPTIONS)
+        options = bits_to_flags(ResetOption, request["resetOptions"])
         classes = set()
-        if "deleteOperationalProfiles" in options:
+        if options & ResetOption.DELETE_OPERATIONAL_PROFILES:
             classes.add(OPERATIONAL)
-        if "deleteFieldLoadedTestProfiles" in options:
+        if options & ResetOption.DELETE_FIELD_LOADED_TEST_PROFILES:
             classes.add(TEST)
         state = self.store.state
         doomed = [p.iccid for p in state.profiles if p.profile_class in classes]
-        reset_address = ("resetDefaultSmdpAddress" in options
+        reset_address = (bool(options & ResetOption.RESET_DEFAULT_SMDP_ADDRESS)
                          and state.default_dp_address != self.config.default_dp_address)
         if not doomed and not reset_address:
             return NOTHING_TO_DELETE

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Iterator
 
 from sgp22.errors import EsimError
+from sgp22.es10_enums import NotificationEvent
 
 from rsplab.private_files import private_dir
 
 FORMAT = "esimflow-virtual-euicc/1"
 
-PROFILE_CLASSES = {0: "test", 1: "provisioning", 2: "operational"}
-NOTIFICATION_EVENTS = ("install", "enable", "disable", "delete")
+NOTIFICATION_EVENTS = tuple(str(event.name) for event in NotificationEvent)
 """NotificationEvent bit order (bit 0 = install)."""
 
 

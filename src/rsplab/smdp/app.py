@@ -18,6 +18,8 @@ import hmac
 import json
 import logging
 import os
+import re
+from collections.abc import Callable
 
 try:
     import anyio
@@ -36,14 +38,8 @@ from rsplab.smdp.es11 import Es11Service
 from rsplab.smdp.faults import FaultPlan, endpoint_of, smds_endpoint_of
 from rsplab.smdp.inventory import Inventory
 from rsplab.smdp.sessions import SessionStore
-from rsplab.smdp.wire import (
-    ADMIN_PROTOCOL,
-    ADMIN_PROTOCOL_PREFIX,
-    JSON_CONTENT_TYPE,
-    FunctionFailed,
-    failed_header,
-    success_header,
-)
+from rsplab.smdp.wire import JSON_CONTENT_TYPE, FunctionFailed, failed_header, success_header
+from sgp22.es9_functions import ADMIN_PROTOCOL, ADMIN_PROTOCOL_PREFIX, ES9_FUNCTIONS, ES9_PATH, ES11_FUNCTIONS, ES11_PATH, Function
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +66,12 @@ async def _request_body(request: Request) -> dict | Response:
     if not isinstance(body, dict):
         return json_response({"header": failed_header("1.1", "2.1", "the body is not a JSON object")}, 400)
     return body
+
+
+def handlers(service: object, functions: dict[str, Function]) -> dict[str, Callable[[dict], dict | None]]:
+    """The service's method for each function of the binding table (``getBoundProfilePackage``:
+    ``get_bound_profile_package``), so the lab serves exactly the functions the client calls."""
+    return {name: getattr(service, re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()) for name in functions}
 
 
 def _function_endpoint(handlers: dict, no_content: frozenset = frozenset()):
@@ -166,15 +168,9 @@ def build_app(config: SmdpConfig, inventory: Inventory, *, faults: FaultPlan | N
     sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
     faults = faults if faults is not None else FaultPlan()
     es9 = Es9Service(config, inventory, sessions)
-    es9_handlers = {
-        "initiateAuthentication": es9.initiate_authentication,
-        "authenticateClient": es9.authenticate_client,
-        "getBoundProfilePackage": es9.get_bound_profile_package,
-        "handleNotification": es9.handle_notification,
-        "cancelSession": es9.cancel_session,
-    }
+    no_content = frozenset(function.name for function in ES9_FUNCTIONS.values() if function.no_content)
     app = Starlette(routes=[
-        Route("/gsma/rsp2/es9plus/{function}", _function_endpoint(es9_handlers, frozenset({"handleNotification"})),
+        Route(f"{ES9_PATH}{{function}}", _function_endpoint(handlers(es9, ES9_FUNCTIONS), no_content),
               methods=["POST"]),
     ])
     return FaultInjection(app, faults, sessions)
@@ -220,12 +216,8 @@ def build_smds_app(config: SmdpConfig, smdp_address: str, inventory: Inventory, 
     """The lab SM-DS at ``config.address``; its events send the LPA to the SM-DP+ at ``smdp_address``."""
     sessions = sessions if sessions is not None else SessionStore(config.session_ttl)
     es11 = Es11Service(config, smdp_address, inventory, sessions)
-    endpoint = _function_endpoint({
-        "initiateAuthentication": es11.initiate_authentication,
-        "authenticateClient": es11.authenticate_client,
-    })
-    app = Starlette(routes=[Route(f"/gsma/rsp2/{group}/{{function}}", endpoint, methods=["POST"])
-                            for group in ("es11", "es9plus")])
+    endpoint = _function_endpoint(handlers(es11, ES11_FUNCTIONS))
+    app = Starlette(routes=[Route(f"{path}{{function}}", endpoint, methods=["POST"]) for path in (ES11_PATH, ES9_PATH)])
     return FaultInjection(app, faults if faults is not None else FaultPlan(), sessions, smds_endpoint_of)
 
 

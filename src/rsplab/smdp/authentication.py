@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 
@@ -25,7 +26,8 @@ from sgp22.errors import (
 
 from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.sessions import Session, SessionStore
-from rsplab.smdp.wire import FunctionFailed, b64, binary_field, transaction_id_field
+from rsplab.smdp.wire import FunctionFailed, binary_field, transaction_id_field
+from sgp22.es9_functions import ES9, Function
 
 SUPPORTED_SVN_MAJOR = 2
 
@@ -50,6 +52,16 @@ def decode_field(type_name: str, data: bytes, field_name: str):
         raise FunctionFailed("1.1", "2.1", f"{field_name} is not a valid {type_name}") from None
 
 
+def request_field(function: Function, name: str, body: dict) -> tuple[bytes, Any]:
+    """A binary request field of the binding table: its bytes and its value decoded as the
+    table's ASN.1 type for it; missing, not base64 or not that type is refused (1.1/2.x)."""
+    asn1 = function.request_field(name).asn1
+    if asn1 is None:
+        raise ValueError(f"{function.name}: {name} has no single ASN.1 type")
+    raw = binary_field(body, name)
+    return raw, decode_field(asn1, raw, name)
+
+
 def initiate_authentication(config: SmdpConfig, sessions: SessionStore, body: dict, group: str) -> dict:
     address_field = ADDRESS_FIELDS[group]
     address = body.get(address_field, body.get("smdpAddress")) if group == "es11" else body.get(address_field)
@@ -60,7 +72,7 @@ def initiate_authentication(config: SmdpConfig, sessions: SessionStore, body: di
     euicc_challenge = binary_field(body, "euiccChallenge")
     if len(euicc_challenge) != 16:
         raise FunctionFailed("1.1", "2.1", "euiccChallenge must be 16 bytes")
-    info1 = decode_field("EUICCInfo1", binary_field(body, "euiccInfo1"), "euiccInfo1")
+    _, info1 = request_field(ES9.initiate_authentication, "euiccInfo1", body)  # the same in ES11
     if info1["svn"][0] != SUPPORTED_SVN_MAJOR:
         version = ".".join(str(b) for b in info1["svn"])
         raise FunctionFailed(_subject("svn", group), "3.1", f"SGP.22 version {version} is not supported")
@@ -90,13 +102,13 @@ def initiate_authentication(config: SmdpConfig, sessions: SessionStore, body: di
         "serverChallenge": session.server_challenge,
     })
     signature = crypto.sign_plain(signing_set.dpauth_key, server_signed1)
-    return {
+    return ES9.initiate_authentication.encode_response({  # ES11 answers with the same fields
         "transactionId": session.transaction_id_hex,
-        "serverSigned1": b64(server_signed1),
-        "serverSignature1": b64(tlv.build(0x5F37, signature)),
-        "euiccCiPKIdToBeUsed": b64(tlv.build(0x04, euicc_ci_pkid)),
-        "serverCertificate": b64(signing_set.dpauth_der),
-    }
+        "serverSigned1": server_signed1,
+        "serverSignature1": tlv.build(0x5F37, signature),
+        "euiccCiPKIdToBeUsed": tlv.build(0x04, euicc_ci_pkid),
+        "serverCertificate": signing_set.dpauth_der,
+    })
 
 
 @dataclass(frozen=True)
@@ -119,8 +131,7 @@ def session_for(sessions: SessionStore, body: dict, group: str) -> Session:
 
 
 def authenticate_client(config: SmdpConfig, session: Session, body: dict) -> AuthenticatedEuicc:
-    raw = binary_field(body, "authenticateServerResponse")
-    decoded = decode_field("AuthenticateServerResponse", raw, "authenticateServerResponse")
+    raw, decoded = request_field(ES9.authenticate_client, "authenticateServerResponse", body)  # and ES11's
     if decoded[0] != "authenticateResponseOk":
         code = decoded[1].get("authenticateErrorCode")
         raise FunctionFailed("8.1", "4.2", f"the eUICC refused to authenticate the server (error {code})")

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sgp22 import codec, crypto, tlv
+from sgp22.es10_enums import ProfileClass
 from sgp22.es10_types import AccessRule, OperatorId
 from sgp22.profile_package import encode_iccid
 
-PROFILE_CLASS_CODES = {"test": 0, "provisioning": 1, "operational": 2}
 ALL_NOTIFICATION_EVENTS = (b"\xf0", 4)
 """NotificationEvent with install, enable, disable and delete set."""
 REMOTE_OP_INSTALL_BPP = 1
@@ -56,7 +56,7 @@ def store_metadata_request(
         "iccid": encode_iccid(iccid),
         "serviceProviderName": service_provider_name,
         "profileName": profile_name,
-        "profileClass": PROFILE_CLASS_CODES[profile_class],
+        "profileClass": int(ProfileClass[profile_class]),  # an inventory class name: test, provisioning, operational
         "notificationConfigurationInfo": [
             {"profileManagementOperation": ALL_NOTIFICATION_EVENTS, "notificationAddress": notification_address}
         ],

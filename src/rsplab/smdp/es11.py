@@ -10,6 +10,7 @@ from rsplab.smdp.authentication import authenticate_client, initiate_authenticat
 from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.inventory import Inventory
 from rsplab.smdp.sessions import SessionStore
+from sgp22.es9_functions import ES11
 
 
 class Es11Service:
@@ -29,10 +30,10 @@ class Es11Service:
         finally:
             self.sessions.close(session)
         self.inventory.remember_euicc(euicc.eid, euicc.euicc_der, euicc.eum_der)
-        return {
+        return ES11.authenticate_client.encode_response({
             "transactionId": session.transaction_id_hex,
             "eventEntries": [
                 {"eventId": profile.matching_id, "rspServerAddress": self.smdp_address}
                 for profile in self.inventory.waiting_for(euicc.eid)
             ],
-        }
+        })

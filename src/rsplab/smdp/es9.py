@@ -21,6 +21,7 @@ import logging
 
 from sgp22 import certs, codec, crypto, profile_builder, profile_package, tlv
 from sgp22.errors import CertificateError, InvalidSignatureError, MalformedDataError
+from sgp22.es10_enums import CancelSessionReason
 
 from rsplab.smdp import bpp
 from rsplab.smdp.authentication import (
@@ -28,19 +29,19 @@ from rsplab.smdp.authentication import (
     authenticate_client,
     decode_field,
     initiate_authentication,
+    request_field,
     session_for,
 )
 from rsplab.smdp.config import SmdpConfig
 from rsplab.smdp.inventory import Inventory, Profile, ProfileNotFoundError
 from rsplab.smdp.sessions import Binding, Session, SessionStore
 from rsplab.smdp.status import CANCEL_REASON_EVENTS, IllegalStatusChange, ProfileStatus
-from rsplab.smdp.wire import FunctionFailed, b64, binary_field
+from rsplab.smdp.wire import FunctionFailed, binary_field
+from sgp22.es9_functions import ES9
 
 log = logging.getLogger(__name__)
 
 TEST_PROFILE_SUPPORT_BIT = 3
-CANCEL_REASONS = {0: "endUserRejection", 1: "postponed", 2: "timeout", 3: "pprNotAllowed",
-                  4: "metadataMismatch", 5: "loadBppExecutionError", 127: "undefinedReason"}
 
 
 def _bit(bits: tuple[bytes, int], index: int) -> bool:
@@ -84,13 +85,13 @@ class Es9Service:
         smdp_signed2 = codec.encode("SmdpSigned2", signed2)
         signature2 = crypto.sign_plain(session.signing_set.dppb_key, smdp_signed2 + session.euicc_signature1)
         session.smdp_signature2 = tlv.build(0x5F37, signature2)
-        return {
+        return ES9.authenticate_client.encode_response({
             "transactionId": session.transaction_id_hex,
-            "profileMetadata": b64(session.profile_metadata),
-            "smdpSigned2": b64(smdp_signed2),
-            "smdpSignature2": b64(session.smdp_signature2),
-            "smdpCertificate": b64(session.signing_set.dppb_der),
-        }
+            "profileMetadata": session.profile_metadata,
+            "smdpSigned2": smdp_signed2,
+            "smdpSignature2": session.smdp_signature2,
+            "smdpCertificate": session.signing_set.dppb_der,
+        })
 
     def _select_profile(self, session: Session, euicc: AuthenticatedEuicc) -> Profile:
         if euicc.matching_id is not None:
@@ -164,11 +165,11 @@ class Es9Service:
             if failure.end_session:
                 self.sessions.close(session)
             raise
-        return {"transactionId": session.transaction_id_hex, "boundProfilePackage": b64(package)}
+        return ES9.get_bound_profile_package.encode_response(
+            {"transactionId": session.transaction_id_hex, "boundProfilePackage": package})
 
     def _bind(self, session: Session, body: dict) -> bytes:
-        raw = binary_field(body, "prepareDownloadResponse")
-        decoded = decode_field("PrepareDownloadResponse", raw, "prepareDownloadResponse")
+        raw, decoded = request_field(ES9.get_bound_profile_package, "prepareDownloadResponse", body)
         if decoded[0] != "downloadResponseOk":
             code = decoded[1].get("downloadErrorCode")
             raise FunctionFailed("8.1", "4.2", f"the eUICC refused to prepare the download (error {code})")
@@ -194,7 +195,7 @@ class Es9Service:
         except MalformedDataError:
             raise FunctionFailed("1.1", "2.1", "euiccOtpk is not a point on the DPpb curve") from None
         if session.bound_package is not None and session.bound_otpk == euicc_otpk:
-            self.inventory.note(profile.iccid, "deliver", reason="bound profile package delivered again",
+            self.inventory.note(profile.iccid, "download", reason="bound profile package delivered again",
                                 eid=session.eid)
             return session.bound_package  # the same request again: the same package
         smdp_otsk = self._one_time_key(session, euicc_otpk)
@@ -214,10 +215,10 @@ class Es9Service:
         self.sessions.bind(profile.iccid, Binding(session.eid, euicc_otpk, smdp_otsk))
         session.bound_otpk, session.bound_package = euicc_otpk, package
         if profile.status == ProfileStatus.AVAILABLE:
-            self.inventory.apply(profile.iccid, "deliver", eid=session.eid, expect=ProfileStatus.AVAILABLE,
+            self.inventory.apply(profile.iccid, "download", eid=session.eid, expect=ProfileStatus.AVAILABLE,
                                  reason="bound profile package delivered")
         else:
-            self.inventory.note(profile.iccid, "deliver", reason="bound profile package delivered again",
+            self.inventory.note(profile.iccid, "download", reason="bound profile package delivered again",
                                 eid=session.eid)
         return package
 
@@ -291,7 +292,7 @@ class Es9Service:
             self._apply(iccid, "install", eid=eid, reason=_sima_summary(result.get("simaResponse")), handled=handled)
         else:
             reason = f"bppCommandId {result['bppCommandId']}, errorReason {result['errorReason']}"
-            self._apply(iccid, "install_failed", eid=eid, reason=f"installation failed: {reason}", handled=handled)
+            self._apply(iccid, "abandon", eid=eid, reason=f"installation failed: {reason}", handled=handled)
 
     def _other_notification(self, raw: bytes) -> None:
         value = decode_field("OtherSignedNotification", raw, "pendingNotification")
@@ -324,7 +325,7 @@ class Es9Service:
         if self._already_handled(iccid, eid, seq, operation):
             return
         applied = self._apply(iccid, operation, eid=eid, reason=f"{operation} notification, sequence {seq}",
-                              handled=(seq, operation))
+                              handled=(seq, operation), observed=True)
         if applied and operation == "delete" and profile.reusable:
             self._apply(iccid, "reuse", eid=eid, reason="deleted from the device; available for a new download")
 
@@ -345,10 +346,11 @@ class Es9Service:
         return False
 
     def _apply(self, iccid: str, event: str, *, eid: str | None, reason: str,
-               handled: tuple[int, str] | None = None) -> bool:
-        """Apply a device-reported event; one the status model refuses is recorded as ignored."""
+               handled: tuple[int, str] | None = None, observed: bool = False) -> bool:
+        """Apply a device-reported event; one the status model refuses is recorded as ignored
+        (``observed``, a notification of what the device did: as drift)."""
         try:
-            self.inventory.apply(iccid, event, eid=eid, reason=reason, handled=handled)
+            self.inventory.apply(iccid, event, eid=eid, reason=reason, handled=handled, observed=observed)
         except IllegalStatusChange as refused:
             self.inventory.note(iccid, event, error=f"ignored: {refused.message}", reason=reason, eid=eid,
                                 handled=handled)
@@ -368,8 +370,7 @@ class Es9Service:
         session = session_for(self.sessions, body, "es9")
         if session.euicc_certificate is None:
             raise FunctionFailed("8.10.1", "3.9", "transactionId is unknown (client not authenticated)")
-        raw = binary_field(body, "cancelSessionResponse")
-        decoded = decode_field("CancelSessionResponse", raw, "cancelSessionResponse")
+        raw, decoded = request_field(ES9.cancel_session, "cancelSessionResponse", body)
         if decoded[0] != "cancelSessionResponseOk":
             raise FunctionFailed("8.1", "4.2", f"the eUICC refused to cancel the session (error {decoded[1]})")
         try:
@@ -383,7 +384,7 @@ class Es9Service:
             raise FunctionFailed("8.10.1", "3.9", "the cancellation belongs to another transaction")
         if signed["smdpOid"] != self.config.oid:
             raise FunctionFailed("8.8", "3.10", "the SM-DP+ OID is invalid")
-        reason = CANCEL_REASONS.get(signed["reason"], "undefinedReason")
+        reason = _cancel_reason_name(signed["reason"])
         self.sessions.close(session)
         if session.iccid is not None:
             self.sessions.unbind(session.iccid)
@@ -406,6 +407,14 @@ class Es9Service:
         code included: in that session it means "the code was wrong", not "the user declines the
         profile", so it does not end the order while attempts are left (the retry limit does)."""
         return reason == "endUserRejection" and session.cc_refused and profile.cc_failures < profile.cc_retry_limit
+
+
+def _cancel_reason_name(value: int) -> str:
+    """A reason this SM-DP+ does not know is taken as undefinedReason."""
+    try:
+        return CancelSessionReason(value).name
+    except ValueError:
+        return CancelSessionReason.undefinedReason.name
 
 
 def _is_installation_result(raw: bytes) -> bool:

@@ -26,28 +26,24 @@ import threading
 from dataclasses import asdict, dataclass, fields
 
 from sgp22.errors import BadInputError
+from sgp22.es9_functions import ES9_FUNCTIONS, ES9_PATH, ES11_FUNCTIONS, ES11_PATH
 
 FAULT_KINDS = ("http_error", "delay", "drop", "wrong_shape", "garbage", "restart")
-ENDPOINTS = (
-    "initiateAuthentication", "authenticateClient", "getBoundProfilePackage", "handleNotification",
-    "cancelSession", "es11.initiateAuthentication", "es11.authenticateClient", "*",
-)
-_ES9_PREFIX = "/gsma/rsp2/es9plus/"
-_ES11_PREFIX = "/gsma/rsp2/es11/"
+ENDPOINTS = (*ES9_FUNCTIONS, *(f"es11.{name}" for name in ES11_FUNCTIONS), "*")
 
 
 def endpoint_of(path: str) -> str | None:
     """The fault endpoint name of a request path (None for paths faults never touch)."""
-    if path.startswith(_ES9_PREFIX):
-        return path[len(_ES9_PREFIX):]
-    if path.startswith(_ES11_PREFIX):
-        return "es11." + path[len(_ES11_PREFIX):]
+    if path.startswith(ES9_PATH):
+        return path[len(ES9_PATH):]
+    if path.startswith(ES11_PATH):
+        return "es11." + path[len(ES11_PATH):]
     return None
 
 
 def smds_endpoint_of(path: str) -> str | None:
     """At the SM-DS every call is ES11, whichever of its two path sets it came by."""
-    for prefix in (_ES11_PREFIX, _ES9_PREFIX):
+    for prefix in (ES11_PATH, ES9_PATH):
         if path.startswith(prefix):
             return "es11." + path[len(prefix):]
     return None

@@ -1,7 +1,8 @@
 """The lab SM-DP+'s profile inventory and status history, in one SQLite file.
 
 The server and the admin CLI open the same file (WAL mode, so a CLI command works while the
-server runs). Every status change goes through :func:`rsplab.smdp.status.next_status` inside
+server runs). Every status change goes through :func:`rsplab.smdp.status.move` (the platform's
+ProfileStatus machine) inside
 one ``BEGIN IMMEDIATE`` transaction together with its history row, so concurrent sessions and
 admin commands never interleave a read and a write of the same profile.
 
@@ -35,7 +36,7 @@ from rsplab.smdp.profiles import (
     mask,
 )
 from rsplab.private_files import create_private
-from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, next_status
+from rsplab.smdp.status import IllegalStatusChange, ProfileStatus, move, observe
 
 SCHEMA_VERSION = 1
 
@@ -294,8 +295,12 @@ class Inventory:
     # --- status changes --------------------------------------------------------------------------
 
     def apply(self, iccid: str, event: str, *, reason: str | None = None, eid: str | None = None,
-              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None) -> ProfileStatus:
+              expect: ProfileStatus | None = None, handled: tuple[int, str] | None = None,
+              observed: bool = False) -> ProfileStatus:
         """Move a profile by ``event`` and record it; raises ``IllegalStatusChange`` (nothing recorded).
+
+        ``observed``: the device reports it made the change (a notification), so a move the
+        model refuses is recorded as drift (the refusal in the history's reason), not refused.
 
         ``expect`` refuses the change unless the profile is still in that status (a session that
         read the profile earlier must not act on a profile an admin changed meanwhile).
@@ -307,15 +312,18 @@ class Inventory:
             if expect is not None and current != expect:
                 raise IllegalStatusChange(f"profile {iccid} is {current} now, not {expect}", current=current,
                                           event=event)
-            target = next_status(current, event)
+            change = (observe if observed else move)(current, event, reason)
+            target = ProfileStatus(change.to_state)
             extra = ""
             args: list = [target.value, now_iso()]
-            if event == "deliver":
+            if event == "download":
                 extra, args = ", downloaded_eid=?", [target.value, now_iso(), eid]
-            elif target == ProfileStatus.AVAILABLE and event in ("reuse", "reissue", "install_failed", "abandon"):
+            elif target == ProfileStatus.AVAILABLE:
                 extra = ", downloaded_eid=NULL"
             db.execute(f"UPDATE profiles SET status=?, updated_at=?{extra} WHERE iccid=?", (*args, iccid))
-            self._history(db, iccid, event, current, target, reason=reason, eid=eid)
+            if change.drift:
+                reason = f"drift: {change.drift}" + (f"; {reason}" if reason else "")
+            self._history(db, iccid, change.trigger, change.from_state, change.to_state, reason=reason, eid=eid)
             self._handled(db, iccid, eid, handled)
         return target
 
@@ -372,11 +380,13 @@ class Inventory:
         return self.get(iccid)
 
     def reissue(self, iccid: str, *, matching_id: str | None = None, confirmation_code: str | None = None) -> Profile:
-        """A new activation code for an EXPIRED or CANCELED profile (new matching ID, counter reset)."""
+        """A new activation code for a profile no device holds (AVAILABLE, DELETED, EXPIRED or
+        CANCELED): new matching ID, counter reset, status AVAILABLE."""
         matching_id = check_matching_id(matching_id) if matching_id else generate_matching_id()
         with self._write() as db:
             current = self._status(db, iccid)
-            target = next_status(current, "reissue")
+            change = move(current, "regenerate_ac", "activation code regenerated")
+            target = ProfileStatus(change.to_state)
             if db.execute("SELECT 1 FROM profiles WHERE matching_id=? AND iccid<>?", (matching_id, iccid)).fetchone():
                 raise InventoryError(f"matching ID {mask(matching_id)} is already in the inventory")
             db.execute(
@@ -384,7 +394,7 @@ class Inventory:
                 "updated_at=? WHERE iccid=?",
                 (target.value, matching_id, hash_code(confirmation_code) if confirmation_code else None, now_iso(),
                  iccid))
-            self._history(db, iccid, "reissue", current, target, reason="activation code regenerated")
+            self._history(db, iccid, change.trigger, change.from_state, change.to_state, reason=change.reason)
         return self.get(iccid)
 
     def record_cc_failure(self, iccid: str) -> tuple[int, int]:

@@ -1,63 +1,28 @@
-"""The lab SM-DP+'s profile status model (operator platform statuses), as one transition table.
+"""The lab SM-DP+'s profile statuses: the operator platform's one ``ProfileStatus`` machine
+(``esimflow.machines.profile_status``, pure: rsplab may import ``esimflow.machines`` and nothing
+else of esimflow), so the lab and the engine record the same changes with the same names.
 
-The statuses are those of the operator platform seed. Which event moves a profile where:
+Which device or operator event fires which trigger, in the lab SM-DP+:
 
-- the download flow: ``deliver`` (bound profile package handed out) AVAILABLE -> DOWNLOADED;
-  ``install`` (successful installation result) DOWNLOADED -> INSTALLED; ``install_failed``
-  (error installation result) DOWNLOADED -> AVAILABLE, nothing landed on a device;
-- the session cancelled by the device (ES9+ cancelSession): ``abandon`` DOWNLOADED -> AVAILABLE
-  when the user postponed, timed out, or the load failed (the order stays usable), ``refuse``
-  AVAILABLE/DOWNLOADED -> CANCELED when the user rejected the profile or its policy rules were
-  not allowed (the operator has to issue a new activation code);
-- notifications from the device: ``enable`` INSTALLED/DISABLED -> ENABLED, ``disable`` ENABLED
-  -> DISABLED, ``delete`` INSTALLED/DISABLED/ENABLED -> DELETED (ENABLED too: an eUICC memory
-  reset deletes the enabled profile and notifies it), then ``reuse`` DELETED -> AVAILABLE for a
-  reusable profile ("AVAILABLE ... when the user deletes the profile from the device");
-- the operator (admin): ``expire`` and ``cancel`` (ES2+) while no device holds the profile
-  (AVAILABLE, DOWNLOADED); ``remove`` from the platform when no device holds it (AVAILABLE,
-  DELETED, EXPIRED, CANCELED), final; ``reissue`` a new activation code for an EXPIRED or
-  CANCELED profile, back to AVAILABLE.
+- the download flow: ``download`` (bound profile package handed out), ``install`` (successful
+  installation result), ``abandon`` (error installation result: nothing landed on a device);
+- the session cancelled by the device (ES9+ cancelSession): see :data:`CANCEL_REASON_EVENTS`;
+- notifications from the device: ``enable``, ``disable``, ``delete``, then ``reuse`` for a
+  reusable profile ("AVAILABLE ... when the user deletes the profile from the device"). A
+  notification is the device's fact: one the model refuses from the recorded status (an earlier
+  notification lost) is recorded as drift (:func:`observe`), as the engine's history does;
+- the operator (admin): ``expire``, ``cancel``, ``remove``, and ``regenerate_ac`` (``reissue``:
+  a new activation code).
 """
 from __future__ import annotations
 
-from enum import StrEnum
-
-from transitions import Machine
-
+from esimflow.machines.base import Change, IllegalTransition
+from esimflow.machines.profile_status import TRIGGERS as EVENTS
+from esimflow.machines.profile_status import ProfileStatus as StatusMachine
+from esimflow.machines.profile_status import Status as ProfileStatus
 from sgp22.errors import EsimError
 
-
-class ProfileStatus(StrEnum):
-    AVAILABLE = "AVAILABLE"
-    DOWNLOADED = "DOWNLOADED"
-    INSTALLED = "INSTALLED"
-    ENABLED = "ENABLED"
-    DISABLED = "DISABLED"
-    DELETED = "DELETED"
-    REMOVED = "REMOVED"
-    EXPIRED = "EXPIRED"
-    CANCELED = "CANCELED"
-
-
-S = ProfileStatus
-
-TRANSITIONS = [
-    {"trigger": "deliver", "source": [S.AVAILABLE], "dest": S.DOWNLOADED},
-    {"trigger": "install", "source": [S.DOWNLOADED], "dest": S.INSTALLED},
-    {"trigger": "install_failed", "source": [S.DOWNLOADED], "dest": S.AVAILABLE},
-    {"trigger": "abandon", "source": [S.DOWNLOADED], "dest": S.AVAILABLE},
-    {"trigger": "refuse", "source": [S.AVAILABLE, S.DOWNLOADED], "dest": S.CANCELED},
-    {"trigger": "enable", "source": [S.INSTALLED, S.DISABLED], "dest": S.ENABLED},
-    {"trigger": "disable", "source": [S.ENABLED], "dest": S.DISABLED},
-    {"trigger": "delete", "source": [S.INSTALLED, S.DISABLED, S.ENABLED], "dest": S.DELETED},
-    {"trigger": "reuse", "source": [S.DELETED], "dest": S.AVAILABLE},
-    {"trigger": "expire", "source": [S.AVAILABLE, S.DOWNLOADED], "dest": S.EXPIRED},
-    {"trigger": "cancel", "source": [S.AVAILABLE, S.DOWNLOADED], "dest": S.CANCELED},
-    {"trigger": "remove", "source": [S.AVAILABLE, S.DELETED, S.EXPIRED, S.CANCELED], "dest": S.REMOVED},
-    {"trigger": "reissue", "source": [S.EXPIRED, S.CANCELED], "dest": S.AVAILABLE},
-]
-
-EVENTS = tuple(dict.fromkeys(t["trigger"] for t in TRANSITIONS))
+__all__ = ["CANCEL_REASON_EVENTS", "EVENTS", "IllegalStatusChange", "ProfileStatus", "move", "observe"]
 
 CANCEL_REASON_EVENTS = {
     "endUserRejection": "refuse",
@@ -68,9 +33,8 @@ CANCEL_REASON_EVENTS = {
     "loadBppExecutionError": "abandon",
     "undefinedReason": "abandon",
 }
-"""What a device-side cancelSession reason does to the profile (see the module docstring)."""
-
-_MACHINE = Machine(model=None, states=list(S), transitions=TRANSITIONS, initial=None, auto_transitions=False)
+"""What a device-side cancelSession reason does to the profile: a rejection ends the order, any
+other reason leaves the activation code usable."""
 
 
 class IllegalStatusChange(EsimError):
@@ -84,14 +48,21 @@ class IllegalStatusChange(EsimError):
         self.event = event
 
 
-def next_status(current: ProfileStatus | str, event: str) -> ProfileStatus:
-    """Where ``event`` takes a profile in ``current``; raises :class:`IllegalStatusChange`."""
-    current = S(current)
-    if event not in EVENTS:
-        raise IllegalStatusChange(f"unknown profile event {event!r}", current=current, event=event)
-    found = _MACHINE.get_transitions(trigger=event, source=current)
-    if not found:
-        allowed = ", ".join(sorted({s for t in TRANSITIONS if t["trigger"] == event for s in t["source"]}))
-        raise IllegalStatusChange(f"{event} is not allowed for a profile in status {current} (only from {allowed})",
-                                  current=current, event=event)
-    return S(found[0].dest)
+def move(current: ProfileStatus | str, event: str, reason: str | None = None) -> Change:
+    """The machine's Change for ``event`` from ``current``; raises :class:`IllegalStatusChange`."""
+    current = ProfileStatus(current)
+    try:
+        return StatusMachine(current).fire(event, reason=reason)
+    except IllegalTransition as refused:
+        raise IllegalStatusChange(refused.message, current=current, event=event) from None
+
+
+def observe(current: ProfileStatus | str, event: str, reason: str | None = None) -> Change:
+    """The Change for ``event`` the device reports it has made: one the model refuses from
+    ``current`` (a notification lost before it) is drift, its ``drift`` naming the refusal,
+    never ignored; an unknown event raises :class:`IllegalStatusChange`."""
+    current = ProfileStatus(current)
+    try:
+        return StatusMachine(current).drift(event, reason=reason)
+    except IllegalTransition as refused:
+        raise IllegalStatusChange(refused.message, current=current, event=event) from None

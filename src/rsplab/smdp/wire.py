@@ -1,4 +1,6 @@
-"""The ES9+/ES11 JSON envelope: request fields in, function execution status out.
+"""The ES9+/ES11 JSON envelope: request fields in, function execution status out. Which
+functions and fields there are, and how each travels, is the binding table `sgp22.es9_functions`
+(the client's too).
 
 Every function answers HTTP 200 with ``header.functionExecutionStatus``; a refusal is
 ``status: Failed`` with SGP.22 subject and reason codes and no payload. Binary fields travel
@@ -13,8 +15,6 @@ import binascii
 
 from sgp22.errors import EsimError
 
-ADMIN_PROTOCOL = "gsma/rsp/v2.2.0"
-ADMIN_PROTOCOL_PREFIX = "gsma/rsp/v2."
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 
 
@@ -43,10 +43,6 @@ def failed_header(subject_code: str, reason_code: str, message: str | None = Non
     if message:
         status["message"] = message
     return {"functionExecutionStatus": {"status": "Failed", "statusCodeData": status}}
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def text_field(body: dict, name: str) -> str:
