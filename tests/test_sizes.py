@@ -30,7 +30,6 @@ KNOWN = {
     "src/esimcli/console/app.py::create_app",
     "src/esimcli/migrate_cmd.py",
     "src/sgp22/errors.py",
-    "src/sgp22/es10_types.py",
     "src/sgp22/identifiers.py",
     "src/rsplab/smdp/inventory.py",
 }

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from sgp22.errors import SmdpAddressInvalidError
-from sgp22.es10_types import ServerAuthentication
+from sgp22.es10_session_types import ServerAuthentication
 from sgp22.identifiers import check_smdp_address, mask_secret
 
 
