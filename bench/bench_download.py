@@ -23,7 +23,8 @@ The figure that counts: the engine's overhead over the library (b - a) against t
 
 Each timed download installs a new profile; it is deleted again (and the delete notification
 delivered) outside the timed section so the card never fills up. Prints every run, the median
-and minimum per mode, the ratio b/a of the medians, the DownloadProfile history size and, from
+and minimum per mode, the ratio b/a of the medians, this process's CPU time per run (steadier
+than wall time when other processes share the cores), the DownloadProfile history size and, from
 that history, where (b) spends its time: each step (remote activities: execution; local
 activities: from one step's scheduling to the next), task queueing, workflow task processing
 and the share of the entity workflow and the client; and (a)'s time in the card, in each ES9+
@@ -279,6 +280,9 @@ class Timings:
     runs: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     histories: list[dict] = field(default_factory=list)
     direct_parts: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """CPU time of this process per run (client, worker, LPA; not the lab's or the server's),
+    the profile's removal included for (a) and (b): steadier than wall time on a shared machine."""
 
 
 class DownloadBench:
@@ -353,11 +357,16 @@ class DownloadBench:
             raise SystemExit(f"notifications not delivered: {undelivered}")
 
     async def one(self, mode: str, timings: Timings | None) -> float:
+        cpu_started = time.process_time()
+        elapsed = await self._one(mode, timings)
+        if timings is not None:
+            timings.runs[mode].append(elapsed)
+            timings.cpu[mode].append(time.process_time() - cpu_started)
+        return elapsed
+
+    async def _one(self, mode: str, timings: Timings | None) -> float:
         if mode == "c":
-            elapsed = await self.floor()
-            if timings is not None:
-                timings.runs[mode].append(elapsed)
-            return elapsed
+            return await self.floor()
         iccid, code = self.lab.new_profile()
         if mode == "a":
             elapsed, installed = await self.direct(code, timings.direct_parts if timings else None)
@@ -369,8 +378,6 @@ class DownloadBench:
         if installed != iccid:
             raise SystemExit(f"mode {mode} installed {installed}, expected {iccid}")
         await self.remove(iccid)
-        if timings is not None:
-            timings.runs[mode].append(elapsed)
         return elapsed
 
 
@@ -513,6 +520,10 @@ def report(timings: Timings, args, variants: list[Variant], floor_steps: list[bo
     print(f"Temporal's floor for the same steps (c)    {ms(med_c)}")
     print(f"overhead / floor (medians)                 {over_floor:7.2f}    "
           f"(target <= {TARGET_OVER_FLOOR}: {verdict})")
+
+    cpu = {mode: statistics.median(values) for mode, values in timings.cpu.items()}
+    print(f"\nCPU of this process per run (client, worker, LPA; medians; (a), (b) include the removal): "
+          f"a {ms(cpu['a']).strip()}, b {ms(cpu['b']).strip()}, c {ms(cpu['c']).strip()}")
 
     h = timings.histories
     med = lambda key: statistics.median(x[key] for x in h)  # noqa: E731

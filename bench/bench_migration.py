@@ -6,8 +6,13 @@ a target profile from the lab SM-DP+ (download, switch, verify, delete the old p
 the real engine on the local Temporal dev server, and prints:
 
 - devices per second (whole run, and the steady rate once the concurrency is reached);
-- peak RSS of the worker process (engine workers, migration worker and the virtual eUICCs they
-  serve: a separate process, so the benchmark's own client and the SM-DP+ do not count);
+- peak RSS of the worker process (engine workers, the card host's workers and the migration
+  worker: what the target is about), and apart from it the card lab's (the virtual eUICCs,
+  about 90 KB each, in a process of their own reached over a Unix socket as a card host reaches
+  its readers; the benchmark's own client and the SM-DP+ do not count either);
+- the worker's RSS against the devices migrated (its slope, to project larger fleets);
+- CPU seconds per device of the worker process and of the dev server (less sensitive than
+  the wall time to other processes sharing the cores);
 - Temporal history events per device, split by workflow type;
 - in the same run and on the same server, the rate of no-op activities (a workflow running
   them back to back, many workflows at once, same worker settings): Temporal's own cost, so the
@@ -46,6 +51,7 @@ from esimflow.migration.client import MigrationControl, start_migration  # noqa:
 from esimflow.migration.model import MigrationPolicy  # noqa: E402
 from esimflow.migration.report import report  # noqa: E402
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
+from esimflow.workers.run import WorkerOptions  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
 
 ENGINE_QUEUE = "bench-engine"
@@ -56,35 +62,97 @@ NOOP_QUEUE = "bench-noop"
 # --- the worker process ------------------------------------------------------------------------
 
 def worker_main(arguments: dict) -> None:
-    """Serve every card of the fleet: engine workers, migration worker, in-process eUICCs."""
-    from tests.migration.fleet_lab import FleetLab, fleet_workers, open_lab_store, serve_cards
+    """The engine workers, the card host serving every card of the fleet (the cards in the card
+    lab's process) and the migration worker."""
+    from tests.migration.card_lab import remote_cards
+    from tests.migration.fleet_lab import FleetLab, fleet_workers, open_lab_store
 
     if os.environ.get("BENCH_STACKS"):
         import faulthandler
 
         faulthandler.dump_traceback_later(float(os.environ["BENCH_STACKS"]), repeat=True)
+    if os.environ.get("BENCH_TRACEMALLOC"):  # where the worker's memory goes, every minute
+        threading.Thread(target=trace_allocations, args=(Path(os.environ["BENCH_TRACEMALLOC"]),), daemon=True).start()
 
     async def serve() -> None:
         client = await Client.connect(arguments["address"], data_converter=data_converter(TEST_PAYLOAD_KEY))
         lab = FleetLab.attach(Path(arguments["root"]), arguments["devices"], arguments["ca_file"],
                               arguments["overrides"])
-        serve_cards(lab)
+        cards = remote_cards(Path(arguments["card_socket"]), [device.eid for device in lab.devices])
         store = open_lab_store(lab)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         async with fleet_workers(client, lab, store, engine_queue=ENGINE_QUEUE, migration_queue=MIGRATION_QUEUE,
-                                 card_threads=arguments["card_threads"]):
+                                 card_threads=arguments["card_threads"], cards=cards,
+                                 max_cached_workflows=arguments["max_cached"]):
             print("ready", flush=True)
             await stop.wait()
 
     asyncio.run(serve())
 
 
-def peak_rss_mb(pid: int) -> float:
+def trace_allocations(path: Path, every: float = 60.0) -> None:
+    """Append the worker's 25 largest allocation sites (by file), and how each grew since the
+    previous minute, to ``path`` (BENCH_TRACEMALLOC=path; slows the worker down)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    previous = None
+    while True:
+        time.sleep(every)
+        snapshot = tracemalloc.take_snapshot()
+        stats = snapshot.compare_to(previous, "filename") if previous else snapshot.statistics("filename")
+        with path.open("a") as out:
+            print(f"--- {time.strftime('%H:%M:%S')} traced {tracemalloc.get_traced_memory()[0] / 2**20:.0f} MB, "
+                  f"RSS {peak_rss_mb(os.getpid(), 'VmRSS'):.0f} MB", file=out)
+            for stat in stats[:25]:
+                print(f"  {stat}", file=out)
+        previous = snapshot
+
+
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """``VmHWM``: the process's peak RSS so far; ``VmRSS``: its RSS now."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_slope(samples: list[tuple[int, float]]) -> float:
+    """MB per 1,000 devices migrated: the least-squares slope of (finished, RSS) from the
+    first quarter of the run on (the start-up and the cache filling up left out)."""
+    if len(samples) < 4:
+        return float("nan")
+    kept = [sample for sample in samples if sample[0] >= samples[-1][0] / 4] or samples
+    mean_x = sum(x for x, _ in kept) / len(kept)
+    mean_y = sum(y for _, y in kept) / len(kept)
+    spread = sum((x - mean_x) ** 2 for x, _ in kept)
+    return 1000 * sum((x - mean_x) * (y - mean_y) for x, y in kept) / spread if spread else float("nan")
+
+
+def start_process(arguments: list[str]) -> subprocess.Popen:
+    """A helper process of the benchmark, once it printed ``ready``; its stdout is drained
+    from then on (the SDK core logs there): a full pipe would stall it."""
+    process = subprocess.Popen([sys.executable, *arguments], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert process.stdout.readline().startswith("ready"), f"{arguments[:2]} did not start"
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    return process
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- no-op activities ----------------------------------------------------------------------------
@@ -135,7 +203,7 @@ async def bench(args: argparse.Namespace) -> None:
 
     root = Path(tempfile.mkdtemp(prefix="bench-migration-"))
     server = start_dev_server(ui=False, search_attributes=search_attributes.SEARCH_ATTRIBUTES)
-    worker = None
+    worker = card_lab = None
     try:
         client = await Client.connect(server.address, data_converter=data_converter(TEST_PAYLOAD_KEY))
         noops = await noop_rate(client, args.noop)
@@ -145,19 +213,22 @@ async def bench(args: argparse.Namespace) -> None:
         lab = build_fleet_lab(root, args.devices, with_cards=False)
         print(f"fleet of {args.devices} built in {time.monotonic() - built:.1f} s")
         fleet = write_csv(root / "fleet.csv", lab.fleet_rows())
-        worker = subprocess.Popen(
-            [sys.executable, __file__, "--worker", json.dumps({
-                "address": server.address, "root": str(root), "devices": args.devices,
-                "ca_file": str(lab.smdp.ca_file), "overrides": lab.smdp.connect_overrides,
-                "card_threads": args.card_threads})],
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        assert worker.stdout.readline().startswith("ready"), "the worker process did not start"
-        # keep draining its stdout (the SDK core logs there): a full pipe would stall the worker
-        threading.Thread(target=lambda: [None for _ in worker.stdout], daemon=True).start()
+        card_socket = root / "cards.sock"
+        card_lab = start_process(["-m", "tests.migration.card_lab", json.dumps({
+            "root": str(root), "devices": args.devices, "socket": str(card_socket)})])
+        worker = start_process([__file__, "--worker", json.dumps({
+            "address": server.address, "root": str(root), "devices": args.devices,
+            "ca_file": str(lab.smdp.ca_file), "overrides": lab.smdp.connect_overrides,
+            "card_threads": args.card_threads, "card_socket": str(card_socket),
+            "max_cached": args.max_cached_workflows})])
+        print(f"card lab: {args.devices} virtual eUICCs, RSS {peak_rss_mb(card_lab.pid, 'VmRSS'):.0f} MB; "
+              f"worker RSS at start {peak_rss_mb(worker.pid, 'VmRSS'):.0f} MB", flush=True)
+        samples: list[tuple[int, float]] = []
 
         policy = MigrationPolicy(max_concurrency=args.concurrency, max_starts_per_second=args.rate,
                                  delete_old=True, failure_threshold=1.0)
         started_at = time.monotonic()
+        cpu_before = cpu_seconds(worker.pid), cpu_seconds(server.process.pid)
         started = await start_migration(client, fleet, policy, migration_id=f"bench-{uuid.uuid4().hex[:8]}",
                                         task_queue=MIGRATION_QUEUE, engine_task_queue=ENGINE_QUEUE)
         control = MigrationControl(client, started.migration_id)
@@ -173,14 +244,19 @@ async def bench(args: argparse.Namespace) -> None:
             now = time.monotonic()
             if steady_from is None and status.finished >= args.concurrency:
                 steady_from = (now, status.finished)
+            samples.append((status.finished, peak_rss_mb(worker.pid, "VmRSS")))
             print(f"  {now - started_at:6.1f} s  {status.finished:5d}/{status.total} finished, "
                   f"{status.in_flight:3d} in flight, {status.rate_per_second:.2f}/s, "
-                  f"worker RSS peak {peak_rss_mb(worker.pid):.0f} MB", flush=True)
+                  f"worker RSS {samples[-1][1]:.0f} MB (peak {peak_rss_mb(worker.pid):.0f}), "
+                  f"card lab {peak_rss_mb(card_lab.pid, 'VmRSS'):.0f} MB", flush=True)
             if status.is_final:
                 break
             await asyncio.sleep(5)
         elapsed = time.monotonic() - started_at
+        worker_cpu, server_cpu = (cpu_seconds(pid) - before
+                                  for pid, before in zip((worker.pid, server.process.pid), cpu_before))
         rss = peak_rss_mb(worker.pid)
+        lab_rss = peak_rss_mb(card_lab.pid)
         counts = status.counts
         steady = ((status.finished - steady_from[1]) / (time.monotonic() - steady_from[0])
                   if steady_from else float("nan"))
@@ -192,7 +268,10 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"devices:                 {args.devices} ({counts})")
         print(f"wall time:               {elapsed:.1f} s")
         print(f"devices per second:      {args.devices / elapsed:.2f} (steady {steady:.2f})")
-        print(f"peak worker RSS:         {rss:.0f} MB")
+        print(f"peak worker RSS:         {rss:.0f} MB (slope {rss_slope(samples):.1f} MB per 1,000 devices migrated)")
+        print(f"peak card lab RSS:       {lab_rss:.0f} MB ({args.devices} virtual eUICCs, not the engine)")
+        print(f"CPU per device:          worker {worker_cpu / args.devices * 1000:.0f} ms, "
+              f"dev server {server_cpu / args.devices * 1000:.0f} ms")
         print(f"history events/device:   {total_events / args.devices:.1f}  "
               + ", ".join(f"{name} {count / args.devices:.1f}" for name, count in sorted(events.items())))
         print(f"no-op activities/s:      {noops:.0f}")
@@ -202,12 +281,8 @@ async def bench(args: argparse.Namespace) -> None:
             print(f"  not migrated ({count}): {reason}")
         lab.close()
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_process(worker)
+        stop_process(card_lab)
         server.stop()
 
 
@@ -217,6 +292,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=60)
     parser.add_argument("--rate", type=float, default=50.0, help="max device starts per second")
     parser.add_argument("--card-threads", type=int, default=16)
+    parser.add_argument("--max-cached-workflows", type=int, default=WorkerOptions.max_cached_workflows,
+                        help="workflow cache of each of the worker's workers (WorkerOptions.max_cached_workflows)")
     parser.add_argument("--noop", type=int, default=3000, help="no-op activities to time")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from esimcli.exit_codes import ExitCode
+from esimcli.secrets import echo_in_clear
 from sgp22 import codec, profile_package, tlv
 from sgp22.errors import BadInputError, EsimError, MalformedDataError
 from sgp22.identifiers import mask_secret
@@ -64,7 +65,11 @@ def decode(data: str | None, data_file, type_name: str | None, is_base64: bool, 
             document = {"type": type_name, "value": readable(type_name, value, reveal_secrets=reveal_secrets)}
     except EsimError as error:
         _fail(error.message)
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if reveal_secrets:
+        echo_in_clear(text)
+    else:
+        click.echo(text)
 
 
 def _is_package(der: bytes) -> bool:

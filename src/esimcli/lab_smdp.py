@@ -3,7 +3,9 @@
 ``serve`` runs the server. The inventory commands (add-profile, list, history, expire, cancel,
 remove, release, hold, reissue, activation-code) work on the SQLite file given with ``--db``
 (or ``ESIMFLOW_SMDP_DB``) directly, with or without a running server; activation codes use
-the address the server recorded in that file (or ``--address``). Fault injection at run time
+the address the server recorded in that file (or ``--address``), and are printed with their
+matching ID masked unless ``--show-secrets`` asks for them in clear (the lab operator's own data,
+but a terminal's output gets pasted and logged like any other). Fault injection at run time
 goes through the running server's admin API, which listens on its own loopback port and takes
 the bearer token the server wrote to its token file (``fault add|list|clear --server
 HOST:ADMIN-PORT --ca FILE --token-file FILE``).
@@ -23,6 +25,7 @@ from rsplab.smdp.faults import ENDPOINTS, FAULT_KINDS
 from rsplab.smdp.inventory import Inventory
 from rsplab.smdp.profiles import PROFILE_CLASSES, NewProfile, parse_access_rule
 from rsplab.smdp.status import ProfileStatus
+from esimcli.secrets import echo_activation_code, show_secrets_option
 from sgp22.errors import EsimError
 
 _DB_OPTION = click.option("--db", "db_path", required=True, envvar="ESIMFLOW_SMDP_DB",
@@ -42,14 +45,13 @@ def _admin(db_path: str, address: str | None = None) -> SmdpAdmin:
         _fail(error.message)
 
 
-def _show_profile(summary: dict, as_json: bool, code: str | None = None) -> None:
+def _show_profile(summary: dict, as_json: bool, code: str | None = None, *, show_secrets: bool = False) -> None:
+    """The profile, or its activation code: masked unless the operator asked for it in clear."""
     if as_json:
-        click.echo(json.dumps({"profile": summary, "activationCode": code} if code else summary, indent=2))
-        return
-    if code:
-        click.echo(code)
+        text = json.dumps({"profile": summary, "activationCode": code} if code else summary, indent=2)
     else:
-        click.echo(f"{summary['iccid']}  {summary['status']}")
+        text = code or f"{summary['iccid']}  {summary['status']}"
+    echo_activation_code(text, show_secrets=show_secrets)
 
 
 @click.group("smdp")
@@ -121,10 +123,11 @@ def serve(identities_dir, db_path, port, smds_port, fqdn, faults_file, session_t
                    "package name, the access type (PERM-AR-DO as a number, default 0).")
 @click.option("--address", help="SM-DP+ address for the activation code (default: the one the server recorded).")
 @_JSON_OPTION
+@show_secrets_option
 def add_profile(db_path, iccid, package_file, matching_id, confirmation_code, cc_retries, eid, profile_class, ppr1,
                 ppr2, size, release, reusable, profile_name, service_provider_name, profile_owner, access_rules,
-                address, as_json) -> None:
-    """Add a profile to the inventory and print its activation code.
+                address, as_json, show_secrets) -> None:
+    """Add a profile to the inventory and print its activation code (masked without --show-secrets).
 
     The SM-DP+ generates the profile package (of --size bytes) unless --package gives one."""
     if iccid is None and package_file is None:
@@ -142,7 +145,7 @@ def add_profile(db_path, iccid, package_file, matching_id, confirmation_code, cc
             access_rules=tuple(parse_access_rule(rule) for rule in access_rules), profile_owner=profile_owner))
     except EsimError as error:
         _fail(error.message)
-    _show_profile(profile.summary(), as_json, code)
+    _show_profile(profile.summary(), as_json, code, show_secrets=show_secrets)
 
 
 @smdp.command("list")
@@ -185,13 +188,15 @@ def history(db_path, iccid, as_json) -> None:
 @_DB_OPTION
 @click.argument("iccid")
 @click.option("--address", help="SM-DP+ address (default: the one the server recorded).")
-def activation_code(db_path, iccid, address) -> None:
-    """Print a profile's activation code again."""
+@show_secrets_option
+def activation_code(db_path, iccid, address, show_secrets) -> None:
+    """Print a profile's activation code again (masked without --show-secrets)."""
     admin = _admin(db_path, address)
     try:
-        click.echo(admin.activation_code(admin.inventory.get(iccid)))
+        code = admin.activation_code(admin.inventory.get(iccid))
     except EsimError as error:
         _fail(error.message)
+    echo_activation_code(code, show_secrets=show_secrets)
 
 
 _STATUS_HELP = {
@@ -241,14 +246,16 @@ def release(db_path, iccid, hold, as_json) -> None:
 @click.option("--confirmation-code", help="New confirmation code (default: none).")
 @click.option("--address", help="SM-DP+ address (default: the one the server recorded).")
 @_JSON_OPTION
-def reissue(db_path, iccid, matching_id, confirmation_code, address, as_json) -> None:
-    """A new activation code for an EXPIRED or CANCELED profile (back to AVAILABLE)."""
+@show_secrets_option
+def reissue(db_path, iccid, matching_id, confirmation_code, address, as_json, show_secrets) -> None:
+    """A new activation code for an EXPIRED or CANCELED profile, back to AVAILABLE (masked without
+    --show-secrets)."""
     try:
         profile, code = _admin(db_path, address).reissue(iccid, matching_id=matching_id,
                                                           confirmation_code=confirmation_code)
     except EsimError as error:
         _fail(error.message, 1)
-    _show_profile(profile.summary(), as_json, code)
+    _show_profile(profile.summary(), as_json, code, show_secrets=show_secrets)
 
 
 # --- run-time faults, through the admin API of a running server ---------------------------------------

@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -26,6 +27,7 @@ from sgp22.errors import EsimError
 from esimcli.connection import connect_config, owned_runtime
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
+from esimcli.secrets import echo_activation_code, show_secrets_option
 
 DEFAULT_TEMPORAL_PORT = 7233
 DEFAULT_UI_PORT = 8233
@@ -55,23 +57,27 @@ DEFAULT_UI_PORT = 8233
 @click.option("--reader-wait", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds to wait for a vpcd reader that another lab or test holds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the lab as one JSON object.")
+@show_secrets_option
 def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_port: int, smds_port: int,
        admin_port: int | None,
        with_temporal: bool,
-       temporal_port: int, ui_port: int, reader_wait: float, as_json: bool) -> None:
-    """Start the lab SM-DP+, the lab SM-DS and virtual eUICCs; Ctrl-C stops everything it started."""
+       temporal_port: int, ui_port: int, reader_wait: float, as_json: bool, show_secrets: bool) -> None:
+    """Start the lab SM-DP+, the lab SM-DS and virtual eUICCs; Ctrl-C stops everything it started.
+
+    The summary lists the available profiles' activation codes, masked without --show-secrets."""
+    show = Summary(as_json=as_json, show_secrets=show_secrets)
     options = LabOptions(state_dir=state_dir, vpcd_cards=vpcd_cards, local_cards=local_cards, profiles=profiles,
                          smdp_port=smdp_port, smds_port=smds_port, admin_port=admin_port, reader_wait=reader_wait)
     try:
         with Lab(options) as lab:
             if not with_temporal:
                 with StopSignals() as stop:
-                    _print(lab.summary(), None, as_json)
+                    show(lab.summary(), None)
                     stop.wait()
             else:
                 with start_dev_server(port=temporal_port or None, ui_port=ui_port or None,
                                       db_file=Path(state_dir) / "temporal.sqlite") as server:
-                    asyncio.run(_serve_lab(lab, server, as_json, owned_runtime()))
+                    asyncio.run(_serve_lab(lab, server, show, owned_runtime()))
                     gc.collect()  # the worker's client and runtime, before Python finalizes
     except CliFailure as failure:
         click.echo(f"error: {failure.message}", err=True)
@@ -82,7 +88,7 @@ def up(state_dir: Path, vpcd_cards: int, local_cards: int, profiles: int, smdp_p
     click.echo("lab stopped", err=True)
 
 
-async def _serve_lab(lab: Lab, server: DevServer, as_json: bool, runtime: Runtime) -> None:
+async def _serve_lab(lab: Lab, server: DevServer, show: Summary, runtime: Runtime) -> None:
     """Run a worker for the lab's cards until SIGINT/SIGTERM (``serve`` handles both)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
     if not (env.get(ENV_CODEC_KEY) or env.get(ENV_CODEC_KEY_FILE)):  # the lab's own key, named in the summary
@@ -102,16 +108,26 @@ async def _serve_lab(lab: Lab, server: DevServer, as_json: bool, runtime: Runtim
         temporal = {"address": server.address, "namespace": "default", "ui": server.ui_url,
                     "served_eids": [device.eid for device in worker.devices],
                     "codec_key_file": env.get(ENV_CODEC_KEY_FILE)}
-        _print(lab.summary(), temporal, as_json)
+        show(lab.summary(), temporal)
 
     client = await connect_config(options.config, runtime)
     await serve(options, client=client, on_ready=ready)
 
 
-def _print(summary: dict, temporal: dict | None, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps({**summary, "temporal": temporal}, indent=2))
-    else:
+@dataclass(frozen=True)
+class Summary:
+    """How ``lab up`` prints what it started."""
+
+    as_json: bool
+    show_secrets: bool
+
+    def __call__(self, summary: dict, temporal: dict | None) -> None:
+        echo_activation_code(self._text(summary, temporal), show_secrets=self.show_secrets)
+        click.echo("lab up; Ctrl-C stops it", err=True)
+
+    def _text(self, summary: dict, temporal: dict | None) -> str:
+        if self.as_json:
+            return json.dumps({**summary, "temporal": temporal}, indent=2)
         lines = format_summary(summary)
         if temporal:
             lines += [f"Temporal      {temporal['address']} (namespace {temporal['namespace']})",
@@ -120,5 +136,4 @@ def _print(summary: dict, temporal: dict | None, as_json: bool) -> None:
                       f"try           esimflow profiles --address {temporal['address']} "
                       + (f"--codec-key-file {temporal['codec_key_file']} " if temporal["codec_key_file"] else "")
                       + f"--eid {summary['euiccs'][0]['eid']}"]
-        click.echo("\n".join(lines))
-    click.echo("lab up; Ctrl-C stops it", err=True)
+        return "\n".join(lines)

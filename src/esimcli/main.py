@@ -6,7 +6,8 @@ import click
 
 from esimcli.commands import LazyGroup
 from esimcli.secrets import mask_arguments
-from sgp22.identifiers import activation_code_secrets, scrub
+from sgp22.identifiers import activation_code_secrets
+from sgp22.masking import mask_secrets_in
 
 
 class _MaskingGroup(LazyGroup):
@@ -34,14 +35,20 @@ def _masked(argv: list[str]):
 
 
 class _Scrubbing:
-    """A text stream that masks the given secrets in everything written to it."""
+    """A text stream that masks the given secrets, and anything shaped like one, in everything
+    written to it."""
 
     def __init__(self, stream, secrets: list[str]) -> None:
         self._stream = stream
         self._secrets = secrets
 
     def write(self, text: str) -> int:
-        return self._stream.write(scrub(text, self._secrets))
+        return self._stream.write(mask_secrets_in(text, self._secrets))
+
+    @property
+    def unmasked(self):
+        """The stream itself, for what the user asked to see in clear (``--show-secrets``)."""
+        return self._stream
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
@@ -49,13 +56,10 @@ class _Scrubbing:
 
 @contextlib.contextmanager
 def _scrubbed_output(argv: list[str]):
-    """An activation code typed as any argument (the wrong one, or a path, a namespace, an
-    OID) is masked in whatever a command prints about it: no verb has to remember to."""
-    secrets = [secret for argument in argv if "$" in argument for secret in activation_code_secrets(argument)
-               if len(secret) >= 4]
-    if not secrets:
-        yield
-        return
+    """A matching ID or an activation code typed as any argument (the wrong one, or a path, a
+    namespace, a nickname, an OID) is masked in whatever a command prints about it: no verb
+    has to remember to."""
+    secrets = [secret for argument in argv if "$" in argument for secret in activation_code_secrets(argument)]
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Scrubbing(sys.stdout, secrets), _Scrubbing(sys.stderr, secrets)
     try:

@@ -26,7 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.client import AnswerRefusedError
 from esimflow.contract import WORKFLOW_TASK_QUEUE
-from esimflow.migration.client import FleetInvalidError, MigrationControl, start_migration, validate_fleet
+from esimflow.migration.client import (
+    FleetInvalidError, MigrationControl, check_migration_id, start_migration, validate_fleet,
+)
 from esimflow.migration.model import MIGRATION_TASK_QUEUE, MigrationPolicy, MigrationState, MigrationStatus
 from sgp22.errors import BadInputError, EsimError
 
@@ -114,6 +116,8 @@ def start(fleet_file: Path, migration_id: str | None, concurrency: int, rate: fl
 
     async def body() -> ExitCode:
         validate_fleet(fleet_file, policy)  # every bad line, before anything else (no server needed)
+        if migration_id:
+            check_migration_id(migration_id)
         client = await out.client(connection)
         started = await _engine(start_migration(client, fleet_file, policy, migration_id=migration_id,
                                                 task_queue=task_queue, engine_task_queue=engine_task_queue))

@@ -17,6 +17,7 @@ from temporalio.runtime import Runtime
 from esimflow.activities.card_access import CardHold
 from esimflow.workers.run import EsimflowWorker, WorkerOptions, serve
 from sgp22.errors import EsimError
+from sgp22.masking import mask_logs
 
 from esimcli.connection import ConnectionFlags, connect_config, owned_runtime, temporal_options
 from esimcli.exit_codes import ExitCode
@@ -74,6 +75,7 @@ def worker(connection: ConnectionFlags, net: bool, readers: tuple[str, ...], all
            card_hold: str, release_after: float, log_level: str) -> None:
     """Run esimflow workers: workflows, SM-DP+ steps and/or this host's card readers."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mask_logs()  # a matching ID given as a reader name, a queue, a namespace is logged masked
     try:
         served = list(readers) + (_all_pcsc_readers() if all_readers else [])
         options = WorkerOptions(

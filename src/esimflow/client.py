@@ -31,6 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from sgp22.errors import EsimError
+from sgp22.masking import check_no_secret
 
 from esimflow.contract import (
     ENTITY_WORKFLOW, LOAD_STEP, QUERY_PROGRESS, QUERY_QUEUE, UNSERIALISED_OPERATIONS, UPDATE_DECLINE,
@@ -117,16 +118,17 @@ async def start_operation(client: Client, op_input: Any, *, operation_id: str | 
     answer) never runs the operation twice: it gets the first result.
     """
     operation = operation_name(op_input)
-    operation_id = operation_id or uuid.uuid4().hex[:12]
+    # the workflow and update ids are plain text on the server: no matching ID in them
+    operation_id = check_no_secret(operation_id, "operation id") if operation_id else uuid.uuid4().hex[:12]
     if operation in UNSERIALISED_OPERATIONS:
-        key = getattr(op_input, "device", "") or "all"
+        key = check_no_secret(getattr(op_input, "device", "") or "all", "device name")
         workflow_id = operation_workflow_id(operation, key, operation_id)
         handle = await client.start_workflow(
             operation, op_input, id=workflow_id, task_queue=task_queue, result_type=OperationResult
         )
         return OperationHandle(client, operation, key, workflow_id, handle.result)
 
-    eid = op_input.eid
+    eid = check_no_secret(op_input.eid, "EID")
     workflow_id = operation_workflow_id(operation, eid, operation_id)
     request = OperationRequest(operation, operation_id, dataclasses.asdict(op_input), task_queue=task_queue)
     # the operation id is the update id: a retried submit (a lost answer) is the same update

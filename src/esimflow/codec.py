@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 
+from esimflow.json_types import DataclassFields
 from sgp22.errors import EsimError
 from sgp22.results import OhResultCode, WinStatus
 
@@ -132,6 +133,9 @@ def unknown_key_message(wanted: str, known: Sequence[str]) -> str:
             f"{ENV_KEY_FILE} (older keys in {ENV_PREVIOUS_KEYS})")
 
 
+DATACLASS_FIELDS = DataclassFields()
+
+
 class UnknownKeyPayloadConverter(temporalio.converter.EncodingPayloadConverter):
     """Turns the unknown-key marker into a non-retryable ``codec.unknown_key`` error where the
     value is used: inside a workflow that rejects the update or fails the run, never the task."""
@@ -152,11 +156,20 @@ class UnknownKeyPayloadConverter(temporalio.converter.EncodingPayloadConverter):
 
 
 class PayloadConverter(temporalio.converter.CompositePayloadConverter):
-    """Temporal's default converters plus the unknown-key marker's."""
+    """Temporal's default converters (JSON decoding dataclasses with their field types resolved
+    once, ``esimflow.json_types``) plus the unknown-key marker's."""
 
     def __init__(self) -> None:
-        super().__init__(*temporalio.converter.DefaultPayloadConverter.default_encoding_payload_converters,
+        super().__init__(*[_with_dataclass_fields(converter) for converter in
+                           temporalio.converter.DefaultPayloadConverter.default_encoding_payload_converters],
                          UnknownKeyPayloadConverter())
+
+
+def _with_dataclass_fields(
+        converter: temporalio.converter.EncodingPayloadConverter) -> temporalio.converter.EncodingPayloadConverter:
+    if type(converter) is temporalio.converter.JSONPlainPayloadConverter:
+        return temporalio.converter.JSONPlainPayloadConverter(custom_type_converters=[DATACLASS_FIELDS])
+    return converter
 
 
 class FailureConverter(temporalio.converter.DefaultFailureConverterWithEncodedAttributes):

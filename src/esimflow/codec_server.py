@@ -38,13 +38,13 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from esimflow.codec import AesGcmCodec, UnknownKeyError
 from sgp22.identifiers import mask_secret
+from sgp22.masking import mask_secrets_in
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 SECRET_FIELDS = frozenset({"matching_id", "confirmation_code", "activation_code", "code"})
 """Field names whose string values are secrets wherever they occur in an engine payload."""
-_ACTIVATION_CODE = re.compile(r"(LPA:1\$[^$\s]*\$)([^$\s\"]+)")
 _MATCHING_ID_CARRIER = re.compile(r"(?i)bf38[0-9a-f]{4,}")  # AuthenticateServerRequest/Response as hex
 JSON_ENCODING = b"json/plain"
 
@@ -59,13 +59,13 @@ def mask_secrets(value: Any) -> Any:
     if isinstance(value, str):
         if _MATCHING_ID_CARRIER.fullmatch(value):
             return f"BF38…({len(value) // 2} bytes, holds the matching ID)"
-        return _ACTIVATION_CODE.sub(lambda match: match.group(1) + mask_secret(match.group(2)), value)
+        return mask_secrets_in(value)  # a matching ID put in any other field (a nickname, a reason)
     return value
 
 
 def _mask_field(secret: str) -> str:
     """An activation code keeps its SM-DP+ address readable; any other secret is masked whole."""
-    masked = _ACTIVATION_CODE.sub(lambda match: match.group(1) + mask_secret(match.group(2)), secret)
+    masked = mask_secrets_in(secret)
     return masked if masked != secret else mask_secret(secret)
 
 

@@ -38,6 +38,17 @@ class DeviceNotFoundError(EsimError):
     win_status = WinStatus.NotFound
 
 
+class CardHostUnreachableError(EsimError):
+    """The card host an operation was routed to cannot run it: the host stopped or was cut off
+    (its lease ran out), or the card moved to another host, before the operation's steps
+    started there. Nothing touched the card; submitting the operation again routes it afresh."""
+
+    kind = "device.unreachable"
+    retryable = True
+    oh_result = OhResultCode.RESULT_SGP_22_OTHER
+    win_status = WinStatus.CardRemoved
+
+
 def match_device(devices: Iterable[DeviceInfo], device: str) -> DeviceInfo:
     """The one device named ``device``: by EID, registry name or reader spec, in that order."""
     devices = list(devices)

@@ -35,6 +35,7 @@ from rsplab.private_files import private_dir
 from rsplab.smdp.admin import DEFAULT_ADMIN_PORT
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus
+from sgp22.masking import mask_logs
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,7 @@ def options_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = options_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    mask_logs()
     options = LabOptions(state_dir=args.state, vpcd_cards=args.vpcd, local_cards=args.local,
                          profiles=args.profiles, smdp_port=args.smdp_port, smds_port=args.smds_port,
                          admin_port=args.admin_port,

@@ -2,7 +2,9 @@
 
 Each error knows whether trying again can help and which OpenHarmony ``ResultCode`` and
 Windows ``ESimOperationStatus`` it surfaces as, so the engine never has to guess. Messages are
-built by the raiser and must not carry secrets (matching IDs, confirmation codes, keys).
+built by the raiser and must not carry secrets (matching IDs, confirmation codes, keys); what
+the raiser quotes from its input (a name, an id, a path a user typed) may hold one put in the
+wrong field, so every message is also masked here (:func:`sgp22.masking.mask_secrets_in`).
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ class EsimError(Exception):
         oh_result: OhResultCode | None = None,
         win_status: WinStatus | None = None,
     ) -> None:
+        from sgp22.masking import mask_secrets_in  # deferred: masking builds on modules that raise these
+
+        message = mask_secrets_in(message)
         super().__init__(message)
         self.message = message
         if kind is not None:

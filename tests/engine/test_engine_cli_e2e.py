@@ -38,7 +38,7 @@ def lab(tmp_path_factory, environment):
     state = tmp_path_factory.mktemp("lab")
     process = subprocess.Popen(
         [ESIMFLOW, "lab", "up", "--state", str(state), "--vpcd", "0", "--local", "1", "--smdp-port", "0", "--smds-port", "0",
-         "--with-temporal", "--temporal-port", "0", "--ui-port", "0", "--json"],
+         "--with-temporal", "--temporal-port", "0", "--ui-port", "0", "--json", "--show-secrets"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     text = ""
     for line in process.stdout:
@@ -172,7 +172,8 @@ def test_the_confirmation_code_is_asked_through_the_workflow_update_without_echo
     summary, _ = lab
     confirmation_code = "40961234"
     added = esimflow(environment, "lab", "smdp", "add-profile", "--db", str(Path(summary["state_dir"]) / "smdp.sqlite3"),
-                     "--iccid", "8999900000000009999", "--confirmation-code", confirmation_code, "--json")
+                     "--iccid", "8999900000000009999", "--confirmation-code", confirmation_code, "--json",
+                     "--show-secrets")
     assert added.returncode == 0, added.stderr
     activation_code = json.loads(added.stdout)["activationCode"]
     matching_id = ActivationCode.parse(activation_code).matching_id
@@ -197,7 +198,7 @@ def test_access_rules_given_to_add_profile_reach_the_metadata_preview_and_profil
     common = ["--address", summary["temporal"]["address"], "--eid", summary["euiccs"][0]["eid"], "--json"]
     added = esimflow(environment, "lab", "smdp", "add-profile", "--db", str(Path(summary["state_dir"]) / "smdp.sqlite3"),
                      "--iccid", "8999900000000008884", "--access-rule", f"{DIALER_HASH}:com.example.dialer:1",
-                     "--access-rule", SHA1_HASH, "--json")
+                     "--access-rule", SHA1_HASH, "--json", "--show-secrets")
     assert added.returncode == 0, added.stderr
     activation_code = json.loads(added.stdout)["activationCode"]
     expected = [{"certificate_hash": DIALER_HASH, "package_name": "com.example.dialer", "access_type": 1},

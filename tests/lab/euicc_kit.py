@@ -113,10 +113,11 @@ def lpac_pieces(bpp: bytes) -> list[bytes]:
 
 
 class Lpa:
-    """Drives a card through the protocol library's ISD-R channel."""
+    """Drives a card through the protocol library's ISD-R channel (its own, or ``channel``: a
+    session someone else opened, such as a worker's card pool)."""
 
-    def __init__(self, card=None, *, block_size: int = 120, transport=None) -> None:
-        self.channel = IsdrChannel(transport or LocalTransport(card), block_size=block_size).open()
+    def __init__(self, card=None, *, block_size: int = 120, transport=None, channel: IsdrChannel | None = None) -> None:
+        self.channel = channel or IsdrChannel(transport or LocalTransport(card), block_size=block_size).open()
 
     def es10(self, request: bytes) -> bytes:
         return self.channel.store_data(request)

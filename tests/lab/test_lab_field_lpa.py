@@ -179,7 +179,9 @@ class FieldLpa:
 
 
 def lab_cli(*args: str) -> dict | list:
-    result = subprocess.run([ESIMFLOW, "lab", "smdp", *args, "--json"], capture_output=True, text=True, timeout=120)
+    in_clear = ["--show-secrets"] if args[0] in ("add-profile", "reissue") else []  # the activation codes
+    result = subprocess.run([ESIMFLOW, "lab", "smdp", *args, "--json", *in_clear], capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from esimcli.lab_smdp import smdp as smdp_cli
+from esimcli.main import main as esimflow
 from rsplab.smdp.server import LabSmdp
 from rsplab.smdp.status import ProfileStatus
 
@@ -99,24 +100,42 @@ def run(*args):
     return CliRunner().invoke(smdp_cli, [str(a) for a in args], catch_exceptions=False)
 
 
-def test_cli_add_profile_prints_the_activation_code(smdp):
+def test_cli_add_profile_prints_the_activation_code_masked_unless_asked_in_clear(smdp):
     db = smdp.inventory.path
-    plain = run("add-profile", "--db", db, "--iccid", iccid_for(5200))
+    masked = run("add-profile", "--db", db, "--iccid", iccid_for(5202), "--matching-id", "CLI-MATCH-7Q2K")
+    assert masked.exit_code == 0 and "CLI-MATCH-7Q2K" not in masked.output and "CLI-…(14)" in masked.output
+    as_json = run("add-profile", "--db", db, "--iccid", iccid_for(5203), "--matching-id", "CLI-MATCH-8Q2K", "--json")
+    assert "CLI-MATCH-8Q2K" not in as_json.output and json.loads(as_json.output)["profile"]["iccid"] == iccid_for(5203)
+    again = run("activation-code", "--db", db, iccid_for(5202))
+    assert again.exit_code == 0 and "CLI-MATCH-7Q2K" not in again.output
+
+    plain = run("add-profile", "--db", db, "--iccid", iccid_for(5200), "--show-secrets")
     assert plain.exit_code == 0
     code = plain.output.strip()
     assert code.startswith(f"LPA:1${smdp.address}$") and code.count("$") == 2
     with_cc = run("add-profile", "--db", db, "--iccid", iccid_for(5201), "--matching-id", "CLI-MATCH-1",
-                  "--confirmation-code", "1111", "--class", "test", "--ppr1", "--size", "2000", "--no-release")
+                  "--confirmation-code", "1111", "--class", "test", "--ppr1", "--size", "2000", "--no-release",
+                  "--show-secrets")
     assert with_cc.output.strip() == f"LPA:1${smdp.address}$CLI-MATCH-1$$1"
     profile = smdp.profile(iccid_for(5201))
     assert (profile.profile_class, profile.ppr1, profile.size, profile.released) == ("test", True, 2000, False)
+
+
+def test_through_the_esimflow_command_too_activation_codes_are_in_clear_only_when_asked(smdp):
+    db = str(smdp.inventory.path)
+    run("add-profile", "--db", db, "--iccid", iccid_for(5204), "--matching-id", "CLI-MATCH-9Q2K")
+    masked = CliRunner().invoke(esimflow, ["lab", "smdp", "activation-code", "--db", db, iccid_for(5204)])
+    assert masked.exit_code == 0 and "CLI-MATCH-9Q2K" not in masked.output
+    shown = CliRunner().invoke(esimflow, ["lab", "smdp", "activation-code", "--db", db, iccid_for(5204),
+                                          "--show-secrets"])
+    assert shown.output.strip() == f"LPA:1${smdp.address}$CLI-MATCH-9Q2K"
 
 
 def test_cli_needs_an_address_for_activation_codes(tmp_path):
     db = tmp_path / "fresh.db"
     refused = CliRunner().invoke(smdp_cli, ["add-profile", "--db", str(db), "--iccid", iccid_for(5300)])
     assert refused.exit_code == 2 and "address is unknown" in refused.output
-    given = run("add-profile", "--db", db, "--iccid", iccid_for(5300), "--address", "smdp.example.com")
+    given = run("add-profile", "--db", db, "--iccid", iccid_for(5300), "--address", "smdp.example.com", "--show-secrets")
     assert given.output.startswith("LPA:1$smdp.example.com$")
 
 
@@ -134,9 +153,9 @@ def test_cli_list_history_and_operator_actions(smdp):
     history = run("history", "--db", db, iccid)
     assert "AVAILABLE -> EXPIRED" in history.output and "unpaid" in history.output
     assert json.loads(run("history", "--db", db, iccid, "--json").output)[-1]["to"] == "EXPIRED"
-    new_code = run("reissue", "--db", db, iccid).output.strip()
+    new_code = run("reissue", "--db", db, iccid, "--show-secrets").output.strip()
     assert new_code.startswith(f"LPA:1${smdp.address}$") and "CLI-SECRET-MATCH" not in new_code
-    assert run("activation-code", "--db", db, iccid).output.strip() == new_code
+    assert run("activation-code", "--db", db, iccid, "--show-secrets").output.strip() == new_code
     assert run("release", "--db", db, iccid, "--hold", "--json").output.count('"released": false') == 1
     missing = CliRunner().invoke(smdp_cli, ["history", "--db", str(db), iccid_for(5999)])
     assert missing.exit_code == 2 and "no profile" in missing.output

@@ -205,14 +205,19 @@ class RunningWorkers:
 
 @contextlib.asynccontextmanager
 async def fleet_workers(client: Client, lab: FleetLab, store: MigrationStore, *, engine_queue: str,
-                        migration_queue: str, card_threads: int = 16) -> AsyncIterator[RunningWorkers]:
+                        migration_queue: str, card_threads: int = 16,
+                        cards: dict[str, object] | None = None,
+                        max_cached_workflows: int = WorkerOptions.max_cached_workflows,
+                        ) -> AsyncIterator[RunningWorkers]:
     """The engine's workers (workflows, network, and the card host serving every card) and the
-    migration worker, until the block ends; the cards and servers outlive them."""
+    migration worker, until the block ends; the cards and servers outlive them. ``cards``: what
+    the card host serves by EID, when not this process's own cards (``card_lab.remote_cards``)."""
     config = TemporalConfig(address="unused", device_registry=lab.registry_path, history_path=lab.history_path)
     options = WorkerOptions(
         config=config, net=True, card_host=CARD_HOST, task_queue=engine_queue,
-        local_cards={device.eid: device.pullable for device in lab.devices},
+        local_cards=cards if cards is not None else {device.eid: device.pullable for device in lab.devices},
         ca_file=lab.ca_file, connect_overrides=lab.connect_overrides, card_threads=card_threads,
+        max_cached_workflows=max_cached_workflows,
         graceful_shutdown=timedelta(seconds=1),
     )
     engine = EsimflowWorker(client, options)
@@ -220,7 +225,8 @@ async def fleet_workers(client: Client, lab: FleetLab, store: MigrationStore, *,
     stop = asyncio.Event()
     executor = ThreadPoolExecutor(max_workers=200, thread_name_prefix="migration-store")
     migration = migration_worker(client, store, DeviceRegistry(lab.registry_path), task_queue=migration_queue,
-                                 executor=executor, graceful_shutdown=timedelta(seconds=1))
+                                 executor=executor, graceful_shutdown=timedelta(seconds=1),
+                                 max_cached_workflows=max_cached_workflows)
 
     async def run_migration_worker() -> None:
         async with migration:

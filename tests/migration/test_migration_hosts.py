@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,54 +26,13 @@ from rsplab.euicc.card import VirtualEuicc
 from sgp22.identifiers import Iccid
 
 from tests.migration.fleet_lab import build_fleet_lab
-from tests.migration.host_process import card_state
+from tests.migration.host_process import ROOT, Host, card_state
 from tests.migration.migration_helpers import KEYRING, write_csv
 
 pytestmark = [pytest.mark.temporal, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 FIRST = 7000  # fleet numbers (EIDs) no other test uses on the session's server
 PER_HOST = 5
-
-
-class Host:
-    """One host process, started again with the same arguments after a kill."""
-
-    def __init__(self, name: str, arguments: dict, state_dir: Path) -> None:
-        self.name = name
-        self.arguments = arguments
-        self.state_dir = state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def environment(self) -> dict[str, str]:
-        """The host's own state directory; the history and migration store in PostgreSQL."""
-        return {**os.environ, "XDG_STATE_HOME": str(self.state_dir), "ESIMFLOW_HISTORY": self.arguments["history"],
-                "PYTHONPATH": str(ROOT)}
-
-    def start(self) -> None:
-        log = (self.state_dir / "host.log").open("a")
-        self.process = subprocess.Popen([sys.executable, "-m", "tests.migration.host_process",
-                                         json.dumps(self.arguments)], cwd=ROOT, env=self.environment,
-                                        stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.process.stdout.readline()
-        assert line.startswith('{"ready"'), f"{self.name} did not start: {self.log()}"
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return (self.state_dir / "host.log").read_text(errors="replace")[-4000:]
 
 
 async def all_routed(registry: TemporalDeviceRegistry, where: dict[str, str], within: float) -> None:

@@ -3,11 +3,15 @@ checked against the real GSMA TS.48 packages and the SAIP module itself."""
 from __future__ import annotations
 
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asn1tools
 import pytest
 
+from sgp22 import profile_package
 from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.es10_types import AccessRule
 from sgp22.profile_builder import build_upp
@@ -294,3 +298,25 @@ def test_an_ara_m_command_that_is_not_a_rule_is_a_package_defect(saip, command, 
                           "processData": [bytes.fromhex(command)]}]}))
     with pytest.raises(ProfilePackageError, match=f"the ARA-M of element 2.*{reason}"):
         access_rules_of(parse_upp(header.der + mf.der + ara_m + end.der))
+
+
+def test_threads_asking_together_share_one_build():
+    """A card host's first installs arrive together: the spec is built once, not per thread."""
+    builds = []
+    barrier = threading.Barrier(8)
+
+    def slow_build() -> object:
+        builds.append(threading.get_ident())
+        time.sleep(0.05)
+        return object()
+
+    shared = profile_package._built_once(slow_build)
+
+    def ask() -> object:
+        barrier.wait()
+        return shared()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: ask(), range(8)))
+    assert len(builds) == 1
+    assert all(result is results[0] for result in results)

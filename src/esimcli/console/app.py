@@ -34,11 +34,13 @@ except ModuleNotFoundError as missing:
                               "pip install 'esimflow[lab]'", name=missing.name) from missing
 from temporalio.client import Client
 
+from esimflow.codec_server import mask_secrets
 from esimflow.config import TemporalConfig
 from esimflow.machines.profile_status import Status
 from esimflow.migration.model import NOT_STARTED, Outcome
 from esimflow.migration.store import UnknownMigrationError
 from sgp22.errors import BadInputError, EsimError
+from sgp22.masking import mask_secrets_in
 
 from esimcli.connection import connect_config, owned_runtime
 from esimcli.console import migrations as migration_view
@@ -100,6 +102,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _masked(value):
+    """Every value a page shows, with what may be a secret masked (a matching ID typed as a
+    nickname, a reason, a search term): markup the console made itself (the CSRF token, charts)
+    is shown as it is."""
+    return mask_secrets_in(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def create_app(settings: ConsoleSettings) -> Starlette:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     temporal = TemporalLink(settings.temporal)
@@ -118,6 +127,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     templates.env.globals.update(workflow_url=workflow_url, statuses=list(Status), outcomes=Outcome.ALL,
                                  actions=migration_view.ACTIONS)
     templates.env.filters["utc"] = lambda at: at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
+    templates.env.finalize = _masked
 
     # --- sessions, roles, CSRF
 
@@ -147,7 +157,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
 
     def page(request: Request, name: str, user: Account | None, status_code: int = 200, **context) -> Response:
         flash = request.session.pop("flash", None)
-        context.update(request=request, user=user, csrf=csrf_token(request), flash=flash,
+        context.update(request=request, user=user, csrf=Markup(csrf_token(request)), flash=flash,
                        missing=sources.missing(), temporal_problem=temporal.problem,
                        is_operator=user is not None and user.role == Role.OPERATOR)
         return templates.TemplateResponse(request, name, context, status_code=status_code, headers=_SECURITY_HEADERS)
@@ -271,7 +281,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
     async def logs_export(request: Request, user: Account) -> Response:
         query, _ = _log_query(request)
         records = await run_in_threadpool(sources.all_logs, query, LOG_EXPORT_LIMIT)
-        return Response(logs_csv(records), media_type="text/csv", headers={
+        return Response(mask_secrets_in(logs_csv(records)), media_type="text/csv", headers={
             **_SECURITY_HEADERS,
             "content-disposition": f'attachment; filename="profile-logs-{_now():%Y%m%dT%H%M%SZ}.csv"'})
 
@@ -326,7 +336,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
                                                     request.path_params["migration_id"])
         except UnknownMigrationError as error:
             return JSONResponse({"error": error.message}, status_code=404, headers=_SECURITY_HEADERS)
-        return JSONResponse(body, headers=_SECURITY_HEADERS)
+        return JSONResponse(mask_secrets(body), headers=_SECURITY_HEADERS)
 
     async def migration_control(request: Request) -> Response:
         user = current(request)

@@ -2,7 +2,7 @@
 operations submitted through each eUICC's entity workflow.
 
 A workflow cannot send an update to another workflow, so an engine operation is submitted by
-an activity with the worker's client (``api.start_operation``: update-with-start on
+an activity with the worker's client (``client.start_operation``: update-with-start on
 ``euicc-<EID>``), which keeps the guarantee that operations on one eUICC never interleave,
 whoever submits them. The activity heartbeats while it waits; a retry (the worker died while
 waiting) first looks for the operation submitted before, by its deterministic workflow id, and

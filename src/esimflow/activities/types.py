@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from esimflow.contract import LOAD_STEP, ProfileInfo, ProfileMetadata
+from esimflow.contract import LOAD_STEP, DeviceInfo, ProfileInfo, ProfileMetadata
 
 
 class CardStep:
@@ -58,6 +58,7 @@ class EngineStep:
     RECORD_PROFILE_STATUS = "engine_record_profile_status"  # reads, moves and writes the status
     WORKFLOW_RUNNING = "engine_workflow_running"  # is a hold's holder still there?
     SEARCH_ATTRIBUTES_USABLE = "engine_search_attributes_usable"  # asked once per entity run chain
+    CHECK_ROUTE = "engine_check_route"  # is an operation stranded on a card host that cannot run it?
 
 
 @dataclass
@@ -69,6 +70,29 @@ class SearchAttributesInput:
 class WorkflowRunInput:
     workflow_id: str
     run_id: str
+
+
+@dataclass
+class CheckRouteInput:
+    """An operation (``workflow_id``/``run_id``) the entity started on ``card_host``'s queue for
+    eUICC ``eid``, which has not ended yet."""
+
+    eid: str
+    workflow_id: str
+    run_id: str
+    card_host: str
+
+
+@dataclass
+class RouteCheck:
+    """``started``: the operation has run (its steps reached the card host): stop checking.
+    ``withdrawn``: it had not, the card's route no longer leads to ``card_host``, and it was
+    terminated; ``reason`` says why, ``device`` is where the card is now (None: nowhere)."""
+
+    started: bool = False
+    withdrawn: bool = False
+    reason: str = ""
+    device: DeviceInfo | None = None
 
 
 # --- card ------------------------------------------------------------------------------------

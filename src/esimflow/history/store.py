@@ -20,6 +20,7 @@ from esimflow.database import Migration, open_migrated
 from esimflow.history.model import ProfileRecord, StatusChange
 from esimflow.machines.profile_status import Status
 from sgp22.errors import BadInputError, EsimError
+from sgp22.masking import mask_secrets_in
 
 COMPONENT = "history"
 MAX_PAGE = 10_000
@@ -146,7 +147,8 @@ class SqlHistoryStore:
                 " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
                 (change.iccid, str(change.to_status), change.operation, at,
                  str(change.from_status) if change.from_status else None, change.eid,
-                 change.workflow_id, change.error_reason, change.sequence, change.idempotency_key, change.drift),
+                 change.workflow_id, change.error_reason and mask_secrets_in(change.error_reason), change.sequence,
+                 change.idempotency_key, change.drift),
             ).fetchone()
             if row is None:
                 return False

@@ -32,6 +32,7 @@ from esimflow.migration.model import (
     device_workflow_id,
 )
 from sgp22.errors import BadInputError
+from sgp22.masking import check_no_secret
 
 BULK_OPERATION = "BulkMigration"
 _ID_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -63,9 +64,11 @@ def default_migration_id(fleet_sha256: str, policy: MigrationPolicy) -> str:
 
 
 def check_migration_id(migration_id: str) -> str:
+    """``migration_id`` if it can name the migration's workflows and search attribute, which the
+    server keeps in plain text: never one holding a matching ID."""
     if not migration_id or len(migration_id) > 100 or not set(migration_id) <= _ID_CHARACTERS:
         raise BadInputError("a migration id is 1 to 100 letters, digits, '-', '_' or '.'")
-    return migration_id
+    return check_no_secret(migration_id, "migration id")
 
 
 def validate_fleet(fleet_path: str | Path, policy: MigrationPolicy) -> Fleet:

@@ -42,6 +42,7 @@ from esimflow.registries import open_registry
 from esimflow.workflows.device_migration import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import BadInputError, EsimError, StatusWordError
+from sgp22.masking import check_no_secret
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,17 @@ class WorkerOptions:
     worker takes it: after this worker died, every workflow it ran waits this long once."""
     card_hold: CardHold = CardHold.WORKER
     card_release_after: float = 2.0
+    max_cached_workflows: int = 300
+    """Workflows each of this process's workers keeps in memory between their tasks (Temporal's
+    sticky cache; an evicted one is replayed from its history when it next has work). About
+    180 KB each (bench/RESULTS.md). Idle entities fill it: one per card that ran an operation
+    in the last ``EntityInput.idle_seconds``, so Temporal's default (1,000) made a worker grow
+    by 180 MB over the first 1,000 cards of a migration, for workflows that wait for nothing.
+    Raise it above the operations one worker runs at once."""
+    card_lease: timedelta | None = None
+    """How long this card host's cards stay routed here after its last renewal, with the
+    ``temporal`` registry (None: ``esimflow.routing.registry.LEASE``, 60 s): how long an
+    operation may wait for a host that was killed before it fails."""
 
     def validate(self) -> None:
         if not self.net and not self.card_host:
@@ -88,6 +100,10 @@ class WorkerOptions:
             raise BadInputError("serving readers or in-process cards needs a card host name (--card-host)")
         if self.card_host and not (self.readers or self.local_cards):
             raise BadInputError(f"card host {self.card_host!r} serves no reader and no in-process card")
+        # both name task queues, which the server keeps in plain text
+        check_no_secret(self.task_queue, "task queue")
+        if self.card_host:
+            check_no_secret(self.card_host, "card host name")
 
 
 class WorkerStartError(EsimError):
@@ -136,7 +152,8 @@ class EsimflowWorker:
         options.validate()
         self.client = client
         self.options = options
-        self.registry = open_registry(options.config.device_registry, client, task_queue=options.task_queue)
+        self.registry = open_registry(options.config.device_registry, client, task_queue=options.task_queue,
+                                      lease=options.card_lease)
         self.devices: list[DeviceInfo] = []
         self._workers: list[Worker] = []
         self._executors: list[ThreadPoolExecutor] = []
@@ -167,6 +184,7 @@ class EsimflowWorker:
                 activities=engine.activities(), activity_executor=self._executor(4, "esimflow-engine"),
                 workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
                 sticky_queue_schedule_to_start_timeout=options.sticky_queue_timeout,
+                max_cached_workflows=options.max_cached_workflows,
             ))
             self._workers.append(Worker(
                 self.client, task_queue=net_task_queue(options.task_queue), activities=self._net.activities(),
@@ -178,6 +196,7 @@ class EsimflowWorker:
             self._workers.append(migration_worker(
                 self.client, store_for(self.client), self.registry,
                 executor=self._executor(200, "esimflow-migration"), graceful_shutdown=options.graceful_shutdown,
+                max_cached_workflows=options.max_cached_workflows,
             ))
         if options.card_host:
             queue = card_task_queue(options.card_host)
@@ -203,6 +222,7 @@ class EsimflowWorker:
                 max_concurrent_activities=options.card_threads,
                 workflow_runner=workflow_runner(), graceful_shutdown_timeout=options.graceful_shutdown,
                 sticky_queue_schedule_to_start_timeout=options.sticky_queue_timeout,
+                max_cached_workflows=options.max_cached_workflows,
             ))
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -36,6 +36,7 @@ and lets it finish its queue and end with ``drain``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections import deque
 from datetime import timedelta
@@ -72,7 +73,15 @@ with workflow.unsafe.imports_passed_through():
         SkipRequest,
         operation_workflow_id,
     )
-    from esimflow.activities.types import EngineStep, LookupDeviceInput, SearchAttributesInput, WorkflowRunInput
+    from esimflow.activities.types import (
+        CheckRouteInput,
+        EngineStep,
+        LookupDeviceInput,
+        RouteCheck,
+        SearchAttributesInput,
+        WorkflowRunInput,
+    )
+    from esimflow.devices import CardHostUnreachableError
     from esimflow.machines import CardHold
     from esimflow.workflows import policies
     from esimflow.workflows.user_updates import SIGNAL_CANCEL_SESSION
@@ -84,6 +93,12 @@ OPERATION_TASK_TIMEOUT = timedelta(seconds=5)
 inside workflow tasks; the worker heartbeats a long task at 80% of this, which is when a
 progress query gets answered during a long step (a slow LoadBoundProfilePackage), and a
 worker that died is noticed after it."""
+ROUTE_CHECK = timedelta(seconds=5)
+"""How long an operation sent to a card host's queue may wait to be taken up before the entity
+asks whether the host can still run it (it is gone, or the card moved: the operation is then
+routed again or fails with ``device.unreachable``, instead of waiting for its own timeout)."""
+ROUTES_TRIED = 3
+PATCH_ROUTE_CHECK = "entity-checks-stranded-operations"
 SESSION_OPERATIONS = (Operation.DOWNLOAD_PROFILE, Operation.GET_DOWNLOADABLE_PROFILE_METADATA)
 HOLDER_CHECK = timedelta(minutes=1)
 PATCH_CANCEL_TO_HOLDER = "forward-cancel-session-to-holder"
@@ -167,20 +182,22 @@ class EuiccEntityWorkflow:
         if self._state.search_attributes is None:
             self._state = dataclasses.replace(self._state, search_attributes=await self._search_attributes_usable())
         try:
-            self._running_child = await workflow.start_child_workflow(
-                request.operation, request.input, id=workflow_id, result_type=OperationResult,
-                task_queue=(device.workflow_task_queue or None) if device else None,
-                memo={DEVICE_MEMO: device} if device else None, task_timeout=OPERATION_TASK_TIMEOUT,
-                execution_timeout=policies.operation_execution_timeout(request.operation, request.input),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-                static_summary=f"{request.operation} on {self._eid}",
-                search_attributes=search_attributes.attributes(
-                    eid=self._eid, iccids=[request.input.get("iccid")], operation=request.operation)
-                if self._state.search_attributes else None,
-            )
-            result = await self._running_child
+            reuse = WorkflowIDReusePolicy.REJECT_DUPLICATE
+            for _ in range(ROUTES_TRIED):
+                self._running_child = await self._start(request, workflow_id, device, reuse)
+                stranded = await self._stranded(self._running_child, device)
+                if stranded is None:
+                    result = await self._running_child
+                    break
+                # terminated before it ran: route it again (the same id, now free; here when its
+                # new host runs only card steps), or fail it
+                stranded_on, device = (device.card_host if device else ""), stranded.device
+                reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+                if device is None:
+                    result = self._unreachable(request, workflow_id, stranded_on, stranded.reason)
+                    break
+            else:
+                result = self._unreachable(request, workflow_id, stranded_on, "the card kept moving")
         except WorkflowAlreadyStartedError:
             # a workflow with this operation's id exists already (started by an earlier run of
             # this entity whose record of it is gone, or by someone else): never run it twice
@@ -201,6 +218,58 @@ class EuiccEntityWorkflow:
         if cancelled:
             self._cancelled_transactions = {cancelled}
         return result
+
+    async def _start(self, request: OperationRequest, workflow_id: str, device: DeviceInfo | None,
+                     reuse: WorkflowIDReusePolicy) -> workflow.ChildWorkflowHandle:
+        return await workflow.start_child_workflow(
+            request.operation, request.input, id=workflow_id, result_type=OperationResult,
+            task_queue=(device.workflow_task_queue or None) if device else None,
+            memo={DEVICE_MEMO: device} if device else None, task_timeout=OPERATION_TASK_TIMEOUT,
+            execution_timeout=policies.operation_execution_timeout(request.operation, request.input),
+            id_reuse_policy=reuse,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            static_summary=f"{request.operation} on {self._eid}",
+            search_attributes=search_attributes.attributes(
+                eid=self._eid, iccids=[request.input.get("iccid")], operation=request.operation)
+            if self._state.search_attributes else None,
+        )
+
+    async def _stranded(self, child: workflow.ChildWorkflowHandle, device: DeviceInfo | None) -> RouteCheck | None:
+        """Wait for an operation sent to a card host's queue until it ends or has started there;
+        every ``ROUTE_CHECK`` until then, ask whether it is stranded (the host gone, or the card
+        moved, before any worker took it up: it was then terminated) and say so. None: it ran
+        (its result is awaited as usual). An operation the entity runs itself needs no check:
+        its steps on another host's queue see a gone host themselves (``Card.call``)."""
+        if device is None or device.workflow_task_queue in ("", workflow.info().task_queue):
+            return None
+        if not workflow.patched(PATCH_ROUTE_CHECK):
+            return None
+        ended = asyncio.ensure_future(_ended(child))
+        check = CheckRouteInput(self._eid, child.id, child.first_execution_run_id or "", device.card_host)
+        while not ended.done():
+            try:
+                await workflow.wait_condition(ended.done, timeout=ROUTE_CHECK)
+            except asyncio.TimeoutError:
+                try:
+                    found = await engine_call(EngineStep.CHECK_ROUTE, check, RouteCheck)
+                except StepFailed as failure:  # cannot tell: look again at the next check
+                    workflow.logger.warning("route of %s not checked: %s", child.id, failure.message)
+                    continue
+                if found.started:
+                    break
+                if found.withdrawn:
+                    with contextlib.suppress(ChildWorkflowError):
+                        await child  # its termination, so the id is free for the next start
+                    return found
+        return None
+
+    def _unreachable(self, request: OperationRequest, workflow_id: str, card_host: str, reason: str) -> OperationResult:
+        error = CardHostUnreachableError(f"{request.operation} on eUICC {self._eid} was not taken up by card host "
+                                         f"{card_host} ({reason}); nothing ran on the card: submit it again")
+        return OperationResult.failure(request.operation, self._eid, oh_result=error.oh_result,
+                                       win_status=error.win_status, error_kind=error.kind, message=error.message,
+                                       data={"retryable": error.retryable}, workflow_id=workflow_id)
 
     def _failed(self, request: OperationRequest, workflow_id: str, kind: str, message: str) -> OperationResult:
         return OperationResult.failure(request.operation, self._eid, oh_result=OhResultCode.RESULT_SGP_22_OTHER,
@@ -366,3 +435,9 @@ class EuiccEntityWorkflow:
             holds=sorted(self._grants),
             draining=self._draining,
         )
+
+
+async def _ended(child: workflow.ChildWorkflowHandle) -> None:
+    """Once the child has ended, however (its result or failure is taken where it is awaited)."""
+    with contextlib.suppress(Exception):
+        await child

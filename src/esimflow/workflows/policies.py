@@ -23,6 +23,7 @@ NEVER_RETRIED = [
     "input.invalid",
     "data.malformed",
     "device.not_found",
+    "device.unreachable",
     "machine.illegal_transition",
     "not_supported",
     "server.tls",
@@ -35,6 +36,9 @@ NEVER_RETRIED = [
 STEP_HEARTBEAT = timedelta(seconds=10)
 CARD_START_TO_CLOSE = timedelta(seconds=60)
 CARD_SCHEDULE_TO_CLOSE = timedelta(minutes=5)
+CARD_SCHEDULE_TO_START = timedelta(seconds=10)
+"""A card step sent to another host's queue that no worker there has started within this is
+looked up again (``Card.call``): the host may be gone or the card elsewhere."""
 LOAD_BPP_START_TO_CLOSE = timedelta(minutes=10)
 LOAD_BPP_HEARTBEAT = timedelta(seconds=5)
 """LoadBoundProfilePackage runs as an ordinary activity (even on the card host) and reports its

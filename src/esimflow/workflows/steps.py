@@ -8,15 +8,16 @@ confirmation code) and otherwise end with the outcome the protocol library chose
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
     from esimflow import search_attributes
@@ -28,12 +29,14 @@ with workflow.unsafe.imports_passed_through():
         card_task_queue,
         net_task_queue,
     )
+    from esimflow.devices import CardHostUnreachableError, DeviceNotFoundError
     from esimflow.machines.base import IllegalTransition, InvalidMachineData
     from esimflow.workflows import policies
     from sgp22.errors import EsimError
     from sgp22.results import OhResultCode, WinStatus
 
 T = TypeVar("T")
+PATCH_CARD_ROUTE = "card-steps-follow-their-card"
 
 
 class OperationFailed(Exception):
@@ -107,6 +110,7 @@ class Card:
         self.ref = CardRef(device.eid, device.reader)
         self.task_queue = card_task_queue(device.card_host)
         self.context = context if context is not None else RunContext()
+        self.steps_done = 0  # on the card's host, as ordinary activities
 
     @property
     def local(self) -> bool:
@@ -130,16 +134,65 @@ class Card:
                     schedule_to_close_timeout=schedule_to_close, retry_policy=retry or policies.card_retry(),
                     summary=summary, cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 )
-            # a cancelled operation (an operator's skip) waits for the card step in flight
-            return await workflow.execute_activity(
-                step, arg, result_type=result_type, task_queue=self.task_queue,
-                start_to_close_timeout=start_to_close, schedule_to_close_timeout=schedule_to_close,
-                heartbeat_timeout=heartbeat or policies.STEP_HEARTBEAT,
-                retry_policy=retry or policies.card_retry(),
-                summary=summary, cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
+            deadline = workflow.now() + schedule_to_close
+            followed = self.task_queue != workflow.info().task_queue and workflow.patched(PATCH_CARD_ROUTE)
+            while True:
+                try:
+                    # a cancelled operation (an operator's skip) waits for the card step in flight
+                    result = await workflow.execute_activity(
+                        step, arg, result_type=result_type, task_queue=self.task_queue,
+                        start_to_close_timeout=start_to_close,
+                        schedule_to_close_timeout=max(deadline - workflow.now(), start_to_close),
+                        schedule_to_start_timeout=policies.CARD_SCHEDULE_TO_START if followed else None,
+                        heartbeat_timeout=heartbeat or policies.STEP_HEARTBEAT,
+                        retry_policy=retry or policies.card_retry(),
+                        summary=summary, cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    )
+                    self.steps_done += 1
+                    return result
+                except ActivityError as error:
+                    if not (followed and _not_taken_up(error)):
+                        raise
+                arg = await self._routed_again(step, arg, deadline, schedule_to_close)
         except (ActivityError, ApplicationError) as error:
             raise StepFailed.from_activity_error(error, step) from error
+
+    async def _routed_again(self, step: str, arg: Any, deadline: datetime, schedule_to_close: timedelta) -> Any:
+        """A step its card host did not take up in time: the host may be busy (wait on, within
+        the step's bound), gone (its lease ran out: fail now, typed and retryable) or have lost
+        the card to another host (the operation's first step follows the card there; a later
+        one fails, its earlier steps having run on the other card host). Returns the step's
+        input, naming the card's reader on its new host."""
+        try:
+            device = await engine_call(EngineStep.LOOKUP_DEVICE, LookupDeviceInput(self.device.eid), DeviceInfo)
+        except StepFailed as failure:
+            if failure.kind != DeviceNotFoundError.kind:
+                raise
+            raise self._unreachable(step, failure.message) from None
+        if device.card_host != self.device.card_host:
+            if self.steps_done:
+                raise self._unreachable(step, f"the card moved to card host {device.card_host} during the operation")
+            workflow.logger.info("%s follows eUICC %s to card host %s", step, device.eid, device.card_host)
+            self.device, self.ref, self.task_queue = device, CardRef(device.eid, device.reader), \
+                card_task_queue(device.card_host)
+            if isinstance(getattr(arg, "card", None), CardRef):
+                arg = dataclasses.replace(arg, card=self.ref)
+        elif workflow.now() >= deadline:
+            raise StepFailed(f"{step} was not taken up by card host {device.card_host} within {schedule_to_close}",
+                             kind="engine.step_timeout", oh_result=OhResultCode.RESULT_SGP_22_OTHER,
+                             win_status=WinStatus.TimeoutWaitingForResponse, retryable=True, data={"step": step})
+        return arg
+
+    def _unreachable(self, step: str, reason: str) -> OperationFailed:
+        return OperationFailed.of(CardHostUnreachableError(
+            f"{step} on eUICC {self.device.eid} was not taken up by card host {self.device.card_host} ({reason}): "
+            f"submit it again"),
+            data={"step": step})
+
+
+def _not_taken_up(error: ActivityError) -> bool:
+    """No worker of the card host started the step within ``CARD_SCHEDULE_TO_START``."""
+    return isinstance(error.cause, TimeoutError) and error.cause.type == TimeoutType.SCHEDULE_TO_START
 
 
 def runs_on_card_host() -> bool:
