@@ -26,6 +26,8 @@ KNOWN = {
     "bench/bench_migration.py::bench",
     "bench/bench_routing.py::bench",
     "scripts/demo.py::run",
+    # grew in the session's merge (the operations and the routing fail-fast met in it)
+    "src/esimflow/workflows/entity.py",
     # split after the session's merge (other helpers changed them until then)
     "src/esimcli/console/app.py::create_app",
     "src/esimcli/migrate_cmd.py",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sgp22.masking import mask_secrets_in
 from sgp22.results import OhResultCode, WinStatus
 
 
@@ -33,8 +34,6 @@ class EsimError(Exception):
         oh_result: OhResultCode | None = None,
         win_status: WinStatus | None = None,
     ) -> None:
-        from sgp22.masking import mask_secrets_in  # deferred: masking builds on modules that raise these
-
         message = mask_secrets_in(message)
         super().__init__(message)
         self.message = message

@@ -12,7 +12,7 @@ from typing import Any
 from sgp22.errors import BadInputError
 from sgp22.es10_enums import BppCommandId, ErrorReason, enum_value, value_name
 from sgp22.es10_types import EuiccInfo2, NotificationMetadata, PendingNotification
-from sgp22.identifiers import mask_secret
+from sgp22.secret_text import mask_secret
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,22 @@ profile), so it never appears whole in a repr, a str or an error message: see :f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sgp22.errors import ActivationCodeInvalidError, BadInputError, MalformedDataError, SmdpAddressInvalidError
-
-
-def mask_secret(secret: str) -> str:
-    """``AB12…(16)``: enough to tell two secrets apart, not enough to use one."""
-    if not secret:
-        return ""
-    return f"{secret[:4]}…({len(secret)})" if len(secret) > 8 else f"…({len(secret)})"
+from sgp22.masking import mask_secrets_in, secrets_in
+from sgp22.secret_text import (
+    AC_FORMAT,
+    AC_PREFIX,
+    DELIMITER,
+    OID,
+    activation_code_secrets,
+    mask_secret,
+    scrub,
+    shown_address,
+)
 
 
 # --- EID (SGP.29: EIN + ESIN + two ISO 7064 MOD 97-10 check digits) ------------------------------
@@ -177,14 +181,10 @@ class Iccid:
 
 # --- Activation code (SGP.22 section 4.1) -------------------------------------------------------
 
-AC_PREFIX = "LPA:"
-AC_FORMAT = "1"
 MAX_AC_LENGTH = 512          # SGP.22 bounds each field; this only stops absurd input early
 MAX_MATCHING_ID_LENGTH = 255
-_DELIMITER = "$"
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-_OID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+")
 
 
 def _invalid(message: str, defect: str) -> ActivationCodeInvalidError:
@@ -193,22 +193,6 @@ def _invalid(message: str, defect: str) -> ActivationCodeInvalidError:
 
 def _bad_address(message: str, defect: str) -> SmdpAddressInvalidError:
     return SmdpAddressInvalidError(message, kind=f"input.smdp_address.{defect}")
-
-
-_PLAIN_ADDRESS = re.compile(
-    r"((?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z0-9-]{1,63}\.?|localhost|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{0,6})?",
-)
-
-
-def shown_address(address: str) -> str:
-    """How an error names a refused (or unreachable) address: in clear only while it has the
-    shape of a host name (dotted labels, an optional numeric port), so a matching ID put in the
-    address field or its port (fields swapped, a pasted activation code) never comes back in a
-    message."""
-    scheme_free = address.split("://", 1)[-1]
-    if len(address) <= 80 and _PLAIN_ADDRESS.fullmatch(scheme_free):
-        return repr(address)
-    return mask_secret(address)
 
 
 def check_smdp_address(address: str) -> str:
@@ -223,7 +207,7 @@ def check_smdp_address(address: str) -> str:
     if not address:
         raise _bad_address("the SM-DP+ address is empty", "missing")
     shown = shown_address(address)
-    if _DELIMITER in address:
+    if DELIMITER in address:
         raise _bad_address(f"SM-DP+ address {mask_secret(address)} contains '$': give the host name, "
                            "not an activation code", "invalid")
     if "://" in address:
@@ -275,43 +259,12 @@ def _label_defect(label: str) -> str:
     return f"contains {_name_char(bad)} (letters, digits and '-' only)"
 
 
-def activation_code_secrets(text: str) -> list[str]:
-    """Every part of an activation code string that may be a secret, found before parsing, so
-    whatever a parser or a later layer says about a malformed code can be masked: each
-    ``$``-separated field except the format, a valid-looking address, an OID and the flag."""
-    if not isinstance(text, str):
-        return []
-    text = text.strip()
-    fields = text.split(_DELIMITER)
-    secrets = []
-    for position, value in enumerate(fields):
-        if not value or (position == 0 and value.upper() in (AC_FORMAT, AC_PREFIX + AC_FORMAT)):
-            continue
-        if position == 1 and shown_address(value) != mask_secret(value):
-            continue
-        if position == 3 and _OID.fullmatch(value):
-            continue
-        if position == 4 and value == "1":
-            continue
-        secrets.append(value)
-    if len(fields) > 1 or secrets:
-        secrets.append(text)
-    return secrets
-
-
-def scrub(message: str, secrets: Iterable[str | None]) -> str:
-    """``message`` with every one of ``secrets`` (longest first) replaced by its mask."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        message = message.replace(secret, mask_secret(secret))
-    return message
-
-
 def check_oid(text: str) -> str:
     """``text`` if it is a dotted OBJECT IDENTIFIER that DER can carry."""
     from sgp22.codec import encode_oid_content  # deferred: compiling the ASN.1 is not needed here
 
     shown = repr(text[:60]) if re.fullmatch(r"[0-9.]*", text) else mask_secret(text)  # a misplaced token?
-    if not _OID.fullmatch(text):
+    if not OID.fullmatch(text):
         raise _invalid(f"SM-DP+ OID {shown} is not a dotted number such as 2.999.10", "oid")
     try:
         encode_oid_content(text)
@@ -364,7 +317,7 @@ class ActivationCode:
                 "characters",
             )
         body = text[len(AC_PREFIX) :] if text[: len(AC_PREFIX)].upper() == AC_PREFIX else text
-        fields = body.split(_DELIMITER)
+        fields = body.split(DELIMITER)
         if fields[0] != AC_FORMAT:
             shown = repr(fields[0]) if len(fields[0]) <= 3 else mask_secret(fields[0])  # may be a bare token
             raise _invalid(
@@ -413,7 +366,7 @@ class ActivationCode:
             fields.append(self.smdp_oid)
         if self.confirmation_code_required:
             fields.append("1")
-        return AC_PREFIX + _DELIMITER.join(fields)
+        return AC_PREFIX + DELIMITER.join(fields)
 
     def __str__(self) -> str:
         return self._text(mask_secret(self.matching_id))
@@ -431,9 +384,19 @@ def _check_matching_id(matching_id: str) -> None:
             f"the matching ID has {len(matching_id)} characters, at most {MAX_MATCHING_ID_LENGTH} are allowed",
             "matching_id",
         )
-    bad = next((char for char in matching_id if char == _DELIMITER or not (char.isascii() and char.isprintable()) or char.isspace()), None)
+    bad = next((char for char in matching_id if char == DELIMITER or not (char.isascii() and char.isprintable()) or char.isspace()), None)
     if bad is not None:
         raise _invalid(f"the matching ID {mask_secret(matching_id)} contains {_name_char(bad)}", "matching_id")
+
+
+def check_no_secret(value: str, what: str) -> str:
+    """``value``, unless it holds an activation code or a matching ID: ``what`` (a workflow id,
+    an operation id) is kept in plain text where the engine's encryption does not reach."""
+    if secrets_in(value):
+        raise BadInputError(f"the {what} {mask_secrets_in(value)} looks like it holds an activation code or a "
+                            f"matching ID, which would be stored in plain text: choose another {what}",
+                            kind="input.secret_in_identifier")
+    return value
 
 
 # --- helpers -------------------------------------------------------------------------------------

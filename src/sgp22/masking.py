@@ -7,7 +7,7 @@ messages, the console's pages, decoded payloads) therefore goes through :func:`m
 which masks, besides the secrets the caller knows:
 
 - every activation code (a word starting ``LPA:`` or holding two ``$``): each field that is not a plain address, an OID
-  or the confirmation code flag, see :func:`~sgp22.identifiers.activation_code_secrets`;
+  or the confirmation code flag, see :func:`~sgp22.secret_text.activation_code_secrets`;
 - every word shaped like an SGP.22 matching ID: upper-case letters, digits, ``-`` and ``_``
   (SGP.22 4.1 allows ``0-9``, ``A-Z`` and ``-``), 8 characters or more, with letters *and*
   digits. Hexadecimal (APDUs, transaction IDs), decimal identifiers (EIDs, ICCIDs), timestamps
@@ -16,7 +16,7 @@ which masks, besides the secrets the caller knows:
   readable word, a miss costs a profile.
 
 A value that would be stored in plain text outside the engine's encryption (a Temporal workflow
-id, an update id, a search attribute) is refused instead: :func:`check_no_secret`.
+id, an update id, a search attribute) is refused instead: :func:`sgp22.identifiers.check_no_secret`.
 """
 from __future__ import annotations
 
@@ -24,8 +24,7 @@ import logging
 import re
 from collections.abc import Iterable
 
-from sgp22.errors import BadInputError
-from sgp22.identifiers import activation_code_secrets, mask_secret, scrub
+from sgp22.secret_text import activation_code_secrets, mask_secret, scrub
 
 _SHAPE = re.compile(r"(?<![0-9A-Za-z_])[0-9A-Z_]+(?:-[0-9A-Z_]+)*(?![0-9A-Za-z_])")
 _WORD = r"[^\s\"'<>,;()\[\]{}$]*"
@@ -69,16 +68,6 @@ def mask_secrets_in(text: str, known: Iterable[str | None] = ()) -> str:
     return scrub(text, [*known_secrets, *secrets_in(text)])
 
 
-def check_no_secret(value: str, what: str) -> str:
-    """``value``, unless it holds an activation code or a matching ID: ``what`` (a workflow id,
-    an operation id) is kept in plain text where the engine's encryption does not reach."""
-    if secrets_in(value):
-        raise BadInputError(f"the {what} {mask_secrets_in(value)} looks like it holds an activation code or a "
-                            f"matching ID, which would be stored in plain text: choose another {what}",
-                            kind="input.secret_in_identifier")
-    return value
-
-
 class MaskingLogFilter(logging.Filter):
     """Masks possible secrets in every record a handler writes (message, arguments and the
     traceback's text): a value a user put in the wrong field reaches the logs masked."""
@@ -102,5 +91,5 @@ def mask_logs(handlers: Iterable[logging.Handler] | None = None) -> None:
             handler.addFilter(MaskingLogFilter())
 
 
-__all__ = ["MIN_MASKED_LENGTH", "MaskingLogFilter", "check_no_secret", "looks_like_matching_id", "mask_logs", "mask_secret",
+__all__ = ["MIN_MASKED_LENGTH", "MaskingLogFilter", "looks_like_matching_id", "mask_logs", "mask_secret",
            "mask_secrets_in", "secrets_in"]

@@ -24,7 +24,7 @@ from typing import Iterator
 
 from sgp22.errors import EsimError
 from sgp22.es10_types import AccessRule, OperatorId
-from sgp22.identifiers import mask_secret
+from sgp22.secret_text import mask_secret
 
 from rsplab.smdp.profiles import (
     NewProfile,
