@@ -53,6 +53,7 @@ from esimflow.migration.report import report  # noqa: E402
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
 from esimflow.workers.run import WorkerOptions  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
+from process_stats import peak_rss_mb  # noqa: E402 - bench/, the script's own directory
 
 ENGINE_QUEUE = "bench-engine"
 MIGRATION_QUEUE = "bench-migration"
@@ -108,14 +109,6 @@ def trace_allocations(path: Path, every: float = 60.0) -> None:
             for stat in stats[:25]:
                 print(f"  {stat}", file=out)
         previous = snapshot
-
-
-def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
-    """``VmHWM``: the process's peak RSS so far; ``VmRSS``: its RSS now."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def rss_slope(samples: list[tuple[int, float]]) -> float:
