@@ -53,7 +53,7 @@ from esimflow.migration.report import report  # noqa: E402
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
 from esimflow.workers.run import WorkerOptions  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
-from process_stats import peak_rss_mb  # noqa: E402 - bench/, the script's own directory
+from process_stats import cpu_seconds, peak_rss_mb  # noqa: E402 - bench/, the script's own directory
 
 ENGINE_QUEUE = "bench-engine"
 MIGRATION_QUEUE = "bench-migration"
@@ -140,12 +140,6 @@ def stop_process(process: subprocess.Popen | None) -> None:
             process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- no-op activities ----------------------------------------------------------------------------
