@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from sgp22.errors import SmdpAddressInvalidError
 from sgp22.es10_session_types import ServerAuthentication
-from sgp22.identifiers import check_smdp_address
+from sgp22.activation_code import check_smdp_address
 from sgp22.secret_text import mask_secret
 
 

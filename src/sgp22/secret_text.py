@@ -69,3 +69,10 @@ def scrub(message: str, secrets: Iterable[str | None]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         message = message.replace(secret, mask_secret(secret))
     return message
+
+
+def name_char(char: str) -> str:
+    """A character as a message names it: itself when printable, else its code point (``U+00A0``)."""
+    if char.isascii() and char.isprintable() and not char.isspace():
+        return repr(char)
+    return f"U+{ord(char):04X}"
