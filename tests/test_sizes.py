@@ -30,7 +30,6 @@ KNOWN = {
     "src/esimflow/workflows/entity.py",
     # split after the session's merge (other helpers changed them until then)
     "src/esimcli/migrate_cmd.py",
-    "src/rsplab/smdp/inventory.py",
 }
 
 
