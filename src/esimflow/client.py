@@ -31,7 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from sgp22.errors import EsimError
-from sgp22.identifiers import check_no_secret
+from sgp22.masking import check_no_secret
 
 from esimflow.contract import (
     ENTITY_WORKFLOW, LOAD_STEP, QUERY_PROGRESS, QUERY_QUEUE, UNSERIALISED_OPERATIONS, UPDATE_DECLINE,

@@ -104,7 +104,7 @@ def _label_defect(label: str) -> str:
 
 def check_oid(text: str) -> str:
     """``text`` if it is a dotted OBJECT IDENTIFIER that DER can carry."""
-    from sgp22.codec import encode_oid_content  # deferred: compiling the ASN.1 is not needed here
+    from sgp22.asn1_der import encode_oid_content  # deferred: asn1tools is not needed otherwise
 
     shown = repr(text[:60]) if re.fullmatch(r"[0-9.]*", text) else mask_secret(text)  # a misplaced token?
     if not OID.fullmatch(text):

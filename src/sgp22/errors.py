@@ -4,14 +4,14 @@ Each error knows whether trying again can help and which OpenHarmony ``ResultCod
 Windows ``ESimOperationStatus`` it surfaces as, so the engine never has to guess. Messages are
 built by the raiser and must not carry secrets (matching IDs, confirmation codes, keys); what
 the raiser quotes from its input (a name, an id, a path a user typed) may hold one put in the
-wrong field, so every message is also masked here (:func:`sgp22.masking.mask_secrets_in`).
+wrong field, so every message is also masked here (:func:`sgp22.secret_text.mask_secrets_in`).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from sgp22.masking import mask_secrets_in
 from sgp22.results import OhResultCode, WinStatus
+from sgp22.secret_text import mask_secrets_in
 
 
 class EsimError(Exception):

@@ -1,5 +1,5 @@
 """The identifiers a card reports and a user types: EIDs and ICCIDs (activation codes:
-``sgp22.activation_code``), and the refusal of a secret where plain text is kept.
+``sgp22.activation_code``).
 
 Each parser refuses a defective value with an error whose ``kind`` names the defect
 (``input.eid.check_digits``, ``input.activation_code.oid``, ...), so a user learns what to fix and
@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sgp22.errors import BadInputError, MalformedDataError
-from sgp22.masking import mask_secrets_in, secrets_in
 from sgp22.secret_text import name_char
 
 
@@ -169,14 +168,6 @@ class Iccid:
         return self.digits
 
 
-def check_no_secret(value: str, what: str) -> str:
-    """``value``, unless it holds an activation code or a matching ID: ``what`` (a workflow id,
-    an operation id) is kept in plain text where the engine's encryption does not reach."""
-    if secrets_in(value):
-        raise BadInputError(f"the {what} {mask_secrets_in(value)} looks like it holds an activation code or a "
-                            f"matching ID, which would be stored in plain text: choose another {what}",
-                            kind="input.secret_in_identifier")
-    return value
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -307,16 +307,8 @@ async def download(
     delivery fails, it stays pending for `process_notifications`. A PIR reporting failure is
     raised as its ES10 error after delivery.
     """
-    code = ActivationCode.parse(activation_code)
-    if parse_server_address(code.smdp_address).text.lower() != es9.address.text.lower():
-        raise BadInputError(f"the activation code names {code.smdp_address!r}, the client talks to {es9.address.text!r}")
-    es9.add_secret(code.matching_id)
-    es9.add_secret(confirmation_code)
-
-    def progress(phase: str) -> None:
-        if on_progress is not None:
-            on_progress(phase)
-
+    code = _code_for(es9, activation_code, confirmation_code)
+    progress = on_progress or _no_progress
     progress("authenticating")
     euicc = read_euicc_auth_data(isdr)
     challenge = await initiate_authentication(es9, euicc, expected_oid=code.smdp_oid or None)
@@ -352,6 +344,21 @@ async def download(
         install=installed,
         pir_delivered=delivered,
     )
+
+
+def _code_for(es9: Es9Client, activation_code: str, confirmation_code: str | None) -> ActivationCode:
+    """The activation code, which must name the SM-DP+ ``es9`` talks to; its secrets (and the
+    confirmation code) are masked should the server echo them."""
+    code = ActivationCode.parse(activation_code)
+    if parse_server_address(code.smdp_address).text.lower() != es9.address.text.lower():
+        raise BadInputError(f"the activation code names {code.smdp_address!r}, the client talks to {es9.address.text!r}")
+    es9.add_secret(code.matching_id)
+    es9.add_secret(confirmation_code)
+    return code
+
+
+def _no_progress(phase: str) -> None:
+    """No one follows the download's progress."""
 
 
 async def _deliver_pir(isdr: Es10Channel, es9: Es9Client, installed: InstallResult) -> bool:

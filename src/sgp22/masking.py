@@ -7,7 +7,7 @@ messages, the console's pages, decoded payloads) therefore goes through :func:`m
 which masks, besides the secrets the caller knows:
 
 - every activation code (a word starting ``LPA:`` or holding two ``$``): each field that is not a plain address, an OID
-  or the confirmation code flag, see :func:`~sgp22.secret_text.activation_code_secrets`;
+  or the confirmation code flag, see :func:`~sgp22.identifiers.activation_code_secrets`;
 - every word shaped like an SGP.22 matching ID: upper-case letters, digits, ``-`` and ``_``
   (SGP.22 4.1 allows ``0-9``, ``A-Z`` and ``-``), 8 characters or more, with letters *and*
   digits. Hexadecimal (APDUs, transaction IDs), decimal identifiers (EIDs, ICCIDs), timestamps
@@ -16,56 +16,25 @@ which masks, besides the secrets the caller knows:
   readable word, a miss costs a profile.
 
 A value that would be stored in plain text outside the engine's encryption (a Temporal workflow
-id, an update id, a search attribute) is refused instead: :func:`sgp22.identifiers.check_no_secret`.
+id, an update id, a search attribute) is refused instead: :func:`check_no_secret`.
 """
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
-from sgp22.secret_text import activation_code_secrets, mask_secret, scrub
-
-_SHAPE = re.compile(r"(?<![0-9A-Za-z_])[0-9A-Z_]+(?:-[0-9A-Z_]+)*(?![0-9A-Za-z_])")
-_WORD = r"[^\s\"'<>,;()\[\]{}$]*"
-_ACTIVATION_CODE_WORD = re.compile(rf"(?i)LPA:{_WORD}(?:\${_WORD})+|{_WORD}\${_WORD}(?:\${_WORD})+")
-_HEX = re.compile(r"[0-9A-F]+")
-_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2})?")
-_MIN_SHAPED_LENGTH = 8
-MIN_MASKED_LENGTH = 4
-"""Shorter known secrets are left alone: they would mask ordinary words and numbers (a count, a
-nickname), and a secret that short offers no protection worth the false alarms."""
+from sgp22.errors import BadInputError
+from sgp22.secret_text import MIN_MASKED_LENGTH, looks_like_matching_id, mask_secret, mask_secrets_in, secrets_in
 
 
-def looks_like_matching_id(word: str) -> bool:
-    """Whether ``word`` has the shape of an SGP.22 matching ID (see the module docstring)."""
-    return (_MIN_SHAPED_LENGTH <= len(word) <= 255 and _SHAPE.fullmatch(word) is not None
-            and any(char.isalpha() for char in word) and any(char.isdigit() for char in word)
-            and not _HEX.fullmatch(word) and not _TIMESTAMP.fullmatch(word) and not _is_constant_name(word))
-
-
-def _is_constant_name(word: str) -> bool:
-    """``RESULT_SGP_22_OTHER``: words and numbers joined by ``_`` (result code names), not the
-    letters and digits mixed in each group that a matching ID has."""
-    return "_" in word and "-" not in word and all(part.isalpha() or part.isdigit() for part in word.split("_"))
-
-
-def secrets_in(text: str) -> list[str]:
-    """The parts of ``text`` that may be secrets: activation code fields and matching-ID-shaped
-    words."""
-    found = []
-    for word in _ACTIVATION_CODE_WORD.findall(text):  # its fields, so the address stays readable
-        found += [secret for secret in activation_code_secrets(word) if secret != word and len(secret) >= MIN_MASKED_LENGTH]
-    found += [word for word in _SHAPE.findall(text) if looks_like_matching_id(word)]
-    return found
-
-
-def mask_secrets_in(text: str, known: Iterable[str | None] = ()) -> str:
-    """``text`` with the ``known`` secrets and everything that may be one masked."""
-    if not isinstance(text, str):
-        return text
-    known_secrets = [secret for secret in known if secret and len(secret) >= MIN_MASKED_LENGTH]
-    return scrub(text, [*known_secrets, *secrets_in(text)])
+def check_no_secret(value: str, what: str) -> str:
+    """``value``, unless it holds an activation code or a matching ID: ``what`` (a workflow id,
+    an operation id) is kept in plain text where the engine's encryption does not reach."""
+    if secrets_in(value):
+        raise BadInputError(f"the {what} {mask_secrets_in(value)} looks like it holds an activation code or a "
+                            f"matching ID, which would be stored in plain text: choose another {what}",
+                            kind="input.secret_in_identifier")
+    return value
 
 
 class MaskingLogFilter(logging.Filter):
@@ -91,5 +60,5 @@ def mask_logs(handlers: Iterable[logging.Handler] | None = None) -> None:
             handler.addFilter(MaskingLogFilter())
 
 
-__all__ = ["MIN_MASKED_LENGTH", "MaskingLogFilter", "looks_like_matching_id", "mask_logs", "mask_secret",
+__all__ = ["MIN_MASKED_LENGTH", "MaskingLogFilter", "check_no_secret", "looks_like_matching_id", "mask_logs", "mask_secret",
            "mask_secrets_in", "secrets_in"]

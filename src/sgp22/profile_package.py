@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import asn1tools
 
-from sgp22 import codec, tlv
+from sgp22 import asn1_der, codec, tlv
 from sgp22.errors import BadInputError, MalformedDataError
 from sgp22.es10_types import AccessRule
 from sgp22.identifiers import Iccid
@@ -75,7 +75,7 @@ def _built_once(build: Callable[[], T]) -> Callable[[], T]:
 @_built_once
 def spec() -> Any:
     """upp.asn compiled for DER (an asn1tools specification)."""
-    return codec.compile_der_string(_source())
+    return asn1_der.compile_der_string(_source())
 
 
 @_built_once

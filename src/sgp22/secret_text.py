@@ -1,9 +1,6 @@
-"""What in a piece of text may be a secret, and how it is shown instead: the mask of a secret
-(``AB12…(16)``), a message with known secrets masked, the fields of an activation code that may
-be secrets, and an address shown in clear only while it looks like a host name.
-
-Pure string work with nothing that raises the library's errors, so the errors themselves
-(``sgp22.errors``, through ``sgp22.masking``) can mask every message with it.
+"""Finding and masking secrets in text: the part of :mod:`sgp22.masking` every other module can
+use, :mod:`sgp22.errors` included (it masks every error message), so it imports nothing of the
+library. A matching ID is a bearer secret (whoever holds it can download the profile).
 """
 from __future__ import annotations
 
@@ -13,7 +10,6 @@ from collections.abc import Iterable
 AC_PREFIX = "LPA:"
 AC_FORMAT = "1"
 DELIMITER = "$"
-"""An activation code's field separator (SGP.22 section 4.1)."""
 OID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+")
 
 
@@ -69,6 +65,50 @@ def scrub(message: str, secrets: Iterable[str | None]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         message = message.replace(secret, mask_secret(secret))
     return message
+
+
+# --- anything shaped like a secret (see sgp22.masking) ------------------------------------------
+
+_SHAPE = re.compile(r"(?<![0-9A-Za-z_])[0-9A-Z_]+(?:-[0-9A-Z_]+)*(?![0-9A-Za-z_])")
+_WORD = r"[^\s\"'<>,;()\[\]{}$]*"
+_ACTIVATION_CODE_WORD = re.compile(rf"(?i)LPA:{_WORD}(?:\${_WORD})+|{_WORD}\${_WORD}(?:\${_WORD})+")
+_HEX = re.compile(r"[0-9A-F]+")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2})?")
+_MIN_SHAPED_LENGTH = 8
+MIN_MASKED_LENGTH = 4
+"""Shorter known secrets are left alone: they would mask ordinary words and numbers (a count, a
+nickname), and a secret that short offers no protection worth the false alarms."""
+
+
+def looks_like_matching_id(word: str) -> bool:
+    """Whether ``word`` has the shape of an SGP.22 matching ID (see the module docstring)."""
+    return (_MIN_SHAPED_LENGTH <= len(word) <= 255 and _SHAPE.fullmatch(word) is not None
+            and any(char.isalpha() for char in word) and any(char.isdigit() for char in word)
+            and not _HEX.fullmatch(word) and not _TIMESTAMP.fullmatch(word) and not _is_constant_name(word))
+
+
+def _is_constant_name(word: str) -> bool:
+    """``RESULT_SGP_22_OTHER``: words and numbers joined by ``_`` (result code names), not the
+    letters and digits mixed in each group that a matching ID has."""
+    return "_" in word and "-" not in word and all(part.isalpha() or part.isdigit() for part in word.split("_"))
+
+
+def secrets_in(text: str) -> list[str]:
+    """The parts of ``text`` that may be secrets: activation code fields and matching-ID-shaped
+    words."""
+    found = []
+    for word in _ACTIVATION_CODE_WORD.findall(text):  # its fields, so the address stays readable
+        found += [secret for secret in activation_code_secrets(word) if secret != word and len(secret) >= MIN_MASKED_LENGTH]
+    found += [word for word in _SHAPE.findall(text) if looks_like_matching_id(word)]
+    return found
+
+
+def mask_secrets_in(text: str, known: Iterable[str | None] = ()) -> str:
+    """``text`` with the ``known`` secrets and everything that may be one masked."""
+    if not isinstance(text, str):
+        return text
+    known_secrets = [secret for secret in known if secret and len(secret) >= MIN_MASKED_LENGTH]
+    return scrub(text, [*known_secrets, *secrets_in(text)])
 
 
 def name_char(char: str) -> str:

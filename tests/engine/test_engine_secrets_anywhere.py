@@ -26,7 +26,8 @@ from esimcli.console.accounts import AccountBook
 from esimcli.console.sources import Sources
 from esimcli.exit_codes import ExitCode
 from esimcli.main import main
-from esimflow import api
+from esimflow import contract
+from esimflow import client as engine_client
 from esimflow.activities.card_access import CardPool
 from esimflow.codec import AesGcmCodec, Keyring
 from esimflow.codec_server import create_app as codec_app
@@ -64,8 +65,8 @@ class EchoingEngine:
             def run(self, op_input):
                 engine.reached += 1
                 echoed = json.dumps(dataclasses.asdict(op_input), default=str)
-                return api.OperationResult.failure(
-                    api.operation_name(op_input), getattr(op_input, "eid", ""),
+                return contract.OperationResult.failure(
+                    contract.operation_name(op_input), getattr(op_input, "eid", ""),
                     oh_result=OhResultCode.RESULT_SGP_22_OTHER, win_status=WinStatus.Other,
                     error_kind="test.echo", message=f"refused {echoed}", data={"input": echoed})
 
@@ -167,11 +168,11 @@ async def test_an_operation_id_or_device_holding_a_matching_id_never_becomes_a_w
         def __getattr__(self, name):
             raise AssertionError(f"the server was reached ({name})")
 
-    for op_input, operation_id in ((api.GetEidInput(device=EID), f"retry-{SECRET}"),
-                                   (api.GetEidInput(device=f"pcsc:{SECRET}"), None),
-                                   (api.ListProfilesInput(eid=SECRET), None)):
+    for op_input, operation_id in ((contract.GetEidInput(device=EID), f"retry-{SECRET}"),
+                                   (contract.GetEidInput(device=f"pcsc:{SECRET}"), None),
+                                   (contract.ListProfilesInput(eid=SECRET), None)):
         with pytest.raises(BadInputError) as refused:
-            await api.start_operation(NoServer(), op_input, operation_id=operation_id)
+            await engine_client.start_operation(NoServer(), op_input, operation_id=operation_id)
         assert refused.value.kind == "input.secret_in_identifier" and not shows(SECRET, refused.value.message)
 
 
@@ -219,8 +220,8 @@ async def test_the_history_as_the_temporal_ui_decodes_it_shows_no_matching_id_fr
     import httpx
 
     codec = AesGcmCodec(Keyring(TEST_PAYLOAD_KEY))
-    inputs = [api.SetNicknameInput(eid=EID, iccid=ICCID, nickname=SECRET),
-              api.SkipRequest(reason=f"operator: stuck on {SECRET}"),
+    inputs = [contract.SetNicknameInput(eid=EID, iccid=ICCID, nickname=SECRET),
+              contract.SkipRequest(reason=f"operator: stuck on {SECRET}"),
               {"message": f"the SM-DP+ refused LPA:1${SECRET}$smdp.example.com"}]
     sealed = [codec.encrypt(Payload(metadata={"encoding": b"json/plain"},
                                     data=json.dumps(dataclasses.asdict(i) if dataclasses.is_dataclass(i) else i)

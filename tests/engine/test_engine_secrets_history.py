@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from esimflow import api
+from esimflow import contract
 from sgp22.errors import BadInputError
 from tests.engine.engine_stack import new_iccid, running_engine
 from tests.protocol.test_protocol_identifiers_fuzz import shows
@@ -48,16 +48,16 @@ async def test_no_history_and_no_log_record_shows_a_matching_id_put_in_a_nicknam
     with caplog.at_level(logging.DEBUG):
         async with running_engine(dev_client, tmp_path, unique_task_queue, smdp=smdp, cards={"card": card}) as engine:
             code = smdp.add_profile(iccid, matching_id=TARGET_MATCHING_ID)
-            downloaded = await engine.run(api.DownloadProfileInput(card.eid, code))
+            downloaded = await engine.run(contract.DownloadProfileInput(card.eid, code))
             assert downloaded.ok, downloaded
-            named = await engine.run(api.SetNicknameInput(card.eid, iccid, SECRET))
+            named = await engine.run(contract.SetNicknameInput(card.eid, iccid, SECRET))
             assert named.ok, named
-            refused = await engine.run(api.SetNicknameInput(card.eid, "8944000000000000019", SECRET))
+            refused = await engine.run(contract.SetNicknameInput(card.eid, "8944000000000000019", SECRET))
             assert not refused.ok  # no such profile: its failure message travels through history too
             with pytest.raises(BadInputError):
-                await engine.start(api.ListProfilesInput(card.eid), operation_id=f"op-{SECRET}")
-            listed = await engine.run(api.ListProfilesInput(card.eid))
-            workflow_ids = [api.euicc_workflow_id(card.eid), downloaded.workflow_id, named.workflow_id,
+                await engine.start(contract.ListProfilesInput(card.eid), operation_id=f"op-{SECRET}")
+            listed = await engine.run(contract.ListProfilesInput(card.eid))
+            workflow_ids = [contract.euicc_workflow_id(card.eid), downloaded.workflow_id, named.workflow_id,
                             refused.workflow_id]
             histories = [await history_text(dev_client, workflow_id) for workflow_id in workflow_ids]
 

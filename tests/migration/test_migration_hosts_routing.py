@@ -21,7 +21,8 @@ from datetime import timedelta
 
 import pytest
 
-from esimflow import api
+from esimflow import contract
+from esimflow import client as engine_client
 from esimflow.config import TemporalConfig
 from esimflow.devices import CardHostUnreachableError, DeviceNotFoundError
 from esimflow.routing.registry import TemporalDeviceRegistry
@@ -72,19 +73,19 @@ async def routed_to(registry: TemporalDeviceRegistry, eid: str, host: str, withi
         await asyncio.sleep(0.2)
 
 
-async def list_profiles(client, eid: str, queue: str) -> tuple[api.OperationResult, float]:
+async def list_profiles(client, eid: str, queue: str) -> tuple[contract.OperationResult, float]:
     started = time.monotonic()
-    result = await api.run_operation(client, api.ListProfilesInput(eid), task_queue=queue)
+    result = await engine_client.run_operation(client, contract.ListProfilesInput(eid), task_queue=queue)
     return result, time.monotonic() - started
 
 
-async def card_steps_ran_on(client, result: api.OperationResult) -> set[str]:
+async def card_steps_ran_on(client, result: contract.OperationResult) -> set[str]:
     """The task queues the operation's card steps ran on (ordinary or local activities)."""
     history = await client.get_workflow_handle(result.workflow_id).fetch_history()
     queues = {event.activity_task_scheduled_event_attributes.task_queue.name for event in history.events
               if event.HasField("activity_task_scheduled_event_attributes")}
     description = await client.get_workflow_handle(result.workflow_id).describe()
-    return {queue for queue in queues | {description.task_queue} if queue.startswith(api.CARD_TASK_QUEUE_PREFIX)}
+    return {queue for queue in queues | {description.task_queue} if queue.startswith(contract.CARD_TASK_QUEUE_PREFIX)}
 
 
 @pytest.mark.timeout(300)
@@ -106,7 +107,7 @@ async def test_an_operation_for_a_killed_host_fails_fast_and_one_for_a_moved_car
             await routed_to(registry, fresh_eid, old_host.name)
             result, _ = await list_profiles(dev_client, fresh_eid, queue)
             assert result.ok, result
-            assert await card_steps_ran_on(dev_client, result) == {api.card_task_queue(old_host.name)}
+            assert await card_steps_ran_on(dev_client, result) == {contract.card_task_queue(old_host.name)}
 
             # killed with its card announced: the next operation is routed there, and fails fast
             old_host.kill()
@@ -133,13 +134,13 @@ async def test_an_operation_for_a_killed_host_fails_fast_and_one_for_a_moved_car
             assert result.ok, result
             assert waited < bound, f"waited {waited:.0f} s for a moved card"
             ran_on = await card_steps_ran_on(dev_client, result)
-            assert api.card_task_queue(new_host.name) in ran_on
+            assert contract.card_task_queue(new_host.name) in ran_on
             if runs_workflows:  # routed again as a whole
-                assert ran_on == {api.card_task_queue(new_host.name)}
+                assert ran_on == {contract.card_task_queue(new_host.name)}
             else:  # its first card step, not taken up on the old host's queue, was sent to the new one
-                assert ran_on == {api.card_task_queue(name) for name in names}
+                assert ran_on == {contract.card_task_queue(name) for name in names}
     finally:
         for host in (old_host, new_host):
             host.stop()
         with contextlib.suppress(Exception):  # nothing left to wake up on the shared server
-            await dev_client.get_workflow_handle(api.euicc_workflow_id(fresh_eid)).terminate("test ended")
+            await dev_client.get_workflow_handle(contract.euicc_workflow_id(fresh_eid)).terminate("test ended")

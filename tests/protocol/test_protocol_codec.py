@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sgp22 import codec
+from sgp22 import asn1_der, codec
 from sgp22.errors import BadInputError, MalformedDataError
 
 ICCID_BCD = bytes.fromhex("989444999999990920F3")  # ICCID 8949449999999990023, EF.ICCID coding
@@ -84,8 +84,8 @@ def test_sgp26_smdp_oid_round_trips():
     ],
 )
 def test_oid_content_octets_both_ways(dotted, content_hex):
-    assert codec.encode_oid_content(dotted).hex().upper() == content_hex
-    assert codec.decode_oid_content(bytes.fromhex(content_hex)) == dotted
+    assert asn1_der.encode_oid_content(dotted).hex().upper() == content_hex
+    assert asn1_der.decode_oid_content(bytes.fromhex(content_hex)) == dotted
     der = codec.encode("DpProprietaryData", {"dpOid": dotted})
     assert codec.decode("DpProprietaryData", der) == {"dpOid": dotted}
 
@@ -615,7 +615,7 @@ def test_list_element_with_a_foreign_tag_fails_instead_of_hanging():
 
 @pytest.mark.timeout(10)
 def test_other_modules_compiled_through_the_codec_get_the_corrections():
-    spec = codec.compile_der_string(
+    spec = asn1_der.compile_der_string(
         "M DEFINITIONS AUTOMATIC TAGS ::= BEGIN\n"
         "Result ::= SEQUENCE { status SEQUENCE OF Status, oid OBJECT IDENTIFIER OPTIONAL }\n"
         "Status ::= SEQUENCE { code INTEGER }\n"

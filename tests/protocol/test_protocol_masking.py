@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from sgp22.errors import BadInputError
-from sgp22.identifiers import check_no_secret
+from sgp22.masking import check_no_secret
 from sgp22.masking import MaskingLogFilter, mask_logs, mask_secrets_in
 from sgp22.results import OhResultCode, WinStatus
 

@@ -32,7 +32,7 @@ from esimflow.migration.model import (
     device_workflow_id,
 )
 from sgp22.errors import BadInputError
-from sgp22.identifiers import check_no_secret
+from sgp22.masking import check_no_secret
 
 BULK_OPERATION = "BulkMigration"
 _ID_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")

@@ -42,7 +42,7 @@ from esimflow.registries import open_registry
 from esimflow.workflows.device_migration import DeviceMigrationWorkflow
 from esimflow.workers.sandbox import workflow_runner
 from sgp22.errors import BadInputError, EsimError, StatusWordError
-from sgp22.identifiers import check_no_secret
+from sgp22.masking import check_no_secret
 
 log = logging.getLogger(__name__)
 
