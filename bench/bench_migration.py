@@ -53,6 +53,7 @@ from esimflow.migration.report import report  # noqa: E402
 from esimflow.workers.devstack import start_dev_server  # noqa: E402
 from esimflow.workers.run import WorkerOptions  # noqa: E402
 from tests.conftest import TEST_PAYLOAD_KEY  # noqa: E402
+from process_stats import cpu_seconds, peak_rss_mb  # noqa: E402 - bench/, the script's own directory
 
 ENGINE_QUEUE = "bench-engine"
 MIGRATION_QUEUE = "bench-migration"
@@ -110,14 +111,6 @@ def trace_allocations(path: Path, every: float = 60.0) -> None:
         previous = snapshot
 
 
-def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
-    """``VmHWM``: the process's peak RSS so far; ``VmRSS``: its RSS now."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def rss_slope(samples: list[tuple[int, float]]) -> float:
     """MB per 1,000 devices migrated: the least-squares slope of (finished, RSS) from the
     first quarter of the run on (the start-up and the cache filling up left out)."""
@@ -147,12 +140,6 @@ def stop_process(process: subprocess.Popen | None) -> None:
             process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- no-op activities ----------------------------------------------------------------------------

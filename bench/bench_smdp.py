@@ -28,7 +28,7 @@ from pathlib import Path
 from sgp22 import codec
 from sgp22.es9 import Es9Client, Es9Config
 from sgp22.es10_download import encode_authenticate_server, encode_prepare_download
-from sgp22.es10_types import AuthenticateServerRequest, PrepareDownloadRequest
+from sgp22.es10_session_types import AuthenticateServerRequest, PrepareDownloadRequest
 from sgp22.identifiers import Iccid
 
 from rsplab import pki

@@ -33,7 +33,7 @@ from esimcli import render
 from esimflow.contract import OperationResult
 from esimflow.workers.devstack import start_dev_server
 from rsplab.up import Lab, LabOptions, StopSignals
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 
 WORKER_READY_TIMEOUT = 60.0
 CONSOLE_READY_TIMEOUT = 30.0

@@ -8,7 +8,7 @@ import click
 
 from esimcli.exit_codes import ExitCode
 from sgp22.errors import EsimError
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 
 
 @click.group()

@@ -23,7 +23,7 @@ from esimcli.exit_codes import ExitCode
 from esimcli.secrets import echo_in_clear
 from sgp22 import codec, profile_package, tlv
 from sgp22.errors import BadInputError, EsimError, MalformedDataError
-from sgp22.identifiers import mask_secret
+from sgp22.secret_text import mask_secret
 
 _SECRET_FIELDS = frozenset({"matchingId"})
 _ANONYMOUS_BITS = "bit"

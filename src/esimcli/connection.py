@@ -22,7 +22,7 @@ from esimcli.failures import CliFailure
 from esimflow import config as engine_config
 from esimflow.keys import Keyring
 from sgp22.errors import EsimError
-from sgp22.identifiers import shown_address
+from sgp22.secret_text import shown_address
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 

@@ -15,7 +15,8 @@ import click
 from esimflow import contract
 from esimflow.openharmony import DownloadableProfileSpec, downloadable_profile_from_json
 from sgp22.errors import EsimError
-from sgp22.identifiers import activation_code_secrets, check_smdp_address
+from sgp22.activation_code import check_smdp_address
+from sgp22.secret_text import activation_code_secrets
 
 from esimcli import params
 from esimcli.exit_codes import ExitCode

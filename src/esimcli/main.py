@@ -6,7 +6,7 @@ import click
 
 from esimcli.commands import LazyGroup
 from esimcli.secrets import mask_arguments
-from sgp22.identifiers import activation_code_secrets
+from sgp22.secret_text import activation_code_secrets
 from sgp22.masking import mask_secrets_in
 
 

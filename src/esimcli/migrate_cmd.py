@@ -12,35 +12,28 @@ unreachable; 5 the engine failed; 130 interrupted (the migration keeps running).
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import gc
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from esimflow.client import AnswerRefusedError
 from esimflow.contract import WORKFLOW_TASK_QUEUE
 from esimflow.migration.client import (
-    FleetInvalidError, MigrationControl, check_migration_id, start_migration, validate_fleet,
+    MigrationControl, check_migration_id, start_migration, validate_fleet,
 )
-from esimflow.migration.model import MIGRATION_TASK_QUEUE, MigrationPolicy, MigrationState, MigrationStatus
-from sgp22.errors import BadInputError, EsimError
+from esimflow.migration.model import MIGRATION_TASK_QUEUE, MigrationPolicy
 
-from esimcli.connection import ConnectionFlags, connect, owned_runtime, temporal_options
+from esimcli.connection import ConnectionFlags, temporal_options
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure
-from esimcli.migrate_render import progress_line, status_lines
 from esimcli.questions import CONFIRMATION_CODE_ENV, Responder, answer_when_asked
+from esimcli.migrate_output import Output, engine_call, status_lines, watch_exit, watch_progress
 from esimcli.secrets import Redactor
 
 WATCH_SECONDS = 1.0
-_ENDED_BADLY = (MigrationState.ABORTED, MigrationState.CANCELLED, MigrationState.REJECTED)
 
 
 @click.group()
@@ -112,14 +105,14 @@ def start(fleet_file: Path, migration_id: str | None, concurrency: int, rate: fl
         failure_threshold=failure_threshold, rollback=not no_rollback, delete_old=delete_old, dry_run=dry_run,
         accept_policy_rules=accept_policy_rules, connectivity_check=connectivity_check,
         connectivity_task_queue=connectivity_queue, skip_invalid_lines=skip_invalid)
-    out = _Output("migrate start", as_json)
+    out = Output("migrate start", as_json)
 
     async def body() -> ExitCode:
         validate_fleet(fleet_file, policy)  # every bad line, before anything else (no server needed)
         if migration_id:
             check_migration_id(migration_id)
         client = await out.client(connection)
-        started = await _engine(start_migration(client, fleet_file, policy, migration_id=migration_id,
+        started = await engine_call(start_migration(client, fleet_file, policy, migration_id=migration_id,
                                                 task_queue=task_queue, engine_task_queue=engine_task_queue))
         skipped = len(started.fleet.errors)
         if not as_json:
@@ -131,9 +124,9 @@ def start(fleet_file: Path, migration_id: str | None, concurrency: int, rate: fl
             out.document(started.migration_id, None, extra={"devices": len(started.fleet.entries),
                                                              "search_attributes": started.search_attributes})
             return ExitCode.OK
-        status = await _watch(MigrationControl(client, started.migration_id), as_json)
+        status = await watch_progress(MigrationControl(client, started.migration_id), as_json)
         out.document(started.migration_id, status)
-        return _watch_exit(status)
+        return watch_exit(status)
 
     out.run(body, line_errors=True)
 
@@ -145,15 +138,15 @@ def start(fleet_file: Path, migration_id: str | None, concurrency: int, rate: fl
 @temporal_options
 def status(migration_id: str, watch: bool, as_json: bool, connection: ConnectionFlags) -> None:
     """Counts per outcome, devices in flight, rate and ETA of migration MIGRATION_ID."""
-    out = _Output("migrate status", as_json)
+    out = Output("migrate status", as_json)
 
     async def body() -> ExitCode:
         control = MigrationControl(await out.client(connection), migration_id)
         if watch:
-            current = await _watch(control, as_json)
+            current = await watch_progress(control, as_json)
             out.document(migration_id, current)
-            return _watch_exit(current)
-        current = await _engine(control.status(), migration_id)
+            return watch_exit(current)
+        current = await engine_call(control.status(), migration_id)
         if not as_json:
             for line in status_lines(current):
                 click.echo(line)
@@ -169,11 +162,11 @@ def _control_command(name: str, help_text: str, action):
     @_json_option
     @temporal_options
     def command(migration_id: str, as_json: bool, connection: ConnectionFlags, **options: Any) -> None:
-        out = _Output(f"migrate {name}", as_json)
+        out = Output(f"migrate {name}", as_json)
 
         async def body() -> ExitCode:
             control = MigrationControl(await out.client(connection), migration_id)
-            current = await _engine(action(control, **options), migration_id)
+            current = await engine_call(action(control, **options), migration_id)
             if not as_json:
                 click.echo(f"{migration_id}: {name} accepted")
                 for line in status_lines(current):
@@ -211,14 +204,14 @@ def answer(migration_id: str, device_index: int, confirmation_code: str | None, 
            wait_seconds: float, as_json: bool, connection: ConnectionFlags) -> None:
     """Answer what device DEVICE_INDEX's download asks (a confirmation code, consent) while it
     runs under its hold; on a terminal the question is shown and asked."""
-    out = _Output("migrate answer", as_json)
+    out = Output("migrate answer", as_json)
     responder = Responder(interactive=sys.stdin.isatty(), redactor=Redactor(), confirmation_code=confirmation_code,
                           accept_policy_rules=accept_policy_rules)
 
     async def body() -> ExitCode:
         device = MigrationControl(await out.client(connection), migration_id).device(device_index)
         try:
-            progress = await _engine(answer_when_asked(device, responder, wait_seconds=wait_seconds), migration_id)
+            progress = await engine_call(answer_when_asked(device, responder, wait_seconds=wait_seconds), migration_id)
         except AnswerRefusedError as refused:
             raise CliFailure(ExitCode.OPERATION_FAILED, refused.kind, refused.message) from None
         if progress is None:
@@ -253,7 +246,7 @@ def report_command(migration_id: str, out_file: Path, fmt: str | None, store_pat
     from esimflow.database import is_postgresql, sqlite_path
     from esimflow.migration.store import default_location, open_store
 
-    out = _Output("migrate report", as_json)
+    out = Output("migrate report", as_json)
 
     async def body() -> ExitCode:
         path = store_path or default_location()
@@ -274,121 +267,3 @@ def report_command(migration_id: str, out_file: Path, fmt: str | None, store_pat
         return ExitCode.OK
 
     out.run(body)
-
-
-async def _watch(control: MigrationControl, as_json: bool) -> MigrationStatus:
-    stream = click.get_text_stream("stderr")
-    tty = stream.isatty() and not as_json
-    last = ""
-    while True:
-        current = await _engine(control.status(), control.migration_id)
-        line = progress_line(current)
-        if line != last:
-            if tty:
-                stream.write("\r" + line.ljust(len(last)))
-            elif not as_json:
-                stream.write(line + "\n")
-            stream.flush()
-            last = line
-        if current.is_final:
-            if tty:
-                stream.write("\n")
-            if not as_json:
-                for text in status_lines(current):
-                    click.echo(text)
-            return current
-        await asyncio.sleep(WATCH_SECONDS)
-
-
-def _watch_exit(current: MigrationStatus) -> ExitCode:
-    return ExitCode.OPERATION_FAILED if current.state in _ENDED_BADLY else ExitCode.OK
-
-
-async def _engine(awaitable, migration_id: str | None = None):
-    """Temporal's answers as exit codes: a refused update is the migration saying no (1)."""
-    try:
-        return await awaitable
-    except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        raise CliFailure(ExitCode.OPERATION_FAILED, "migration.refused",
-                         getattr(cause, "message", None) or str(cause or error)) from None
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND and migration_id and "namespace" not in error.message.lower():
-            raise CliFailure(ExitCode.USAGE, "migration.unknown", f"no migration {migration_id}") from None
-        if error.status == RPCStatusCode.ALREADY_EXISTS:
-            raise CliFailure(ExitCode.OPERATION_FAILED, "migration.running",
-                             "this migration is already running: follow it with `migrate status`") from None
-        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
-            raise CliFailure(ExitCode.TEMPORAL_UNREACHABLE, "temporal.unreachable",
-                             f"Temporal refused the call: {error.message}", retryable=True) from None
-        raise CliFailure(ExitCode.ENGINE_FAILURE, "temporal.rpc", f"Temporal call failed: {error.message}") from None
-    except Exception as error:
-        from temporalio.exceptions import WorkflowAlreadyStartedError
-
-        if isinstance(error, WorkflowAlreadyStartedError):
-            raise CliFailure(ExitCode.OPERATION_FAILED, "migration.running",
-                             "this migration is already running: follow it with `migrate status`") from None
-        raise
-
-
-class _Output:
-    """One JSON document per invocation (``--json``), the exit code, and failures on stderr."""
-
-    def __init__(self, command: str, as_json: bool) -> None:
-        self.command = command
-        self.as_json = as_json
-        self._printed = False
-        self._runtime = None
-
-    async def client(self, connection: ConnectionFlags):
-        """A client on a Temporal runtime of this command's own, dropped before Python exits
-        (see ``esimcli.connection.owned_runtime``)."""
-        if self._runtime is None:
-            self._runtime = owned_runtime()
-        return await connect(connection, self._runtime)
-
-    def document(self, migration_id: str | None, current: MigrationStatus | None, *, ok: bool = True,
-                 error: dict | None = None, extra: dict | None = None) -> None:
-        if not self.as_json or self._printed:
-            return
-        body = {"ok": ok, "command": self.command, "migration_id": migration_id,
-                "status": dataclasses.asdict(current) if current is not None else None, "error": error}
-        body.update(extra or {})
-        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
-        self._printed = True
-
-    def run(self, body, *, line_errors: bool = False) -> None:
-        ctx = click.get_current_context()
-        try:
-            code = self._run(body)
-        except KeyboardInterrupt:
-            code = self._fail(CliFailure(ExitCode.INTERRUPTED, "cli.interrupted",
-                                         "interrupted: the migration keeps running in Temporal"))
-        except FleetInvalidError as invalid:
-            if not self.as_json:
-                for line_error in invalid.errors:
-                    click.echo(f"  {line_error}", err=True)
-            code = self._fail(CliFailure(ExitCode.USAGE, invalid.kind, invalid.message),
-                              extra={"line_errors": [dataclasses.asdict(e) for e in invalid.errors]})
-        except CliFailure as failure:
-            code = self._fail(failure)
-        except EsimError as error:
-            exit_code = ExitCode.USAGE if isinstance(error, BadInputError) else ExitCode.ENGINE_FAILURE
-            code = self._fail(CliFailure(exit_code, error.kind, error.message, retryable=error.retryable))
-        ctx.exit(int(code))
-
-    def _run(self, body) -> ExitCode:
-        try:
-            return asyncio.run(body())
-        finally:
-            self._runtime = None
-            gc.collect()  # the client and its runtime, while Python can still stop their threads
-
-    def _fail(self, failure: CliFailure, extra: dict | None = None) -> ExitCode:
-        if self.as_json:
-            self.document(None, None, ok=False, extra=extra,
-                          error={"kind": failure.kind, "message": failure.message, "retryable": failure.retryable})
-        else:
-            click.echo(f"error: {failure.message}", err=True)
-        return failure.exit_code
-

@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from sgp22.errors import EsimError
-from sgp22.identifiers import ActivationCode, Eid, Iccid
+from sgp22.activation_code import ActivationCode
+from sgp22.identifiers import Eid, Iccid
 
 from esimcli.exit_codes import ExitCode
 from esimcli.failures import CliFailure

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from sgp22.identifiers import activation_code_secrets
+from sgp22.secret_text import activation_code_secrets
 from sgp22.masking import MIN_MASKED_LENGTH, mask_secrets_in
 
 

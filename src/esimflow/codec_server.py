@@ -37,7 +37,7 @@ except ModuleNotFoundError as missing:
 from temporalio.api.common.v1 import Payload, Payloads
 
 from esimflow.codec import AesGcmCodec, UnknownKeyError
-from sgp22.identifiers import mask_secret
+from sgp22.secret_text import mask_secret
 from sgp22.masking import mask_secrets_in
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ from sgp22 import es10, lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.errors import BadInputError, EsimError
 from sgp22.es9 import Es9Client, Es9Config
-from sgp22.identifiers import ActivationCode, Iccid
+from sgp22.activation_code import ActivationCode
+from sgp22.identifiers import Iccid
 from carddrivers.local import LocalTransport
 
 from rsplab import pcscd, pki

@@ -14,7 +14,8 @@ from sgp22.cancel_reasons import Stop
 from sgp22.errors import MalformedDataError, ServerAddressMismatchError, ServerResponseError
 from sgp22.es9 import TransactionMismatchError
 from sgp22.es10_enums import PprFlags, PprIds
-from sgp22.es10_types import DeviceInfo, OperatorId, ProfileMetadata, RatRule
+from sgp22.es10_session_types import DeviceInfo
+from sgp22.es10_types import OperatorId, ProfileMetadata, RatRule
 
 _POLICY_RULES = PprIds.ppr1 | PprIds.ppr2
 

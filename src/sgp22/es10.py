@@ -40,22 +40,24 @@ from sgp22.es10_profiles import (
     memory_reset,
     set_nickname,
 )
-from sgp22.es10_types import (
+from sgp22.es10_session_types import (
     AuthenticateServerRequest,
     AuthenticateServerResult,
-    ConfiguredAddresses,
     DeviceInfo,
+    PrepareDownloadRequest,
+    PrepareDownloadResult,
+    ProfileInstallationResult,
+    ServerAuthentication,
+)
+from sgp22.es10_types import (
+    ConfiguredAddresses,
     EuiccInfo1,
     EuiccInfo2,
     NotificationMetadata,
     PendingNotification,
-    PrepareDownloadRequest,
-    PrepareDownloadResult,
     AccessRule,
     ProfileInfo,
-    ProfileInstallationResult,
     ProfileMetadata,
-    ServerAuthentication,
 )
 
 __all__ = [

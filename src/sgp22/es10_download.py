@@ -15,14 +15,14 @@ from sgp22 import codec, tlv
 from sgp22.errors import Es10ResultError, MalformedDataError
 from sgp22.es10_base import Es10Channel, call, exchange, result_error
 from sgp22.es10_enums import AuthenticateErrorCode, CancelSessionError, CancelSessionReason, DownloadErrorCode, enum_value
-from sgp22.es10_types import (
+from sgp22.es10_session_types import (
     AuthenticateServerRequest,
     AuthenticateServerResult,
     PrepareDownloadRequest,
     PrepareDownloadResult,
     ProfileInstallationResult,
-    ProfileMetadata,
 )
+from sgp22.es10_types import ProfileMetadata
 
 TAG_SEQUENCE = 0x30
 TAG_OCTET_STRING = 0x04

@@ -46,7 +46,7 @@ from sgp22.es9_types import (
     InitiateAuthenticationResult,
     parse_server_address,
 )
-from sgp22.identifiers import mask_secret
+from sgp22.secret_text import mask_secret
 from sgp22.results import OhResultCode
 from sgp22.taxonomy import es9_error
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from sgp22.errors import SmdpAddressInvalidError
-from sgp22.es10_types import ServerAuthentication
-from sgp22.identifiers import check_smdp_address, mask_secret
+from sgp22.es10_session_types import ServerAuthentication
+from sgp22.activation_code import check_smdp_address
+from sgp22.secret_text import mask_secret
 
 
 @dataclass(frozen=True)

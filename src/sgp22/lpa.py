@@ -21,8 +21,8 @@ from sgp22.es9 import Es9Client, Es11Client, RspServerClient
 from sgp22.es9_types import EventEntry, parse_server_address
 from sgp22.es10_base import Es10Channel
 from sgp22.es10_enums import CancelSessionReason
-from sgp22.es10_types import DeviceInfo
-from sgp22.identifiers import ActivationCode
+from sgp22.es10_session_types import DeviceInfo
+from sgp22.activation_code import ActivationCode
 from sgp22.lpa_types import (
     AuthResult,
     BppResult,

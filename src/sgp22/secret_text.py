@@ -109,3 +109,10 @@ def mask_secrets_in(text: str, known: Iterable[str | None] = ()) -> str:
         return text
     known_secrets = [secret for secret in known if secret and len(secret) >= MIN_MASKED_LENGTH]
     return scrub(text, [*known_secrets, *secrets_in(text)])
+
+
+def name_char(char: str) -> str:
+    """A character as a message names it: itself when printable, else its code point (``U+00A0``)."""
+    if char.isascii() and char.isprintable() and not char.isspace():
+        return repr(char)
+    return f"U+{ord(char):04X}"

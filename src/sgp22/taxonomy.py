@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sgp22 import errors as e
+from sgp22 import result_errors as r
 from sgp22.results import OhResultCode as Oh
 from sgp22.results import WinStatus as Win
 
@@ -45,39 +46,39 @@ def _m(error: type[ErrorT], meaning: str, *, oh: Oh | None = None, win: Win | No
 
 _UNDEFINED = _m(e.Es10ResultError, "the eUICC reports an undefined error", oh=Oh.RESULT_SGP_22_OTHER,
                 win=Win.CardGeneralFailure)
-_CAT_BUSY = _m(e.CardBusyError, "the card is busy (proactive or RSP session running)")
-_NOT_FOUND = _m(e.ProfileNotFoundError, "no profile with that ICCID or AID on the eUICC", oh=Oh.RESULT_SGP_22_OTHER)
+_CAT_BUSY = _m(r.CardBusyError, "the card is busy (proactive or RSP session running)")
+_NOT_FOUND = _m(r.ProfileNotFoundError, "no profile with that ICCID or AID on the eUICC", oh=Oh.RESULT_SGP_22_OTHER)
 
 
 def _session_error(meaning: str) -> Mapping[e.Es10ResultError]:
-    return _m(e.SessionContextError, meaning)
+    return _m(r.SessionContextError, meaning)
 
 
-def _install(meaning: str, error: type[e.Es10ResultError] = e.ProfileInstallError, **codes: Any
+def _install(meaning: str, error: type[e.Es10ResultError] = r.ProfileInstallError, **codes: Any
              ) -> Mapping[e.Es10ResultError]:
     return _m(error, meaning, **codes)
 
 
 ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping[e.Es10ResultError]]]] = {
     "authenticateServer": {
-        1: ("invalidCertificate", _m(e.ServerRejectedByEuiccError, "the eUICC refused the SM-DP+ certificate (CERT.DPauth)",
+        1: ("invalidCertificate", _m(r.ServerRejectedByEuiccError, "the eUICC refused the SM-DP+ certificate (CERT.DPauth)",
                                      oh=Oh.RESULT_CERTIFICATE_INVALID)),
-        2: ("invalidSignature", _m(e.ServerRejectedByEuiccError, "serverSignature1 does not verify")),
-        3: ("unsupportedCurve", _m(e.ServerRejectedByEuiccError, "the SM-DP+ key is on a curve the eUICC does not support")),
+        2: ("invalidSignature", _m(r.ServerRejectedByEuiccError, "serverSignature1 does not verify")),
+        3: ("unsupportedCurve", _m(r.ServerRejectedByEuiccError, "the SM-DP+ key is on a curve the eUICC does not support")),
         4: ("noSessionContext", _session_error("the eUICC has no session for this authentication")),
-        5: ("invalidOid", _m(e.ServerRejectedByEuiccError, "the SM-DP+ certificate is not a DPauth certificate")),
-        6: ("euiccChallengeMismatch", _m(e.SessionContextError, "the SM-DP+ signed another eUICC challenge",
+        5: ("invalidOid", _m(r.ServerRejectedByEuiccError, "the SM-DP+ certificate is not a DPauth certificate")),
+        6: ("euiccChallengeMismatch", _m(r.SessionContextError, "the SM-DP+ signed another eUICC challenge",
                                          oh=Oh.RESULT_ANALYZE_AUTHENTICATION_SERVER_RESPONSE_FAILED)),
-        7: ("ciPKUnknown", _m(e.ServerRejectedByEuiccError, "the SM-DP+ chains to a CI the eUICC does not trust",
+        7: ("ciPKUnknown", _m(r.ServerRejectedByEuiccError, "the SM-DP+ chains to a CI the eUICC does not trust",
                               oh=Oh.RESULT_CERTIFICATE_INVALID)),
         127: ("undefinedError", _UNDEFINED),
     },
     "prepareDownload": {
-        1: ("invalidCertificate", _m(e.ServerRejectedByEuiccError, "the eUICC refused the SM-DP+ certificate (CERT.DPpb)",
+        1: ("invalidCertificate", _m(r.ServerRejectedByEuiccError, "the eUICC refused the SM-DP+ certificate (CERT.DPpb)",
                                      oh=Oh.RESULT_CERTIFICATE_INVALID)),
-        2: ("invalidSignature", _m(e.ServerRejectedByEuiccError, "smdpSignature2 does not verify",
+        2: ("invalidSignature", _m(r.ServerRejectedByEuiccError, "smdpSignature2 does not verify",
                                    oh=Oh.RESULT_AUTHENTICATION_FAILED)),
-        3: ("unsupportedCurve", _m(e.ServerRejectedByEuiccError, "the DPpb key is on a curve the eUICC does not support",
+        3: ("unsupportedCurve", _m(r.ServerRejectedByEuiccError, "the DPpb key is on a curve the eUICC does not support",
                                    oh=Oh.RESULT_AUTHENTICATION_FAILED)),
         4: ("noSessionContext", _session_error("the eUICC has no session to prepare a download in")),
         5: ("invalidTransactionId", _session_error("the transactionId is not the session's")),
@@ -91,15 +92,15 @@ ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping[e.Es10ResultError]]]] = {
                                              oh=Oh.RESULT_TRANSACTION_ID_INVALID, win=Win.NoCorrespondingRequest)),
         4: ("unsupportedCrtValues", _install("unsupported control reference template (key type/length)")),
         5: ("unsupportedRemoteOperationType", _install("unsupported remote operation type")),
-        6: ("unsupportedProfileClass", _install("the eUICC does not accept this profile class", e.ProfileClassNotAllowedError)),
+        6: ("unsupportedProfileClass", _install("the eUICC does not accept this profile class", r.ProfileClassNotAllowedError)),
         7: ("scp03tStructureError", _install("a protected segment is malformed",
                                              oh=Oh.RESULT_GET_BOUND_PROFILE_PACKAGE_FAILED)),
         8: ("scp03tSecurityError", _install("a protected segment fails its MAC or decryption",
                                             oh=Oh.RESULT_GET_BOUND_PROFILE_PACKAGE_FAILED)),
         9: ("installFailedDueToIccidAlreadyExistsOnEuicc",
-            _install("a profile with this ICCID is already installed", e.IccidAlreadyExistsError)),
+            _install("a profile with this ICCID is already installed", r.IccidAlreadyExistsError)),
         10: ("installFailedDueToInsufficientMemoryForProfile",
-             _install("the eUICC has no room for this profile", e.InsufficientMemoryError)),
+             _install("the eUICC has no room for this profile", r.InsufficientMemoryError)),
         11: ("installFailedDueToInterruption", _install("the installation was interrupted", win=Win.OperationAborted,
                                                          retryable=True)),
         12: ("installFailedDueToPEProcessingError", _install("a profile element could not be processed")),
@@ -110,7 +111,7 @@ ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping[e.Es10ResultError]]]] = {
         127: ("installFailedDueToUnknownError", _install("the installation failed for an unknown reason")),
     },
     "cancelSession": {
-        5: ("invalidTransactionId", _m(e.SessionContextError, "no session with this transactionId to cancel",
+        5: ("invalidTransactionId", _m(r.SessionContextError, "no session with this transactionId to cancel",
                                        retryable=False)),
         127: ("undefinedError", _UNDEFINED),
     },
@@ -121,7 +122,7 @@ ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping[e.Es10ResultError]]]] = {
         127: ("undefinedError", _UNDEFINED),
     },
     "removeNotificationFromList": {
-        1: ("nothingToDelete", _m(e.NothingToDeleteError, "no pending notification with this sequence number")),
+        1: ("nothingToDelete", _m(r.NothingToDeleteError, "no pending notification with this sequence number")),
         127: ("undefinedError", _UNDEFINED),
     },
     "getProfilesInfo": {
@@ -131,32 +132,32 @@ ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping[e.Es10ResultError]]]] = {
     },
     "enableProfile": {
         1: ("iccidOrAidNotFound", _NOT_FOUND),
-        2: ("profileNotInDisabledState", _m(e.ProfileStateError, "the profile is already enabled",
+        2: ("profileNotInDisabledState", _m(r.ProfileStateError, "the profile is already enabled",
                                             oh=Oh.RESULT_SGP_22_OTHER, win=Win.Other)),
-        3: ("disallowedByPolicy", _m(e.PolicyForbiddenError, "PPR1 of the enabled profile forbids disabling it")),
-        4: ("wrongProfileReenabling", _m(e.ProfileStateError, "the eUICC refuses to re-enable this profile now",
+        3: ("disallowedByPolicy", _m(r.PolicyForbiddenError, "PPR1 of the enabled profile forbids disabling it")),
+        4: ("wrongProfileReenabling", _m(r.ProfileStateError, "the eUICC refuses to re-enable this profile now",
                                          oh=Oh.RESULT_SGP_22_OTHER, win=Win.Other)),
         5: ("catBusy", _CAT_BUSY),
         127: ("undefinedError", _UNDEFINED),
     },
     "disableProfile": {
         1: ("iccidOrAidNotFound", _NOT_FOUND),
-        2: ("profileNotInEnabledState", _m(e.ProfileStateError, "the profile is not enabled",
+        2: ("profileNotInEnabledState", _m(r.ProfileStateError, "the profile is not enabled",
                                            oh=Oh.RESULT_SGP_22_OTHER, win=Win.Other)),
-        3: ("disallowedByPolicy", _m(e.PolicyForbiddenError, "PPR1 forbids disabling this profile")),
+        3: ("disallowedByPolicy", _m(r.PolicyForbiddenError, "PPR1 forbids disabling this profile")),
         5: ("catBusy", _CAT_BUSY),
         127: ("undefinedError", _UNDEFINED),
     },
     "deleteProfile": {
         1: ("iccidOrAidNotFound", _NOT_FOUND),
-        2: ("profileNotInDisabledState", _m(e.ProfileStateError, "the profile is enabled: disable it first",
+        2: ("profileNotInDisabledState", _m(r.ProfileStateError, "the profile is enabled: disable it first",
                                             oh=Oh.RESULT_MUST_DISABLE_PROFILE, win=Win.PolicyViolation)),
-        3: ("disallowedByPolicy", _m(e.PolicyForbiddenError, "PPR2 forbids deleting this profile",
+        3: ("disallowedByPolicy", _m(r.PolicyForbiddenError, "PPR2 forbids deleting this profile",
                                      oh=Oh.RESULT_PROFILE_NON_DELETE)),
         127: ("undefinedError", _UNDEFINED),
     },
     "eUICCMemoryReset": {
-        1: ("nothingToDelete", _m(e.NothingToDeleteError, "nothing matched the reset options")),
+        1: ("nothingToDelete", _m(r.NothingToDeleteError, "nothing matched the reset options")),
         5: ("catBusy", _CAT_BUSY),
         127: ("undefinedError", _UNDEFINED),
     },
@@ -166,12 +167,12 @@ ES10_RESULTS: dict[str, dict[int, tuple[str, Mapping[e.Es10ResultError]]]] = {
     },
     "setDefaultDpAddress": {127: ("undefinedError", _UNDEFINED)},
     "loadCRL": {
-        1: ("invalidSignature", _m(e.ServerRejectedByEuiccError, "the CRL signature does not verify",
+        1: ("invalidSignature", _m(r.ServerRejectedByEuiccError, "the CRL signature does not verify",
                                    oh=Oh.RESULT_AUTHENTICATION_FAILED)),
         2: ("invalidCRLFormat", _m(e.Es10ResultError, "the CRL is malformed", oh=Oh.RESULT_SGP_22_OTHER, win=Win.Other)),
         3: ("notEnoughMemorySpace", _m(e.Es10ResultError, "no room for the CRL", oh=Oh.RESULT_OUT_OF_MEMORY,
                                        win=Win.InsufficientSpaceOnCard)),
-        4: ("verificationKeyNotFound", _m(e.ServerRejectedByEuiccError, "the CRL issuer is not a trusted CI",
+        4: ("verificationKeyNotFound", _m(r.ServerRejectedByEuiccError, "the CRL issuer is not a trusted CI",
                                           oh=Oh.RESULT_CERTIFICATE_INVALID)),
         5: ("fresherCrlAlreadyLoaded", _m(e.Es10ResultError, "a fresher CRL is already loaded", oh=Oh.RESULT_SGP_22_OTHER,
                                           win=Win.Other)),
@@ -222,7 +223,7 @@ def es10_error(function: str, result_name: str, result_code: int, *, bpp_command
     message = f"ES10 {canonical} failed{where}: {mapping.meaning} ({name}, {int(result_code)})"
     options: dict[str, Any] = dict(kind=f"es10.{canonical}.{name}", retryable=mapping.retryable, oh_result=mapping.oh,
                    win_status=mapping.win, function=canonical, result_name=name, result_code=int(result_code))
-    if issubclass(mapping.error, e.ProfileInstallError):
+    if issubclass(mapping.error, r.ProfileInstallError):
         options["bpp_command_id"] = bpp_command_id
     options.update(kwargs)
     return mapping.error(message, **options)
@@ -231,62 +232,62 @@ def es10_error(function: str, result_name: str, result_code: int, *, bpp_command
 # --- ES9+ ---------------------------------------------------------------------------------------
 
 ES9_CODES: dict[tuple[str, str], Mapping[e.Es9FunctionError]] = {
-    ("8.8.1", "3.8"): _m(e.SmdpAddressRefusedError, "the SM-DP+ is not the server named in the activation code"),
-    ("8.8.2", "3.1"): _m(e.SmdpIncompatibleError, "the SM-DP+ supports none of the eUICC's CI public keys"),
-    ("8.8.3", "3.1"): _m(e.SmdpIncompatibleError, "the SM-DP+ does not support the eUICC's specification version",
+    ("8.8.1", "3.8"): _m(r.SmdpAddressRefusedError, "the SM-DP+ is not the server named in the activation code"),
+    ("8.8.2", "3.1"): _m(r.SmdpIncompatibleError, "the SM-DP+ supports none of the eUICC's CI public keys"),
+    ("8.8.3", "3.1"): _m(r.SmdpIncompatibleError, "the SM-DP+ does not support the eUICC's specification version",
                          win=Win.Other),
-    ("8.8.4", "3.7"): _m(e.SmdpIncompatibleError, "the SM-DP+ has no DPauth certificate for the eUICC's CI",
+    ("8.8.4", "3.7"): _m(r.SmdpIncompatibleError, "the SM-DP+ has no DPauth certificate for the eUICC's CI",
                          oh=Oh.RESULT_CERTIFICATE_INVALID),
-    ("8.10.1", "3.9"): _m(e.TransactionUnknownError, "the SM-DP+ does not know this transactionId (a new session may "
+    ("8.10.1", "3.9"): _m(r.TransactionUnknownError, "the SM-DP+ does not know this transactionId (a new session may "
                                                       "succeed; retrying the step cannot)"),
-    ("8.8.5", "4.10"): _m(e.DownloadOrderExpiredError, "the download order has expired: the operator must issue a new one"),
-    ("8.8.5", "6.4"): _m(e.DownloadOrderRetriesExceededError, "the download order has used up its attempts"),
-    ("8.1", "6.1"): _m(e.EuiccRejectedBySmdpError, "the eUICC signature or server challenge is invalid",
+    ("8.8.5", "4.10"): _m(r.DownloadOrderExpiredError, "the download order has expired: the operator must issue a new one"),
+    ("8.8.5", "6.4"): _m(r.DownloadOrderRetriesExceededError, "the download order has used up its attempts"),
+    ("8.1", "6.1"): _m(r.EuiccRejectedBySmdpError, "the eUICC signature or server challenge is invalid",
                        oh=Oh.RESULT_AUTHENTICATION_FAILED),
-    ("8.1.2", "6.1"): _m(e.EuiccRejectedBySmdpError, "the SM-DP+ refused the EUM certificate"),
-    ("8.1.2", "6.3"): _m(e.EuiccRejectedBySmdpError, "the EUM certificate has expired"),
-    ("8.1.3", "6.1"): _m(e.EuiccRejectedBySmdpError, "the SM-DP+ refused the eUICC certificate"),
-    ("8.1.3", "6.3"): _m(e.EuiccRejectedBySmdpError, "the eUICC certificate has expired"),
-    ("8.11.1", "3.9"): _m(e.EuiccRejectedBySmdpError, "the eUICC chains to a CI the SM-DP+ does not know"),
-    ("8.1.1", "3.8"): _m(e.EidRefusedError, "the profile is reserved for another EID"),
-    ("8.2.6", "3.8"): _m(e.MatchingIdRefusedError, "the SM-DP+ refused the matching ID"),
-    ("8.2.5", "4.3"): _m(e.NoEligibleProfileError, "no profile on the SM-DP+ is eligible for this device"),
-    ("8.2", "1.2"): _m(e.ProfileNotReleasedError, "the operator has not released the profile for download"),
-    ("8.2", "3.7"): _m(e.ProfileNotAvailableError, "the profile package cannot be bound again (otPK mismatch)"),
-    ("8.2.7", "2.2"): _m(e.ConfirmationCodeMissingError, "the profile needs a confirmation code"),
-    ("8.2.7", "3.8"): _m(e.ConfirmationCodeIncorrectError, "the confirmation code is wrong"),
-    ("8.2.7", "6.4"): _m(e.ConfirmationCodeRetriesExceededError, "too many wrong confirmation codes"),
-    ("8.8", "3.10"): _m(e.SmdpRefusedError, "the SM-DP+ OID in the cancellation is not this server's",
+    ("8.1.2", "6.1"): _m(r.EuiccRejectedBySmdpError, "the SM-DP+ refused the EUM certificate"),
+    ("8.1.2", "6.3"): _m(r.EuiccRejectedBySmdpError, "the EUM certificate has expired"),
+    ("8.1.3", "6.1"): _m(r.EuiccRejectedBySmdpError, "the SM-DP+ refused the eUICC certificate"),
+    ("8.1.3", "6.3"): _m(r.EuiccRejectedBySmdpError, "the eUICC certificate has expired"),
+    ("8.11.1", "3.9"): _m(r.EuiccRejectedBySmdpError, "the eUICC chains to a CI the SM-DP+ does not know"),
+    ("8.1.1", "3.8"): _m(r.EidRefusedError, "the profile is reserved for another EID"),
+    ("8.2.6", "3.8"): _m(r.MatchingIdRefusedError, "the SM-DP+ refused the matching ID"),
+    ("8.2.5", "4.3"): _m(r.NoEligibleProfileError, "no profile on the SM-DP+ is eligible for this device"),
+    ("8.2", "1.2"): _m(r.ProfileNotReleasedError, "the operator has not released the profile for download"),
+    ("8.2", "3.7"): _m(r.ProfileNotAvailableError, "the profile package cannot be bound again (otPK mismatch)"),
+    ("8.2.7", "2.2"): _m(r.ConfirmationCodeMissingError, "the profile needs a confirmation code"),
+    ("8.2.7", "3.8"): _m(r.ConfirmationCodeIncorrectError, "the confirmation code is wrong"),
+    ("8.2.7", "6.4"): _m(r.ConfirmationCodeRetriesExceededError, "too many wrong confirmation codes"),
+    ("8.8", "3.10"): _m(r.SmdpRefusedError, "the SM-DP+ OID in the cancellation is not this server's",
                         oh=Oh.RESULT_SGP_22_OTHER, win=Win.Other),
 }
 
 # The same code can mean a different stage of the download depending on the function.
 ES9_FUNCTION_CODES: dict[tuple[str, str, str], Mapping[e.Es9FunctionError]] = {
     ("authenticateClient", "8.1", "6.1"): _m(
-        e.EuiccRejectedBySmdpError, "the SM-DP+ could not authenticate the eUICC",
+        r.EuiccRejectedBySmdpError, "the SM-DP+ could not authenticate the eUICC",
         oh=Oh.RESULT_ANALYZE_AUTHENTICATION_CLIENT_RESPONSE_FAILED),
     ("getBoundProfilePackage", "8.1", "6.1"): _m(
-        e.EuiccRejectedBySmdpError, "the SM-DP+ refused euiccSignature2",
+        r.EuiccRejectedBySmdpError, "the SM-DP+ refused euiccSignature2",
         oh=Oh.RESULT_GET_BOUND_PROFILE_PACKAGE_FAILED),
 }
 
 # Codes not in the tables above, by SGP.22 reason-code family (first matching prefix wins).
 ES9_REASON_FAMILIES: list[tuple[str, Mapping[e.Es9FunctionError]]] = [
-    ("3.8", _m(e.SmdpRefusedError, "the SM-DP+ refused the request", oh=Oh.RESULT_CARRIER_SERVER_REFUSED_ERRORS,
+    ("3.8", _m(r.SmdpRefusedError, "the SM-DP+ refused the request", oh=Oh.RESULT_CARRIER_SERVER_REFUSED_ERRORS,
                win=Win.Other)),
-    ("1.", _m(e.SmdpRefusedError, "the SM-DP+ does not allow this request", oh=Oh.RESULT_SGP_22_OTHER,
+    ("1.", _m(r.SmdpRefusedError, "the SM-DP+ does not allow this request", oh=Oh.RESULT_SGP_22_OTHER,
               win=Win.NotAuthorized)),
-    ("2.", _m(e.SmdpRefusedError, "the SM-DP+ found the request malformed or incomplete", oh=Oh.RESULT_SGP_22_OTHER,
+    ("2.", _m(r.SmdpRefusedError, "the SM-DP+ found the request malformed or incomplete", oh=Oh.RESULT_SGP_22_OTHER,
               win=Win.Other)),
-    ("3.", _m(e.SmdpRefusedError, "the SM-DP+ cannot serve this request in its current conditions",
+    ("3.", _m(r.SmdpRefusedError, "the SM-DP+ cannot serve this request in its current conditions",
               oh=Oh.RESULT_SGP_22_OTHER, win=Win.Other)),
-    ("4.", _m(e.SmdpRefusedError, "the SM-DP+ failed while executing the request", oh=Oh.RESULT_SGP_22_OTHER,
+    ("4.", _m(r.SmdpRefusedError, "the SM-DP+ failed while executing the request", oh=Oh.RESULT_SGP_22_OTHER,
               win=Win.ServerFailure, retryable=True)),
-    ("5.", _m(e.SmdpRefusedError, "the SM-DP+ reports a transport failure behind it", oh=Oh.RESULT_SERVER_UNAVAILABLE,
+    ("5.", _m(r.SmdpRefusedError, "the SM-DP+ reports a transport failure behind it", oh=Oh.RESULT_SERVER_UNAVAILABLE,
               win=Win.ServerNotReachable, retryable=True)),
-    ("6.", _m(e.SmdpRefusedError, "the SM-DP+ reports a security failure", oh=Oh.RESULT_AUTHENTICATION_FAILED,
+    ("6.", _m(r.SmdpRefusedError, "the SM-DP+ reports a security failure", oh=Oh.RESULT_AUTHENTICATION_FAILED,
               win=Win.NotAuthorized)),
-    ("", _m(e.SmdpRefusedError, "the SM-DP+ reports a failure with an unknown reason code", oh=Oh.RESULT_SGP_22_OTHER,
+    ("", _m(r.SmdpRefusedError, "the SM-DP+ reports a failure with an unknown reason code", oh=Oh.RESULT_SGP_22_OTHER,
             win=Win.ServerFailure)),
 ]
 

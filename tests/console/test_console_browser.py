@@ -32,7 +32,7 @@ from esimflow.codec import data_converter
 from esimflow.migration.client import start_migration
 from esimflow.migration.model import MigrationPolicy
 from esimflow.workers.devstack import start_dev_server
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 
 from tests.conftest import TEST_PAYLOAD_KEY
 from tests.console.console_kit import OPERATOR, VIEWER, write_accounts

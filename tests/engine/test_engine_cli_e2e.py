@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from esimflow.workers.devstack import start_dev_server
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 
 pytestmark = [pytest.mark.temporal, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from esimcli.progress import ProgressDisplay
 from esimcli.questions import Responder
 from esimcli.secrets import Redactor
-from sgp22.identifiers import mask_secret
+from sgp22.secret_text import mask_secret
 from esimflow import contract
 
 

@@ -16,7 +16,7 @@ from sgp22.apdu import IsdrChannel
 from sgp22.errors import BadInputError
 from sgp22.es9 import Es9Client, Es9Config
 from sgp22.es10_types import AccessRule, OperatorId
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 
 from rsplab.euicc import VirtualEuicc
 from rsplab.smdp.profiles import parse_access_rule, parse_operator

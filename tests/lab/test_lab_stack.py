@@ -14,7 +14,7 @@ from sgp22 import es10
 from sgp22.errors import Es9FunctionError, Es10ResultError, TlsError
 from sgp22.es9 import Es9Client, Es9Config
 from sgp22.es10_enums import NotificationEvent, ProfileState, ResetOption
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 
 from rsplab import pki
 from rsplab.smdp.server import LabSmdp

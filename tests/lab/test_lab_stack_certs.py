@@ -12,7 +12,7 @@ import pytest
 from sgp22 import codec, es10, lpa, tlv
 from sgp22.errors import Es9FunctionError, Es10ResultError
 from sgp22.es9 import Es9Client
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 from carddrivers.pcsc import PcscTransport
 
 from rsplab import pki

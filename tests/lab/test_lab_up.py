@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from rsplab import pcscd
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 
 ESIMFLOW = str(Path(sys.executable).parent / "esimflow")
 

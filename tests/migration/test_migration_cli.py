@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from esimcli.main import main
-from esimcli.migrate_render import progress_line
+from esimcli.migrate_output import progress_line
 from esimflow.history import StatusChange, open_history
 from esimflow.migration.model import MigrationStatus
 

@@ -19,7 +19,12 @@ from sgp22.es10_enums import (
     ProfileClass,
     flags_to_bits,
 )
-from sgp22.es10_types import AuthenticateServerRequest, DeviceInfo, PrepareDownloadRequest, ServerAuthentication
+from sgp22.es10_session_types import (
+    AuthenticateServerRequest,
+    DeviceInfo,
+    PrepareDownloadRequest,
+    ServerAuthentication,
+)
 from carddrivers.local import LocalTransport
 
 from tests.protocol.scripted_card import Es10Applet

@@ -11,17 +11,19 @@ import pytest
 from sgp22 import codec, tlv
 from sgp22.errors import (
     BadInputError,
-    ConfirmationCodeMissingError,
     Es9FunctionError,
     HttpStatusError,
-    MatchingIdRefusedError,
     ServerAddressUnresolvableError,
     ServerResponseError,
     ServerTimeoutError,
     ServerUnreachableError,
     SmdpAddressInvalidError,
-    SmdpAddressRefusedError,
     TlsError,
+)
+from sgp22.result_errors import (
+    ConfirmationCodeMissingError,
+    MatchingIdRefusedError,
+    SmdpAddressRefusedError,
     TransactionUnknownError,
 )
 from sgp22.es9 import Es9Client, Es9Config, Es11Client, TransactionMismatchError

@@ -4,7 +4,9 @@ import pytest
 
 from sgp22 import codec
 from sgp22.errors import ActivationCodeInvalidError, BadInputError, MalformedDataError, SmdpAddressInvalidError
-from sgp22.identifiers import ActivationCode, Eid, Iccid, luhn_digit, mask_secret
+from sgp22.activation_code import ActivationCode
+from sgp22.identifiers import Eid, Iccid, luhn_digit
+from sgp22.secret_text import mask_secret
 
 SGP26_EID = "89049032123451234512345678901235"
 MATCHING_ID = "TS48V2-SAIP2-1-NOBERTLV-UNIQUE"

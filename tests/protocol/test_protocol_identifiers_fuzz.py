@@ -16,7 +16,8 @@ import random
 
 from sgp22.errors import BadInputError
 from sgp22.es9_types import parse_server_address
-from sgp22.identifiers import ActivationCode, Eid, Iccid, check_smdp_address
+from sgp22.activation_code import ActivationCode, check_smdp_address
+from sgp22.identifiers import Eid, Iccid
 
 SEED = 4400
 CASES = 2000

@@ -16,13 +16,8 @@ from cryptography.x509.oid import NameOID
 from sgp22 import codec, crypto, lpa, tlv
 from sgp22.apdu import IsdrChannel
 from sgp22.status_words import StatusWrongParametersError
-from sgp22.errors import (
-    BadInputError,
-    Es10ResultError,
-    MatchingIdRefusedError,
-    ServerAddressMismatchError,
-    ServerResponseError,
-)
+from sgp22.errors import BadInputError, Es10ResultError, ServerAddressMismatchError, ServerResponseError
+from sgp22.result_errors import MatchingIdRefusedError
 from sgp22.es9 import Es9Client, Es9Config, Es11Client, TransactionMismatchError
 from sgp22.es10_enums import CancelSessionReason, NotificationEvent, PprFlags, PprIds, flags_to_bits
 from carddrivers.local import LocalTransport

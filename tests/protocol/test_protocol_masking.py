@@ -10,7 +10,8 @@ import logging
 import pytest
 
 from sgp22.errors import BadInputError
-from sgp22.masking import MaskingLogFilter, check_no_secret, mask_logs, mask_secrets_in
+from sgp22.masking import check_no_secret
+from sgp22.masking import MaskingLogFilter, mask_logs, mask_secrets_in
 from sgp22.results import OhResultCode, WinStatus
 
 from tests.protocol.test_protocol_identifiers_fuzz import shows

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sgp22 import errors, outcomes, taxonomy
+from sgp22 import errors, outcomes, result_errors, taxonomy
 from sgp22.results import OhResultCode as Oh
 from sgp22.results import WinStatus as Win
 
@@ -135,20 +135,20 @@ def test_every_es9_code_in_use_has_its_own_row(code):
 @pytest.mark.parametrize(
     "function, result, code, error_class, oh, win, retryable",
     [
-        ("enableProfile", "iccidOrAidNotFound", 1, errors.ProfileNotFoundError, Oh.RESULT_SGP_22_OTHER, Win.ProfileNotPresent, False),
-        ("disableProfile", "disallowedByPolicy", 3, errors.PolicyForbiddenError, Oh.RESULT_PPR_FORBIDDEN, Win.PolicyViolation, False),
-        ("deleteProfile", "disallowedByPolicy", 3, errors.PolicyForbiddenError, Oh.RESULT_PROFILE_NON_DELETE, Win.PolicyViolation, False),
-        ("deleteProfile", "profileNotInDisabledState", 2, errors.ProfileStateError, Oh.RESULT_MUST_DISABLE_PROFILE, Win.PolicyViolation, False),
-        ("loadBoundProfilePackage", "installFailedDueToInsufficientMemoryForProfile", 10, errors.InsufficientMemoryError,
+        ("enableProfile", "iccidOrAidNotFound", 1, result_errors.ProfileNotFoundError, Oh.RESULT_SGP_22_OTHER, Win.ProfileNotPresent, False),
+        ("disableProfile", "disallowedByPolicy", 3, result_errors.PolicyForbiddenError, Oh.RESULT_PPR_FORBIDDEN, Win.PolicyViolation, False),
+        ("deleteProfile", "disallowedByPolicy", 3, result_errors.PolicyForbiddenError, Oh.RESULT_PROFILE_NON_DELETE, Win.PolicyViolation, False),
+        ("deleteProfile", "profileNotInDisabledState", 2, result_errors.ProfileStateError, Oh.RESULT_MUST_DISABLE_PROFILE, Win.PolicyViolation, False),
+        ("loadBoundProfilePackage", "installFailedDueToInsufficientMemoryForProfile", 10, result_errors.InsufficientMemoryError,
          Oh.RESULT_OUT_OF_MEMORY, Win.InsufficientSpaceOnCard, False),
-        ("loadBoundProfilePackage", "installFailedDueToIccidAlreadyExistsOnEuicc", 9, errors.IccidAlreadyExistsError,
+        ("loadBoundProfilePackage", "installFailedDueToIccidAlreadyExistsOnEuicc", 9, result_errors.IccidAlreadyExistsError,
          Oh.RESULT_SGP_22_OTHER, Win.IccidAlreadyExists, False),
-        ("enableProfile", "catBusy", 5, errors.CardBusyError, Oh.RESULT_CAT_BUSY, Win.CardBusy, True),
-        ("eUICCMemoryReset", "catBusy", 5, errors.CardBusyError, Oh.RESULT_CAT_BUSY, Win.CardBusy, True),
-        ("authenticateServer", "ciPKUnknown", 7, errors.ServerRejectedByEuiccError, Oh.RESULT_CERTIFICATE_INVALID, Win.ServerNotTrusted, False),
-        ("prepareDownload", "invalidTransactionId", 5, errors.SessionContextError, Oh.RESULT_TRANSACTION_ID_INVALID,
+        ("enableProfile", "catBusy", 5, result_errors.CardBusyError, Oh.RESULT_CAT_BUSY, Win.CardBusy, True),
+        ("eUICCMemoryReset", "catBusy", 5, result_errors.CardBusyError, Oh.RESULT_CAT_BUSY, Win.CardBusy, True),
+        ("authenticateServer", "ciPKUnknown", 7, result_errors.ServerRejectedByEuiccError, Oh.RESULT_CERTIFICATE_INVALID, Win.ServerNotTrusted, False),
+        ("prepareDownload", "invalidTransactionId", 5, result_errors.SessionContextError, Oh.RESULT_TRANSACTION_ID_INVALID,
          Win.NoCorrespondingRequest, True),
-        ("removeNotificationFromList", "nothingToDelete", 1, errors.NothingToDeleteError, Oh.RESULT_NOTHING_TO_DELETE, Win.NotFound, False),
+        ("removeNotificationFromList", "nothingToDelete", 1, result_errors.NothingToDeleteError, Oh.RESULT_NOTHING_TO_DELETE, Win.NotFound, False),
     ],
 )
 def test_es10_results_users_meet_most(function, result, code, error_class, oh, win, retryable):
@@ -159,29 +159,29 @@ def test_es10_results_users_meet_most(function, result, code, error_class, oh, w
 @pytest.mark.parametrize(
     "function, subject, reason, error_class, oh, win",
     [
-        ("authenticateClient", "8.2.6", "3.8", errors.MatchingIdRefusedError,
+        ("authenticateClient", "8.2.6", "3.8", result_errors.MatchingIdRefusedError,
          Oh.RESULT_ANALYZE_AUTHENTICATION_CLIENT_MATCHING_ID_REFUSED, Win.InvalidMatchingId),
-        ("authenticateClient", "8.2.7", "2.2", errors.ConfirmationCodeMissingError, Oh.RESULT_SOLVABLE_ERRORS, Win.ConfirmationCodeMissing),
-        ("getBoundProfilePackage", "8.2.7", "3.8", errors.ConfirmationCodeIncorrectError,
+        ("authenticateClient", "8.2.7", "2.2", result_errors.ConfirmationCodeMissingError, Oh.RESULT_SOLVABLE_ERRORS, Win.ConfirmationCodeMissing),
+        ("getBoundProfilePackage", "8.2.7", "3.8", result_errors.ConfirmationCodeIncorrectError,
          Oh.RESULT_CONFIRMATION_CODE_INCORRECT, Win.IncorrectConfirmationCode),
-        ("getBoundProfilePackage", "8.2.7", "6.4", errors.ConfirmationCodeRetriesExceededError,
+        ("getBoundProfilePackage", "8.2.7", "6.4", result_errors.ConfirmationCodeRetriesExceededError,
          Oh.RESULT_EXCEEDED_CONFIRMATION_CODE_TRY_LIMIT, Win.ConfirmationCodeMaxRetriesExceeded),
-        ("authenticateClient", "8.1.1", "3.8", errors.EidRefusedError, Oh.RESULT_PROFILE_EID_INVALID, Win.EidMismatch),
-        ("authenticateClient", "8.2", "1.2", errors.ProfileNotReleasedError, Oh.RESULT_NO_PROFILE_ON_SERVER,
+        ("authenticateClient", "8.1.1", "3.8", result_errors.EidRefusedError, Oh.RESULT_PROFILE_EID_INVALID, Win.EidMismatch),
+        ("authenticateClient", "8.2", "1.2", result_errors.ProfileNotReleasedError, Oh.RESULT_NO_PROFILE_ON_SERVER,
          Win.ProfileNotReleasedByOperator),
-        ("authenticateClient", "8.2.5", "4.3", errors.NoEligibleProfileError,
+        ("authenticateClient", "8.2.5", "4.3", result_errors.NoEligibleProfileError,
          Oh.RESULT_PROFILE_TYPE_ERROR_AUTHENTICATION_STOPPED, Win.NoEligibleProfileForThisDevice),
-        ("initiateAuthentication", "8.8.1", "3.8", errors.SmdpAddressRefusedError, Oh.RESULT_SMDP_ADDRESS_INCORRECT, Win.Other),
-        ("authenticateClient", "8.1", "6.1", errors.EuiccRejectedBySmdpError,
+        ("initiateAuthentication", "8.8.1", "3.8", result_errors.SmdpAddressRefusedError, Oh.RESULT_SMDP_ADDRESS_INCORRECT, Win.Other),
+        ("authenticateClient", "8.1", "6.1", result_errors.EuiccRejectedBySmdpError,
          Oh.RESULT_ANALYZE_AUTHENTICATION_CLIENT_RESPONSE_FAILED, Win.NotAuthorized),
-        ("cancelSession", "8.1", "6.1", errors.EuiccRejectedBySmdpError, Oh.RESULT_AUTHENTICATION_FAILED, Win.NotAuthorized),
-        ("authenticateClient", "8.8.5", "4.10", errors.DownloadOrderExpiredError, Oh.RESULT_NO_PROFILE_ON_SERVER,
+        ("cancelSession", "8.1", "6.1", result_errors.EuiccRejectedBySmdpError, Oh.RESULT_AUTHENTICATION_FAILED, Win.NotAuthorized),
+        ("authenticateClient", "8.8.5", "4.10", result_errors.DownloadOrderExpiredError, Oh.RESULT_NO_PROFILE_ON_SERVER,
          Win.ProfileNotAvailableForNewBinding),
-        ("getBoundProfilePackage", "8.8.5", "4.10", errors.DownloadOrderExpiredError, Oh.RESULT_NO_PROFILE_ON_SERVER,
+        ("getBoundProfilePackage", "8.8.5", "4.10", result_errors.DownloadOrderExpiredError, Oh.RESULT_NO_PROFILE_ON_SERVER,
          Win.ProfileNotAvailableForNewBinding),
-        ("authenticateClient", "8.8.5", "6.4", errors.DownloadOrderRetriesExceededError,
+        ("authenticateClient", "8.8.5", "6.4", result_errors.DownloadOrderRetriesExceededError,
          Oh.RESULT_GET_BOUND_PROFILE_PACKAGE_FAILED, Win.ProfileDownloadMaxRetriesExceeded),
-        ("getBoundProfilePackage", "8.10.1", "3.9", errors.TransactionUnknownError, Oh.RESULT_TRANSACTION_ID_INVALID,
+        ("getBoundProfilePackage", "8.10.1", "3.9", result_errors.TransactionUnknownError, Oh.RESULT_TRANSACTION_ID_INVALID,
          Win.NoCorrespondingRequest),
     ],
 )
@@ -213,7 +213,7 @@ def test_what_no_retry_of_the_step_can_cure_is_not_retryable(code):
 )
 def test_unlisted_es9_codes_fall_back_by_reason_family(reason, oh, win, retryable):
     error = taxonomy.es9_error("getBoundProfilePackage", "8.9.9", reason)
-    assert isinstance(error, errors.SmdpRefusedError)
+    assert isinstance(error, result_errors.SmdpRefusedError)
     assert (error.oh_result, error.win_status, error.retryable) == (oh, win, retryable)
 
 
@@ -235,7 +235,7 @@ def test_unknown_es10_result_code_is_a_card_failure_not_a_crash():
 
 def test_install_error_keeps_the_failing_bpp_command():
     error = taxonomy.es10_error("loadBoundProfilePackage", "scp03tSecurityError", 8, bpp_command_id="loadProfileElements")
-    assert isinstance(error, errors.ProfileInstallError) and error.bpp_command_id == "loadProfileElements"
+    assert isinstance(error, result_errors.ProfileInstallError) and error.bpp_command_id == "loadProfileElements"
     assert "at loadProfileElements" in error.message
 
 
@@ -250,7 +250,7 @@ def test_protocol_library_raises_the_taxonomy_errors():
     from sgp22 import es10_base
     from sgp22.es10_enums import EnableResult
 
-    with pytest.raises(errors.CardBusyError) as info:
+    with pytest.raises(result_errors.CardBusyError) as info:
         es10_base.check_result("enableProfile", EnableResult, 5)
     assert info.value.kind == "es10.enableProfile.catBusy" and info.value.retryable
 

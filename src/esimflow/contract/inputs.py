@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sgp22.es10_enums import CancelSessionReason, ResetOption
-from sgp22.identifiers import mask_secret
+from sgp22.secret_text import mask_secret
 
 from esimflow.contract.names import Operation
 

@@ -27,7 +27,9 @@ from pathlib import Path
 
 from esimflow.migration.model import FleetEntry, LineError, mask
 from sgp22.errors import BadInputError, EsimError
-from sgp22.identifiers import ActivationCode, Eid, Iccid, activation_code_secrets, mask_secret
+from sgp22.activation_code import ActivationCode
+from sgp22.identifiers import Eid, Iccid
+from sgp22.secret_text import activation_code_secrets, mask_secret
 
 COLUMNS = ("eid", "device", "current_iccid", "activation_code", "target_iccid", "target")
 _ALIASES = {

@@ -19,7 +19,7 @@ except ModuleNotFoundError as missing:
                               "pip install 'esimflow[lab]'", name=missing.name) from missing
 
 from sgp22.errors import BadInputError, EsimError
-from sgp22.identifiers import ActivationCode
+from sgp22.activation_code import ActivationCode
 
 from rsplab.smdp.faults import FaultPlan
 from rsplab.smdp.inventory import Inventory, InventoryError, ProfileNotFoundError

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from sgp22.errors import BadInputError
 from sgp22.es10_enums import ProfileClass
 from sgp22.es10_types import AccessRule, OperatorId
-from sgp22.identifiers import Eid, Iccid, mask_secret
+from sgp22.identifiers import Eid, Iccid
+from sgp22.secret_text import mask_secret
 from sgp22.profile_package import ProfilePackageError, parse_upp
 
 from rsplab.smdp.status import ProfileStatus

@@ -51,12 +51,8 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.operations.target import Target, resolve_target
     from esimflow.workflows.rsp import Authenticated, cancel_session, mutual_authentication
     from esimflow.workflows.steps import Card, OperationFailed, StepFailed, net_call, together
-    from sgp22.errors import (
-        ConfirmationCodeRetriesExceededError,
-        ConsentTimeoutError,
-        DownloadRetriesExceededError,
-        UserCancelledError,
-    )
+    from sgp22.errors import ConsentTimeoutError, DownloadRetriesExceededError, UserCancelledError
+    from sgp22.result_errors import ConfirmationCodeRetriesExceededError
     from sgp22.results import OhResultCode, WinStatus
 
 MAX_SESSIONS = policies.DOWNLOAD_SESSIONS

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.workflows.operations.target import resolve_target
     from esimflow.workflows.rsp import cancel_session, mutual_authentication
     from esimflow.workflows.steps import StepFailed
-    from sgp22.identifiers import ActivationCode
+    from sgp22.activation_code import ActivationCode
 
 R = CancelSessionReason
 

@@ -10,7 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from esimflow.activities.types import CardInput, CardStep, ConfiguredAddresses
     from esimflow.workflows.steps import Card, OperationFailed
     from sgp22.errors import EsimError
-    from sgp22.identifiers import ActivationCode
+    from sgp22.activation_code import ActivationCode
     from sgp22.results import OhResultCode, WinStatus
 
 
