@@ -22,7 +22,6 @@ KNOWN = {
     "bench/bench_migration.py::bench",
     "bench/bench_routing.py::bench",
     "scripts/demo.py::run",
-    # grew in the session's merge (the operations and the routing fail-fast met in it)
 }
 
 
