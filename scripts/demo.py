@@ -183,7 +183,9 @@ def _stop_process(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
+def start_stack(demo: Demo, stack: contextlib.ExitStack):
+    """Steps 1-3: the dev server, the lab and a worker for its reader; returns the server, the lab,
+    the CLI arguments that name the demo's eUICC and the activation code of the profile it offers."""
     demo.step("start the Temporal dev server")
     server = stack.enter_context(start_dev_server(log_file=demo.workdir / "temporal.log"))
     print(f"  Temporal at {server.address}, UI {server.ui_url}")
@@ -200,8 +202,12 @@ def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
 
     demo.step("start a worker for the reader")
     start_worker(demo, stack, address=server.address, reader=card.reader, lab=lab)
-    device = ["--address", server.address, "--eid", card.eid]
+    return server, lab, ["--address", server.address, "--eid", card.eid], offered[0]["activation_code"]
 
+
+def replace_profile(demo: Demo, device: list[str], code: str) -> tuple[str, str]:
+    """The operator's steps with the CLI: download a second profile by ``code``, switch to it,
+    delete the old one, checking the card's profiles after each; returns (old, new) ICCIDs."""
     title = demo.step("list the profiles: the first one is enabled")
     profiles = demo.cli(title, "profiles", *device)["data"]["profiles"]
     enabled = [p["iccid"] for p in profiles if p["state"] == 1]
@@ -210,7 +216,6 @@ def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
     old_iccid = enabled[0]
 
     title = demo.step("download a second profile by activation code")
-    code = offered[0]["activation_code"]
     shown_code = str(ActivationCode.parse(code))  # the matching ID masked on screen
     new_iccid = demo.cli(title, "download", *device, code, shown=["download", *device, shown_code])["data"]["iccid"]
 
@@ -228,7 +233,13 @@ def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
     remaining = [p["iccid"] for p in demo.cli(title, "profiles", *device)["data"]["profiles"]]
     if remaining != [new_iccid]:
         raise DemoFailed(title, f"expected only {new_iccid} left, found {remaining}")
+    return old_iccid, new_iccid
 
+
+def show_results(demo: Demo, stack: contextlib.ExitStack, *, server, lab: Lab, old_iccid: str, new_iccid: str,
+                 keep: bool) -> None:
+    """The last step: the SM-DP+'s view, then the operator console on the demo's data showing the
+    new profile enabled; with ``keep``, everything stays up until Ctrl-C."""
     print("\nSM-DP+ view (operator platform status):")
     for iccid in (old_iccid, new_iccid):
         print(f"  {iccid}  {lab.smdp.status(iccid)}")
@@ -246,6 +257,12 @@ def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
             stop.wait()
     else:
         print("(run `python scripts/demo.py --keep` to keep the console and the UI running)")
+
+
+def run(demo: Demo, stack: contextlib.ExitStack, keep: bool) -> None:
+    server, lab, device, code = start_stack(demo, stack)
+    old_iccid, new_iccid = replace_profile(demo, device, code)
+    show_results(demo, stack, server=server, lab=lab, old_iccid=old_iccid, new_iccid=new_iccid, keep=keep)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,6 @@ KNOWN = {
     "bench/bench_download.py::report",
     "bench/bench_migration.py::bench",
     "bench/bench_routing.py::bench",
-    "scripts/demo.py::run",
 }
 
 
