@@ -121,6 +121,59 @@ async def history_events(client: Client, workflow_ids: list[str]) -> list[int]:
     return counts
 
 
+async def register_cards(client: Client, address: str, root: Path, all_eids: list[str], args: argparse.Namespace,
+                         processes: dict[str, subprocess.Popen]) -> float:
+    """Start the engine host and the card hosts (into ``processes``, for the caller to stop) and
+    wait until every card's ``CardLocation`` runs; prints the registration figure and returns
+    when the hosts began starting."""
+    processes["engine host"] = start_host(address, root / "engine")
+    slices = [all_eids[i::args.hosts] for i in range(args.hosts)]
+    started = time.monotonic()
+    for index, cards in enumerate(slices):  # the hosts start one after the other, as a fleet comes up
+        processes[f"card host {index}"] = start_host(address, root / f"host-{index}",
+                                                     card_host=f"bench-host-{index}", cards=cards,
+                                                     pki_root=str(root / "pki"))
+    read = time.monotonic() - started
+    while (announced := await count_running(client, CARD_LOCATION_WORKFLOW)) < args.cards:
+        if time.monotonic() - started > args.timeout:
+            raise RuntimeError(f"only {announced} of {args.cards} cards announced in {args.timeout} s")
+        await asyncio.sleep(0.5)
+    registration = time.monotonic() - started
+    print(f"cards announced:         {args.cards} by {args.hosts} hosts in {registration:.1f} s "
+          f"({args.cards / registration:.0f}/s; starting the host processes and reading their cards took {read:.1f} s of it)", flush=True)
+    return started
+
+
+async def time_operations(client: Client, all_eids: list[str], args: argparse.Namespace) -> None:
+    """The routed operations after a warm-up: rate and latency."""
+    await routed_operations(client, all_eids, min(20, args.operations), 10)  # warm-up
+    began = time.monotonic()
+    latencies = sorted(await routed_operations(client, all_eids, args.operations, args.concurrency))
+    elapsed = time.monotonic() - began
+    print(f"routed operations:       {args.operations} ListProfiles, {args.concurrency} at once: "
+          f"{args.operations / elapsed:.1f}/s, p50 {statistics.median(latencies) * 1000:.0f} ms, "
+          f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms", flush=True)
+
+
+async def report_histories(client: Client, all_eids: list[str], args: argparse.Namespace, started: float) -> None:
+    """What routing costs in Temporal history: per card, per host, per entity."""
+    sample = random.Random(7).sample(all_eids, 50)
+    location = await history_events(client, [f"card-{eid}" for eid in sample])
+    print(f"CardLocation history:    {statistics.mean(location):.1f} events per card "
+          f"(sample of {len(sample)})")
+    hosts = await history_events(client, [f"card-host-bench-host-{i}" for i in range(args.hosts)])
+    print(f"CardHost history:        {statistics.mean(hosts):.1f} events per host after "
+          f"{time.monotonic() - started:.0f} s")
+    entity_events: dict[str, int] = defaultdict(int)
+    async for execution in client.list_workflows(f'WorkflowType = "{contract.ENTITY_WORKFLOW}"'):
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        entity_events[execution.id] += len(history.events)
+    print(f"entity history:          {statistics.mean(entity_events.values()):.1f} events per card "
+          f"({len(entity_events)} entities, {args.operations + min(20, args.operations)} operations)")
+    print(f"running routing workflows: {await count_running(client, CARD_LOCATION_WORKFLOW)} CardLocation, "
+          f"{await count_running(client, CARD_HOST_WORKFLOW)} CardHost")
+
+
 async def bench(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-routing-"))
     all_eids = eids(args.cards)
@@ -131,45 +184,9 @@ async def bench(args: argparse.Namespace) -> None:
     processes: dict[str, subprocess.Popen] = {}
     try:
         client = await Client.connect(server.address, data_converter=data_converter(TEST_PAYLOAD_KEY))
-        processes["engine host"] = start_host(server.address, root / "engine")
-        slices = [all_eids[i::args.hosts] for i in range(args.hosts)]
-        started = time.monotonic()
-        for index, cards in enumerate(slices):  # the hosts start one after the other, as a fleet comes up
-            processes[f"card host {index}"] = start_host(server.address, root / f"host-{index}",
-                                                         card_host=f"bench-host-{index}", cards=cards,
-                                                         pki_root=str(root / "pki"))
-        read = time.monotonic() - started
-        while (announced := await count_running(client, CARD_LOCATION_WORKFLOW)) < args.cards:
-            if time.monotonic() - started > args.timeout:
-                raise RuntimeError(f"only {announced} of {args.cards} cards announced in {args.timeout} s")
-            await asyncio.sleep(0.5)
-        registration = time.monotonic() - started
-        print(f"cards announced:         {args.cards} by {args.hosts} hosts in {registration:.1f} s "
-              f"({args.cards / registration:.0f}/s; starting the host processes and reading their cards took {read:.1f} s of it)", flush=True)
-
-        await routed_operations(client, all_eids, min(20, args.operations), 10)  # warm-up
-        began = time.monotonic()
-        latencies = sorted(await routed_operations(client, all_eids, args.operations, args.concurrency))
-        elapsed = time.monotonic() - began
-        print(f"routed operations:       {args.operations} ListProfiles, {args.concurrency} at once: "
-              f"{args.operations / elapsed:.1f}/s, p50 {statistics.median(latencies) * 1000:.0f} ms, "
-              f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms", flush=True)
-
-        sample = random.Random(7).sample(all_eids, 50)
-        location = await history_events(client, [f"card-{eid}" for eid in sample])
-        print(f"CardLocation history:    {statistics.mean(location):.1f} events per card "
-              f"(sample of {len(sample)})")
-        hosts = await history_events(client, [f"card-host-bench-host-{i}" for i in range(args.hosts)])
-        print(f"CardHost history:        {statistics.mean(hosts):.1f} events per host after "
-              f"{time.monotonic() - started:.0f} s")
-        entity_events: dict[str, int] = defaultdict(int)
-        async for execution in client.list_workflows(f'WorkflowType = "{contract.ENTITY_WORKFLOW}"'):
-            history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
-            entity_events[execution.id] += len(history.events)
-        print(f"entity history:          {statistics.mean(entity_events.values()):.1f} events per card "
-              f"({len(entity_events)} entities, {args.operations + min(20, args.operations)} operations)")
-        print(f"running routing workflows: {await count_running(client, CARD_LOCATION_WORKFLOW)} CardLocation, "
-              f"{await count_running(client, CARD_HOST_WORKFLOW)} CardHost")
+        started = await register_cards(client, server.address, root, all_eids, args, processes)
+        await time_operations(client, all_eids, args)
+        await report_histories(client, all_eids, args, started)
         for name, process in processes.items():
             print(f"peak RSS {name + ':':<15} {peak_rss_mb(process.pid):.0f} MB")
         print(f"peak RSS Temporal dev server: {peak_rss_mb(server.process.pid):.0f} MB")

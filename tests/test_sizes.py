@@ -20,7 +20,6 @@ KNOWN = {
     "bench/bench_download.py::history_breakdown",
     "bench/bench_download.py::report",
     "bench/bench_migration.py::bench",
-    "bench/bench_routing.py::bench",
 }
 
 
