@@ -184,6 +184,61 @@ async def events_by_type(client: Client, queues: tuple[str, ...]) -> dict[str, i
 
 # --- main ---------------------------------------------------------------------------------------
 
+def worker_arguments(address: str, root: Path, lab, card_socket: Path, args: argparse.Namespace) -> dict:
+    """What the worker process needs to attach to the fleet lab built in this one (see worker_main)."""
+    return {"address": address, "root": str(root), "devices": args.devices,
+            "ca_file": str(lab.smdp.ca_file), "overrides": lab.smdp.connect_overrides,
+            "card_threads": args.card_threads, "card_socket": str(card_socket),
+            "max_cached": args.max_cached_workflows}
+
+
+async def follow(control: MigrationControl, args: argparse.Namespace, worker: subprocess.Popen,
+                 card_lab: subprocess.Popen, started_at: float):
+    """Poll the migration's status every 5 s until it is final, printing progress; returns the
+    final status, the (finished, worker RSS) samples and when (and at how many finished) the
+    concurrency was first reached."""
+    samples: list[tuple[int, float]] = []
+    steady_from = None
+    while True:
+        try:
+            status = await asyncio.wait_for(control.status(), 30)
+        except (asyncio.TimeoutError, RPCError) as error:  # a worker too busy to answer is a result too
+            print(f"  status query not answered: {error}", flush=True)
+            await asyncio.sleep(5)
+            continue
+        now = time.monotonic()
+        if steady_from is None and status.finished >= args.concurrency:
+            steady_from = (now, status.finished)
+        samples.append((status.finished, peak_rss_mb(worker.pid, "VmRSS")))
+        print(f"  {now - started_at:6.1f} s  {status.finished:5d}/{status.total} finished, "
+              f"{status.in_flight:3d} in flight, {status.rate_per_second:.2f}/s, "
+              f"worker RSS {samples[-1][1]:.0f} MB (peak {peak_rss_mb(worker.pid):.0f}), "
+              f"card lab {peak_rss_mb(card_lab.pid, 'VmRSS'):.0f} MB", flush=True)
+        if status.is_final:
+            return status, samples, steady_from
+        await asyncio.sleep(5)
+
+
+def print_results(args: argparse.Namespace, status, figures: dict, events: dict[str, int], noops: float,
+                  not_migrated: Counter) -> None:
+    """The summary the targets are judged on (``figures``: what was measured once the migration ended)."""
+    total_events = sum(events.values())
+    print()
+    print(f"devices:                 {args.devices} ({status.counts})")
+    print(f"wall time:               {figures['elapsed']:.1f} s")
+    print(f"devices per second:      {args.devices / figures['elapsed']:.2f} (steady {figures['steady']:.2f})")
+    print(f"peak worker RSS:         {figures['rss']:.0f} MB "
+          f"(slope {rss_slope(figures['samples']):.1f} MB per 1,000 devices migrated)")
+    print(f"peak card lab RSS:       {figures['lab_rss']:.0f} MB ({args.devices} virtual eUICCs, not the engine)")
+    print(f"CPU per device:          worker {figures['worker_cpu'] / args.devices * 1000:.0f} ms, "
+          f"dev server {figures['server_cpu'] / args.devices * 1000:.0f} ms")
+    print(f"history events/device:   {total_events / args.devices:.1f}  "
+          + ", ".join(f"{name} {count / args.devices:.1f}" for name, count in sorted(events.items())))
+    print(f"no-op activities/s:      {noops:.0f}")
+    for reason, count in not_migrated.most_common(5):
+        print(f"  not migrated ({count}): {reason}")
+
+
 async def bench(args: argparse.Namespace) -> None:
     from tests.migration.fleet_lab import CARD_HOST, build_fleet_lab, open_lab_store
     from tests.migration.migration_helpers import write_csv
@@ -203,14 +258,10 @@ async def bench(args: argparse.Namespace) -> None:
         card_socket = root / "cards.sock"
         card_lab = start_process(["-m", "tests.migration.card_lab", json.dumps({
             "root": str(root), "devices": args.devices, "socket": str(card_socket)})])
-        worker = start_process([__file__, "--worker", json.dumps({
-            "address": server.address, "root": str(root), "devices": args.devices,
-            "ca_file": str(lab.smdp.ca_file), "overrides": lab.smdp.connect_overrides,
-            "card_threads": args.card_threads, "card_socket": str(card_socket),
-            "max_cached": args.max_cached_workflows})])
+        worker = start_process([__file__, "--worker",
+                                json.dumps(worker_arguments(server.address, root, lab, card_socket, args))])
         print(f"card lab: {args.devices} virtual eUICCs, RSS {peak_rss_mb(card_lab.pid, 'VmRSS'):.0f} MB; "
               f"worker RSS at start {peak_rss_mb(worker.pid, 'VmRSS'):.0f} MB", flush=True)
-        samples: list[tuple[int, float]] = []
 
         policy = MigrationPolicy(max_concurrency=args.concurrency, max_starts_per_second=args.rate,
                                  delete_old=True, failure_threshold=1.0)
@@ -218,54 +269,20 @@ async def bench(args: argparse.Namespace) -> None:
         cpu_before = cpu_seconds(worker.pid), cpu_seconds(server.process.pid)
         started = await start_migration(client, fleet, policy, migration_id=f"bench-{uuid.uuid4().hex[:8]}",
                                         task_queue=MIGRATION_QUEUE, engine_task_queue=ENGINE_QUEUE)
-        control = MigrationControl(client, started.migration_id)
-        steady_from = None
-        status = None
-        while True:
-            try:
-                status = await asyncio.wait_for(control.status(), 30)
-            except (asyncio.TimeoutError, RPCError) as error:  # a worker too busy to answer is a result too
-                print(f"  status query not answered: {error}", flush=True)
-                await asyncio.sleep(5)
-                continue
-            now = time.monotonic()
-            if steady_from is None and status.finished >= args.concurrency:
-                steady_from = (now, status.finished)
-            samples.append((status.finished, peak_rss_mb(worker.pid, "VmRSS")))
-            print(f"  {now - started_at:6.1f} s  {status.finished:5d}/{status.total} finished, "
-                  f"{status.in_flight:3d} in flight, {status.rate_per_second:.2f}/s, "
-                  f"worker RSS {samples[-1][1]:.0f} MB (peak {peak_rss_mb(worker.pid):.0f}), "
-                  f"card lab {peak_rss_mb(card_lab.pid, 'VmRSS'):.0f} MB", flush=True)
-            if status.is_final:
-                break
-            await asyncio.sleep(5)
+        status, samples, steady_from = await follow(MigrationControl(client, started.migration_id), args, worker,
+                                                    card_lab, started_at)
         elapsed = time.monotonic() - started_at
         worker_cpu, server_cpu = (cpu_seconds(pid) - before
                                   for pid, before in zip((worker.pid, server.process.pid), cpu_before))
-        rss = peak_rss_mb(worker.pid)
-        lab_rss = peak_rss_mb(card_lab.pid)
-        counts = status.counts
-        steady = ((status.finished - steady_from[1]) / (time.monotonic() - steady_from[0])
-                  if steady_from else float("nan"))
+        figures = {"elapsed": elapsed, "worker_cpu": worker_cpu, "server_cpu": server_cpu, "samples": samples,
+                   "rss": peak_rss_mb(worker.pid), "lab_rss": peak_rss_mb(card_lab.pid)}
+        figures["steady"] = ((status.finished - steady_from[1]) / (time.monotonic() - steady_from[0])
+                             if steady_from else float("nan"))
         # the engine runs each operation on the queue of the host holding the card
         events = await events_by_type(client, (ENGINE_QUEUE, MIGRATION_QUEUE, card_task_queue(CARD_HOST)))
-        total_events = sum(events.values())
-
-        print()
-        print(f"devices:                 {args.devices} ({counts})")
-        print(f"wall time:               {elapsed:.1f} s")
-        print(f"devices per second:      {args.devices / elapsed:.2f} (steady {steady:.2f})")
-        print(f"peak worker RSS:         {rss:.0f} MB (slope {rss_slope(samples):.1f} MB per 1,000 devices migrated)")
-        print(f"peak card lab RSS:       {lab_rss:.0f} MB ({args.devices} virtual eUICCs, not the engine)")
-        print(f"CPU per device:          worker {worker_cpu / args.devices * 1000:.0f} ms, "
-              f"dev server {server_cpu / args.devices * 1000:.0f} ms")
-        print(f"history events/device:   {total_events / args.devices:.1f}  "
-              + ", ".join(f"{name} {count / args.devices:.1f}" for name, count in sorted(events.items())))
-        print(f"no-op activities/s:      {noops:.0f}")
         not_migrated = Counter(device["reason"][:90] for device in report(open_lab_store(lab), started.migration_id)["devices"]
                                if device["outcome"] != "migrated")
-        for reason, count in not_migrated.most_common(5):
-            print(f"  not migrated ({count}): {reason}")
+        print_results(args, status, figures, events, noops, not_migrated)
         lab.close()
     finally:
         stop_process(worker)

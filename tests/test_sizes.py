@@ -19,7 +19,6 @@ KNOWN = {
     "bench/bench_download.py",
     "bench/bench_download.py::history_breakdown",
     "bench/bench_download.py::report",
-    "bench/bench_migration.py::bench",
 }
 
 
