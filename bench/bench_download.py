@@ -34,7 +34,9 @@ function and in the LPA's own logic.
         [--warmup 1] [--cold-baseline] [--lab-here] [--variant NAME ...]
 
 ``--variant`` measures a setting the shipped engine or dev server does NOT use, by a
-monkeypatch that the output labels (see VARIANTS); without it the shipped code is measured.
+monkeypatch that the output labels (see download_variants.py); without it the shipped code is
+measured. The history breakdown is read in download_history.py, the output printed by
+download_report.py.
 """
 from __future__ import annotations
 
@@ -42,31 +44,23 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import json
 import multiprocessing
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio import activity as temporal_activity
-from temporalio.api.enums.v1 import EventType
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from esimflow import contract
 from esimflow.client import start_operation
 from esimflow.config import TemporalConfig, connect
-from esimflow.workers import devstack
-from esimflow.workers import run as worker_run
-from esimflow.workers.devstack import start_dev_server
 from esimflow.workers.run import EsimflowWorker, WorkerOptions
 from esimflow.workers.sandbox import workflow_runner
 from rsplab.up import Lab, LabOptions, lab_iccid
@@ -74,94 +68,15 @@ from sgp22 import es10, lpa
 from sgp22.apdu import IsdrChannel
 from sgp22.es9 import Es9Client, Es9Config
 from carddrivers.pcsc import PcscTransport
+from download_history import history_breakdown, step_kinds
+from download_report import Timings, ms, report
+from download_variants import PATCHES, VARIANTS, dev_server_with, patch_workers
 from temporal_floor import NoOpStepsInput, NoOpStepsWorkflow, no_op_step
 
-TARGET_RATIO = 1.5
-TARGET_OVER_FLOOR = 1.5
 CARD_HOST = "bench"
 
 
-@dataclass(frozen=True)
-class Variant:
-    """An engine or server setting the shipped code does NOT use, measured by monkeypatching."""
-
-    label: str
-    worker_kwargs: dict = field(default_factory=dict)  # for every temporalio Worker the engine builds
-    worker_options: dict = field(default_factory=dict)  # WorkerOptions fields
-    server_args: tuple[str, ...] = ()  # extra `temporal server start-dev` arguments
-    patch: str = ""  # a named monkeypatch (see PATCHES)
-
-
-VARIANTS: dict[str, Variant] = {
-    "server-rps": Variant(
-        "dev server: history.transferProcessorMaxPollRPS=1000 (default 20 polls/s per history shard)",
-        server_args=("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")),
-    "unsandboxed": Variant(
-        "workflows outside Temporal's sandbox (what the sandbox costs; the engine always sandboxes)",
-        worker_kwargs={"workflow_runner": UnsandboxedWorkflowRunner()}),
-    "no-local-heartbeat": Variant(
-        "activity.heartbeat() returns at once inside a local activity (which cannot heartbeat)",
-        patch="local_heartbeat"),
-    "pollers": Variant(
-        "20 workflow-task and 20 activity-task pollers per worker (default 5 each)",
-        worker_kwargs={"max_concurrent_workflow_task_polls": 20, "max_concurrent_activity_task_polls": 20}),
-    "remote-steps": Variant(
-        "card host does not run workflows: every step a remote activity (card_host_runs_workflows=False)",
-        worker_options={"card_host_runs_workflows": False}),
-}
-
-
 # --- the stack ------------------------------------------------------------------------------------
-
-
-def patch_workers(extra: dict) -> None:
-    """LABELLED MONKEYPATCH: every Worker the engine builds gets ``extra`` (measurement only)."""
-
-    def worker(*args, **kwargs):
-        return Worker(*args, **{**kwargs, **extra})
-
-    worker_run.Worker = worker
-
-
-def skip_heartbeat_in_local_activities() -> None:
-    """LABELLED MONKEYPATCH: a local activity has no heartbeat; calling it anyway costs a trip
-    into the SDK core and a logged warning per call (measurement only)."""
-    heartbeat = temporal_activity.heartbeat
-
-    def only_remote(*details) -> None:
-        if not temporal_activity.info().is_local:
-            heartbeat(*details)
-
-    temporal_activity.heartbeat = only_remote
-
-
-PATCHES = {"local_heartbeat": skip_heartbeat_in_local_activities}
-
-
-@contextlib.contextmanager
-def dev_server_with(extra_args: tuple[str, ...], log_file: Path):
-    """The engine's dev server; LABELLED MONKEYPATCH when ``extra_args`` are given: they are
-    appended to the ``temporal server start-dev`` command line (devstack has no parameter)."""
-    if not extra_args:
-        with start_dev_server(ui=False, log_file=log_file) as server:
-            yield server
-        return
-
-    class WithExtraArgs:
-        def __getattr__(self, name):
-            return getattr(subprocess, name)
-
-        @staticmethod
-        def Popen(command, *args, **kwargs):  # noqa: N802 (subprocess's name)
-            return subprocess.Popen([*command, *extra_args], *args, **kwargs)
-
-    devstack.subprocess = WithExtraArgs()
-    try:
-        server = start_dev_server(ui=False, log_file=log_file)
-    finally:
-        devstack.subprocess = subprocess
-    with server:
-        yield server
 
 
 @dataclass
@@ -275,16 +190,6 @@ class TimedEs9:
         return timed
 
 
-@dataclass
-class Timings:
-    runs: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    histories: list[dict] = field(default_factory=list)
-    direct_parts: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    """CPU time of this process per run (client, worker, LPA; not the lab's or the server's),
-    the profile's removal included for (a) and (b): steadier than wall time on a shared machine."""
-
-
 class DownloadBench:
     def __init__(self, lab: LabView, client, task_queue: str, *, cold_baseline: bool) -> None:
         self.lab = lab
@@ -379,184 +284,6 @@ class DownloadBench:
             raise SystemExit(f"mode {mode} installed {installed}, expected {iccid}")
         await self.remove(iccid)
         return elapsed
-
-
-# --- where (b) spends its time, read from the workflow history ---------------------------------------
-
-
-def _seconds(event) -> float:
-    return event.event_time.ToNanoseconds() / 1e9
-
-
-def _local_activity(event) -> tuple[str, float] | None:
-    """(activity type, scheduled at) of a local-activity marker; its ``data`` detail is the SDK's
-    own plain JSON (the result next to it is encrypted by the payload codec)."""
-    details = event.marker_recorded_event_attributes.details
-    if "data" not in details or not details["data"].payloads:
-        return None
-    try:
-        data = json.loads(details["data"].payloads[0].data)
-        scheduled = data["original_schedule_time"]
-        return data["activity_type"], scheduled["seconds"] + scheduled["nanos"] / 1e9
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-async def step_kinds(client, workflow_id: str) -> list[bool]:
-    """The steps of one recorded run in the order they were scheduled: True for a local activity."""
-    steps = []
-    for event in (await client.get_workflow_handle(workflow_id).fetch_history()).events:
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            steps.append((_seconds(event), False))
-        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            found = _local_activity(event)
-            if found is not None:
-                steps.append((found[1], True))
-    return [local for _, local in sorted(steps, key=lambda step: step[0])]
-
-
-async def history_breakdown(client, workflow_id: str, wall: float, submitted: float, received: float) -> dict:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    events = history.events
-    activities: dict[int, dict] = {}
-    tasks: dict[int, dict] = {}
-    local: list[tuple[str, float]] = []
-    task_closes: list[float] = []
-    for event in events:
-        kind, at = event.event_type, _seconds(event)
-        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attrs = event.activity_task_scheduled_event_attributes
-            activities[event.event_id] = {"type": attrs.activity_type.name, "queue": attrs.task_queue.name,
-                                          "scheduled": at}
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            activities[event.activity_task_started_event_attributes.scheduled_event_id]["started"] = at
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            activities[event.activity_task_completed_event_attributes.scheduled_event_id]["closed"] = at
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
-            tasks[event.event_id] = {"scheduled": at}
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            tasks[event.workflow_task_started_event_attributes.scheduled_event_id]["started"] = at
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            tasks[event.workflow_task_completed_event_attributes.scheduled_event_id]["closed"] = at
-            task_closes.append(at)
-        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
-            found = _local_activity(event)
-            if found is not None:
-                local.append(found)
-    per_step: dict[str, float] = defaultdict(float)
-    per_step_count: dict[str, int] = defaultdict(int)
-    for step in activities.values():
-        per_step[step["type"]] += step["closed"] - step["started"]
-        per_step_count[step["type"]] += 1
-    # A local activity's cost as the workflow sees it: from its scheduling to the next one's or to
-    # the end of the workflow task that recorded it, whichever is first (activations included).
-    for index, (name, scheduled) in enumerate(local):
-        ends = [t for t in task_closes if t >= scheduled][:1]
-        if index + 1 < len(local):
-            ends.append(local[index + 1][1])
-        per_step[f"{name} (local)"] += max(min(ends, default=scheduled) - scheduled, 0.0)
-        per_step_count[f"{name} (local)"] += 1
-    card = [s for s in activities.values() if s["queue"].startswith(contract.CARD_TASK_QUEUE_PREFIX)]
-    net = [s for s in activities.values() if not s["queue"].startswith(contract.CARD_TASK_QUEUE_PREFIX)]
-    started_tasks = [t for t in tasks.values() if "started" in t]
-    return {
-        "events": len(events),
-        "activities": len(activities),
-        "local_activities": len(local),
-        "workflow_tasks": len(tasks),
-        "wall": wall,
-        "span": _seconds(events[-1]) - _seconds(events[0]),
-        "to_start": _seconds(events[0]) - submitted,
-        "from_end": received - _seconds(events[-1]),
-        "card_count": len(card),
-        "net_count": len(net),
-        "card_exec": sum(s["closed"] - s["started"] for s in card),
-        "net_exec": sum(s["closed"] - s["started"] for s in net),
-        "activity_queue": sum(s["started"] - s["scheduled"] for s in activities.values()),
-        "task_queue": sum(t["started"] - t["scheduled"] for t in started_tasks),
-        "task_run": sum(t["closed"] - t["started"] for t in started_tasks if "closed" in t),
-        "per_step": dict(per_step),
-        "per_step_count": dict(per_step_count),
-    }
-
-
-# --- report ---------------------------------------------------------------------------------------------
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:7.0f} ms"
-
-
-def per_task(total: float, count: int) -> str:
-    return f"({total / count * 1000:.1f} ms each)" if count else ""
-
-
-def report(timings: Timings, args, variants: list[Variant], floor_steps: list[bool]) -> None:
-    a, b, c = timings.runs["a"], timings.runs["b"], timings.runs["c"]
-    baseline = "fresh PC/SC connection and ES9+ client per download" if args.cold_baseline \
-        else "PC/SC connection and ES9+ client kept open (as the engine keeps its own)"
-    print(f"\nprofile size {args.size} bytes, {args.runs} timed runs per mode ({args.order}), "
-          f"{args.warmup} untimed warm-up per mode")
-    print(f"(a) baseline: {baseline}")
-    for variant in variants:
-        print(f"(b) and (c) MONKEYPATCHED, not the shipped setting: {variant.label}")
-    local = sum(floor_steps)
-    print(f"(c) floor: {len(floor_steps)} no-op steps ({local} local, {len(floor_steps) - local} regular activities), "
-          "same server, client and workflow runner")
-    print("\nrun      (a) library   (b) engine    (c) floor")
-    for number, (ta, tb, tc) in enumerate(zip(a, b, c), 1):
-        print(f"{number:3d}      {ms(ta)}    {ms(tb)}    {ms(tc)}")
-    med_a, med_b, med_c = statistics.median(a), statistics.median(b), statistics.median(c)
-    print(f"\n(a) protocol library  median {ms(med_a)}  min {ms(min(a))}")
-    print(f"(b) Temporal engine   median {ms(med_b)}  min {ms(min(b))}")
-    print(f"(c) Temporal floor    median {ms(med_c)}  min {ms(min(c))}")
-    ratio = med_b / med_a
-    verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
-    print(f"ratio b/a (medians)   {ratio:.2f}   (min/min {min(b) / min(a):.2f}; target <= {TARGET_RATIO}: {verdict})")
-    overhead = med_b - med_a
-    over_floor = overhead / med_c
-    verdict = "meets" if over_floor <= TARGET_OVER_FLOOR else "MISSES"
-    print(f"\nengine overhead over the library (b - a)   {ms(overhead)}")
-    print(f"Temporal's floor for the same steps (c)    {ms(med_c)}")
-    print(f"overhead / floor (medians)                 {over_floor:7.2f}    "
-          f"(target <= {TARGET_OVER_FLOOR}: {verdict})")
-
-    cpu = {mode: statistics.median(values) for mode, values in timings.cpu.items()}
-    print(f"\nCPU of this process per run (client, worker, LPA; medians; (a), (b) include the removal): "
-          f"a {ms(cpu['a']).strip()}, b {ms(cpu['b']).strip()}, c {ms(cpu['c']).strip()}")
-
-    h = timings.histories
-    med = lambda key: statistics.median(x[key] for x in h)  # noqa: E731
-    first = h[0]
-    print(f"\nDownloadProfile workflow history: {first['events']} events "
-          f"({first['activities']} activities, {first['local_activities']} local activities, "
-          f"{first['workflow_tasks']} workflow tasks)")
-    print("\nwhere (b) spends its time (medians over the timed runs):")
-    print(f"  client wall time                                  {ms(med('wall'))}")
-    print(f"  DownloadProfile span (first to last event)        {ms(med('span'))}")
-    if first["activities"]:
-        print(f"    card activities executing ({first['card_count']:2d})                 {ms(med('card_exec'))}")
-        print(f"    net activities executing ({first['net_count']:2d})                  {ms(med('net_exec'))}")
-        print(f"    activities waiting for a worker (sched->start)  {ms(med('activity_queue'))} "
-              f"{per_task(med('activity_queue'), first['activities'])}")
-    print(f"    workflow tasks waiting (sched->start)           {ms(med('task_queue'))} "
-          f"{per_task(med('task_queue'), first['workflow_tasks'])}")
-    print(f"    workflow tasks running (local activities incl.) {ms(med('task_run'))} "
-          f"{per_task(med('task_run'), first['workflow_tasks'])}")
-    accounted = ("card_exec", "net_exec", "activity_queue", "task_queue", "task_run")
-    rest = med("span") - sum(med(key) for key in accounted)
-    print(f"    rest (server bookkeeping between events)        {ms(rest)}")
-    print(f"  outside DownloadProfile (entity workflow, client) {ms(med('wall') - med('span'))}")
-    print(f"    submit -> DownloadProfile started               {ms(med('to_start'))}")
-    print(f"    DownloadProfile completed -> result at client   {ms(med('from_end'))}")
-    print("\n  per step (median per download; remote: execution only, local: schedule to next schedule):")
-    names = sorted(first["per_step"], key=lambda n: -statistics.median(x["per_step"].get(n, 0.0) for x in h))
-    for name in names:
-        value = statistics.median(x["per_step"].get(name, 0.0) for x in h)
-        print(f"    {name:44s} x{first['per_step_count'][name]}  {ms(value)}")
-    print("\n  (a) for comparison (median per download):")
-    for part, values in sorted(timings.direct_parts.items(), key=lambda item: -statistics.median(item[1])):
-        print(f"    {part:44s}     {ms(statistics.median(values))}")
 
 
 # --- main -----------------------------------------------------------------------------------------------
