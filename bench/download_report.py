@@ -18,6 +18,8 @@ TARGET_OVER_FLOOR = 1.5
 
 @dataclass
 class Timings:
+    """What the timed runs collected, per mode (a, b, c): all the report reads."""
+
     runs: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     histories: list[dict] = field(default_factory=list)
     direct_parts: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
