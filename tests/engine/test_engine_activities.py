@@ -151,7 +151,8 @@ async def test_smdp_server_errors_leave_as_retryable(net, smdp):
                 smdp.address, "00" * 16, "BF2000"))
     finally:
         smdp.faults.remove(rule)
-    assert failed.value.type == "server.http" and not failed.value.non_retryable
+    assert (failed.value.type, failed.value.message) == ("server.http", failed.value.message)
+    assert not failed.value.non_retryable
     assert failed.value.details[0]["oh_result"] == "RESULT_RESPONSE_HTTP_FAILED"
 
 
